@@ -1,0 +1,106 @@
+#include "host/compositor/compositor.h"
+
+#include <chrono>
+
+#include "host/compositor/host_gpu.h"
+#include "host/compositor/log.h"
+
+namespace xen3d::host {
+
+Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), options_(std::move(options)) {
+  options_.policy.host_renderer = gpu_.renderer();
+}
+
+Compositor::~Compositor() {
+  request_stop();
+  for (auto& t : acceptors_) {
+    if (t.joinable()) t.join();
+  }
+  reap(true);
+}
+
+bool Compositor::start(std::string& error) {
+  for (const auto& spec : options_.listen) {
+    proto::Endpoint ep;
+    if (!proto::Endpoint::parse(spec, ep, error)) return false;
+    auto l = proto::listen_on(ep, error);
+    if (!l) return false;
+    XLOG_INFO("listening on %s", l->describe().c_str());
+    listeners_.push_back(std::move(l));
+  }
+  return true;
+}
+
+std::vector<std::string> Compositor::endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& l : listeners_) out.push_back(l->describe());
+  return out;
+}
+
+size_t Compositor::guest_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t n = 0;
+  for (const auto& s : guests_) n += !s.done;
+  return n;
+}
+
+void Compositor::run() {
+  for (auto& l : listeners_) acceptors_.emplace_back([this, p = l.get()] { accept_loop(p); });
+  while (!stop_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    reap(false);
+  }
+  XLOG_INFO("shutting down: disconnecting %zu guest(s)", guest_count());
+  for (auto& t : acceptors_) t.join();
+  acceptors_.clear();
+  reap(true);
+}
+
+void Compositor::accept_loop(proto::Listener* listener) {
+  while (!stop_) {
+    proto::SessionInfo info;
+    std::string error;
+    const uint32_t id = next_id_;
+    auto transport = listener->accept(options_.policy, id, info, error, 200);
+    if (!transport) {
+      if (!error.empty()) XLOG_WARN("%s: %s", listener->describe().c_str(), error.c_str());
+      continue;
+    }
+    ++next_id_;
+    if (guest_count() >= static_cast<size_t>(options_.max_guests)) {
+      XLOG_WARN("refusing guest %u: already serving %d guests", id, options_.max_guests);
+      continue;  // dropping the transport closes it; the guest sees the socket close
+    }
+    auto session = std::make_unique<proto::HostSession>(std::move(transport), info);
+    std::lock_guard<std::mutex> lock(mutex_);
+    Slot& slot = guests_.emplace_back();
+    slot.conn = std::make_unique<GuestConnection>(std::move(session), options_.connection);
+    slot.thread = std::thread([&slot] {
+      slot.conn->run();
+      slot.done = true;
+    });
+  }
+}
+
+void Compositor::reap(bool all) {
+  std::list<Slot> finished;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = guests_.begin(); it != guests_.end();) {
+      if (all) it->conn->stop();
+      if (all || it->done) {
+        auto next = std::next(it);
+        finished.splice(finished.end(), guests_, it);
+        it = next;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& s : finished) {
+    if (s.thread.joinable()) s.thread.join();
+    XLOG_DEBUG("%s: connection closed", s.conn->label().c_str());
+  }
+}
+
+}  // namespace xen3d::host

@@ -1,0 +1,63 @@
+// The compositor service: listens on one or more endpoints and serves each
+// guest connection on its own thread, so one slow or hostile guest never
+// stalls another.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/compositor/guest_connection.h"
+#include "proto/transport.h"
+
+namespace xen3d::host {
+
+class HostGpu;
+
+struct CompositorOptions {
+  std::vector<std::string> listen;  // endpoint specs
+  ConnectionOptions connection;
+  proto::HostPolicy policy;
+  int max_guests = 64;
+};
+
+class Compositor {
+ public:
+  Compositor(HostGpu& gpu, CompositorOptions options);
+  ~Compositor();
+
+  // Opens every listening endpoint. False with `error` if one cannot be opened.
+  bool start(std::string& error);
+  // Serves until request_stop(); returns when every guest thread has finished.
+  void run();
+  void request_stop() { stop_ = true; }
+
+  // Endpoints actually listened on (tcp port 0 resolved).
+  std::vector<std::string> endpoints() const;
+  size_t guest_count() const;
+
+ private:
+  struct Slot {
+    std::unique_ptr<GuestConnection> conn;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  void accept_loop(proto::Listener* listener);
+  void reap(bool all);
+
+  HostGpu& gpu_;
+  CompositorOptions options_;
+  std::vector<std::unique_ptr<proto::Listener>> listeners_;
+  std::vector<std::thread> acceptors_;
+  mutable std::mutex mutex_;
+  std::list<Slot> guests_;
+  std::atomic<uint32_t> next_id_{1};
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace xen3d::host

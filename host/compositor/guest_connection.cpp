@@ -1,0 +1,104 @@
+#include "host/compositor/guest_connection.h"
+
+#include "host/compositor/log.h"
+
+namespace xen3d::host {
+
+using proto::DecodeError;
+
+GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, ConnectionOptions options)
+    : session_(std::move(session)), options_(options) {
+  const auto& info = session_->info();
+  label_ = "guest " + std::to_string(info.connection_id) + " (" +
+           (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) +
+           ", " + session_->transport().name() + ")";
+}
+
+GuestConnection::~GuestConnection() = default;
+
+void GuestConnection::run() {
+  XLOG_INFO("%s connected", label_.c_str());
+  while (!stop_) {
+    const uint8_t* rec = nullptr;
+    size_t size = 0;
+    auto st = session_->next(rec, size, 200);
+    if (st == proto::HostSession::Next::Idle) continue;
+    if (st == proto::HostSession::Next::Gone) {
+      if (!goodbye_) XLOG_INFO("%s went away: %s", label_.c_str(), session_->error().c_str());
+      break;
+    }
+    if (st == proto::HostSession::Next::Corrupt) {
+      // The ring itself is unusable: nothing after this point can be trusted.
+      XLOG_WARN("%s broke its command ring: %s; disconnecting it", label_.c_str(), session_->error().c_str());
+      break;
+    }
+    ++index_;
+    if (options_.trace) {
+      XLOG_INFO("%s #%llu %s", label_.c_str(), static_cast<unsigned long long>(index_),
+                proto::trace_record(rec, size, proto::Sender::Guest).c_str());
+    }
+    if (poisoned_) {
+      // A lost context executes nothing more; it only waits for the guest to leave.
+      if (proto::header_opcode(rec) == uint16_t(proto::Opcode::Goodbye)) goodbye_ = true;
+      if (goodbye_) break;
+      continue;
+    }
+    DecodeError e = proto::dispatch(rec, size, proto::Sender::Guest, *this);
+    if (!e.ok()) {
+      poison(e.opcode ? e : e.at(proto::header_opcode(rec)), rec, size);
+      continue;
+    }
+    ++executed_;
+    if (goodbye_) break;
+  }
+  if (goodbye_) XLOG_INFO("%s said goodbye", label_.c_str());
+  XLOG_DEBUG("%s: %llu records executed; freeing its objects", label_.c_str(),
+             static_cast<unsigned long long>(executed_));
+}
+
+void GuestConnection::poison(const DecodeError& e, const uint8_t* rec, size_t size) {
+  poisoned_ = true;
+  const std::string why = e.describe();
+  XLOG_WARN("%s: rejected record #%llu: %s; its context is now lost (record: %s)", label_.c_str(),
+            static_cast<unsigned long long>(index_), why.c_str(),
+            proto::trace_record(rec, size, proto::Sender::Guest).c_str());
+  proto::ContextLost lost;
+  lost.opcode = e.opcode;
+  lost.command_index = static_cast<uint32_t>(index_);
+  lost.message = why;
+  session_->reply(lost);
+}
+
+DecodeError GuestConnection::operator()(const proto::Nop&) { return {}; }
+
+DecodeError GuestConnection::operator()(const proto::Ping& p) {
+  proto::Pong pong;
+  pong.seq = p.seq;
+  pong.commands_executed = executed_;
+  session_->reply(pong);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::ChecksumBulk& c) {
+  const char* why = nullptr;
+  const uint8_t* data = session_->bulk(c.data, why);
+  if (!data) return DecodeError::rejected(why);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint32_t i = 0; i < c.data.size; ++i) {
+    h ^= data[i];
+    h *= 0x100000001b3ull;
+  }
+  session_->release_bulk(c.data);
+  proto::BulkChecksum out;
+  out.fnv1a = h;
+  out.size = c.data.size;
+  session_->reply(out);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::Goodbye&) {
+  goodbye_ = true;
+  return {};
+}
+
+}  // namespace xen3d::host

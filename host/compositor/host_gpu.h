@@ -1,0 +1,32 @@
+// The host's Gallium screen, opened through Mesa's pipe-loader: llvmpipe by
+// default, softpipe, or any driver the pipe-loader finds (a real GPU's).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+struct pipe_screen;
+struct pipe_loader_device;
+
+namespace xen3d::host {
+
+class HostGpu {
+ public:
+  // driver: "llvmpipe", "softpipe", or a pipe-loader driver name ("iris", "radeonsi", ...).
+  static std::unique_ptr<HostGpu> open(const std::string& driver, std::string& error);
+  // Names of the drivers this build can open, for --help and error messages.
+  static std::vector<std::string> available_drivers();
+  ~HostGpu();
+
+  pipe_screen* screen() const { return screen_; }
+  // The driver's own description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
+  std::string renderer() const;
+
+ private:
+  HostGpu() = default;
+  pipe_loader_device* dev_ = nullptr;
+  pipe_screen* screen_ = nullptr;
+};
+
+}  // namespace xen3d::host

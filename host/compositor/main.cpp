@@ -1,0 +1,164 @@
+// xen3d-compositor: executes guests' remoted Gallium commands on a local driver.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/stat.h>
+
+#include "host/compositor/compositor.h"
+#include "host/compositor/host_gpu.h"
+#include "host/compositor/log.h"
+#include "host/compositor/self_test.h"
+#include "proto/commands.gen.h"
+
+using namespace xen3d;
+using namespace xen3d::host;
+
+namespace {
+
+Compositor* g_compositor = nullptr;
+
+void on_signal(int) {
+  if (g_compositor) g_compositor->request_stop();
+}
+
+void usage(FILE* out) {
+  std::fprintf(out,
+      "usage: xen3d-compositor [options]\n"
+      "\n"
+      "Runs guests' Gallium commands on a host driver and shows their windows.\n"
+      "\n"
+      "options:\n"
+      "  --listen SPEC       serve guests on SPEC (repeatable): local:/path.sock or tcp:host:port\n"
+      "                      (default: local:%s)\n"
+      "  --driver NAME       host Gallium driver: llvmpipe (default), softpipe, or any\n"
+      "                      pipe-loader driver (see --list-drivers)\n"
+      "  --self-test         render a test frame on the host driver, check the pixels, exit\n"
+      "  --snapshot DIR      write rendered frames as PNG files into DIR\n"
+      "  --cmd-ring-kib N    default command ring size per guest (default 1024)\n"
+      "  --bulk-heap-kib N   default bulk-data heap per guest (default 65536)\n"
+      "  --max-guests N      refuse guests beyond N at once (default 64)\n"
+      "  --trace             log every record guests send, decoded\n"
+      "  --list-drivers      list the drivers this build can open\n"
+      "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
+      "  --version           protocol and build versions\n"
+      "  -h, --help          this text\n"
+      "\n"
+      "Guests choose the compositor with XEN3D_TRANSPORT=local:/path.sock | tcp:host:port.\n",
+      proto::default_socket_path().c_str());
+}
+
+bool parse_uint(const char* s, uint32_t& out) {
+  char* end = nullptr;
+  unsigned long v = std::strtoul(s, &end, 10);
+  if (!*s || *end || v > 0xffffffffu) return false;
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CompositorOptions opts;
+  std::string driver = "llvmpipe", snapshot_dir;
+  bool self_test = false, list_drivers = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* what) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "xen3d-compositor: %s needs %s (see --help)\n", a.c_str(), what);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto number = [&](uint32_t& out) {
+      const char* v = value("a number");
+      if (!parse_uint(v, out)) {
+        std::fprintf(stderr, "xen3d-compositor: %s: '%s' is not a number\n", a.c_str(), v);
+        std::exit(2);
+      }
+    };
+    uint32_t n = 0;
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("xen3d-compositor 0.1.0, wire protocol %u.%u, Mesa 22.3.6\n", proto::kProtocolMajor,
+                  proto::kProtocolMinor);
+      return 0;
+    } else if (a == "--listen") {
+      opts.listen.emplace_back(value("an endpoint"));
+    } else if (a == "--driver") {
+      driver = value("a driver name");
+    } else if (a == "--self-test") {
+      self_test = true;
+    } else if (a == "--snapshot") {
+      snapshot_dir = value("a directory");
+    } else if (a == "--cmd-ring-kib") {
+      number(opts.policy.default_cmd_ring_kib);
+    } else if (a == "--bulk-heap-kib") {
+      number(opts.policy.default_bulk_heap_kib);
+    } else if (a == "--max-guests") {
+      number(n);
+      opts.max_guests = static_cast<int>(n);
+    } else if (a == "--trace") {
+      opts.connection.trace = true;
+    } else if (a == "--list-drivers") {
+      list_drivers = true;
+    } else if (a == "-v" || a == "--verbose") {
+      set_log_level(LogLevel::Debug);
+    } else if (a == "-q" || a == "--quiet") {
+      set_log_level(LogLevel::Warn);
+    } else {
+      std::fprintf(stderr, "xen3d-compositor: unknown option '%s' (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+
+  if (list_drivers) {
+    for (const auto& d : HostGpu::available_drivers()) std::printf("%s\n", d.c_str());
+    return 0;
+  }
+  if (!snapshot_dir.empty()) {
+    mkdir(snapshot_dir.c_str(), 0755);
+    struct stat st{};
+    if (stat(snapshot_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::fprintf(stderr, "xen3d-compositor: --snapshot: cannot use directory '%s'\n", snapshot_dir.c_str());
+      return 2;
+    }
+  }
+
+  std::string error;
+  auto gpu = HostGpu::open(driver, error);
+  if (!gpu) {
+    XLOG_ERROR("cannot open host driver '%s': %s", driver.c_str(), error.c_str());
+    return 1;
+  }
+  XLOG_INFO("host driver: %s", gpu->renderer().c_str());
+
+  if (self_test) {
+    std::string report;
+    const std::string png = snapshot_dir.empty() ? "" : snapshot_dir + "/self-test.png";
+    bool ok = run_self_test(gpu->screen(), png, report);
+    std::printf("self-test %s on %s: %s\n", ok ? "PASSED" : "FAILED", gpu->renderer().c_str(), report.c_str());
+    return ok ? 0 : 1;
+  }
+
+  if (opts.listen.empty()) opts.listen.push_back("local:" + proto::default_socket_path());
+  Compositor compositor(*gpu, opts);
+  if (!compositor.start(error)) {
+    XLOG_ERROR("%s", error.c_str());
+    return 1;
+  }
+  g_compositor = &compositor;
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  XLOG_INFO("ready");
+  compositor.run();
+  g_compositor = nullptr;
+  return 0;
+}

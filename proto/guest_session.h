@@ -1,0 +1,90 @@
+// The guest end of a connection: queues records into the command ring,
+// hands out bulk-heap spans and waits for answers. Used by the pipe driver
+// and by tools; knows nothing about which transport carries the rings.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/commands.gen.h"
+#include "proto/ring.h"
+#include "proto/transport.h"
+
+namespace xen3d::proto {
+
+class GuestSession {
+ public:
+  // spec: "local:/path" or "tcp:host:port"; empty means default_endpoint_spec().
+  static std::unique_ptr<GuestSession> connect(const std::string& spec, const ConnectRequest& req,
+                                               std::string& error);
+  ~GuestSession();
+
+  const SessionInfo& info() const { return info_; }
+  Transport& transport() { return *transport_; }
+  bool alive() const { return alive_; }
+  // Why the session stopped working (host gone, context lost).
+  const std::string& error() const { return error_; }
+  uint64_t round_trips() const { return round_trips_; }
+  uint64_t records_sent() const { return records_sent_; }
+
+  // Queues a record. Waits only while the command ring is full.
+  template <class R>
+  bool send(const R& r) {
+    static_assert(R::kSender == Sender::Guest, "the guest sends guest records only");
+    const size_t n = wire_size(r);
+    uint8_t* p = reserve(n);
+    if (!p) return false;
+    encode(p, r);
+    cmd_.commit(n);
+    ++records_sent_;
+    if (cmd_.unpublished() >= auto_flush_bytes_) flush();
+    return true;
+  }
+
+  // Makes every queued record and bulk span visible to the host, waking it if it sleeps.
+  void flush();
+
+  // Queues r, flushes, and waits for the host's answer (one synchronous round trip).
+  // `out` views memory owned by the session until the next call().
+  template <class Answer, class R>
+  bool call(const R& r, Answer& out) {
+    static_assert(R::kAwaitsAnswer, "this record has no answer");
+    if (!send(r)) return false;
+    flush();
+    ++round_trips_;
+    size_t size = 0;
+    if (!read_reply(size)) return false;
+    if (DecodeError e = decode(reply_.data(), size, out); !e.ok()) {
+      return lose("unexpected answer from the host: " + e.describe());
+    }
+    return true;
+  }
+
+  // A bulk-heap span to fill before naming it in a record. Flushes and waits
+  // while the host still uses the space. {nullptr} if the session died or
+  // bytes > max_bulk().
+  BulkSpan alloc_bulk(uint32_t bytes);
+  uint32_t max_bulk() const { return bulk_.max_alloc(); }
+
+ private:
+  GuestSession() = default;
+  uint8_t* reserve(size_t bytes);
+  bool read_reply(size_t& size);
+  bool lose(std::string why);
+
+  std::unique_ptr<Transport> transport_;
+  SessionInfo info_;
+  RecordWriter cmd_;
+  RecordReader replies_;
+  BulkWriter bulk_;
+  std::vector<uint8_t> reply_;
+  size_t auto_flush_bytes_ = 0;
+  bool alive_ = true;
+  std::string error_;
+  uint64_t round_trips_ = 0;
+  uint64_t records_sent_ = 0;
+};
+
+}  // namespace xen3d::proto

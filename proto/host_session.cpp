@@ -1,0 +1,66 @@
+#include "proto/host_session.h"
+
+namespace xen3d::proto {
+
+HostSession::HostSession(std::unique_ptr<Transport> transport, SessionInfo info)
+    : transport_(std::move(transport)), info_(std::move(info)) {
+  Transport& t = *transport_;
+  cmd_ = RecordReader(t.counters(RingId::Command), t.ring_data(RingId::Command), t.ring_size(RingId::Command));
+  replies_ = RecordWriter(t.counters(RingId::Reply), t.ring_data(RingId::Reply), t.ring_size(RingId::Reply));
+  bulk_ = BulkReader(t.counters(RingId::Bulk), t.ring_data(RingId::Bulk), t.ring_size(RingId::Bulk));
+  record_buf_.resize(kMaxRecordSize / 8);
+  release_every_ = t.ring_size(RingId::Command) / 8;
+}
+
+void HostSession::release_commands() {
+  unreleased_ = 0;
+  transport_->kick(RingId::Command, cmd_.release());
+}
+
+HostSession::Next HostSession::next(const uint8_t*& rec, size_t& size, int timeout_ms) {
+  auto* buf = reinterpret_cast<uint8_t*>(record_buf_.data());
+  for (;;) {
+    const char* why = nullptr;
+    const uint64_t before = cmd_.consumed();
+    ReadStatus st = cmd_.next(buf, size, why);
+    if (st == ReadStatus::Record) {
+      unreleased_ += cmd_.consumed() - before;
+      if (unreleased_ >= release_every_) release_commands();
+      rec = buf;
+      return Next::Record;
+    }
+    if (st == ReadStatus::Corrupt) {
+      error_ = std::string("corrupt command ring: ") + why;
+      return Next::Corrupt;
+    }
+    // Out of work: give the guest all its space back before sleeping.
+    if (unreleased_ || cmd_.consumed() != before) release_commands();
+    WaitResult w = transport_->wait(RingId::Command, [&] { return cmd_.readable(); }, timeout_ms);
+    if (w == WaitResult::PeerGone) {
+      error_ = transport_->error();
+      return Next::Gone;
+    }
+    if (w == WaitResult::Timeout) return Next::Idle;
+  }
+}
+
+const uint8_t* HostSession::bulk(const BulkRef& ref, const char*& why) {
+  return bulk_.resolve(ref.pos, ref.size, why);
+}
+
+void HostSession::release_bulk(const BulkRef& ref) {
+  transport_->kick(RingId::Bulk, bulk_.release_through(ref.pos + ref.size));
+}
+
+uint8_t* HostSession::reserve_reply(size_t bytes) {
+  for (;;) {
+    if (uint8_t* p = replies_.reserve(bytes)) return p;
+    WaitResult w = transport_->wait(RingId::Reply, [&] { return replies_.has_room(bytes); }, -1);
+    if (w == WaitResult::PeerGone) {
+      error_ = transport_->error();
+      return nullptr;
+    }
+  }
+}
+
+}  // namespace xen3d::proto

@@ -1,0 +1,65 @@
+// The host end of a connection: pulls guest records out of the command ring
+// (copied into host memory before anyone decodes them), resolves bulk spans,
+// and sends answers. Decoding and executing are the caller's job.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/commands.gen.h"
+#include "proto/ring.h"
+#include "proto/transport.h"
+
+namespace xen3d::proto {
+
+class HostSession {
+ public:
+  HostSession(std::unique_ptr<Transport> transport, SessionInfo info);
+
+  const SessionInfo& info() const { return info_; }
+  Transport& transport() { return *transport_; }
+  const std::string& error() const { return error_; }
+
+  enum class Next { Record, Idle, Gone, Corrupt };
+  // Waits up to timeout_ms for the next record. On Record, `rec`/`size` view a
+  // host-private copy valid until the next call. Gone/Corrupt set error().
+  Next next(const uint8_t*& rec, size_t& size, int timeout_ms);
+
+  // The bytes of a bulk span named by the guest, or nullptr (`why` says why).
+  const uint8_t* bulk(const BulkRef& ref, const char*& why);
+  // The guest may reuse the heap up to the end of ref.
+  void release_bulk(const BulkRef& ref);
+
+  // Sends an answer; waits while the guest has not consumed earlier ones.
+  template <class R>
+  bool reply(const R& r) {
+    static_assert(R::kSender == Sender::Host, "the host sends host records only");
+    const size_t n = wire_size(r);
+    uint8_t* p = reserve_reply(n);
+    if (!p) return false;
+    encode(p, r);
+    replies_.commit(n);
+    transport_->kick(RingId::Reply, replies_.publish());
+    return true;
+  }
+
+  // Hands consumed command-ring space back to the guest.
+  void release_commands();
+
+ private:
+  uint8_t* reserve_reply(size_t bytes);
+
+  std::unique_ptr<Transport> transport_;
+  SessionInfo info_;
+  RecordReader cmd_;
+  RecordWriter replies_;
+  BulkReader bulk_;
+  std::vector<uint64_t> record_buf_;  // 8-byte aligned copy of the current record
+  uint64_t unreleased_ = 0;
+  uint64_t release_every_ = 0;
+  std::string error_;
+};
+
+}  // namespace xen3d::proto

@@ -1,0 +1,33 @@
+// Blocking socket I/O with deadlines, and records passed with file descriptors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xen3d::proto {
+
+// A point in time a call must finish by (monotonic clock); -1 ms means forever.
+struct Deadline {
+  int64_t at_ms = -1;
+  static Deadline in(int timeout_ms);
+  int remaining_ms() const;  // -1 forever, 0 expired
+};
+
+// Writes all of buf. False (errno set) on error or deadline.
+bool send_all(int fd, const void* buf, size_t len, Deadline dl);
+// Reads exactly len bytes. False on error, EOF (errno 0) or deadline (ETIMEDOUT).
+bool recv_all(int fd, void* buf, size_t len, Deadline dl);
+
+// One protocol record over a stream socket, optionally with fds (SCM_RIGHTS).
+bool send_record(int fd, const std::vector<uint8_t>& rec, const int* fds, int nfds, Deadline dl);
+// Reads one record (header first, at most max_size bytes); received fds are
+// appended to `fds` (and owned by the caller). `error` explains a failure.
+bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector<int>* fds,
+                 Deadline dl, std::string& error);
+
+std::string errno_text(int err);
+void close_fd(int& fd);
+
+}  // namespace xen3d::proto

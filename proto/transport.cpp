@@ -1,0 +1,68 @@
+#include "proto/transport.h"
+
+#include <cstdlib>
+#include <unistd.h>
+
+#include "proto/transport_impl.h"
+
+namespace xen3d::proto {
+
+std::string Endpoint::text() const {
+  if (kind == Local) return "local:" + path;
+  return "tcp:" + host + ":" + std::to_string(port);
+}
+
+bool Endpoint::parse(const std::string& spec, Endpoint& out, std::string& error) {
+  auto bad = [&](const std::string& why) {
+    error = "bad transport '" + spec + "': " + why +
+            " (expected local:/path/to.sock or tcp:host:port)";
+    return false;
+  };
+  if (spec.rfind("local:", 0) == 0) {
+    out = Endpoint{};
+    out.kind = Local;
+    out.path = spec.substr(6);
+    if (out.path.empty()) return bad("empty socket path");
+    return true;
+  }
+  if (spec.rfind("tcp:", 0) == 0) {
+    std::string rest = spec.substr(4);
+    size_t colon = rest.rfind(':');
+    if (colon == std::string::npos) return bad("missing port");
+    std::string host = rest.substr(0, colon), port = rest.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    char* end = nullptr;
+    long p = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end || p < 0 || p > 65535) return bad("port must be 0..65535");
+    out = Endpoint{};
+    out.kind = Tcp;
+    out.host = host;
+    out.port = static_cast<uint16_t>(p);
+    return true;
+  }
+  return bad("unknown transport");
+}
+
+std::string default_socket_path() {
+  const char* dir = std::getenv("XDG_RUNTIME_DIR");
+  if (dir && *dir && access(dir, W_OK) == 0) return std::string(dir) + "/xen3d-compositor.sock";
+  return "/tmp/xen3d-compositor-" + std::to_string(getuid()) + ".sock";
+}
+
+std::string default_endpoint_spec() {
+  const char* env = std::getenv("XEN3D_TRANSPORT");
+  if (env && *env) return env;
+  return "local:" + default_socket_path();
+}
+
+std::unique_ptr<Transport> connect_transport(const Endpoint& ep, const ConnectRequest& req,
+                                             SessionInfo& info, std::string& error) {
+  return ep.kind == Endpoint::Local ? connect_local(ep, req, info, error)
+                                    : connect_tcp(ep, req, info, error);
+}
+
+std::unique_ptr<Listener> listen_on(const Endpoint& ep, std::string& error) {
+  return ep.kind == Endpoint::Local ? listen_local(ep, error) : listen_tcp(ep, error);
+}
+
+}  // namespace xen3d::proto

@@ -1,0 +1,110 @@
+// Transports: how the rings of one connection reach the other side.
+//
+// Every transport presents the same thing to the layers above: a ShmLayout'd
+// block of memory holding the command ring, reply ring and bulk heap, plus
+// kick() and wait(). With `local` (and later `xen`) that memory is really
+// shared and kick() rings an eventfd doorbell only when the peer sleeps. With
+// `tcp` each side keeps a private mirror of the rings and kick() ships the
+// newly produced bytes (or the consumer's new tail) over the socket, so the
+// encoder and decoder above do not know which transport carries them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proto/shm_layout.h"
+#include "proto/wire.h"
+
+namespace xen3d::proto {
+
+enum class WaitResult { Ready, PeerGone, Timeout };
+
+// What a guest asks for when it connects.
+struct ConnectRequest {
+  std::string client_name;
+  uint32_t cmd_ring_kib = 0;   // 0: the host's default
+  uint32_t bulk_heap_kib = 0;  // 0: the host's default
+  int timeout_ms = 5000;       // connect + handshake; never hang on a dead host
+};
+
+// What the host answered.
+struct SessionInfo {
+  uint32_t connection_id = 0;
+  std::string host_renderer;
+  std::string endpoint;  // as given, for messages
+  uint32_t peer_pid = 0;
+  std::string peer_name;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  Sender side() const { return side_; }
+  const ShmLayout& layout() const { return layout_; }
+  ControlBlock* control() const { return reinterpret_cast<ControlBlock*>(base_); }
+  RingCounters* counters(RingId r) const { return &control()->rings[static_cast<int>(r)]; }
+  uint8_t* ring_data(RingId r) const { return base_ + layout_.offset[static_cast<int>(r)]; }
+  uint32_t ring_size(RingId r) const { return layout_.size[static_cast<int>(r)]; }
+  bool produces(RingId r) const { return (r == RingId::Reply) == (side_ == Sender::Host); }
+
+  // This side advanced `ring` (published as producer, released as consumer).
+  // `peer_sleeping` is what the ring said about the other side.
+  virtual void kick(RingId ring, bool peer_sleeping) = 0;
+  // Sleeps until ready() holds, the peer is gone, or timeout_ms passes (-1: no limit).
+  virtual WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) = 0;
+  // Human-readable reason once wait() returned PeerGone.
+  const std::string& error() const { return error_; }
+  virtual std::string name() const = 0;  // "local", "tcp"
+
+ protected:
+  Sender side_ = Sender::Guest;
+  ShmLayout layout_;
+  uint8_t* base_ = nullptr;
+  std::string error_;
+};
+
+// "local:/path/to.sock" or "tcp:host:port". The default comes from
+// XEN3D_TRANSPORT, else local at default_socket_path().
+struct Endpoint {
+  enum Kind { Local, Tcp } kind = Local;
+  std::string path;   // Local
+  std::string host;   // Tcp
+  uint16_t port = 0;  // Tcp
+  std::string text() const;
+  static bool parse(const std::string& spec, Endpoint& out, std::string& error);
+};
+std::string default_socket_path();
+std::string default_endpoint_spec();
+
+// Guest side: connect and handshake. nullptr with `error` filled on failure.
+std::unique_ptr<Transport> connect_transport(const Endpoint& ep, const ConnectRequest& req,
+                                             SessionInfo& info, std::string& error);
+
+// Host side.
+struct HostPolicy {
+  uint32_t default_cmd_ring_kib = 1024;
+  uint32_t default_bulk_heap_kib = 64 * 1024;
+  uint32_t max_cmd_ring_kib = 16 * 1024;
+  uint32_t max_bulk_heap_kib = 256 * 1024;
+  uint32_t reply_ring_kib = 256;
+  std::string host_renderer;
+  int handshake_timeout_ms = 5000;
+};
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // Blocks until a guest connects and completes the handshake, or timeout.
+  // Returns nullptr on timeout (error empty) or a failed handshake (error set;
+  // the listener keeps working).
+  virtual std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
+                                            SessionInfo& info, std::string& error,
+                                            int timeout_ms) = 0;
+  virtual std::string describe() const = 0;
+};
+std::unique_ptr<Listener> listen_on(const Endpoint& ep, std::string& error);
+
+}  // namespace xen3d::proto

@@ -1,0 +1,18 @@
+// Per-transport entry points behind connect_transport() / listen_on().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "proto/transport.h"
+
+namespace xen3d::proto {
+
+std::unique_ptr<Transport> connect_local(const Endpoint& ep, const ConnectRequest& req,
+                                         SessionInfo& info, std::string& error);
+std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error);
+std::unique_ptr<Transport> connect_tcp(const Endpoint& ep, const ConnectRequest& req,
+                                       SessionInfo& info, std::string& error);
+std::unique_ptr<Listener> listen_tcp(const Endpoint& ep, std::string& error);
+
+}  // namespace xen3d::proto

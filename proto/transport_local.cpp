@@ -1,0 +1,274 @@
+// `local` transport: memfd shared memory, eventfd doorbells, rendezvous over a
+// unix socket (SCM_RIGHTS). The socket stays open for the connection's life
+// so each side notices at once when the other exits or is killed.
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto/handshake.h"
+#include "proto/socket_io.h"
+#include "proto/transport_impl.h"
+
+namespace xen3d::proto {
+
+namespace {
+
+class LocalTransport final : public Transport {
+ public:
+  LocalTransport(Sender side, int sock, int shm_fd, uint8_t* base, const ShmLayout& layout,
+                 int wait_efd, int kick_efd)
+      : sock_(sock), shm_fd_(shm_fd), wait_efd_(wait_efd), kick_efd_(kick_efd) {
+    side_ = side;
+    base_ = base;
+    layout_ = layout;
+  }
+  ~LocalTransport() override {
+    if (base_) munmap(base_, layout_.total_size);
+    close_fd(sock_);
+    close_fd(shm_fd_);
+    close_fd(wait_efd_);
+    close_fd(kick_efd_);
+  }
+
+  void kick(RingId, bool peer_sleeping) override {
+    if (!peer_sleeping) return;
+    uint64_t one = 1;
+    ssize_t n = ::write(kick_efd_, &one, sizeof one);
+    (void)n;  // a full eventfd counter already means "wake up"
+  }
+
+  WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
+    if (gone_) return WaitResult::PeerGone;
+    // The peer is often mid-batch: a short spin avoids a sleep/wake pair.
+    for (int i = 0; i < kSpin; ++i) {
+      if (ready()) return WaitResult::Ready;
+      cpu_relax();
+    }
+    RingCounters* c = counters(ring);
+    std::atomic<uint32_t>& flag = produces(ring) ? c->producer_sleeping : c->consumer_sleeping;
+    Deadline dl = Deadline::in(timeout_ms);
+    for (;;) {
+      flag.store(1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (ready()) {
+        flag.store(0, std::memory_order_relaxed);
+        return WaitResult::Ready;
+      }
+      pollfd p[2] = {{wait_efd_, POLLIN, 0}, {sock_, POLLIN, 0}};
+      int r = ::poll(p, 2, dl.remaining_ms());
+      flag.store(0, std::memory_order_relaxed);
+      if (r < 0 && errno != EINTR) {
+        return fail("poll failed: " + errno_text(errno));
+      }
+      if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        char byte;
+        ssize_t n = ::recv(sock_, &byte, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          return fail("the peer closed the connection");
+        }
+        if (n > 0) return fail("the peer sent unexpected bytes on the rendezvous socket");
+      }
+      if (r > 0 && (p[0].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t n = ::read(wait_efd_, &v, sizeof v);
+        (void)n;
+      }
+      if (ready()) return WaitResult::Ready;
+      if (r == 0 || dl.remaining_ms() == 0) return WaitResult::Timeout;
+    }
+  }
+
+  std::string name() const override { return "local"; }
+
+ private:
+  static constexpr int kSpin = 2000;
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  WaitResult fail(std::string why) {
+    gone_ = true;
+    error_ = std::move(why);
+    return WaitResult::PeerGone;
+  }
+
+  int sock_, shm_fd_, wait_efd_, kick_efd_;
+  bool gone_ = false;
+};
+
+class LocalListener final : public Listener {
+ public:
+  LocalListener(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~LocalListener() override {
+    close_fd(fd_);
+    ::unlink(path_.c_str());
+  }
+
+  std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
+                                    SessionInfo& info, std::string& error, int timeout_ms) override {
+    error.clear();
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r <= 0) return nullptr;
+    int sock = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (sock < 0) {
+      error = "accept failed: " + errno_text(errno);
+      return nullptr;
+    }
+    Deadline dl = Deadline::in(policy.handshake_timeout_ms);
+    std::vector<uint8_t> rec;
+    if (!recv_record(sock, rec, kMaxRecordSize, nullptr, dl, error)) {
+      error = "handshake: " + error;
+      ::close(sock);
+      return nullptr;
+    }
+    HelloDecision d = host_read_hello(rec, policy);
+    if (!d.accepted) {
+      send_record(sock, make_refuse(d.reason), nullptr, 0, dl);
+      error = "refused a guest: " + d.reason;
+      ::close(sock);
+      return nullptr;
+    }
+    // The host owns the memory: sealed so a guest can never shrink it under us.
+    int shm = memfd_create("xen3d-connection", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    uint8_t* base = nullptr;
+    int host_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int guest_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    bool ok = shm >= 0 && host_efd >= 0 && guest_efd >= 0 &&
+              ftruncate(shm, d.layout.total_size) == 0 &&
+              fcntl(shm, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0;
+    if (ok) {
+      void* m = mmap(nullptr, d.layout.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
+      ok = m != MAP_FAILED;
+      if (ok) base = static_cast<uint8_t*>(m);
+    }
+    if (!ok) {
+      error = "cannot set up shared memory for a guest: " + errno_text(errno);
+      send_record(sock, make_refuse("the host could not allocate shared memory"), nullptr, 0, dl);
+      ::close(sock);
+      if (shm >= 0) ::close(shm);
+      if (host_efd >= 0) ::close(host_efd);
+      if (guest_efd >= 0) ::close(guest_efd);
+      return nullptr;
+    }
+    init_control_block(base, d.layout);
+    const int fds[3] = {shm, host_efd, guest_efd};
+    if (!send_record(sock, make_welcome(d.layout, connection_id, policy.host_renderer), fds, 3, dl)) {
+      error = "handshake: cannot answer the guest: " + errno_text(errno);
+      munmap(base, d.layout.total_size);
+      ::close(sock);
+      ::close(shm);
+      ::close(host_efd);
+      ::close(guest_efd);
+      return nullptr;
+    }
+    info.connection_id = connection_id;
+    info.peer_pid = d.pid;
+    info.peer_name = d.client_name;
+    info.host_renderer = policy.host_renderer;
+    info.endpoint = describe();
+    return std::make_unique<LocalTransport>(Sender::Host, sock, shm, base, d.layout, host_efd,
+                                            guest_efd);
+  }
+
+  std::string describe() const override { return "local:" + path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> connect_local(const Endpoint& ep, const ConnectRequest& req,
+                                         SessionInfo& info, std::string& error) {
+  const std::string where = ep.text();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (ep.path.size() >= sizeof addr.sun_path) {
+    error = "socket path too long: " + ep.path;
+    return nullptr;
+  }
+  std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
+  int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    error = "cannot reach the Xen3D compositor at " + where + " (" + errno_text(err) +
+            "). Is xen3d-compositor running? Set XEN3D_TRANSPORT=local:/path.sock or tcp:host:port.";
+    if (sock >= 0) ::close(sock);
+    return nullptr;
+  }
+  Deadline dl = Deadline::in(req.timeout_ms);
+  std::vector<uint8_t> rec;
+  std::vector<int> fds;
+  if (!send_record(sock, make_hello(req), nullptr, 0, dl) ||
+      !recv_record(sock, rec, kMaxRecordSize, &fds, dl, error)) {
+    if (error.empty()) error = errno_text(errno);
+    error = "handshake with the compositor at " + where + " failed: " + error;
+    for (int f : fds) ::close(f);
+    ::close(sock);
+    return nullptr;
+  }
+  ShmLayout layout;
+  auto drop = [&]() {
+    for (int f : fds) ::close(f);
+    ::close(sock);
+  };
+  if (!guest_read_welcome(rec, layout, info, error)) {
+    drop();
+    return nullptr;
+  }
+  struct stat st{};
+  if (fds.size() != 3 || fstat(fds[0], &st) != 0 || st.st_size < layout.total_size) {
+    error = "the compositor at " + where + " did not pass usable shared memory";
+    drop();
+    return nullptr;
+  }
+  void* m = mmap(nullptr, layout.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+  if (m == MAP_FAILED) {
+    error = "cannot map the compositor's shared memory: " + errno_text(errno);
+    drop();
+    return nullptr;
+  }
+  info.endpoint = where;
+  // fds: [shm, host doorbell (we kick), guest doorbell (we wait on)]
+  return std::make_unique<LocalTransport>(Sender::Guest, sock, fds[0], static_cast<uint8_t*>(m),
+                                          layout, fds[2], fds[1]);
+}
+
+std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (ep.path.size() >= sizeof addr.sun_path) {
+    error = "socket path too long: " + ep.path;
+    return nullptr;
+  }
+  std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
+  // A socket file left by a compositor that died is reused; a live one is not stolen.
+  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    ::close(probe);
+    error = "another compositor is already listening on " + ep.text();
+    return nullptr;
+  }
+  if (probe >= 0) ::close(probe);
+  ::unlink(ep.path.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 64) != 0) {
+    error = "cannot listen on " + ep.text() + ": " + errno_text(errno);
+    if (fd >= 0) ::close(fd);
+    return nullptr;
+  }
+  return std::make_unique<LocalListener>(fd, ep.path);
+}
+
+}  // namespace xen3d::proto

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fetch Debian 12's Mesa 22.3.6 source (orig tarball), verify it, and put it where
+# subprojects/mesa.wrap finds it with --wrap-mode=nodownload.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+want=737cb8e5d380ce1a0ad01fb8b74db7f27303435c353e753d2302e8cf3927bad2
+tarball=mesa_22.3.6.orig.tar.gz
+cache=$top/subprojects/packagecache
+dest=$cache/$tarball
+
+mkdir -p "$cache"
+if [ -f "$dest" ] && echo "$want  $dest" | sha256sum -c --quiet - 2>/dev/null; then
+  echo "fetch-mesa: $tarball present and verified"
+  exit 0
+fi
+
+# apt-get source needs deb-src entries; Debian 12 images often ship only 'deb'.
+if ! grep -rqs '^\s*\(Types:.*deb-src\|deb-src\)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "fetch-mesa: enabling Debian source package entries (deb-src)"
+  cat > /etc/apt/sources.list.d/xen3d-deb-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  apt-get update -qq
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "fetch-mesa: downloading Debian's mesa source package (apt-get source --download-only)"
+(cd "$work" && apt-get source --download-only mesa >/dev/null)
+if [ ! -f "$work/$tarball" ]; then
+  echo "fetch-mesa: error: apt-get source did not produce $tarball (got: $(ls "$work"))" >&2
+  exit 1
+fi
+if ! echo "$want  $work/$tarball" | sha256sum -c --quiet -; then
+  echo "fetch-mesa: error: $tarball checksum mismatch (expected $want)" >&2
+  exit 1
+fi
+mv "$work/$tarball" "$dest"
+echo "fetch-mesa: $tarball verified -> $dest"
