@@ -43,6 +43,16 @@ class GuestSession {
     return true;
   }
 
+  // Queues raw bytes as a record, unchecked: for tests and fuzzers that play a
+  // misbehaving guest. `bytes` must be a multiple of 8.
+  bool send_raw(const uint8_t* rec, size_t bytes) {
+    uint8_t* p = reserve(bytes);
+    if (!p) return false;
+    std::memcpy(p, rec, bytes);
+    cmd_.commit(bytes);
+    return true;
+  }
+
   // Makes every queued record and bulk span visible to the host, waking it if it sleeps.
   void flush();
 

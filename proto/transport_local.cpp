@@ -67,6 +67,8 @@ class LocalTransport final : public Transport {
       if (r < 0 && errno != EINTR) {
         return fail("poll failed: " + errno_text(errno));
       }
+      // Records queued before the peer left still count: drain them first.
+      if (ready()) return WaitResult::Ready;
       if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
         char byte;
         ssize_t n = ::recv(sock_, &byte, 1, MSG_DONTWAIT);

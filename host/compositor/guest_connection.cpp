@@ -96,6 +96,13 @@ DecodeError GuestConnection::operator()(const proto::ChecksumBulk& c) {
   return {};
 }
 
+DecodeError GuestConnection::operator()(const proto::BulkSink& c) {
+  const char* why = nullptr;
+  if (!session_->bulk(c.data, why)) return DecodeError::rejected(why);
+  session_->release_bulk(c.data);
+  return {};
+}
+
 DecodeError GuestConnection::operator()(const proto::Goodbye&) {
   goodbye_ = true;
   return {};

@@ -36,6 +36,7 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::Nop&);
   proto::DecodeError operator()(const proto::Ping&);
   proto::DecodeError operator()(const proto::ChecksumBulk&);
+  proto::DecodeError operator()(const proto::BulkSink&);
   proto::DecodeError operator()(const proto::Goodbye&);
   // Handshake records are only valid before the rings exist.
   template <class R>

@@ -151,7 +151,7 @@ bool run_self_test(pipe_screen* screen, const std::string& png_path, std::string
   };
   char buf[256];
   if (ok) {
-    // Gallium's window origin is the top-left: y = 0.6 (up) is a small row number.
+    // No implicit flip in Gallium: NDC +y lands on larger row numbers here.
     const Rgba centre = at(kSize / 2, kSize / 2), corner = at(1, 1), apex = at(kSize / 2, kSize / 2 - 16);
     const bool centre_red = centre.r == 255 && centre.g == 0 && centre.b == 0;
     const bool corner_blue = corner.r == 0 && corner.g == 0 && corner.b == 255;
