@@ -1,0 +1,262 @@
+// Two processes, one per side, over each real transport: records, answers and
+// bulk data arrive intact, ring and heap wrap-around work under load, and each
+// side notices the other's death instead of hanging.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/guest_session.h"
+#include "proto/host_session.h"
+
+using namespace xen3d::proto;
+
+namespace {
+
+uint64_t fnv1a(const uint8_t* p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+enum class HostMode { Serve, DieAfterHandshake };
+
+// A minimal host in a child process: the same session and decoder the
+// compositor uses, with handlers for the diagnostic records.
+struct HostProcess {
+  pid_t pid = -1;
+  std::string endpoint;
+  ~HostProcess() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  int wait_exit() {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+};
+
+int serve_one(Listener& l, HostMode mode) {
+  HostPolicy policy;
+  policy.default_bulk_heap_kib = 1024;  // small, so tests wrap it
+  policy.default_cmd_ring_kib = 64;
+  policy.host_renderer = "test-host";
+  SessionInfo info;
+  std::string error;
+  std::unique_ptr<Transport> t;
+  while (!t) {
+    t = l.accept(policy, 1, info, error, 10000);
+    if (!t && !error.empty()) return 10;
+  }
+  if (mode == HostMode::DieAfterHandshake) _exit(0);
+  HostSession s(std::move(t), info);
+  uint64_t executed = 0;
+  bool bye = false;
+  while (!bye) {
+    const uint8_t* rec;
+    size_t size;
+    auto st = s.next(rec, size, 10000);
+    if (st == HostSession::Next::Idle) return 11;
+    if (st != HostSession::Next::Record) return 12;
+    DecodeError e = dispatch(rec, size, Sender::Guest, [&](const auto& r) -> DecodeError {
+      using R = std::decay_t<decltype(r)>;
+      const char* why = nullptr;
+      if constexpr (std::is_same_v<R, Ping>) {
+        Pong p;
+        p.seq = r.seq;
+        p.commands_executed = executed;
+        s.reply(p);
+      } else if constexpr (std::is_same_v<R, ChecksumBulk>) {
+        const uint8_t* d = s.bulk(r.data, why);
+        if (!d) return DecodeError::rejected(why);
+        BulkChecksum c;
+        c.fnv1a = fnv1a(d, r.data.size);
+        c.size = r.data.size;
+        s.release_bulk(r.data);
+        s.reply(c);
+      } else if constexpr (std::is_same_v<R, BulkSink>) {
+        if (!s.bulk(r.data, why)) return DecodeError::rejected(why);
+        s.release_bulk(r.data);
+      } else if constexpr (std::is_same_v<R, Goodbye>) {
+        bye = true;
+      }
+      return {};
+    });
+    if (!e.ok()) return 13;
+    ++executed;
+  }
+  return 0;
+}
+
+HostProcess spawn_host(const std::string& spec, HostMode mode) {
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  HostProcess h;
+  h.pid = fork();
+  REQUIRE(h.pid >= 0);
+  if (h.pid == 0) {
+    close(p[0]);
+    Endpoint ep;
+    std::string error;
+    if (!Endpoint::parse(spec, ep, error)) _exit(20);
+    auto l = listen_on(ep, error);
+    if (!l) _exit(21);
+    std::string where = l->describe();
+    if (write(p[1], where.c_str(), where.size()) < 0) _exit(22);
+    close(p[1]);
+    _exit(serve_one(*l, mode));
+  }
+  close(p[1]);
+  char buf[256] = {};
+  ssize_t n = read(p[0], buf, sizeof buf - 1);
+  close(p[0]);
+  REQUIRE(n > 0);
+  h.endpoint.assign(buf, static_cast<size_t>(n));
+  return h;
+}
+
+std::string spec_for(const std::string& kind) {
+  if (kind == "tcp") return "tcp:127.0.0.1:0";
+  return "local:/tmp/xen3d-test-" + std::to_string(getpid()) + ".sock";
+}
+
+}  // namespace
+
+TEST_CASE("guest and host exchange records, answers and bulk data", "[transport]") {
+  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  INFO("transport " << kind);
+  HostProcess host = spawn_host(spec_for(kind), HostMode::Serve);
+  ConnectRequest req;
+  req.client_name = "transport-test";
+  std::string error;
+  auto s = GuestSession::connect(host.endpoint, req, error);
+  REQUIRE(s);
+  REQUIRE(error.empty());
+  REQUIRE(s->info().host_renderer == "test-host");
+  REQUIRE(s->transport().name() == kind);
+
+  // Many small records: the 64 KiB command ring wraps dozens of times.
+  const uint64_t kNops = 100000;
+  for (uint64_t i = 0; i < kNops; ++i) {
+    Nop n;
+    n.payload[0] = static_cast<uint32_t>(i);
+    REQUIRE(s->send(n));
+  }
+  Ping ping;
+  ping.seq = 42;
+  Pong pong;
+  REQUIRE(s->call(ping, pong));
+  REQUIRE(pong.seq == 42);
+  REQUIRE(pong.commands_executed == kNops);
+
+  // Bulk spans of awkward sizes, each checked by the host.
+  for (uint32_t size : {1u, 63u, 4095u, 100000u, s->max_bulk()}) {
+    BulkSpan span = s->alloc_bulk(size);
+    REQUIRE(span.data);
+    for (uint32_t i = 0; i < size; ++i) span.data[i] = static_cast<uint8_t>(i * 7 + size);
+    ChecksumBulk c;
+    c.data.pos = span.pos;
+    c.data.size = size;
+    BulkChecksum answer;
+    REQUIRE(s->call(c, answer));
+    REQUIRE(answer.size == size);
+    REQUIRE(answer.fnv1a == fnv1a(span.data, size));
+  }
+
+  // A stream of sinks several times the heap size: allocation waits on the
+  // host's releases instead of overwriting data in use.
+  for (int i = 0; i < 64; ++i) {
+    BulkSpan span = s->alloc_bulk(200 * 1024);
+    REQUIRE(span.data);
+    std::memset(span.data, i, span.size);
+    BulkSink sink;
+    sink.data.pos = span.pos;
+    sink.data.size = span.size;
+    REQUIRE(s->send(sink));
+  }
+  REQUIRE(s->call(ping, pong));
+  REQUIRE(s->round_trips() == 7);
+  s.reset();  // says goodbye
+  REQUIRE(host.wait_exit() == 0);
+}
+
+TEST_CASE("a guest whose host dies gets an error, not a hang", "[transport]") {
+  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  INFO("transport " << kind);
+  HostProcess host = spawn_host(spec_for(kind), HostMode::DieAfterHandshake);
+  ConnectRequest req;
+  std::string error;
+  auto s = GuestSession::connect(host.endpoint, req, error);
+  REQUIRE(s);
+  host.wait_exit();
+  Ping ping;
+  Pong pong;
+  REQUIRE_FALSE(s->call(ping, pong));
+  REQUIRE_FALSE(s->alive());
+  REQUIRE(s->error().find("lost the compositor") != std::string::npos);
+}
+
+TEST_CASE("a host whose guest is killed sees it go", "[transport]") {
+  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  INFO("transport " << kind);
+  Endpoint ep;
+  std::string error;
+  REQUIRE(Endpoint::parse(spec_for(kind), ep, error));
+  auto l = listen_on(ep, error);
+  REQUIRE(l);
+  const std::string where = l->describe();
+  pid_t guest = fork();
+  REQUIRE(guest >= 0);
+  if (guest == 0) {
+    ConnectRequest req;
+    std::string e;
+    auto s = GuestSession::connect(where, req, e);
+    if (!s) _exit(1);
+    Nop n;
+    s->send(n);
+    s->flush();
+    pause();  // killed by the parent
+    _exit(0);
+  }
+  HostPolicy policy;
+  SessionInfo info;
+  std::unique_ptr<Transport> t;
+  while (!t) {
+    t = l->accept(policy, 7, info, error, 10000);
+    REQUIRE((t || error.empty()));
+  }
+  HostSession hs(std::move(t), info);
+  const uint8_t* rec;
+  size_t size;
+  REQUIRE(hs.next(rec, size, 10000) == HostSession::Next::Record);
+  kill(guest, SIGKILL);
+  waitpid(guest, nullptr, 0);
+  HostSession::Next st = hs.next(rec, size, 10000);
+  REQUIRE(st == HostSession::Next::Gone);
+  REQUIRE_FALSE(hs.error().empty());
+}
+
+TEST_CASE("connecting to nothing fails fast with a useful message", "[transport]") {
+  ConnectRequest req;
+  req.timeout_ms = 2000;
+  std::string error;
+  auto s = GuestSession::connect("local:/tmp/xen3d-no-such-compositor.sock", req, error);
+  REQUIRE_FALSE(s);
+  REQUIRE(error.find("Is xen3d-compositor running?") != std::string::npos);
+  error.clear();
+  REQUIRE_FALSE(GuestSession::connect("tcp:127.0.0.1:1", req, error));
+  REQUIRE(error.find("cannot reach") != std::string::npos);
+  error.clear();
+  REQUIRE_FALSE(GuestSession::connect("carrier-pigeon:home", req, error));
+  REQUIRE(error.find("expected local:") != std::string::npos);
+}
