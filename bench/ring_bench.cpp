@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
   const double mc = memcpy_gbps(reps);
   std::printf("baseline memcpy, 64 MiB:           %6.2f GB/s\n", mc);
   const std::string sock = "/tmp/xen3d-bench-" + std::to_string(getpid()) + ".sock";
-  for (const std::string spec : {"local:" + sock, std::string("tcp:127.0.0.1:0")}) {
+  for (const std::string& spec : {"local:" + sock, std::string("tcp:127.0.0.1:0")}) {
     Result r = run_transport(spec, small, chunk, heap_kib, reps);
     const char* name = spec.rfind("local", 0) == 0 ? "local" : "tcp  ";
     std::printf("%s  32-byte commands:          %6.2f M/s\n", name, r.mcmds);

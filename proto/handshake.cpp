@@ -1,6 +1,9 @@
 #include "proto/handshake.h"
 
+#include <cerrno>
 #include <new>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace xen3d::proto {
@@ -120,6 +123,33 @@ bool guest_read_welcome(const std::vector<uint8_t>& rec, ShmLayout& layout, Sess
   info.connection_id = w.connection_id;
   info.host_renderer.assign(w.host_renderer);
   return true;
+}
+
+int host_accept_hello(int listen_fd, const HostPolicy& policy, int timeout_ms, HelloDecision& decision,
+                      std::string& error) {
+  error.clear();
+  pollfd p{listen_fd, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return -1;
+  int sock = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (sock < 0) {
+    error = "accept failed: " + errno_text(errno);
+    return -1;
+  }
+  Deadline dl = Deadline::in(policy.handshake_timeout_ms);
+  std::vector<uint8_t> rec;
+  if (!recv_record(sock, rec, kMaxRecordSize, nullptr, dl, error)) {
+    error = "handshake: " + error;
+    ::close(sock);
+    return -1;
+  }
+  decision = host_read_hello(rec, policy);
+  if (!decision.accepted) {
+    send_record(sock, make_refuse(decision.reason), nullptr, 0, dl);
+    error = "refused a guest: " + decision.reason;
+    ::close(sock);
+    return -1;
+  }
+  return sock;
 }
 
 void init_control_block(uint8_t* base, const ShmLayout& layout) {

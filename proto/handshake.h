@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proto/commands.gen.h"
+#include "proto/socket_io.h"
 #include "proto/transport.h"
 
 namespace xen3d::proto {
@@ -30,6 +31,13 @@ HelloDecision host_read_hello(const std::vector<uint8_t>& rec, const HostPolicy&
 std::vector<uint8_t> make_welcome(const ShmLayout& layout, uint32_t connection_id,
                                   const std::string& renderer);
 std::vector<uint8_t> make_refuse(const std::string& reason);
+
+// Host: waits up to timeout_ms for a guest on listen_fd, accepts it and
+// reads its hello (refusing it on the spot if it does not qualify).
+// Returns the connected socket (>= 0) with `decision` accepted, or -1: a
+// timeout leaves `error` empty, a failed handshake explains itself there.
+int host_accept_hello(int listen_fd, const HostPolicy& policy, int timeout_ms, HelloDecision& decision,
+                      std::string& error);
 
 // Guest: understands the host's answer. False with `error` for refuse/garbage.
 bool guest_read_welcome(const std::vector<uint8_t>& rec, ShmLayout& layout, SessionInfo& info,

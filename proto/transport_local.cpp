@@ -121,28 +121,10 @@ class LocalListener final : public Listener {
   std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
     error.clear();
-    pollfd p{fd_, POLLIN, 0};
-    int r = ::poll(&p, 1, timeout_ms);
-    if (r <= 0) return nullptr;
-    int sock = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (sock < 0) {
-      error = "accept failed: " + errno_text(errno);
-      return nullptr;
-    }
+    HelloDecision d;
+    int sock = host_accept_hello(fd_, policy, timeout_ms, d, error);
+    if (sock < 0) return nullptr;
     Deadline dl = Deadline::in(policy.handshake_timeout_ms);
-    std::vector<uint8_t> rec;
-    if (!recv_record(sock, rec, kMaxRecordSize, nullptr, dl, error)) {
-      error = "handshake: " + error;
-      ::close(sock);
-      return nullptr;
-    }
-    HelloDecision d = host_read_hello(rec, policy);
-    if (!d.accepted) {
-      send_record(sock, make_refuse(d.reason), nullptr, 0, dl);
-      error = "refused a guest: " + d.reason;
-      ::close(sock);
-      return nullptr;
-    }
     // The host owns the memory: sealed so a guest can never shrink it under us.
     int shm = memfd_create("xen3d-connection", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     uint8_t* base = nullptr;
@@ -192,18 +174,24 @@ class LocalListener final : public Listener {
   std::string path_;
 };
 
+bool unix_address(const Endpoint& ep, sockaddr_un& addr, std::string& error) {
+  addr = {};
+  addr.sun_family = AF_UNIX;
+  if (ep.path.size() >= sizeof addr.sun_path) {
+    error = "socket path too long: " + ep.path;
+    return false;
+  }
+  std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<Transport> connect_local(const Endpoint& ep, const ConnectRequest& req,
                                          SessionInfo& info, std::string& error) {
   const std::string where = ep.text();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (ep.path.size() >= sizeof addr.sun_path) {
-    error = "socket path too long: " + ep.path;
-    return nullptr;
-  }
-  std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
+  sockaddr_un addr;
+  if (!unix_address(ep, addr, error)) return nullptr;
   int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int err = errno;
@@ -251,13 +239,8 @@ std::unique_ptr<Transport> connect_local(const Endpoint& ep, const ConnectReques
 }
 
 std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (ep.path.size() >= sizeof addr.sun_path) {
-    error = "socket path too long: " + ep.path;
-    return nullptr;
-  }
-  std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
+  sockaddr_un addr;
+  if (!unix_address(ep, addr, error)) return nullptr;
   // A socket file left by a compositor that died is reused; a live one is not stolen.
   int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {

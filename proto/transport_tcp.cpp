@@ -229,28 +229,11 @@ class TcpListener final : public Listener {
   std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
     error.clear();
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return nullptr;
-    int sock = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (sock < 0) {
-      error = "accept failed: " + errno_text(errno);
-      return nullptr;
-    }
+    HelloDecision d;
+    int sock = host_accept_hello(fd_, policy, timeout_ms, d, error);
+    if (sock < 0) return nullptr;
     set_nodelay(sock);
     Deadline dl = Deadline::in(policy.handshake_timeout_ms);
-    std::vector<uint8_t> rec;
-    if (!recv_record(sock, rec, kMaxRecordSize, nullptr, dl, error)) {
-      error = "handshake: " + error;
-      ::close(sock);
-      return nullptr;
-    }
-    HelloDecision d = host_read_hello(rec, policy);
-    if (!d.accepted) {
-      send_record(sock, make_refuse(d.reason), nullptr, 0, dl);
-      error = "refused a guest: " + d.reason;
-      ::close(sock);
-      return nullptr;
-    }
     uint8_t* base = map_mirror(d.layout);
     if (!base || !send_record(sock, make_welcome(d.layout, connection_id, policy.host_renderer), nullptr, 0, dl)) {
       error = "handshake: cannot answer the guest: " + errno_text(errno);

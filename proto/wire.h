@@ -20,6 +20,16 @@ inline constexpr size_t kMaxRecordSize = 64 * 1024;
 
 enum class Sender : uint8_t { Guest, Host };
 
+// FNV-1a, 64-bit: the checksum of the bulk diagnostics records.
+inline uint64_t fnv1a(const uint8_t* p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
 constexpr size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
 
 template <class T>

@@ -34,5 +34,7 @@ if [ ! -f build/build.ninja ]; then
   meson setup build --native-file native.ini --wrap-mode=nodownload >build-setup.log 2>&1 || {
     tail -30 build-setup.log; echo "meson setup failed; full log: build-setup.log" >&2; exit 1; }
 fi
+# Hits across clones in different folders (CI uses a fresh clone).
+export CCACHE_BASEDIR="$top"
 say "building"
 ninja -C build

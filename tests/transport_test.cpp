@@ -16,14 +16,6 @@ using namespace xen3d::proto;
 
 namespace {
 
-uint64_t fnv1a(const uint8_t* p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 enum class HostMode { Serve, DieAfterHandshake };
 

@@ -83,14 +83,9 @@ DecodeError GuestConnection::operator()(const proto::ChecksumBulk& c) {
   const char* why = nullptr;
   const uint8_t* data = session_->bulk(c.data, why);
   if (!data) return DecodeError::rejected(why);
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint32_t i = 0; i < c.data.size; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
-  }
-  session_->release_bulk(c.data);
   proto::BulkChecksum out;
-  out.fnv1a = h;
+  out.fnv1a = proto::fnv1a(data, c.data.size);
+  session_->release_bulk(c.data);
   out.size = c.data.size;
   session_->reply(out);
   return {};
