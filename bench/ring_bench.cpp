@@ -53,7 +53,7 @@ void serve(Listener& l) {
   SessionInfo info;
   std::string error;
   std::unique_ptr<Transport> t;
-  while (!t) t = l.accept(policy, 1, info, error, 10000);
+  while (!t) t = l.accept(policy, [] { return 1u; }, info, error, 10000);
   HostSession s(std::move(t), info);
   auto sink = touched(kBulkBytes, 3);
   uint64_t executed = 0;

@@ -100,7 +100,9 @@ class Listener {
   // Blocks until a guest connects and completes the handshake, or timeout.
   // Returns nullptr on timeout (error empty) or a failed handshake (error set;
   // the listener keeps working).
-  virtual std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
+  // `next_id` is asked for the connection id only once a guest qualifies.
+  virtual std::unique_ptr<Transport> accept(const HostPolicy& policy,
+                                            const std::function<uint32_t()>& next_id,
                                             SessionInfo& info, std::string& error,
                                             int timeout_ms) = 0;
   virtual std::string describe() const = 0;

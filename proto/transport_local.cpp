@@ -118,12 +118,13 @@ class LocalListener final : public Listener {
     ::unlink(path_.c_str());
   }
 
-  std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
+  std::unique_ptr<Transport> accept(const HostPolicy& policy, const std::function<uint32_t()>& next_id,
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
     error.clear();
     HelloDecision d;
     int sock = host_accept_hello(fd_, policy, timeout_ms, d, error);
     if (sock < 0) return nullptr;
+    const uint32_t connection_id = next_id();
     Deadline dl = Deadline::in(policy.handshake_timeout_ms);
     // The host owns the memory: sealed so a guest can never shrink it under us.
     int shm = memfd_create("xen3d-connection", MFD_CLOEXEC | MFD_ALLOW_SEALING);

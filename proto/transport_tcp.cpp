@@ -226,12 +226,13 @@ class TcpListener final : public Listener {
   TcpListener(int fd, std::string text) : fd_(fd), text_(std::move(text)) {}
   ~TcpListener() override { close_fd(fd_); }
 
-  std::unique_ptr<Transport> accept(const HostPolicy& policy, uint32_t connection_id,
+  std::unique_ptr<Transport> accept(const HostPolicy& policy, const std::function<uint32_t()>& next_id,
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
     error.clear();
     HelloDecision d;
     int sock = host_accept_hello(fd_, policy, timeout_ms, d, error);
     if (sock < 0) return nullptr;
+    const uint32_t connection_id = next_id();
     set_nodelay(sock);
     Deadline dl = Deadline::in(policy.handshake_timeout_ms);
     uint8_t* base = map_mirror(d.layout);

@@ -47,7 +47,7 @@ int serve_one(Listener& l, HostMode mode) {
   std::string error;
   std::unique_ptr<Transport> t;
   while (!t) {
-    t = l.accept(policy, 1, info, error, 10000);
+    t = l.accept(policy, [] { return 1u; }, info, error, 10000);
     if (!t && !error.empty()) return 10;
   }
   if (mode == HostMode::DieAfterHandshake) _exit(0);
@@ -224,7 +224,7 @@ TEST_CASE("a host whose guest is killed sees it go", "[transport]") {
   SessionInfo info;
   std::unique_ptr<Transport> t;
   while (!t) {
-    t = l->accept(policy, 7, info, error, 10000);
+    t = l->accept(policy, [] { return 7u; }, info, error, 10000);
     REQUIRE((t || error.empty()));
   }
   HostSession hs(std::move(t), info);

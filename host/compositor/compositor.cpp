@@ -60,13 +60,12 @@ void Compositor::accept_loop(proto::Listener* listener) {
   while (!stop_) {
     proto::SessionInfo info;
     std::string error;
-    const uint32_t id = next_id_;
-    auto transport = listener->accept(options_.policy, id, info, error, 200);
+    uint32_t id = 0;
+    auto transport = listener->accept(options_.policy, [&] { return id = next_id_++; }, info, error, 200);
     if (!transport) {
       if (!error.empty()) XLOG_WARN("%s: %s", listener->describe().c_str(), error.c_str());
       continue;
     }
-    ++next_id_;
     if (guest_count() >= static_cast<size_t>(options_.max_guests)) {
       XLOG_WARN("refusing guest %u: already serving %d guests", id, options_.max_guests);
       continue;  // dropping the transport closes it; the guest sees the socket close
