@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetch Debian 12's Mesa 22.3.6 source (orig tarball), verify it, and put it where
-# subprojects/mesa.wrap finds it with --wrap-mode=nodownload.
+# subprojects/upstream-mesa.wrap finds it with --wrap-mode=nodownload.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 want=737cb8e5d380ce1a0ad01fb8b74db7f27303435c353e753d2302e8cf3927bad2
