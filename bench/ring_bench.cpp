@@ -143,6 +143,7 @@ Result run_transport(const std::string& spec, uint64_t small_count, uint32_t chu
       sink.data.size = n;
       sink.offset = off;
       s->send(sink);
+      s->bulk_done(span);
       s->flush();  // let the host start copying out while we copy the next chunk in
     }
     if (!s->call(ping, pong)) break;

@@ -14,6 +14,7 @@ std::unique_ptr<GuestSession> GuestSession::connect(const std::string& spec, con
   s->replies_ = RecordReader(t.counters(RingId::Reply), t.ring_data(RingId::Reply), t.ring_size(RingId::Reply));
   s->bulk_ = BulkWriter(t.counters(RingId::Bulk), t.ring_data(RingId::Bulk), t.ring_size(RingId::Bulk));
   s->reply_.resize(kMaxRecordSize);
+  s->retired_ = s->bulk_.alloc_pos();
   // Publish in slices so the host starts decoding while we keep encoding.
   s->auto_flush_bytes_ = t.ring_size(RingId::Command) / 8;
   return s;
@@ -34,9 +35,39 @@ bool GuestSession::lose(std::string why) {
 
 void GuestSession::flush() {
   if (!alive_) return;
+  queue_retire();
   // Bulk first: a record must never become visible before the bytes it names.
   if (bulk_.unpublished()) transport_->kick(RingId::Bulk, bulk_.publish());
   if (cmd_.unpublished()) transport_->kick(RingId::Command, cmd_.publish());
+}
+
+uint64_t GuestSession::bulk_floor() const {
+  return held_.empty() ? bulk_.alloc_pos() : held_.front().pos;
+}
+
+bool GuestSession::queue_retire() {
+  const uint64_t floor = bulk_floor();
+  if (floor <= retired_) return true;
+  BulkRetire r;
+  r.through = floor;
+  const size_t n = wire_size(r);
+  // Never waits: flush() runs from inside reserve() when the ring is full.
+  uint8_t* p = cmd_.reserve(n);
+  if (!p) return false;
+  encode(p, r);
+  cmd_.commit(n);
+  retired_ = floor;
+  return true;
+}
+
+void GuestSession::bulk_done(const BulkSpan& span) {
+  for (auto& h : held_) {
+    if (h.pos == span.pos) {
+      h.done = true;
+      break;
+    }
+  }
+  while (!held_.empty() && held_.front().done) held_.pop_front();
 }
 
 uint8_t* GuestSession::reserve(size_t bytes) {
@@ -57,11 +88,24 @@ uint8_t* GuestSession::reserve(size_t bytes) {
 }
 
 BulkSpan GuestSession::alloc_bulk(uint32_t bytes) {
-  if (!alive_ || bytes > bulk_.max_alloc()) return {};
+  if (!alive_ || bytes == 0 || bytes > bulk_.max_alloc()) return {};
   for (;;) {
     BulkSpan s = bulk_.alloc(bytes);
-    if (s.data) return s;
+    if (s.data) {
+      held_.push_back({s.pos, bulk_.alloc_pos(), false});
+      return s;
+    }
+    // The host can only free what we retired; an open map may hold the rest.
+    if (bulk_.tail_needed(bytes) > bulk_floor()) return {};
     flush();
+    while (retired_ < bulk_floor()) {  // the retire record did not fit: make room
+      WaitResult w = transport_->wait(RingId::Command, [&] { return cmd_.has_room(64); }, -1);
+      if (w == WaitResult::PeerGone) {
+        lose("lost the compositor: " + transport_->error());
+        return {};
+      }
+      flush();
+    }
     // The host frees bulk space as it runs the records that name it.
     WaitResult w = transport_->wait(RingId::Bulk, [&] { return bulk_.can_alloc(bytes); }, -1);
     if (w == WaitResult::PeerGone) {
@@ -69,6 +113,25 @@ BulkSpan GuestSession::alloc_bulk(uint32_t bytes) {
       return {};
     }
   }
+}
+
+bool GuestSession::read_data(uint8_t* dst, size_t size) {
+  size_t got = 0;
+  do {
+    size_t n = 0;
+    if (!read_reply(n)) return false;
+    HostData d;
+    if (DecodeError e = decode(reply_.data(), n, d); !e.ok()) {
+      return lose("unexpected answer from the host: " + e.describe());
+    }
+    if (d.total != size || d.offset != got || d.data.size() > size - got) {
+      return lose("the host sent " + std::to_string(d.total) + " bytes of data where " +
+                  std::to_string(size) + " were expected");
+    }
+    if (d.data.size()) std::memcpy(dst + got, d.data.wire_bytes(), d.data.size());
+    got += d.data.size();
+  } while (got < size);
+  return true;
 }
 
 bool GuestSession::read_reply(size_t& size) {

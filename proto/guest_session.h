@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,17 +73,43 @@ class GuestSession {
     return true;
   }
 
-  // A bulk-heap span to fill before naming it in a record. Flushes and waits
-  // while the host still uses the space. {nullptr} if the session died or
-  // bytes > max_bulk().
+  // Queues r, flushes, and collects the host_data chunks that answer it into
+  // dst, which must expect exactly `size` bytes. One synchronous round trip.
+  template <class R>
+  bool call_data(const R& r, void* dst, size_t size) {
+    static_assert(R::kAwaitsAnswer, "this record has no answer");
+    if (!send(r)) return false;
+    flush();
+    ++round_trips_;
+    return read_data(static_cast<uint8_t*>(dst), size);
+  }
+
+  // A bulk-heap span to fill before naming it in a record; hand it back with
+  // bulk_done() once a record names it (or it is abandoned). Flushes and waits
+  // while the host still uses the space. {nullptr} if the session died,
+  // bytes > max_bulk(), or the space is held by a span not yet done (an open
+  // map): the caller then sends its bytes another way.
   BulkSpan alloc_bulk(uint32_t bytes);
+  void bulk_done(const BulkSpan& span);
   uint32_t max_bulk() const { return bulk_.max_alloc(); }
 
  private:
   GuestSession() = default;
   uint8_t* reserve(size_t bytes);
   bool read_reply(size_t& size);
+  bool read_data(uint8_t* dst, size_t size);
   bool lose(std::string why);
+  // Start of the oldest span not yet done: the host may reuse everything before it.
+  uint64_t bulk_floor() const;
+  // Queues bulk_retire when the floor moved; false when the ring had no room.
+  bool queue_retire();
+
+  struct HeldSpan {
+    uint64_t pos, end;
+    bool done;
+  };
+  std::deque<HeldSpan> held_;
+  uint64_t retired_ = 0;
 
   std::unique_ptr<Transport> transport_;
   SessionInfo info_;

@@ -26,6 +26,19 @@ HostSession::Next HostSession::next(const uint8_t*& rec, size_t& size, int timeo
     if (st == ReadStatus::Record) {
       unreleased_ += cmd_.consumed() - before;
       if (unreleased_ >= release_every_) release_commands();
+      if (header_opcode(buf) == uint16_t(Opcode::BulkRetire)) {
+        // Heap bookkeeping belongs to the session, not to whoever executes records.
+        BulkRetire r;
+        bool wake = false;
+        if (auto e = decode(buf, size, r); !e.ok()) {
+          why = "bad bulk_retire record";
+        } else if (bulk_.retire(r.through, wake, why)) {
+          transport_->kick(RingId::Bulk, wake);
+          continue;
+        }
+        error_ = std::string("corrupt bulk heap bookkeeping: ") + why;
+        return Next::Corrupt;
+      }
       rec = buf;
       return Next::Record;
     }

@@ -174,4 +174,15 @@ bool BulkReader::release_through(uint64_t end) {
   return peer_sleeping(c_->producer_sleeping);
 }
 
+bool BulkReader::retire(uint64_t through, bool& wake, const char*& why) {
+  wake = false;
+  const uint64_t head = c_->head.load(std::memory_order_acquire);
+  if (through > head || head - through > size_ || through + size_ < released_) {
+    why = "bulk_retire names a position outside the published heap";
+    return false;
+  }
+  wake = release_through(through);
+  return true;
+}
+
 }  // namespace xen3d::proto

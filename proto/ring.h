@@ -101,6 +101,14 @@ class BulkWriter {
   bool publish();
   uint32_t max_alloc() const { return size_ / 2; }
   uint64_t unpublished() const { return alloc_pos_ - published_; }
+  // Position the next span would start at (the end of everything allocated).
+  uint64_t alloc_pos() const { return alloc_pos_; }
+  // How far the host must have released for alloc(bytes) to succeed.
+  uint64_t tail_needed(uint32_t bytes) const {
+    uint64_t start, end;
+    place(bytes, start, end);
+    return end > size_ ? end - size_ : 0;
+  }
 
  private:
   RingCounters* c_ = nullptr;
@@ -122,6 +130,9 @@ class BulkReader {
   const uint8_t* resolve(uint64_t pos, uint32_t size, const char*& why);
   // Everything before `end` may be reused by the guest.
   bool release_through(uint64_t end);
+  // The guest's bulk_retire: like release_through, after checking `through`
+  // lies in the published part of the heap. False (with `why`) otherwise.
+  bool retire(uint64_t through, bool& wake, const char*& why);
 
  private:
   RingCounters* c_ = nullptr;

@@ -1,8 +1,10 @@
 #include "guest/pipe-remote/remote_device.h"
 
+#include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace xen3d::guest {
 
@@ -17,6 +19,15 @@ void guest_log(bool is_error, const char* fmt, ...) {
   std::fprintf(stderr, "xen3d: %s\n", msg);
 }
 
+namespace {
+StatsMode stats_from_env() {
+  const char* s = std::getenv("XEN3D_STATS");
+  if (!s || !*s || !std::strcmp(s, "0")) return StatsMode::Off;
+  if (!std::strcmp(s, "frame")) return StatsMode::PerFrame;
+  return StatsMode::Summary;
+}
+}  // namespace
+
 std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name) {
   proto::ConnectRequest req;
   req.client_name = client_name;
@@ -30,11 +41,52 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
             session->info().connection_id, session->info().host_renderer.c_str());
   std::unique_ptr<RemoteDevice> dev(new RemoteDevice);
   dev->session_ = std::move(session);
+  dev->stats_ = stats_from_env();
   return dev;
+}
+
+RemoteDevice::~RemoteDevice() {
+  if (stats_ != StatsMode::Off) print_summary();
 }
 
 std::string RemoteDevice::renderer() const {
   return "xen3d (" + session_->info().host_renderer + ")";
+}
+
+void RemoteDevice::use_context(uint32_t context) {
+  if (context == current_context_) return;
+  proto::ContextUse r;
+  r.id = context;
+  session_->send(r);
+  current_context_ = context;
+}
+
+bool RemoteDevice::lost() {
+  if (session_->alive()) return false;
+  if (!loss_reported_) {
+    loss_reported_ = true;
+    guest_log(true, "rendering stopped: %s", session_->error().c_str());
+  }
+  return true;
+}
+
+void RemoteDevice::frame_presented() {
+  ++frames_;
+  if (stats_ == StatsMode::PerFrame) {
+    std::fprintf(stderr, "xen3d: frame %" PRIu64 ": %" PRIu64 " round trips, %" PRIu64 " records\n", frames_,
+                 session_->round_trips() - trips_at_last_frame_, session_->records_sent() - records_at_last_frame_);
+  }
+  trips_at_last_frame_ = session_->round_trips();
+  records_at_last_frame_ = session_->records_sent();
+}
+
+void RemoteDevice::print_summary() {
+  const uint64_t trips = session_->round_trips();
+  std::fprintf(stderr,
+               "xen3d: stats: %" PRIu64 " frames, %" PRIu64 " synchronous round trips (%.2f per frame), %" PRIu64
+               " records (%.1f per frame)\n",
+               frames_, trips, frames_ ? double(trips) / double(frames_) : 0.0, session_->records_sent(),
+               frames_ ? double(session_->records_sent()) / double(frames_) : 0.0);
 }
 
 }  // namespace xen3d::guest

@@ -1,26 +1,70 @@
 // The guest's link to the host compositor, shared by the screen and its
 // contexts: one connection per process (per X display), opened on first use.
+//
+// Every pipe_context of the process encodes into the same command ring, so
+// the device owns the lock that orders them and remembers which context the
+// host currently runs (context_use is sent only when that changes).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "proto/guest_session.h"
 
 namespace xen3d::guest {
 
+// What XEN3D_STATS asks for: nothing, a summary at exit, or a line per frame.
+enum class StatsMode { Off, Summary, PerFrame };
+
 class RemoteDevice {
  public:
   // Connects to XEN3D_TRANSPORT (default: the local compositor socket).
   // nullptr on failure; the reason is printed to stderr prefixed "xen3d:".
   static std::unique_ptr<RemoteDevice> open(const std::string& client_name);
+  ~RemoteDevice();
 
   proto::GuestSession& session() { return *session_; }
   // "xen3d (<host renderer>)": what glGetString(GL_RENDERER) reports.
   std::string renderer() const;
 
+  // Serialises encoders; hold it while touching session().
+  std::mutex& lock() { return mutex_; }
+  // A fresh object id (never 0, never reused within the connection).
+  uint32_t new_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Makes `context` the host's current context (caller holds lock()).
+  void use_context(uint32_t context);
+  uint32_t current_context() const { return current_context_; }
+  // The host forgot `context`; the next context record must name its own.
+  void context_destroyed(uint32_t context) {
+    if (current_context_ == context) current_context_ = 0;
+  }
+
+  // True once the connection stopped working; the first call after the loss
+  // prints why (once per process).
+  bool lost();
+
+  // Frame accounting for XEN3D_STATS (caller holds lock()).
+  void frame_presented();
+  StatsMode stats_mode() const { return stats_; }
+  uint64_t frames() const { return frames_; }
+
  private:
+  RemoteDevice() = default;
+  void print_summary();
+
   std::unique_ptr<proto::GuestSession> session_;
+  std::mutex mutex_;
+  std::atomic<uint32_t> next_id_{1};
+  uint32_t current_context_ = 0;
+  bool loss_reported_ = false;
+  StatsMode stats_ = StatsMode::Off;
+  uint64_t frames_ = 0;
+  uint64_t trips_at_last_frame_ = 0;
+  uint64_t records_at_last_frame_ = 0;
 };
 
 // Prints a guest-side diagnostic ("xen3d: ..."); XEN3D_DEBUG=1 also shows info lines.

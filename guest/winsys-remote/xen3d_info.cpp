@@ -16,7 +16,7 @@ using namespace xen3d::proto;
 namespace {
 void usage(FILE* out) {
   std::fprintf(out,
-      "usage: xen3d-info [--transport SPEC] [--pings N] [--bulk-check BYTES] [--timeout MS]\n"
+      "usage: xen3d-info [--transport SPEC] [--pings N] [--bulk-check BYTES] [--timeout MS] [--stats]\n"
       "\n"
       "Connects to the Xen3D compositor the way the guest libGL does and reports the link.\n"
       "  --transport SPEC    local:/path.sock or tcp:host:port (default: $XEN3D_TRANSPORT,\n"
@@ -25,6 +25,8 @@ void usage(FILE* out) {
       "  --bulk-check BYTES  send BYTES of pattern through the bulk heap and verify the\n"
       "                      host's checksum (default 1048576; 0 to skip)\n"
       "  --timeout MS        connect/handshake timeout (default 5000)\n"
+      "  --stats             print only the compositor's object counts as key=value\n"
+      "                      lines (guests, objects, bytes), for scripts\n"
       "Exit status: 0 all good, 1 cannot connect, 2 usage, 3 a check failed.\n",
       default_endpoint_spec().c_str());
 }
@@ -34,6 +36,7 @@ void usage(FILE* out) {
 int main(int argc, char** argv) {
   std::string spec;
   long pings = 100, bulk = 1 << 20, timeout = 5000;
+  bool stats_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto num = [&](long& out) {
@@ -59,6 +62,8 @@ int main(int argc, char** argv) {
       num(bulk);
     } else if (a == "--timeout") {
       num(timeout);
+    } else if (a == "--stats") {
+      stats_only = true;
     } else {
       std::fprintf(stderr, "xen3d-info: unknown option '%s' (see --help)\n", a.c_str());
       return 2;
@@ -73,6 +78,17 @@ int main(int argc, char** argv) {
   if (!s) {
     std::fprintf(stderr, "xen3d-info: %s\n", error.c_str());
     return 1;
+  }
+  if (stats_only) {
+    // Counts include this connection itself (it owns no objects).
+    Stats st;
+    if (!s->call(HostStats{}, st)) {
+      std::fprintf(stderr, "xen3d-info: stats failed: %s\n", s->error().c_str());
+      return 3;
+    }
+    std::printf("guests=%u\nobjects=%llu\nbytes=%llu\n", st.guests - 1,
+                static_cast<unsigned long long>(st.total_objects), static_cast<unsigned long long>(st.total_bytes));
+    return 0;
   }
   Transport& t = s->transport();
   std::printf("transport:      %s (%s)\n", s->info().endpoint.c_str(), t.name().c_str());
@@ -117,6 +133,7 @@ int main(int argc, char** argv) {
       c.data.size = n;
       BulkChecksum answer;
       ok = s->call(c, answer) && answer.fnv1a == want && answer.size == n;
+      s->bulk_done(span);
       done += n;
       ++chunks;
     }

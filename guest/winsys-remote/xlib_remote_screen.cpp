@@ -1,15 +1,22 @@
 // The guest libGL's window-system glue: Mesa's xlib GLX frontend asks the
-// target for a pipe_screen per X display; ours is the remoting driver.
+// target for a pipe_screen per X display; ours is the remoting driver, and
+// presented frames come back into the guest's X window through Mesa's own
+// xlib software winsys (XShm when the X server offers it, XPutImage otherwise).
 #include <X11/Xlib.h>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <unistd.h>
 
-#include "guest/pipe-remote/remote_device.h"
-
-struct pipe_screen;
+#include "frontend/sw_winsys.h"
+#include "frontend/xlibsw_api.h"
+#include "guest/pipe-remote/remote_screen.h"
+extern "C" {
+#include "sw/xlib/xlib_sw_winsys.h"  // a C header without C++ guards
+}
 
 namespace {
+
 std::string program_name() {
   char buf[256];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -18,17 +25,62 @@ std::string program_name() {
   std::string s = buf;
   return s.substr(s.rfind('/') + 1);
 }
+
+// XEN3D_PRESENT=host: the compositor shows frames itself; nothing comes back.
+bool host_only_present() {
+  const char* p = std::getenv("XEN3D_PRESENT");
+  return p && !std::strcmp(p, "host");
+}
+
+class XlibPresentSink final : public xen3d::guest::PresentSink {
+ public:
+  explicit XlibPresentSink(Display* display) : ws_(xlib_create_sw_winsys(display)), readback_(!host_only_present()) {}
+  ~XlibPresentSink() override {
+    if (dt_) ws_->displaytarget_destroy(ws_, dt_);
+    if (ws_) ws_->destroy(ws_);
+  }
+
+  uint32_t window_id(void* drawable) override {
+    return drawable ? static_cast<uint32_t>(static_cast<xlib_drawable*>(drawable)->drawable) : 0;
+  }
+  bool wants_pixels() const override { return readback_ && ws_; }
+
+  void show(void* drawable, pipe_format format, unsigned width, unsigned height, const uint8_t* pixels,
+            unsigned stride, const pipe_box* damage) override {
+    if (!drawable || !ensure_target(format, width, height)) return;
+    auto* dst = static_cast<uint8_t*>(ws_->displaytarget_map(ws_, dt_, PIPE_MAP_WRITE));
+    if (!dst) return;
+    const unsigned row = std::min(stride, dt_stride_);
+    for (unsigned y = 0; y < height; ++y) std::memcpy(dst + size_t(y) * dt_stride_, pixels + size_t(y) * stride, row);
+    ws_->displaytarget_unmap(ws_, dt_);
+    ws_->displaytarget_display(ws_, dt_, drawable, const_cast<pipe_box*>(damage));
+  }
+
+ private:
+  bool ensure_target(pipe_format format, unsigned width, unsigned height) {
+    if (dt_ && format == format_ && width == width_ && height == height_) return true;
+    if (dt_) ws_->displaytarget_destroy(ws_, dt_);
+    dt_ = ws_->displaytarget_create(ws_, PIPE_BIND_DISPLAY_TARGET, format, width, height, 64, nullptr, &dt_stride_);
+    format_ = format;
+    width_ = width;
+    height_ = height;
+    return dt_ != nullptr;
+  }
+
+  sw_winsys* ws_;
+  bool readback_;
+  sw_displaytarget* dt_ = nullptr;
+  unsigned dt_stride_ = 0;
+  pipe_format format_ = PIPE_FORMAT_NONE;
+  unsigned width_ = 0, height_ = 0;
+};
+
 }  // namespace
 
 extern "C" pipe_screen* xlib_create_screen(Display* display);
 
 extern "C" pipe_screen* xlib_create_screen(Display* display) {
-  (void)display;
   auto dev = xen3d::guest::RemoteDevice::open(program_name());
   if (!dev) return nullptr;
-  // The remoting pipe_screen/pipe_context (guest/pipe-remote) is not built yet:
-  // say so plainly instead of rendering nothing.
-  xen3d::guest::guest_log(true, "connected to %s, but this build has no remote pipe driver yet",
-                          dev->renderer().c_str());
-  return nullptr;
+  return xen3d::guest::remote_screen_create(std::move(dev), std::make_unique<XlibPresentSink>(display));
 }

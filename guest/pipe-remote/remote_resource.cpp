@@ -1,0 +1,69 @@
+// Resources: created and destroyed by id. Their storage lives only on the
+// host; the guest keeps the template and what it knows about their contents.
+#include <new>
+
+#include "guest/pipe-remote/remote_objects.h"
+#include "guest/pipe-remote/remote_screen.h"
+#include "util/u_inlines.h"
+
+namespace xen3d::guest {
+namespace {
+
+pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
+  RemoteDevice& dev = *remote(s)->dev;
+  auto* r = new (std::nothrow) RemoteResource{};
+  if (!r) return nullptr;
+  r->base = *templ;
+  pipe_reference_init(&r->base.reference, 1);
+  r->base.screen = s;
+  r->base.next = nullptr;
+  r->id = dev.new_id();
+  util_range_init(&r->valid);
+  r->written = false;
+
+  proto::ResourceCreate rec;
+  rec.id = r->id;
+  rec.width = templ->width0;
+  rec.height = templ->height0;
+  rec.depth = templ->depth0;
+  rec.array_size = templ->array_size;
+  rec.format = templ->format;
+  rec.target = templ->target;
+  rec.last_level = templ->last_level;
+  rec.nr_samples = templ->nr_samples;
+  rec.nr_storage_samples = templ->nr_storage_samples;
+  rec.usage = templ->usage;
+  rec.bind = templ->bind;
+  rec.flags = templ->flags;
+  std::lock_guard<std::mutex> g(dev.lock());
+  dev.session().send(rec);
+  return &r->base;
+}
+
+void resource_destroy(pipe_screen* s, pipe_resource* res) {
+  RemoteDevice& dev = *remote(s)->dev;
+  RemoteResource* r = remote(res);
+  {
+    proto::ObjectDestroy rec;
+    rec.id = r->id;
+    rec.kind = uint8_t(proto::ObjectKind::Resource);
+    std::lock_guard<std::mutex> g(dev.lock());
+    dev.session().send(rec);
+  }
+  util_range_destroy(&r->valid);
+  delete r;
+}
+
+bool resource_get_handle(pipe_screen*, pipe_context*, pipe_resource*, winsys_handle*, unsigned) {
+  return false;  // host storage cannot be shared with other guest processes
+}
+
+}  // namespace
+
+void remote_init_resource_functions(pipe_screen* s) {
+  s->resource_create = resource_create;
+  s->resource_destroy = resource_destroy;
+  s->resource_get_handle = resource_get_handle;
+}
+
+}  // namespace xen3d::guest

@@ -1,0 +1,132 @@
+// The remoting pipe_screen: connection set-up, fences, present.
+#include "guest/pipe-remote/remote_screen.h"
+
+#include <cstring>
+#include <new>
+
+#include "guest/pipe-remote/remote_objects.h"
+#include "util/format/u_format.h"
+#include "util/u_inlines.h"
+#include "util/u_math.h"
+
+namespace xen3d::guest {
+namespace {
+
+void screen_destroy(pipe_screen* s) { delete remote(s); }
+
+void fence_reference(pipe_screen* s, pipe_fence_handle** dst, pipe_fence_handle* src) {
+  auto* old = reinterpret_cast<RemoteFence*>(*dst);
+  auto* nu = reinterpret_cast<RemoteFence*>(src);
+  if (pipe_reference(old ? &old->reference : nullptr, nu ? &nu->reference : nullptr)) {
+    RemoteDevice& dev = *remote(s)->dev;
+    proto::ObjectDestroy rec;
+    rec.id = old->id;
+    rec.kind = uint8_t(proto::ObjectKind::Fence);
+    {
+      std::lock_guard<std::mutex> g(dev.lock());
+      dev.session().send(rec);
+    }
+    delete old;
+  }
+  *dst = src;
+}
+
+bool fence_finish(pipe_screen* s, pipe_context*, pipe_fence_handle* handle, uint64_t timeout) {
+  auto* fence = reinterpret_cast<RemoteFence*>(handle);
+  if (!fence || fence->signalled) return true;
+  RemoteDevice& dev = *remote(s)->dev;
+  std::lock_guard<std::mutex> g(dev.lock());
+  if (dev.lost()) return true;  // nothing will ever run again: do not make the app wait
+  proto::FenceFinish rec;
+  rec.fence = fence->id;
+  rec.timeout_ns = timeout;
+  proto::FenceStatus st;
+  if (!dev.session().call(rec, st)) return true;
+  fence->signalled = st.signalled;
+  return st.signalled;
+}
+
+uint64_t get_timestamp(pipe_screen* s) {
+  RemoteDevice& dev = *remote(s)->dev;
+  std::lock_guard<std::mutex> g(dev.lock());
+  proto::Timestamp ts;
+  if (!dev.session().call(proto::GetTimestamp{}, ts)) return 0;
+  return ts.ns;
+}
+
+void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsigned level, unsigned layer,
+                       void* drawable, pipe_box* damage) {
+  RemoteScreen* scr = remote(s);
+  RemoteDevice& dev = *scr->dev;
+  const unsigned w = u_minify(res->width0, level), h = u_minify(res->height0, level);
+  pipe_box full;
+  u_box_2d(0, 0, w, h, &full);
+  const pipe_box& d = damage ? *damage : full;
+  const uint32_t window = scr->sink ? scr->sink->window_id(drawable) : 0;
+  const bool want_pixels = scr->sink && scr->sink->wants_pixels();
+
+  std::unique_lock<std::mutex> g(dev.lock());
+  if (dev.lost()) return;
+  auto fill = [&](auto& rec) {
+    rec.resource = id_of(res);
+    rec.level = level;
+    rec.layer = layer;
+    rec.window = window;
+    rec.damage = {d.x, d.y, d.z, d.width, d.height, d.depth};
+  };
+  if (!want_pixels) {
+    proto::Present rec;
+    fill(rec);
+    dev.session().send(rec);
+    dev.session().flush();
+    dev.frame_presented();
+    return;
+  }
+  proto::PresentReadback rec;
+  fill(rec);
+  const unsigned stride = util_format_get_stride(res->format, w);
+  const size_t size = util_format_get_2d_size(res->format, stride, h);
+  scr->frame.resize(size);
+  if (!dev.session().call_data(rec, scr->frame.data(), size)) {
+    dev.lost();
+    return;
+  }
+  dev.frame_presented();
+  g.unlock();
+  scr->sink->show(drawable, res->format, w, h, scr->frame.data(), stride, damage);
+}
+
+}  // namespace
+
+pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique_ptr<PresentSink> sink) {
+  auto caps = std::make_unique<proto::CapsTable>();
+  if (!dev->session().call_data(proto::GetCaps{}, caps.get(), sizeof *caps)) {
+    guest_log(true, "could not read the host's capabilities: %s", dev->session().error().c_str());
+    return nullptr;
+  }
+  if (caps->magic != proto::kCapsMagic || caps->size != sizeof *caps) {
+    guest_log(true, "the compositor was built from different Mesa headers (caps table mismatch)");
+    return nullptr;
+  }
+  caps->name[sizeof caps->name - 1] = caps->vendor[sizeof caps->vendor - 1] = 0;
+  caps->device_vendor[sizeof caps->device_vendor - 1] = 0;
+
+  auto* scr = new RemoteScreen{};
+  scr->name = dev->renderer();
+  scr->dev = std::move(dev);
+  scr->sink = std::move(sink);
+  scr->caps = std::move(caps);
+  pipe_screen* s = &scr->base;
+  s->destroy = screen_destroy;
+  s->context_create = remote_context_create;
+  s->fence_reference = fence_reference;
+  s->fence_finish = fence_finish;
+  s->get_timestamp = get_timestamp;
+  s->flush_frontbuffer = flush_frontbuffer;
+  remote_init_caps_functions(s);
+  remote_init_resource_functions(s);
+  guest_log(false, "remote screen ready: %s", scr->name.c_str());
+  return s;
+}
+
+}  // namespace xen3d::guest

@@ -1,0 +1,48 @@
+// The remoting pipe_screen: answers capability queries from the host's caps
+// table (fetched once at connect), and creates resources, contexts and fences
+// that live on the host.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "guest/pipe-remote/remote_device.h"
+#include "pipe/p_screen.h"
+#include "proto/caps_table.h"
+
+namespace xen3d::guest {
+
+// Where a presented frame goes in the guest: the window system glue (the
+// xlib winsys) implements it. The pipe driver itself knows no window system.
+class PresentSink {
+ public:
+  virtual ~PresentSink() = default;
+  // The host window id for a frontend drawable handle (an X window id).
+  virtual uint32_t window_id(void* drawable) = 0;
+  // False when the compositor shows the frame itself and no pixels need to come back.
+  virtual bool wants_pixels() const = 0;
+  // Shows `pixels` (rows packed at `stride`, in `format`) in the drawable.
+  virtual void show(void* drawable, pipe_format format, unsigned width, unsigned height, const uint8_t* pixels,
+                    unsigned stride, const pipe_box* damage) = 0;
+};
+
+struct RemoteScreen {
+  pipe_screen base;
+  std::unique_ptr<RemoteDevice> dev;
+  std::unique_ptr<PresentSink> sink;
+  std::unique_ptr<proto::CapsTable> caps;
+  std::string name;
+  std::vector<uint8_t> frame;  // present readback buffer, reused
+};
+
+inline RemoteScreen* remote(pipe_screen* s) { return reinterpret_cast<RemoteScreen*>(s); }
+
+// Fetches the host's caps and builds the screen; nullptr (with a message) on failure.
+pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique_ptr<PresentSink> sink);
+
+// Parts of the screen, one file each.
+void remote_init_caps_functions(pipe_screen* screen);      // remote_caps.cpp
+void remote_init_resource_functions(pipe_screen* screen);  // remote_resource.cpp
+pipe_context* remote_context_create(pipe_screen* screen, void* priv, unsigned flags);  // remote_context.cpp
+
+}  // namespace xen3d::guest

@@ -1,0 +1,273 @@
+// Transfers. A write map hands Mesa memory in the shared bulk heap, so the
+// bytes the app writes are already where the host reads them on unmap (no
+// extra copy). A read map is one synchronous round trip. A write map that may
+// keep bytes the app does not overwrite needs the old contents first, unless
+// the guest knows the host holds only zeroes there (nothing ever wrote it).
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "guest/pipe-remote/remote_context.h"
+#include "guest/pipe-remote/remote_objects.h"
+#include "util/format/u_format.h"
+#include "util/u_inlines.h"
+
+namespace xen3d::guest {
+namespace {
+
+proto::Box wire_box(const pipe_box& b) { return {b.x, b.y, b.z, b.width, b.height, b.depth}; }
+
+// Packed layout of `box` in `format`: what transfer_read sends and what our maps use.
+struct Layout {
+  unsigned stride = 0;
+  uintptr_t layer_stride = 0;
+  size_t size = 0;
+};
+
+Layout packed_layout(const pipe_resource* res, const pipe_box& box) {
+  Layout l;
+  if (res->target == PIPE_BUFFER) {
+    l.stride = box.width;
+    l.layer_stride = box.width;
+    l.size = box.width;
+    return l;
+  }
+  l.stride = util_format_get_stride(res->format, box.width);
+  l.layer_stride = util_format_get_2d_size(res->format, l.stride, box.height);
+  l.size = l.layer_stride * box.depth;
+  return l;
+}
+
+bool may_hold_data(pipe_resource* res, const pipe_box& box) {
+  RemoteResource* r = remote(res);
+  if (res->target == PIPE_BUFFER) return util_ranges_intersect(&r->valid, box.x, box.x + box.width);
+  return r->written;
+}
+
+void send_write(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, unsigned stride,
+                uintptr_t layer_stride, const proto::BulkSpan& span, uint32_t offset, uint32_t size) {
+  proto::TransferWrite r;
+  r.resource = id_of(res);
+  r.level = level;
+  r.box = wire_box(box);
+  r.stride = stride;
+  r.layer_stride = uint32_t(layer_stride);
+  r.data.pos = span.pos + offset;
+  r.data.size = size;
+  c->dev->session().send(r);
+}
+
+// Inline chunks when the heap cannot take the bytes: whole rows of blocks,
+// or slices of one row when a row alone is too long.
+void upload_inline(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, const uint8_t* data,
+                   unsigned stride, uintptr_t layer_stride) {
+  constexpr size_t kMax = proto::TransferWriteInline::kMaxData;
+  proto::GuestSession& s = c->dev->session();
+  proto::TransferWriteInline r;
+  r.resource = id_of(res);
+  r.level = level;
+  if (res->target == PIPE_BUFFER) {
+    for (int off = 0; off < box.width; off += int(kMax)) {
+      const int n = std::min<int>(box.width - off, int(kMax));
+      pipe_box b = box;
+      b.x += off;
+      b.width = n;
+      r.box = wire_box(b);
+      r.stride = r.layer_stride = uint32_t(n);
+      r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(data + off, size_t(n)));
+      s.send(r);
+    }
+    return;
+  }
+  const unsigned bw = util_format_get_blockwidth(res->format), bh = util_format_get_blockheight(res->format);
+  const unsigned bsize = util_format_get_blocksize(res->format);
+  const unsigned rows = util_format_get_nblocksy(res->format, box.height);
+  const unsigned row_bytes = util_format_get_stride(res->format, box.width);
+  for (int z = 0; z < box.depth; ++z) {
+    const uint8_t* layer = data + z * layer_stride;
+    if (row_bytes <= kMax) {
+      const unsigned per = unsigned(kMax / row_bytes);
+      for (unsigned y = 0; y < rows; y += per) {
+        const unsigned n = std::min(per, rows - y);
+        std::vector<uint8_t> tmp(size_t(n) * row_bytes);
+        for (unsigned i = 0; i < n; ++i) std::memcpy(&tmp[size_t(i) * row_bytes], layer + size_t(y + i) * stride, row_bytes);
+        pipe_box b = box;
+        b.z = box.z + z;
+        b.depth = 1;
+        b.y = box.y + int(y * bh);
+        b.height = int(std::min<unsigned>(n * bh, unsigned(box.y + box.height - b.y)));
+        r.box = wire_box(b);
+        r.stride = row_bytes;
+        r.layer_stride = uint32_t(tmp.size());
+        r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(tmp.data(), tmp.size()));
+        s.send(r);
+      }
+    } else {
+      const unsigned blocks_per = unsigned(kMax / bsize);
+      const unsigned blocks = util_format_get_nblocksx(res->format, box.width);
+      for (unsigned y = 0; y < rows; ++y) {
+        for (unsigned x = 0; x < blocks; x += blocks_per) {
+          const unsigned n = std::min(blocks_per, blocks - x);
+          pipe_box b = box;
+          b.z = box.z + z;
+          b.depth = 1;
+          b.y = box.y + int(y * bh);
+          b.height = int(std::min<unsigned>(bh, unsigned(box.y + box.height - b.y)));
+          b.x = box.x + int(x * bw);
+          b.width = int(std::min<unsigned>(n * bw, unsigned(box.x + box.width - b.x)));
+          r.box = wire_box(b);
+          r.stride = r.layer_stride = n * bsize;
+          r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(layer + size_t(y) * stride + size_t(x) * bsize, n * bsize));
+          s.send(r);
+        }
+      }
+    }
+  }
+}
+
+void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage, const pipe_box* box,
+          pipe_transfer** out) {
+  RemoteContext* c = remote(ctx);
+  auto* t = new (std::nothrow) RemoteTransfer{};
+  if (!t) return nullptr;
+  pipe_resource_reference(&t->base.resource, res);
+  t->base.level = level;
+  t->base.usage = pipe_map_flags(usage);
+  t->base.box = *box;
+  const Layout l = packed_layout(res, *box);
+  t->base.stride = l.stride;
+  t->base.layer_stride = unsigned(l.layer_stride);
+  t->size = l.size;
+
+  const bool discard = usage & (PIPE_MAP_DISCARD_RANGE | PIPE_MAP_DISCARD_WHOLE_RESOURCE);
+  const bool need_read = (usage & PIPE_MAP_READ) ||
+                         (!discard && !(usage & PIPE_MAP_FLUSH_EXPLICIT) && may_hold_data(res, *box));
+
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  proto::GuestSession& s = c->dev->session();
+  const bool lost = c->dev->lost();
+  if ((usage & PIPE_MAP_WRITE) && !lost && l.size && l.size <= s.max_bulk()) t->span = s.alloc_bulk(uint32_t(l.size));
+  if (t->span.data) {
+    t->data = t->span.data;
+  } else {
+    t->staging.resize(std::max<size_t>(l.size, 1));
+    t->data = t->staging.data();
+  }
+  if (need_read && !lost) {
+    c->dev->use_context(c->id);
+    proto::TransferRead r;
+    r.resource = id_of(res);
+    r.level = level;
+    r.box = wire_box(*box);
+    if (!s.call_data(r, t->data, l.size)) std::memset(t->data, 0, l.size);
+  } else if (!discard && !(usage & PIPE_MAP_FLUSH_EXPLICIT)) {
+    // The host holds zeroes here; the bytes the app leaves alone must stay zero.
+    std::memset(t->data, 0, l.size);
+  }
+  *out = &t->base;
+  return t->data;
+}
+
+void flush_region(pipe_context*, pipe_transfer* transfer, const pipe_box* box) {
+  auto* t = reinterpret_cast<RemoteTransfer*>(transfer);
+  if (transfer->resource->target == PIPE_BUFFER) t->flushed.emplace_back(uint32_t(box->x), uint32_t(box->width));
+  else t->flushed.emplace_back(0u, uint32_t(t->size));  // textures: send the whole map
+}
+
+void unmap(pipe_context* ctx, pipe_transfer* transfer) {
+  RemoteContext* c = remote(ctx);
+  auto* t = reinterpret_cast<RemoteTransfer*>(transfer);
+  pipe_resource* res = transfer->resource;
+  const pipe_box& box = transfer->box;
+  {
+    std::lock_guard<std::mutex> g(c->dev->lock());
+    proto::GuestSession& s = c->dev->session();
+    if ((transfer->usage & PIPE_MAP_WRITE) && !c->dev->lost()) {
+      c->dev->use_context(c->id);
+      std::vector<std::pair<uint32_t, uint32_t>> ranges;
+      if (transfer->usage & PIPE_MAP_FLUSH_EXPLICIT) ranges = t->flushed;
+      else ranges.emplace_back(0u, uint32_t(t->size));
+      for (auto [off, len] : ranges) {
+        if (!len || off >= t->size) continue;
+        len = std::min<uint32_t>(len, uint32_t(t->size - off));
+        pipe_box b = box;
+        if (res->target == PIPE_BUFFER) {
+          b.x += int(off);
+          b.width = int(len);
+          mark_written(res, b.x, b.width);
+        } else {
+          remote(res)->written = true;
+        }
+        const unsigned stride = res->target == PIPE_BUFFER ? len : transfer->stride;
+        const uintptr_t layer = res->target == PIPE_BUFFER ? len : transfer->layer_stride;
+        if (t->span.data) send_write(c, res, transfer->level, b, stride, layer, t->span, off, len);
+        else remote_upload(c, res, transfer->level, b, t->data + off, stride, layer);
+      }
+    }
+    if (t->span.data) s.bulk_done(t->span);
+  }
+  pipe_resource_reference(&t->base.resource, nullptr);
+  delete t;
+}
+
+void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsigned offset, unsigned size,
+                    const void* data) {
+  RemoteContext* c = remote(ctx);
+  pipe_box box;
+  u_box_1d(offset, size, &box);
+  mark_written(res, offset, size);
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  if (c->dev->lost() || !size) return;
+  c->dev->use_context(c->id);
+  remote_upload(c, res, 0, box, static_cast<const uint8_t*>(data), size, size);
+}
+
+void texture_subdata(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage, const pipe_box* box,
+                     const void* data, unsigned stride, unsigned layer_stride) {
+  RemoteContext* c = remote(ctx);
+  remote(res)->written = true;
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  if (c->dev->lost()) return;
+  c->dev->use_context(c->id);
+  remote_upload(c, res, level, *box, static_cast<const uint8_t*>(data), stride, layer_stride);
+}
+
+}  // namespace
+
+void remote_upload(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, const uint8_t* data,
+                   unsigned stride, uintptr_t layer_stride) {
+  proto::GuestSession& s = c->dev->session();
+  const Layout l = packed_layout(res, box);
+  if (!l.size) return;
+  proto::BulkSpan span;
+  if (l.size <= s.max_bulk()) span = s.alloc_bulk(uint32_t(l.size));
+  if (!span.data) {
+    upload_inline(c, res, level, box, data, stride, layer_stride);
+    return;
+  }
+  if (res->target == PIPE_BUFFER || (stride == l.stride && layer_stride == l.layer_stride)) {
+    std::memcpy(span.data, data, l.size);
+  } else {
+    const unsigned rows = util_format_get_nblocksy(res->format, box.height);
+    for (int z = 0; z < box.depth; ++z) {
+      for (unsigned y = 0; y < rows; ++y) {
+        std::memcpy(span.data + z * l.layer_stride + size_t(y) * l.stride, data + z * layer_stride + size_t(y) * stride,
+                    l.stride);
+      }
+    }
+  }
+  send_write(c, res, level, box, l.stride, l.layer_stride, span, 0, uint32_t(l.size));
+  s.bulk_done(span);
+}
+
+void remote_init_transfer_functions(pipe_context* p) {
+  p->buffer_map = map;
+  p->texture_map = map;
+  p->transfer_flush_region = flush_region;
+  p->buffer_unmap = unmap;
+  p->texture_unmap = unmap;
+  p->buffer_subdata = buffer_subdata;
+  p->texture_subdata = texture_subdata;
+}
+
+}  // namespace xen3d::guest

@@ -1,0 +1,70 @@
+# Shared set-up for the GL tests (sourced): a private Xvfb, a compositor on a
+# private socket with snapshots on, and helpers to run GL programs either
+# through the remote driver (guest) or on llvmpipe directly (reference).
+#
+# Needs from meson: XEN3D_COMPOSITOR, XEN3D_INFO, XEN3D_REMOTE_GL, XEN3D_DIRECT_GL,
+# PNG_COMPARE, X_GRAB.
+set -euo pipefail
+
+work=$(mktemp -d /tmp/xen3d-gltest-XXXXXX)
+snap=$work/snap
+mkdir -p "$snap"
+sock=$work/compositor.sock
+pids=()
+
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ $rc -ne 0 ]; then
+    echo "--- compositor log (failure) ---"
+    tail -40 "$work/compositor.log" 2>/dev/null || true
+    echo "--- kept $work for inspection ---"
+  else
+    rm -rf "$work"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+
+say() { printf '== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# A private X server: -noreset, or short GL programs fail at random when the
+# server resets between clients.
+start_xvfb() {
+  local n
+  for n in $(seq 90 140); do
+    [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] && continue
+    Xvfb ":$n" -screen 0 1024x768x24 -noreset -nolisten tcp >"$work/xvfb.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do
+      [ -e "/tmp/.X11-unix/X$n" ] && { export DISPLAY=":$n"; return 0; }
+      sleep 0.1
+    done
+  done
+  fail "could not start Xvfb"
+}
+
+start_compositor() {
+  "$XEN3D_COMPOSITOR" --listen "local:$sock" --snapshot "$snap" "$@" >"$work/compositor.log" 2>&1 &
+  comp_pid=$!
+  pids+=($comp_pid)
+  for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
+  cat "$work/compositor.log"
+  fail "compositor did not start"
+}
+
+# Runs a GL program through the remote driver.
+guest() { env LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT="local:$sock" "$@"; }
+# Runs a GL program on Mesa's own xlib libGL with llvmpipe (the reference).
+direct() { env LD_LIBRARY_PATH="$XEN3D_DIRECT_GL" GALLIUM_DRIVER=llvmpipe "$@"; }
+
+# Prints a compositor statistic (objects, bytes, guests).
+host_stat() { XEN3D_TRANSPORT="local:$sock" "$XEN3D_INFO" --stats | sed -n "s/^$1=//p"; }
+
+# Waits up to $2 seconds for a file to appear.
+wait_file() {
+  for _ in $(seq $(( $2 * 10 ))); do [ -s "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
