@@ -1,0 +1,28 @@
+// The host screen's capabilities, read once at start-up into the flat
+// proto::CapsTable that get_caps sends (proto/caps_table.h). Every guest gets
+// the same immutable table; nothing asks the driver again per guest.
+#pragma once
+
+#include <memory>
+
+#include "pipe/p_format.h"
+#include "proto/caps_table.h"  // needs p_format.h first
+
+struct pipe_screen;
+
+namespace xen3d::host {
+
+// Queries every cap, shader cap, compute cap and format of `screen`.
+// Shader stages the host cannot run from TGSI (the only shader IR the wire
+// protocol carries; see stage_accepts_tgsi) are reported with all-zero
+// shader caps, so guests never expose them.
+std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen);
+
+// Whether shader_create can hand TGSI tokens of this stage to the host
+// driver. False when the driver does not list TGSI among the stage's
+// supported IRs, and for tessellation on drivers built on Mesa's draw module
+// (llvmpipe, softpipe), whose tessellation stages read only NIR although the
+// caps claim TGSI.
+bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage);
+
+}  // namespace xen3d::host
