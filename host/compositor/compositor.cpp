@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "host/compositor/caps_snapshot.h"
 #include "host/compositor/host_gpu.h"
 #include "host/compositor/log.h"
 
@@ -9,6 +10,9 @@ namespace xen3d::host {
 
 Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), options_(std::move(options)) {
   options_.policy.host_renderer = gpu_.renderer();
+  // Every guest executes on the one host screen and shares one caps snapshot.
+  options_.connection.screen = gpu_.screen();
+  options_.connection.caps = take_caps_snapshot(gpu_.screen());
 }
 
 Compositor::~Compositor() {

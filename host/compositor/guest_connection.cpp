@@ -12,9 +12,23 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
   label_ = "guest " + std::to_string(info.connection_id) + " (" +
            (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) +
            ", " + session_->transport().name() + ")";
+  if (options_.screen && options_.caps) {
+    GalliumExecutor::Config cfg;
+    cfg.screen = options_.screen;
+    cfg.caps = options_.caps;
+    cfg.max_resource_bytes = options_.max_guest_resource_bytes;
+    cfg.snapshot_dir = options_.snapshot_dir;
+    cfg.snapshot_frames = options_.snapshot_frames;
+    cfg.connection_id = info.connection_id;
+    cfg.label = label_;
+    executor_ = std::make_unique<GalliumExecutor>(*session_, std::move(cfg));
+  }
 }
 
-GuestConnection::~GuestConnection() = default;
+GuestConnection::~GuestConnection() {
+  // Host objects go before the session (and the shared memory they were fed from).
+  executor_.reset();
+}
 
 void GuestConnection::run() {
   XLOG_INFO("%s connected", label_.c_str());
@@ -54,6 +68,10 @@ void GuestConnection::run() {
   if (goodbye_) XLOG_INFO("%s said goodbye", label_.c_str());
   XLOG_DEBUG("%s: %llu records executed; freeing its objects", label_.c_str(),
              static_cast<unsigned long long>(executed_));
+  // Free the guest's host objects now, on its own thread, whether it said
+  // goodbye, vanished or was poisoned; the connection object may live on
+  // until the compositor reaps it.
+  if (executor_) executor_->teardown();
 }
 
 void GuestConnection::poison(const DecodeError& e, const uint8_t* rec, size_t size) {

@@ -6,15 +6,26 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
+#include "host/compositor/gallium_executor.h"
 #include "proto/commands.gen.h"
 #include "proto/host_session.h"
+
+struct pipe_screen;
 
 namespace xen3d::host {
 
 struct ConnectionOptions {
   bool trace = false;  // print every decoded record
+  // The host GPU every guest's Gallium records run on, and its caps snapshot
+  // (shared, immutable). Without a screen, Gallium records are refused.
+  pipe_screen* screen = nullptr;
+  std::shared_ptr<const proto::CapsTable> caps;
+  uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
+  std::string snapshot_dir;             // --snapshot: presented frames as PNG files
+  std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
 };
 
 class GuestConnection {
@@ -38,10 +49,16 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::ChecksumBulk&);
   proto::DecodeError operator()(const proto::BulkSink&);
   proto::DecodeError operator()(const proto::Goodbye&);
-  // Handshake records are only valid before the rings exist.
+  // Gallium records (and host_stats) go to the executor; handshake and
+  // host-side records are only valid elsewhere.
   template <class R>
-  proto::DecodeError operator()(const R&) {
-    return proto::DecodeError::rejected("record not valid on the command ring");
+  proto::DecodeError operator()(const R& r) {
+    if constexpr (requires(GalliumExecutor& e) { e.handle(r); }) {
+      if (!executor_) return proto::DecodeError::rejected("this compositor has no host GPU for Gallium records");
+      return executor_->handle(r);
+    } else {
+      return proto::DecodeError::rejected("record not valid on the command ring");
+    }
   }
 
  private:
@@ -49,6 +66,7 @@ class GuestConnection {
 
   std::unique_ptr<proto::HostSession> session_;
   ConnectionOptions options_;
+  std::unique_ptr<GalliumExecutor> executor_;
   std::string label_;
   std::atomic<bool> stop_{false};
   bool poisoned_ = false;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 
@@ -35,7 +36,13 @@ void usage(FILE* out) {
       "  --driver NAME       host Gallium driver: llvmpipe (default), softpipe, or any\n"
       "                      pipe-loader driver (see --list-drivers)\n"
       "  --self-test         render a test frame on the host driver, check the pixels, exit\n"
-      "  --snapshot DIR      write rendered frames as PNG files into DIR\n"
+      "  --snapshot DIR      write each window's latest presented frame as PNG into DIR\n"
+      "                      (guest<N>-win<window>.png)\n"
+      "  --snapshot-frames LIST\n"
+      "                      also keep these frames of every window (comma-separated\n"
+      "                      1-based present counts) as guest<N>-win<window>-frame<K>.png\n"
+      "  --max-guest-mem-mib N\n"
+      "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
       "  --cmd-ring-kib N    default command ring size per guest (default 1024)\n"
       "  --bulk-heap-kib N   default bulk-data heap per guest (default 65536)\n"
       "  --max-guests N      refuse guests beyond N at once (default 64)\n"
@@ -47,6 +54,22 @@ void usage(FILE* out) {
       "\n"
       "Guests choose the compositor with XEN3D_TRANSPORT=local:/path.sock | tcp:host:port.\n",
       proto::default_socket_path().c_str());
+}
+
+// "1,5,60" -> {1, 5, 60}; false on anything else.
+bool parse_frame_list(const std::string& s, std::set<uint64_t>& out) {
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t comma = s.find(',', pos);
+    const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(item.c_str(), &end, 10);
+    if (item.empty() || *end || v == 0 || item[0] == '-') return false;
+    out.insert(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return !out.empty();
 }
 
 bool parse_uint(const char* s, uint32_t& out) {
@@ -95,6 +118,19 @@ int main(int argc, char** argv) {
       self_test = true;
     } else if (a == "--snapshot") {
       snapshot_dir = value("a directory");
+    } else if (a == "--snapshot-frames") {
+      const char* v = value("a comma-separated list of frame numbers");
+      if (!parse_frame_list(v, opts.connection.snapshot_frames)) {
+        std::fprintf(stderr, "xen3d-compositor: --snapshot-frames: '%s' is not a list like 1,10,60\n", v);
+        return 2;
+      }
+    } else if (a == "--max-guest-mem-mib") {
+      number(n);
+      if (!n) {
+        std::fprintf(stderr, "xen3d-compositor: --max-guest-mem-mib must be at least 1\n");
+        return 2;
+      }
+      opts.connection.max_guest_resource_bytes = uint64_t{n} << 20;
     } else if (a == "--cmd-ring-kib") {
       number(opts.policy.default_cmd_ring_kib);
     } else if (a == "--bulk-heap-kib") {
@@ -146,6 +182,10 @@ int main(int argc, char** argv) {
   }
 
   if (opts.listen.empty()) opts.listen.push_back("local:" + proto::default_socket_path());
+  opts.connection.snapshot_dir = snapshot_dir;
+  if (!opts.connection.snapshot_frames.empty() && snapshot_dir.empty()) {
+    XLOG_WARN("--snapshot-frames has no effect without --snapshot DIR");
+  }
   Compositor compositor(*gpu, opts);
   if (!compositor.start(error)) {
     XLOG_ERROR("%s", error.c_str());

@@ -225,10 +225,8 @@ std::string decode_scissors(const uint8_t* blob, size_t size, unsigned start, st
   return {};
 }
 
-std::string decode_stream_output(const std::array<uint8_t, 276>& image, pipe_stream_output_info& out) {
-  for (size_t i = sizeof out; i < image.size(); ++i) {
-    if (image[i]) return fmt("stream output image byte %zu (past the %zu-byte struct) is not zero", i, sizeof out);
-  }
+std::string decode_stream_output(const std::array<uint8_t, sizeof(pipe_stream_output_info)>& image,
+                                 pipe_stream_output_info& out) {
   std::memcpy(&out, image.data(), sizeof out);
   if (out.num_outputs > PIPE_MAX_SO_OUTPUTS) {
     return fmt("stream output num_outputs %u exceeds %u", out.num_outputs, PIPE_MAX_SO_OUTPUTS);

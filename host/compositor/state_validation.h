@@ -38,14 +38,10 @@ std::string decode_viewports(const uint8_t* blob, size_t size, unsigned start,
                              std::vector<pipe_viewport_state>& out);
 std::string decode_scissors(const uint8_t* blob, size_t size, unsigned start, std::vector<pipe_scissor_state>& out);
 
-// shader_create.stream_output is 276 bytes on the wire, but the Mesa 22.3.6
-// struct is 268 (4 + 4*2 + 64*4): the image fills the front and the last 8
-// bytes must be zero (reported as a protocol problem; the wire field should
-// be 268 bytes).
-inline constexpr size_t kStreamOutputWireBytes = 276;
+// shader_create.stream_output carries the struct's image byte for byte.
 static_assert(sizeof(pipe_stream_output_info) == 268, "pipe_stream_output_info layout changed");
-static_assert(sizeof(pipe_stream_output_info) <= kStreamOutputWireBytes, "stream_output image must fit the wire field");
 // Structure only; the caller checks register_index against the shader's outputs.
-std::string decode_stream_output(const std::array<uint8_t, 276>& image, pipe_stream_output_info& out);
+std::string decode_stream_output(const std::array<uint8_t, sizeof(pipe_stream_output_info)>& image,
+                                 pipe_stream_output_info& out);
 
 }  // namespace xen3d::host

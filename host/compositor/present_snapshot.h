@@ -1,0 +1,21 @@
+// Presented frames as PNG files: converts a mapped level of any unpackable
+// format to RGBA8 and writes it so that readers never see a half-written file
+// (temp name in the same directory, then rename).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pipe/p_format.h"
+
+namespace xen3d::host {
+
+// Whether write_snapshot_png can convert `format`.
+bool snapshot_format_supported(pipe_format format);
+
+// `pixels`: height rows (block rows for compressed formats) `stride` bytes
+// apart. Formats without alpha are written opaque.
+bool write_snapshot_png(const std::string& path, pipe_format format, const uint8_t* pixels, uint32_t stride,
+                        uint32_t width, uint32_t height, std::string& error);
+
+}  // namespace xen3d::host
