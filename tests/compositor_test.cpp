@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "proto/guest_session.h"
 
@@ -35,7 +36,13 @@ struct Compositor {
       FILE* f = freopen(log.c_str(), "w", stderr);
       (void)f;
       std::string listen = "local:" + socket;
-      execl(bin, bin, "--listen", listen.c_str(), "--driver", "llvmpipe", (char*)nullptr);
+      std::vector<std::string> args = {bin, "--listen", listen, "--driver", "llvmpipe"};
+      std::istringstream more(extra);
+      for (std::string a; more >> a;) args.push_back(a);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(bin, argv.data());
       _exit(127);
     }
     for (int i = 0; i < 200; ++i) {
@@ -153,4 +160,593 @@ TEST_CASE("a guest killed mid-stream is dropped and the others go on", "[composi
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(c.log_text().find("went away") != std::string::npos);
   REQUIRE(c.running());
+}
+
+// --- The host executor: Gallium records from a guest with no GL driver in between ---
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <span>
+
+#include "pipe/p_format.h"
+#include "pipe/p_defines.h"
+#include "pipe/p_shader_tokens.h"
+#include "pipe/p_state.h"
+#include "proto/caps_table.h"  // after p_format.h
+#include "proto/gallium_ids.h"
+#include "tgsi/tgsi_text.h"
+
+namespace {
+
+constexpr uint32_t kCtx = 1;
+constexpr unsigned kSize = 64;
+constexpr unsigned kBgra = PIPE_FORMAT_B8G8R8A8_UNORM;
+
+template <class T>
+std::span<const uint8_t> blob_of(const T& v) {
+  return {reinterpret_cast<const uint8_t*>(&v), sizeof v};
+}
+
+Box box2d(int x, int y, int w, int h) { return Box{x, y, 0, w, h, 1}; }
+
+void make_context(GuestSession& s, uint32_t id = kCtx) {
+  ContextCreate c;
+  c.id = id;
+  REQUIRE(s.send(c));
+  ContextUse u;
+  u.id = id;
+  REQUIRE(s.send(u));
+}
+
+void make_texture(GuestSession& s, uint32_t id, unsigned w = kSize, unsigned h = kSize, unsigned format = kBgra,
+                  unsigned bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW) {
+  ResourceCreate r;
+  r.id = id;
+  r.width = w;
+  r.height = uint16_t(h);
+  r.depth = 1;
+  r.array_size = 1;
+  r.format = uint16_t(format);
+  r.target = PIPE_TEXTURE_2D;
+  r.bind = bind;
+  REQUIRE(s.send(r));
+}
+
+void make_buffer(GuestSession& s, uint32_t id, uint32_t bytes, unsigned bind) {
+  ResourceCreate r;
+  r.id = id;
+  r.width = bytes;
+  r.height = r.depth = r.array_size = 1;
+  r.format = PIPE_FORMAT_R8_UNORM;
+  r.target = PIPE_BUFFER;
+  r.bind = bind;
+  REQUIRE(s.send(r));
+}
+
+std::vector<uint8_t> read_box(GuestSession& s, uint32_t id, const Box& box, size_t bytes) {
+  TransferRead r;
+  r.resource = id;
+  r.box = box;
+  std::vector<uint8_t> out(bytes);
+  INFO(s.error());
+  REQUIRE(s.call_data(r, out.data(), out.size()));
+  return out;
+}
+
+// Sends bytes through the bulk heap as a transfer_write.
+void write_box(GuestSession& s, uint32_t id, const Box& box, uint32_t stride, const std::vector<uint8_t>& bytes) {
+  BulkSpan span = s.alloc_bulk(uint32_t(bytes.size()));
+  REQUIRE(span.data);
+  std::memcpy(span.data, bytes.data(), bytes.size());
+  TransferWrite w;
+  w.resource = id;
+  w.box = box;
+  w.stride = stride;
+  w.layer_stride = 0;
+  w.data.pos = span.pos;
+  w.data.size = span.size;
+  REQUIRE(s.send(w));
+  s.bulk_done(span);
+}
+
+Stats stats(GuestSession& s) {
+  Stats st;
+  INFO(s.error());
+  REQUIRE(s.call(HostStats{}, st));
+  return st;
+}
+
+// Polls until the compositor's object total returns to `baseline` (guests are freed on their own threads).
+bool objects_back_to(GuestSession& observer, uint64_t baseline) {
+  for (int i = 0; i < 250; ++i) {
+    if (stats(observer).total_objects == baseline) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+uint32_t send_tgsi(GuestSession& s, uint32_t id, unsigned stage, const char* text) {
+  std::array<tgsi_token, 1024> tokens{};
+  REQUIRE(tgsi_text_translate(text, tokens.data(), tokens.size()));
+  struct tgsi_header header;
+  std::memcpy(&header, tokens.data(), sizeof header);
+  const uint32_t n = header.HeaderSize + header.BodySize;
+  BulkSpan span = s.alloc_bulk(n * 4);
+  REQUIRE(span.data);
+  std::memcpy(span.data, tokens.data(), n * 4);
+  ShaderCreate c;
+  c.id = id;
+  c.stage = uint8_t(stage);
+  c.token_count = n;
+  c.tokens.pos = span.pos;
+  c.tokens.size = span.size;
+  REQUIRE(s.send(c));
+  s.bulk_done(span);
+  return id;
+}
+
+const char* const kPassthroughVs =
+    "VERT\n"
+    "DCL IN[0]\n"
+    "DCL IN[1]\n"
+    "DCL OUT[0], POSITION\n"
+    "DCL OUT[1], COLOR\n"
+    "  0: MOV OUT[0], IN[0]\n"
+    "  1: MOV OUT[1], IN[1]\n"
+    "  2: END\n";
+const char* const kPassthroughFs =
+    "FRAG\n"
+    "DCL IN[0], COLOR, COLOR\n"
+    "DCL OUT[0], COLOR\n"
+    "  0: MOV OUT[0], IN[0]\n"
+    "  1: END\n";
+
+void send_state(GuestSession& s, uint32_t id, ObjectKind kind, std::span<const uint8_t> blob) {
+  StateCreate c;
+  c.id = id;
+  c.kind = uint8_t(kind);
+  c.blob = blob;
+  REQUIRE(s.send(c));
+}
+
+void bind(GuestSession& s, BindSlot slot, uint32_t id) {
+  Bind b;
+  b.slot = uint8_t(slot);
+  b.id = id;
+  REQUIRE(s.send(b));
+}
+
+// Render target #10 with surface #11, shaders and state: everything a draw needs.
+// Vertex buffer #20 holds a red triangle covering the centre of the target.
+void setup_pipeline(GuestSession& s) {
+  make_texture(s, 10);
+  SurfaceCreate sc;
+  sc.id = 11;
+  sc.resource = 10;
+  sc.format = kBgra;
+  REQUIRE(s.send(sc));
+  SetFramebuffer fb;
+  fb.width = kSize;
+  fb.height = kSize;
+  fb.layers = 1;
+  const uint32_t cbufs[1] = {11};
+  fb.cbufs = std::span<const uint32_t>(cbufs);
+  REQUIRE(s.send(fb));
+
+  pipe_blend_state blend{};
+  blend.rt[0].colormask = PIPE_MASK_RGBA;
+  send_state(s, 30, ObjectKind::Blend, blob_of(blend));
+  pipe_rasterizer_state rast{};
+  rast.half_pixel_center = 1;
+  rast.bottom_edge_rule = 1;
+  rast.depth_clip_near = 1;
+  rast.depth_clip_far = 1;
+  rast.line_width = 1.0f;
+  rast.point_size = 1.0f;
+  send_state(s, 31, ObjectKind::Rasterizer, blob_of(rast));
+  pipe_depth_stencil_alpha_state dsa{};
+  send_state(s, 32, ObjectKind::DepthStencilAlpha, blob_of(dsa));
+  pipe_vertex_element ve[2] = {};
+  for (unsigned i = 0; i < 2; ++i) {
+    ve[i].src_offset = uint16_t(i * 16);
+    ve[i].src_format = PIPE_FORMAT_R32G32B32A32_FLOAT;
+  }
+  send_state(s, 33, ObjectKind::VertexElements, {reinterpret_cast<const uint8_t*>(ve), sizeof ve});
+  bind(s, BindSlot::Blend, 30);
+  bind(s, BindSlot::Rasterizer, 31);
+  bind(s, BindSlot::DepthStencilAlpha, 32);
+  bind(s, BindSlot::VertexElements, 33);
+  send_tgsi(s, 40, PIPE_SHADER_VERTEX, kPassthroughVs);
+  send_tgsi(s, 41, PIPE_SHADER_FRAGMENT, kPassthroughFs);
+  bind(s, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 40);
+  bind(s, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 41);
+
+  pipe_viewport_state vp{};
+  vp.scale[0] = vp.translate[0] = kSize / 2.0f;
+  vp.scale[1] = vp.translate[1] = kSize / 2.0f;
+  vp.scale[2] = vp.translate[2] = 0.5f;
+  vp.swizzle_x = PIPE_VIEWPORT_SWIZZLE_POSITIVE_X;
+  vp.swizzle_y = PIPE_VIEWPORT_SWIZZLE_POSITIVE_Y;
+  vp.swizzle_z = PIPE_VIEWPORT_SWIZZLE_POSITIVE_Z;
+  vp.swizzle_w = PIPE_VIEWPORT_SWIZZLE_POSITIVE_W;
+  SetViewports v;
+  v.blob = blob_of(vp);
+  REQUIRE(s.send(v));
+
+  const float verts[3][2][4] = {
+      {{-0.5f, -0.5f, 0.0f, 1.0f}, {1.0f, 0.0f, 0.0f, 1.0f}},
+      {{0.5f, -0.5f, 0.0f, 1.0f}, {1.0f, 0.0f, 0.0f, 1.0f}},
+      {{0.0f, 0.6f, 0.0f, 1.0f}, {1.0f, 0.0f, 0.0f, 1.0f}},
+  };
+  make_buffer(s, 20, sizeof verts, PIPE_BIND_VERTEX_BUFFER);
+  std::vector<uint8_t> bytes(sizeof verts);
+  std::memcpy(bytes.data(), verts, sizeof verts);
+  write_box(s, 20, Box{0, 0, 0, int(sizeof verts), 1, 1}, 0, bytes);
+  SetVertexBuffers vbs;
+  const VertexBuffer vb{20, 0, 32, 0};
+  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
+  REQUIRE(s.send(vbs));
+}
+
+void clear_to_blue(GuestSession& s) {
+  Clear c;
+  c.buffers = PIPE_CLEAR_COLOR0;
+  const float blue[4] = {0.0f, 0.0f, 1.0f, 1.0f};
+  std::memcpy(c.color.data(), blue, sizeof blue);
+  REQUIRE(s.send(c));
+}
+
+void draw_triangle(GuestSession& s) {
+  Draw d;
+  d.mode = PIPE_PRIM_TRIANGLES;
+  d.instance_count = 1;
+  const DrawRange range{0, 3, 0};
+  d.draws = std::span<const DrawRange>(&range, 1);
+  REQUIRE(s.send(d));
+}
+
+// BGRA bytes of pixel (x, y) of a packed 64x64 B8G8R8A8 image.
+std::array<uint8_t, 4> pixel(const std::vector<uint8_t>& img, unsigned x, unsigned y) {
+  std::array<uint8_t, 4> p;
+  std::memcpy(p.data(), &img[(y * kSize + x) * 4], 4);
+  return p;
+}
+
+bool poisoned_with(GuestSession& bad, const std::string& phrase) {
+  if (ping(bad, 99)) return false;
+  INFO("guest saw: " << bad.error());
+  CHECK(bad.error().find(phrase) != std::string::npos);
+  return bad.error().find(phrase) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("get_caps answers the host screen's caps table", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("caps");
+  auto caps = std::make_unique<CapsTable>();
+  REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
+  CHECK(caps->magic == kCapsMagic);
+  CHECK(caps->size == sizeof(CapsTable));
+  CHECK(std::string(caps->name).rfind("llvmpipe", 0) == 0);
+  CHECK(caps->param[PIPE_CAP_MAX_TEXTURE_2D_SIZE] >= 4096);
+  const uint64_t bgra = caps->format[PIPE_FORMAT_B8G8R8A8_UNORM][PIPE_TEXTURE_2D][0];
+  CHECK((bgra & PIPE_BIND_RENDER_TARGET) != 0);
+  CHECK((bgra & PIPE_BIND_SAMPLER_VIEW) != 0);
+  CHECK((bgra & kCapsFormatExists) != 0);
+  CHECK(caps->shader[PIPE_SHADER_VERTEX][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] > 0);
+  CHECK(caps->shader[PIPE_SHADER_FRAGMENT][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] > 0);
+  // llvmpipe's tessellation takes NIR only: the table says the stages are absent.
+  CHECK(caps->shader[PIPE_SHADER_TESS_CTRL][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] == 0);
+  REQUIRE(ping(*g, 1));
+}
+
+TEST_CASE("a new texture reads back as zeros and keeps what is written", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("transfers");
+  make_context(*g);
+  make_texture(*g, 5);
+  const size_t bytes = kSize * kSize * 4;
+  auto img = read_box(*g, 5, box2d(0, 0, kSize, kSize), bytes);
+  CHECK(std::all_of(img.begin(), img.end(), [](uint8_t b) { return b == 0; }));
+
+  std::vector<uint8_t> pattern(bytes);
+  for (size_t i = 0; i < bytes; ++i) pattern[i] = uint8_t(i * 7 + 3);
+  write_box(*g, 5, box2d(0, 0, kSize, kSize), kSize * 4, pattern);
+  CHECK(read_box(*g, 5, box2d(0, 0, kSize, kSize), bytes) == pattern);
+
+  // A sub-box through the record itself, read back as packed rows.
+  TransferWriteInline w;
+  w.resource = 5;
+  w.box = box2d(8, 4, 2, 2);
+  w.stride = 16;  // rows may be padded
+  std::vector<uint8_t> inline_bytes(24, 0xab);
+  w.data = std::span<const uint8_t>(inline_bytes);
+  REQUIRE(g->send(w));
+  auto sub = read_box(*g, 5, box2d(8, 4, 2, 2), 16);
+  CHECK(std::all_of(sub.begin(), sub.end(), [](uint8_t b) { return b == 0xab; }));
+
+  // Buffers too, and a level-1 box of a mipmapped texture (level 1 is 32x32).
+  make_buffer(*g, 6, 1000, PIPE_BIND_VERTEX_BUFFER);
+  CHECK(read_box(*g, 6, Box{0, 0, 0, 1000, 1, 1}, 1000) == std::vector<uint8_t>(1000, 0));
+  ResourceCreate mip;
+  mip.id = 7;
+  mip.width = 64;
+  mip.height = mip.depth = 0;
+  mip.height = 64;
+  mip.depth = 1;
+  mip.array_size = 1;
+  mip.format = kBgra;
+  mip.target = PIPE_TEXTURE_2D;
+  mip.last_level = 6;
+  mip.bind = PIPE_BIND_SAMPLER_VIEW;
+  REQUIRE(g->send(mip));
+  TransferRead lr;
+  lr.resource = 7;
+  lr.level = 1;
+  lr.box = box2d(0, 0, 32, 32);
+  std::vector<uint8_t> level1(32 * 32 * 4, 0xff);
+  REQUIRE(g->call_data(lr, level1.data(), level1.size()));
+  CHECK(std::all_of(level1.begin(), level1.end(), [](uint8_t b) { return b == 0; }));
+  REQUIRE(ping(*g, 1));
+}
+
+TEST_CASE("the executor renders a frame and presents it", "[compositor][executor]") {
+  const std::string dir = "/tmp/xen3d-ctest-snap-" + std::to_string(getpid());
+  Compositor c("--snapshot " + dir + " --snapshot-frames 2");
+  auto g = c.connect("renderer");
+  make_context(*g);
+  setup_pipeline(*g);
+  clear_to_blue(*g);
+  draw_triangle(*g);
+  Flush f;
+  f.fence = 50;
+  REQUIRE(g->send(f));
+  FenceFinish ff;
+  ff.fence = 50;
+  ff.timeout_ns = 5'000'000'000ull;
+  FenceStatus st;
+  REQUIRE(g->call(ff, st));
+  CHECK(st.signalled);
+
+  auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  const auto centre = pixel(img, kSize / 2, kSize / 2), corner = pixel(img, 1, 1);
+  CHECK(centre == std::array<uint8_t, 4>{0, 0, 255, 255});  // red, as B,G,R,A
+  CHECK(corner == std::array<uint8_t, 4>{255, 0, 0, 255});  // blue
+
+  // present_readback answers the whole level; present alone writes the snapshot.
+  PresentReadback pr;
+  pr.resource = 10;
+  pr.window = 0x2a;
+  std::vector<uint8_t> frame(kSize * kSize * 4);
+  REQUIRE(g->call_data(pr, frame.data(), frame.size()));
+  CHECK(frame == img);
+  Present p;
+  p.resource = 10;
+  p.window = 0x2a;
+  p.damage = box2d(0, 0, 16, 16);
+  REQUIRE(g->send(p));
+  REQUIRE(ping(*g, 1));
+  const uint32_t id = g->info().connection_id;
+  struct stat sb;
+  CHECK(stat((dir + "/guest" + std::to_string(id) + "-win2a.png").c_str(), &sb) == 0);
+  CHECK(stat((dir + "/guest" + std::to_string(id) + "-win2a-frame2.png").c_str(), &sb) == 0);
+  CHECK(stat((dir + "/guest" + std::to_string(id) + "-win2a-frame1.png").c_str(), &sb) != 0);
+  std::system(("rm -rf " + dir).c_str());
+
+  // Timestamps come from the host screen.
+  Timestamp t1, t2;
+  REQUIRE(g->call(GetTimestamp{}, t1));
+  REQUIRE(g->call(GetTimestamp{}, t2));
+  CHECK(t2.ns >= t1.ns);
+}
+
+TEST_CASE("host objects are counted and freed when a guest leaves", "[compositor][executor]") {
+  Compositor c;
+  auto observer = c.connect("observer");
+  const Stats before = stats(*observer);
+  CHECK(before.connection_objects == 0);
+
+  SECTION("the guest says goodbye") {
+    auto g = c.connect("worker");
+    make_context(*g);
+    make_texture(*g, 5);
+    make_buffer(*g, 6, 4096, PIPE_BIND_VERTEX_BUFFER);
+    setup_pipeline(*g);
+    const Stats mine = stats(*g);
+    CHECK(mine.connection_objects >= 12);
+    CHECK(mine.connection_bytes >= kSize * kSize * 4 * 2 + 4096);
+    const Stats all = stats(*observer);
+    CHECK(all.total_objects == before.total_objects + mine.connection_objects);
+    CHECK(all.total_bytes == before.total_bytes + mine.connection_bytes);
+    CHECK(all.guests == before.guests + 1);
+    g.reset();  // goodbye
+    CHECK(objects_back_to(*observer, before.total_objects));
+    CHECK(stats(*observer).total_bytes == before.total_bytes);
+    CHECK(c.log_text().find("freed") != std::string::npos);
+  }
+  SECTION("the guest process is killed") {
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ConnectRequest req;
+      req.client_name = "doomed";
+      std::string e;
+      auto s = GuestSession::connect("local:" + c.socket, req, e);
+      if (!s) _exit(1);
+      ContextCreate cc;
+      cc.id = 1;
+      s->send(cc);
+      for (uint32_t id = 2; id < 10; ++id) {
+        ResourceCreate r;
+        r.id = id;
+        r.width = 256;
+        r.height = 256;
+        r.depth = r.array_size = 1;
+        r.format = kBgra;
+        r.target = PIPE_TEXTURE_2D;
+        r.bind = PIPE_BIND_SAMPLER_VIEW;
+        s->send(r);
+      }
+      Ping p;
+      p.seq = 1;
+      Pong pong;
+      if (!s->call(p, pong)) _exit(1);
+      char byte = 1;
+      if (write(ready[1], &byte, 1) != 1) _exit(1);
+      for (;;) pause();
+    }
+    close(ready[1]);
+    char byte = 0;
+    REQUIRE(read(ready[0], &byte, 1) == 1);
+    close(ready[0]);
+    CHECK(stats(*observer).total_objects == before.total_objects + 9);
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    CHECK(objects_back_to(*observer, before.total_objects));
+    CHECK(stats(*observer).total_bytes == before.total_bytes);
+  }
+  REQUIRE(c.running());
+}
+
+TEST_CASE("bad Gallium records poison only the guest that sent them", "[compositor][executor]") {
+  Compositor c;
+  auto good = c.connect("good-guest");
+  auto bad = c.connect("bad-guest");
+  make_context(*good);
+  make_texture(*good, 5);
+  make_context(*bad);
+  make_texture(*bad, 5);
+  REQUIRE(ping(*bad, 1));
+
+  SECTION("an unknown resource in surface_create") {
+    SurfaceCreate sc;
+    sc.id = 6;
+    sc.resource = 77;
+    sc.format = kBgra;
+    REQUIRE(bad->send(sc));
+    CHECK(poisoned_with(*bad, "unknown id #77"));
+  }
+  SECTION("a box outside the resource in transfer_write") {
+    write_box(*bad, 5, box2d(0, 0, 100, 1), 400, std::vector<uint8_t>(400, 1));
+    CHECK(poisoned_with(*bad, "box x=0 width=100 exceeds level 0 width 64 of resource #5"));
+  }
+  SECTION("a bulk span outside the heap") {
+    TransferWrite w;
+    w.resource = 5;
+    w.box = box2d(0, 0, 4, 1);
+    w.stride = 16;
+    w.data.pos = uint64_t(1) << 40;
+    w.data.size = 16;
+    REQUIRE(bad->send(w));
+    CHECK(poisoned_with(*bad, "bulk span"));
+  }
+  SECTION("an absurdly wide texture") {
+    make_texture(*bad, 6, 1u << 30, 1);
+    CHECK(poisoned_with(*bad, "exceeds the host limit"));
+  }
+  SECTION("a format the host cannot render to") {
+    make_texture(*bad, 6, 64, 64, PIPE_FORMAT_DXT1_RGB, PIPE_BIND_RENDER_TARGET);
+    CHECK(poisoned_with(*bad, "unsupported for bind"));
+  }
+  SECTION("a resource beyond the guest's memory quota") {
+    // 16384 x 16384 x 4 bytes x 8 layers = 8 GiB > 4 GiB.
+    ResourceCreate r;
+    r.id = 6;
+    r.width = 16384;
+    r.height = 16384;
+    r.depth = 1;
+    r.array_size = 8;
+    r.format = kBgra;
+    r.target = PIPE_TEXTURE_2D_ARRAY;
+    r.bind = PIPE_BIND_SAMPLER_VIEW;
+    REQUIRE(bad->send(r));
+    CHECK(poisoned_with(*bad, "quota"));
+  }
+  SECTION("garbage TGSI tokens") {
+    std::vector<uint32_t> garbage(16, 0xdeadbeef);
+    BulkSpan span = bad->alloc_bulk(uint32_t(garbage.size() * 4));
+    REQUIRE(span.data);
+    std::memcpy(span.data, garbage.data(), garbage.size() * 4);
+    ShaderCreate sh;
+    sh.id = 6;
+    sh.stage = PIPE_SHADER_FRAGMENT;
+    sh.token_count = uint32_t(garbage.size());
+    sh.tokens.pos = span.pos;
+    sh.tokens.size = span.size;
+    REQUIRE(bad->send(sh));
+    bad->bulk_done(span);
+    CHECK(poisoned_with(*bad, "invalid TGSI"));
+  }
+  SECTION("TGSI whose token claims more than the shader holds") {
+    std::array<tgsi_token, 256> tokens{};
+    REQUIRE(tgsi_text_translate(kPassthroughFs, tokens.data(), tokens.size()));
+    struct tgsi_header h;
+    std::memcpy(&h, tokens.data(), sizeof h);
+    const uint32_t n = h.HeaderSize + h.BodySize;
+    // Make the last token (END) claim 40 tokens.
+    uint32_t last;
+    std::memcpy(&last, &tokens[n - 1], 4);
+    last = (last & ~0xff0u) | (40u << 4);
+    std::memcpy(&tokens[n - 1], &last, 4);
+    BulkSpan span = bad->alloc_bulk(n * 4);
+    REQUIRE(span.data);
+    std::memcpy(span.data, tokens.data(), n * 4);
+    ShaderCreate sh;
+    sh.id = 6;
+    sh.stage = PIPE_SHADER_FRAGMENT;
+    sh.token_count = n;
+    sh.tokens.pos = span.pos;
+    sh.tokens.size = span.size;
+    REQUIRE(bad->send(sh));
+    bad->bulk_done(span);
+    CHECK(poisoned_with(*bad, "invalid TGSI"));
+  }
+  SECTION("a draw whose index range passes the end of the index buffer") {
+    setup_pipeline(*bad);
+    make_buffer(*bad, 60, 12, PIPE_BIND_INDEX_BUFFER);  // three 32-bit indices
+    REQUIRE(ping(*bad, 2));                              // the pipeline itself is fine
+    Draw d;
+    d.mode = PIPE_PRIM_TRIANGLES;
+    d.index_size = 4;
+    d.index_buffer = 60;
+    d.instance_count = 1;
+    const DrawRange range{0, 4, 0};
+    d.draws = std::span<const DrawRange>(&range, 1);
+    REQUIRE(bad->send(d));
+    CHECK(poisoned_with(*bad, "past the 12 bytes of the index buffer"));
+  }
+  SECTION("object_destroy with the wrong kind") {
+    ObjectDestroy od;
+    od.id = 5;
+    od.kind = uint8_t(ObjectKind::SamplerView);
+    REQUIRE(bad->send(od));
+    CHECK(poisoned_with(*bad, "sampler view #5 is a resource"));
+  }
+  SECTION("a draw without shaders") {
+    draw_triangle(*bad);
+    CHECK(poisoned_with(*bad, "no vertex shader is bound"));
+  }
+  SECTION("a shader bound to the wrong stage") {
+    send_tgsi(*bad, 40, PIPE_SHADER_FRAGMENT, kPassthroughFs);
+    bind(*bad, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 40);
+    CHECK(poisoned_with(*bad, "is a fragment shader, not a vertex shader"));
+  }
+  SECTION("a context record before any context") {
+    auto fresh = c.connect("contextless");
+    clear_to_blue(*fresh);
+    CHECK(poisoned_with(*fresh, "needs a current context"));
+  }
+
+  // The other guest's work is untouched, and the compositor still serves new guests.
+  REQUIRE(ping(*good, 2));
+  auto img = read_box(*good, 5, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  CHECK(std::all_of(img.begin(), img.end(), [](uint8_t b) { return b == 0; }));
+  auto late = c.connect("late-guest");
+  REQUIRE(ping(*late, 1));
+  REQUIRE(c.running());
+  CHECK(c.log_text().find("context is now lost") != std::string::npos);
 }

@@ -99,7 +99,10 @@ std::string shadow_token_size(const tgsi_token* tokens, uint32_t pos, uint32_t e
           n += 1 + dim.Indirect;
         }
       }
-      if (in.NrTokens != n) return fmt("instruction at token %u: NrTokens %u, but its operands add up to %u", pos, in.NrTokens, n);
+      // An instruction's NrTokens leaves out the instruction token itself (tgsi_build, ureg).
+      if (in.NrTokens + 1 != n) {
+        return fmt("instruction at token %u: NrTokens %u, but its operands add up to %u", pos, in.NrTokens, n - 1);
+      }
       break;
     }
     case TGSI_TOKEN_TYPE_PROPERTY: {
