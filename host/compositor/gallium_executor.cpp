@@ -379,8 +379,14 @@ void GalliumExecutor::teardown() {
   if (utility_) utility_->destroy(utility_);
   utility_ = nullptr;
   GlobalObjectStats::guests -= 1;
-  XLOG_INFO("guest %u: freed %zu objects (%llu bytes)", config_.connection_id, count,
-            static_cast<unsigned long long>(bytes));
+  // Connections that only asked questions (stats, caps) have nothing worth a line.
+  if (count) {
+    XLOG_INFO("guest %u: freed %zu objects (%llu bytes)", config_.connection_id, count,
+              static_cast<unsigned long long>(bytes));
+  } else {
+    XLOG_DEBUG("guest %u: freed %zu objects (%llu bytes)", config_.connection_id, count,
+               static_cast<unsigned long long>(bytes));
+  }
 }
 
 // --- screen records ------------------------------------------------------------
