@@ -167,6 +167,7 @@ TEST_CASE("a guest killed mid-stream is dropped and the others go on", "[composi
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <span>
 
 #include "pipe/p_format.h"
@@ -175,6 +176,7 @@ TEST_CASE("a guest killed mid-stream is dropped and the others go on", "[composi
 #include "pipe/p_state.h"
 #include "proto/caps_table.h"  // after p_format.h
 #include "proto/gallium_ids.h"
+#include "tgsi/tgsi_info.h"
 #include "tgsi/tgsi_text.h"
 
 namespace {
@@ -749,4 +751,306 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
   REQUIRE(ping(*late, 1));
   REQUIRE(c.running());
   CHECK(c.log_text().find("context is now lost") != std::string::npos);
+}
+
+// --- Fuzzing: mutated shaders must be refused or run, never take the compositor down ---
+
+namespace {
+
+const char* const kFuzzVs =
+    "VERT\n"
+    "DCL IN[0]\n"
+    "DCL IN[1]\n"
+    "DCL OUT[0], POSITION\n"
+    "DCL OUT[1], GENERIC[0]\n"
+    "DCL CONST[0][0..7]\n"
+    "DCL TEMP[0..2]\n"
+    "DCL ADDR[0]\n"
+    "IMM[0] INT32 {1, 2, 0, 0}\n"
+    "IMM[1] FLT32 {0.5, 1.0, 2.0, 0.0}\n"
+    "  0: MOV TEMP[0], IN[0]\n"
+    "  1: UARL ADDR[0].x, IMM[0].xxxx\n"
+    "  2: ADD TEMP[1], TEMP[0], CONST[0][ADDR[0].x+2]\n"
+    "  3: BGNLOOP\n"
+    "  4:   ADD TEMP[2].x, TEMP[2].xxxx, IMM[1].yyyy\n"
+    "  5:   FSLT TEMP[2].y, IMM[1].zzzz, TEMP[2].xxxx\n"
+    "  6:   UIF TEMP[2].yyyy\n"
+    "  7:     BRK\n"
+    "  8:   ENDIF\n"
+    "  9: ENDLOOP\n"
+    " 10: MAD TEMP[0], TEMP[1], IMM[1].wwww, IN[0]\n"
+    " 11: MOV OUT[0], TEMP[0]\n"
+    " 12: MOV OUT[1], IN[1]\n"
+    " 13: END\n";
+const char* const kFuzzFs =
+    "FRAG\n"
+    "DCL IN[0], GENERIC[0], PERSPECTIVE\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL SAMP[0]\n"
+    "DCL SVIEW[0], 2D, FLOAT\n"
+    "DCL CONST[0][0..3]\n"
+    "DCL TEMP[0..3]\n"
+    "IMM[0] FLT32 {0.5, 1.0, 2.0, 0.0}\n"
+    "  0: TEX TEMP[0], IN[0], SAMP[0], 2D\n"
+    "  1: MUL TEMP[1], TEMP[0], CONST[0][1]\n"
+    "  2: ADD TEMP[1], TEMP[1], IMM[0].xxxx\n"
+    "  3: IF TEMP[1].xxxx\n"
+    "  4:   MOV TEMP[2], IMM[0].yyyy\n"
+    "  5: ELSE\n"
+    "  6:   TXL TEMP[2], IN[0], SAMP[0], 2D\n"
+    "  7: ENDIF\n"
+    "  8: KILL_IF TEMP[2].wwww\n"
+    "  9: MOV OUT[0], TEMP[2]\n"
+    " 10: END\n";
+
+std::vector<tgsi_token> assemble(const char* text) {
+  std::vector<tgsi_token> tokens(1024);
+  REQUIRE(tgsi_text_translate(text, tokens.data(), unsigned(tokens.size())));
+  struct tgsi_header h;
+  std::memcpy(&h, tokens.data(), sizeof h);
+  tokens.resize(h.HeaderSize + h.BodySize);
+  return tokens;
+}
+
+void send_tokens(GuestSession& s, uint32_t id, unsigned stage, const std::vector<tgsi_token>& tokens) {
+  BulkSpan span = s.alloc_bulk(uint32_t(tokens.size() * 4));
+  REQUIRE(span.data);
+  std::memcpy(span.data, tokens.data(), tokens.size() * 4);
+  ShaderCreate c;
+  c.id = id;
+  c.stage = uint8_t(stage);
+  c.token_count = uint32_t(tokens.size());
+  c.tokens.pos = span.pos;
+  c.tokens.size = span.size;
+  REQUIRE(s.send(c));
+  s.bulk_done(span);
+}
+
+// A pipeline with a sampled texture and constants, for the fuzzed shaders to use.
+void setup_fuzz_pipeline(GuestSession& s) {
+  make_context(s);
+  setup_pipeline(s);
+  make_texture(s, 12, 16, 16);
+  SamplerViewCreate sv;
+  sv.id = 13;
+  sv.resource = 12;
+  sv.format = kBgra;
+  sv.target = PIPE_TEXTURE_2D;
+  sv.swizzle = {0, 1, 2, 3};
+  REQUIRE(s.send(sv));
+  pipe_sampler_state samp{};
+  samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
+  send_state(s, 14, ObjectKind::Sampler, blob_of(samp));
+  for (unsigned stage : {unsigned(PIPE_SHADER_VERTEX), unsigned(PIPE_SHADER_FRAGMENT)}) {
+    SetSamplerViews v;
+    v.stage = uint8_t(stage);
+    const uint32_t views[1] = {13};
+    v.ids = std::span<const uint32_t>(views);
+    REQUIRE(s.send(v));
+    BindSamplers b;
+    b.stage = uint8_t(stage);
+    const uint32_t samplers[1] = {14};
+    b.ids = std::span<const uint32_t>(samplers);
+    REQUIRE(s.send(b));
+    SetConstantBuffer cb;
+    cb.stage = uint8_t(stage);
+    std::vector<uint8_t> consts(256, 0x3f);
+    cb.size = uint32_t(consts.size());
+    cb.user_data = std::span<const uint8_t>(consts);
+    REQUIRE(s.send(cb));
+  }
+  REQUIRE(ping(s, 1));
+}
+
+void run_shader_fuzz(uint32_t seed, unsigned iterations) {
+  Compositor c;
+  std::mt19937 rng(seed);
+  const std::vector<tgsi_token> bases[2] = {assemble(kFuzzVs), assemble(kFuzzFs)};
+  const unsigned stages[2] = {PIPE_SHADER_VERTEX, PIPE_SHADER_FRAGMENT};
+  std::unique_ptr<GuestSession> g;
+  unsigned accepted = 0, refused = 0;
+  for (unsigned it = 0; it < iterations; ++it) {
+    if (!g || !g->alive()) {
+      g = c.connect("fuzzer");
+      setup_fuzz_pipeline(*g);
+      // The unmutated shaders are valid and draw.
+      send_tokens(*g, 100, stages[0], bases[0]);
+      send_tokens(*g, 101, stages[1], bases[1]);
+      bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stages[0]), 100);
+      bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stages[1]), 101);
+      draw_triangle(*g);
+      INFO(g->error());
+      REQUIRE(ping(*g, 2));
+    }
+    const unsigned which = rng() % 2;
+    std::vector<tgsi_token> t = bases[which];
+    const unsigned edits = 1 + rng() % 3;
+    for (unsigned e = 0; e < edits; ++e) {
+      const size_t i = (rng() % 16 == 0) ? rng() % t.size() : 2 + rng() % (t.size() - 2);
+      uint32_t v;
+      std::memcpy(&v, &t[i], 4);
+      switch (rng() % 4) {
+        case 0: v ^= 1u << (rng() % 32); break;                 // one bit
+        case 1: v ^= (rng() & 0xf) << (4 * (rng() % 8)); break;  // one nibble
+        case 2: v = rng(); break;                                // anything
+        default: v += (rng() % 2 ? 1 : -1); break;               // off by one
+      }
+      std::memcpy(&t[i], &v, 4);
+    }
+    const uint32_t id = 1000 + it;
+    send_tokens(*g, id, stages[which], t);
+    bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stages[which]), id);
+    draw_triangle(*g);
+    if (ping(*g, 3)) {
+      ++accepted;
+      bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stages[which]), 100 + which);
+      ObjectDestroy od;
+      od.id = id;
+      od.kind = uint8_t(ObjectKind::Shader);
+      REQUIRE(g->send(od));
+    } else {
+      ++refused;
+      g.reset();
+    }
+    INFO("seed " << seed << " iteration " << it);
+    REQUIRE(c.running());
+  }
+  INFO(accepted << " mutated shaders ran, " << refused << " were refused");
+  CHECK(accepted + refused == iterations);
+}
+
+}  // namespace
+
+TEST_CASE("mutated TGSI shaders never crash the compositor", "[compositor][executor][fuzz]") {
+  run_shader_fuzz(12345, 40);
+}
+
+TEST_CASE("mutated TGSI shaders never crash the compositor (long)", "[.][fuzz-long]") {
+  const char* seed = std::getenv("XEN3D_FUZZ_SEED");
+  const char* iters = std::getenv("XEN3D_FUZZ_ITERATIONS");
+  run_shader_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 500);
+}
+
+// Random TGSI programs: the assembler builds well-formed tokens, so these reach
+// deeper than bit flips (operand files, modifiers, texture targets, opcodes).
+namespace {
+
+std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target) {
+  auto pick = [&](unsigned n) { return unsigned(rng() % n); };
+  static const char* const kSwz = "xyzw";
+  auto swizzle = [&]() {
+    std::string s = ".";
+    for (int i = 0; i < 4; ++i) s += kSwz[pick(4)];
+    return s;
+  };
+  auto mask = [&]() {
+    std::string s;
+    const unsigned m = 1 + pick(15);
+    for (int i = 0; i < 4; ++i) if (m & (1u << i)) s += kSwz[i];
+    return "." + s;
+  };
+  const bool vs = stage == PIPE_SHADER_VERTEX;
+  auto src = [&]() {
+    std::string r;
+    switch (pick(9)) {
+      case 0: case 1: case 2: r = "TEMP[" + std::to_string(pick(8)) + "]"; break;
+      case 3: r = "IN[" + std::to_string(pick(vs ? 2 : 1)) + "]"; break;
+      case 4: r = "CONST[0][" + std::to_string(pick(8)) + "]"; break;
+      case 5: r = "IMM[" + std::to_string(pick(3)) + "]"; break;
+      case 6: r = "CONST[0][ADDR[0].x+" + std::to_string(pick(8)) + "]"; break;
+      case 7: r = "TEMP[ADDR[0].x+" + std::to_string(pick(4)) + "]"; break;
+      default: r = "TEMP[" + std::to_string(pick(8)) + "]"; break;
+    }
+    r += swizzle();
+    if (pick(8) == 0) r = "-" + r;
+    if (pick(10) == 0) r = "|" + r + "|";
+    return r;
+  };
+  auto dst = [&]() {
+    switch (pick(10)) {
+      case 0: return std::string("OUT[") + std::to_string(pick(2)) + "]" + mask();
+      case 1: return std::string("ADDR[0].x");
+      default: return "TEMP[" + std::to_string(pick(8)) + "]" + mask();
+    }
+  };
+  static const char* const kTargets[] = {"BUFFER", "1D", "2D", "3D", "CUBE", "RECT", "SHADOW1D", "SHADOW2D",
+                                         "SHADOWRECT", "1D_ARRAY", "2D_ARRAY", "SHADOW1D_ARRAY", "SHADOW2D_ARRAY",
+                                         "SHADOWCUBE", "2D_MSAA", "2D_ARRAY_MSAA", "CUBE_ARRAY", "SHADOWCUBE_ARRAY"};
+  std::string t = vs ? "VERT\nDCL IN[0]\nDCL IN[1]\nDCL OUT[0], POSITION\nDCL OUT[1], GENERIC[0]\n"
+                     : "FRAG\nDCL IN[0], GENERIC[0], PERSPECTIVE\nDCL OUT[0], COLOR\nDCL OUT[1], COLOR[1]\n";
+  t += "DCL CONST[0][0..7]\nDCL TEMP[0..7]\nDCL ADDR[0]\nDCL SAMP[0]\n";
+  t += std::string("DCL SVIEW[0], ") + kTargets[sview_target] + ", FLOAT\n";
+  t += "IMM[0] FLT32 {0.5, -1.0, 2.0, 0.0}\nIMM[1] INT32 {1, -2, 3, 0}\nIMM[2] UINT32 {4, 0, 7, 1}\n";
+  const unsigned n = 1 + pick(14);
+  for (unsigned i = 0; i < n; ++i) {
+    unsigned op;
+    do op = pick(TGSI_OPCODE_LAST);
+    while (!std::strncmp(tgsi_get_opcode_name(tgsi_opcode(op)), "UNK", 3) || op == TGSI_OPCODE_END);
+    const tgsi_opcode_info* info = tgsi_get_opcode_info(tgsi_opcode(op));
+    std::string line = tgsi_get_opcode_name(tgsi_opcode(op));
+    if (info->num_dst && pick(10) == 0) line += "_SAT";
+    const bool sample = op >= TGSI_OPCODE_SAMPLE && op <= TGSI_OPCODE_GATHER4;
+    std::vector<std::string> ops;
+    for (unsigned d = 0; d < info->num_dst; ++d) ops.push_back(dst());
+    for (unsigned s = 0; s < info->num_src; ++s) {
+      if (info->is_tex && s + 1 == info->num_src) ops.push_back("SAMP[0]");
+      else if (sample && s == 1) ops.push_back("SVIEW[0]");
+      else if (sample && s == 2) ops.push_back("SAMP[0]");
+      else ops.push_back(src());
+    }
+    if (info->is_tex) ops.push_back(kTargets[pick(18)]);
+    for (size_t k = 0; k < ops.size(); ++k) line += (k ? ", " : " ") + ops[k];
+    t += line + "\n";
+  }
+  t += vs ? "MOV OUT[0], IN[0]\nMOV OUT[1], TEMP[0]\nEND\n" : "MOV OUT[0], TEMP[0]\nMOV OUT[1], TEMP[1]\nEND\n";
+  return t;
+}
+
+void run_generated_fuzz(uint32_t seed, unsigned iterations) {
+  Compositor c;
+  std::mt19937 rng(seed);
+  std::unique_ptr<GuestSession> g;
+  unsigned accepted = 0, refused = 0, unassembled = 0;
+  uint32_t id = 1000;
+  for (unsigned it = 0; it < iterations; ++it) {
+    if (!g || !g->alive()) {
+      g = c.connect("generator");
+      setup_fuzz_pipeline(*g);
+    }
+    const unsigned stage = rng() % 2 ? PIPE_SHADER_VERTEX : PIPE_SHADER_FRAGMENT;
+    const std::string text = random_tgsi(rng, stage, rng() % 18);
+    std::vector<tgsi_token> tokens(4096);
+    if (!tgsi_text_translate(text.c_str(), tokens.data(), unsigned(tokens.size()))) {
+      ++unassembled;
+      continue;
+    }
+    struct tgsi_header h;
+    std::memcpy(&h, tokens.data(), sizeof h);
+    tokens.resize(h.HeaderSize + h.BodySize);
+    send_tokens(*g, ++id, stage, tokens);
+    bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stage), id);
+    draw_triangle(*g);
+    if (ping(*g, 3)) {
+      ++accepted;
+    } else {
+      ++refused;
+      g.reset();
+    }
+    INFO("seed " << seed << " iteration " << it << "\n" << text);
+    REQUIRE(c.running());
+  }
+  INFO(accepted << " generated shaders ran, " << refused << " were refused, " << unassembled << " did not assemble");
+  CHECK(accepted + refused + unassembled == iterations);
+}
+
+}  // namespace
+
+TEST_CASE("generated TGSI programs never crash the compositor", "[compositor][executor][fuzz]") {
+  run_generated_fuzz(777, 40);
+}
+
+TEST_CASE("generated TGSI programs never crash the compositor (long)", "[.][fuzz-gen]") {
+  const char* seed = std::getenv("XEN3D_FUZZ_SEED");
+  const char* iters = std::getenv("XEN3D_FUZZ_ITERATIONS");
+  run_generated_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 500);
 }

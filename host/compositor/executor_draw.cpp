@@ -407,6 +407,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
   if (dst_samples > 1 && src_samples > 1 && dst_samples != src_samples) {
     return reject_("%s: %u-sample source into a %u-sample destination", rec, src_samples, dst_samples);
   }
+  // Multisample sources are resolved or copied sample by sample, which the
+  // drivers do at the source's size: both rectangles must match exactly.
+  if (src_samples > 1 && (r.src.box.width != r.dst.box.width || r.src.box.height != r.dst.box.height ||
+                          r.src.box.depth != r.dst.box.depth)) {
+    return reject_("%s: a multisampled source needs equal source and destination boxes", rec);
+  }
   if (r.dst_sample > dst_samples) return reject_("%s: dst_sample %u exceeds %u samples", rec, unsigned(r.dst_sample), dst_samples);
   if (r.scissor_enable && (r.scissor[0] > r.scissor[2] || r.scissor[1] > r.scissor[3])) return reject_("%s: scissor min is beyond max", rec);
   if (!r.mask || !r.dst.box.width || !r.dst.box.height || !r.dst.box.depth || !r.src.box.width || !r.src.box.height ||

@@ -139,8 +139,10 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   if (auto e = objects_.check_free(r.id, ObjectKind::Context); !e.ok()) return e;
   if (r.flags & ~kKnownFlags) return reject_("context_create: flags 0x%x include unknown or unsupported bits", r.flags);
   if (contexts_.size() >= kMaxContexts) return reject_("context_create: a guest may hold at most %u contexts", kMaxContexts);
-  // The host never runs a threaded context: records already arrive on their own thread.
-  pipe_context* pipe = screen_->context_create(screen_, nullptr, r.flags & ~PIPE_CONTEXT_PREFER_THREADED);
+  // The host never runs a threaded context (records already arrive on their own
+  // thread), nor a compute-only one: some drivers leave its graphics entry points unset.
+  pipe_context* pipe =
+      screen_->context_create(screen_, nullptr, r.flags & ~(PIPE_CONTEXT_PREFER_THREADED | PIPE_CONTEXT_COMPUTE_ONLY));
   if (!pipe) return reject_("context_create: the host driver could not create context #%u", r.id);
   auto ctx = std::make_unique<ContextState>();
   ctx->id = r.id;

@@ -643,6 +643,16 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
       break;
     }
   }
+  // Source modifiers: gallivm applies abs only to float data and negate to
+  // anything but doubles (asserting otherwise); resource operands take none.
+  if (s.Register.Absolute || s.Register.Negate) {
+    const auto t = tgsi_opcode_infer_src_type(static_cast<tgsi_opcode>(op), i);
+    const bool abs_ok = t == TGSI_TYPE_FLOAT || t == TGSI_TYPE_UNTYPED;
+    const bool neg_ok = t != TGSI_TYPE_DOUBLE && t != TGSI_TYPE_VOID;
+    if (role != Role::Value || (s.Register.Absolute && !abs_ok) || (s.Register.Negate && !neg_ok)) {
+      return fmt("instruction at token %u: %s takes no %s modifier", pos, what, s.Register.Absolute ? "absolute" : "negate");
+    }
+  }
   if (s.Register.Dimension) {
     const bool vertex_dim = file == TGSI_FILE_INPUT && (stage_ == PIPE_SHADER_GEOMETRY || stage_ == PIPE_SHADER_TESS_CTRL ||
                                                         stage_ == PIPE_SHADER_TESS_EVAL);
