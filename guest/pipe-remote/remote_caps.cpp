@@ -91,7 +91,9 @@ bool is_format_supported(pipe_screen* s, enum pipe_format format, enum pipe_text
   const int si = proto::caps_sample_index(sample_count);
   if (si < 0 || storage_sample_count > (sample_count ? sample_count : 1)) return false;
   const uint64_t entry = caps(s).format[format][target][si];
-  if (!(entry & proto::kCapsFormatExists)) return false;
+  // Drivers answer "no bindings" on its own terms (llvmpipe rejects some
+  // vertex-only formats there), so it only decides queries without bindings.
+  if (!bindings) return entry & proto::kCapsFormatExists;
   return (entry & bindings) == bindings;
 }
 

@@ -1,0 +1,70 @@
+// Two places where Mesa's xlib ("fake") GLX departs from the GLX spec in ways
+// real apps trip over; our libGL gives them the specified behaviour.
+//
+// 1. glXChooseFBConfig: Mesa builds exactly one visual from the requested
+//    attributes, so a request that leaves GLX_DEPTH_SIZE out (GLX default 0:
+//    "any depth, smallest preferred") only gets a config without a depth
+//    buffer. A real GLX returns every matching config and lets the app pick:
+//    glmark2, for one, scores the list and refuses to run without a
+//    depth-capable entry. We return Mesa's config plus the same request with
+//    a depth buffer.
+// 2. glXDestroyContext on the current context: GLX defers the destruction
+//    until the context is no longer current; Mesa frees it at once while
+//    glXGetCurrentContext still returns the dangling pointer. A new context
+//    malloc'd at the same address then looks current already (glmark2 skips
+//    glXMakeCurrent and renders with no context). We release it first.
+//
+// The build renames Mesa's functions to xen3d_mesa_* in a copy of the static
+// library (rename_symbols.py, guest/winsys-remote/meson.build); Mesa's sources
+// are untouched. glXGetProcAddress is renamed and wrapped too, since loaders
+// (glad, libepoxy) look GLX functions up through it.
+#include <GL/glx.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#define XEN3D_EXPORT extern "C" __attribute__((visibility("default")))
+
+extern "C" GLXFBConfig* xen3d_mesa_glXChooseFBConfig(Display* dpy, int screen, const int* attribs, int* nitems);
+extern "C" void xen3d_mesa_glXDestroyContext(Display* dpy, GLXContext ctx);
+extern "C" __GLXextFuncPtr xen3d_mesa_glXGetProcAddressARB(const GLubyte* name);
+
+XEN3D_EXPORT GLXFBConfig* glXChooseFBConfig(Display* dpy, int screen, const int* attribs, int* nitems) {
+  GLXFBConfig* asked = xen3d_mesa_glXChooseFBConfig(dpy, screen, attribs, nitems);
+  if (!attribs || !attribs[0] || !asked || *nitems != 1) return asked;
+  std::vector<int> with_depth;
+  for (const int* a = attribs; *a != None; a += 2) {
+    if (a[0] == GLX_DEPTH_SIZE) return asked;  // the app chose; respect it
+    with_depth.push_back(a[0]);
+    with_depth.push_back(a[1]);
+  }
+  with_depth.insert(with_depth.end(), {GLX_DEPTH_SIZE, 1, None});
+  int n = 0;
+  GLXFBConfig* deep = xen3d_mesa_glXChooseFBConfig(dpy, screen, with_depth.data(), &n);
+  auto* both = deep && n == 1 ? static_cast<GLXFBConfig*>(std::malloc(2 * sizeof(GLXFBConfig))) : nullptr;
+  if (!both) {
+    std::free(deep);
+    return asked;
+  }
+  both[0] = asked[0];
+  both[1] = deep[0];
+  std::free(asked);
+  std::free(deep);
+  *nitems = 2;
+  return both;
+}
+
+XEN3D_EXPORT void glXDestroyContext(Display* dpy, GLXContext ctx) {
+  if (ctx && ctx == glXGetCurrentContext()) glXMakeCurrent(dpy, None, nullptr);
+  xen3d_mesa_glXDestroyContext(dpy, ctx);
+}
+
+XEN3D_EXPORT __GLXextFuncPtr glXGetProcAddressARB(const GLubyte* name) {
+  const char* n = reinterpret_cast<const char*>(name);
+  if (n && !std::strcmp(n, "glXChooseFBConfig")) return reinterpret_cast<__GLXextFuncPtr>(glXChooseFBConfig);
+  if (n && !std::strcmp(n, "glXDestroyContext")) return reinterpret_cast<__GLXextFuncPtr>(glXDestroyContext);
+  return xen3d_mesa_glXGetProcAddressARB(name);
+}
+
+XEN3D_EXPORT void (*glXGetProcAddress(const GLubyte* name))() { return glXGetProcAddressARB(name); }
