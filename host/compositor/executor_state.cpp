@@ -206,18 +206,16 @@ proto::DecodeError GalliumExecutor::handle(const proto::BindSamplers& r) {
     return reject_("%s: slots %u..%u exceed the %u %s samplers", rec, unsigned(r.start), r.start + n - 1, limit,
                    stage_name(r.stage));
   }
-  std::array<void*, PIPE_MAX_SAMPLERS> handles{};
   for (unsigned i = 0; i < n; ++i) {
     if (!r.ids[i]) continue;
     HostObject* o = nullptr;
     char role[32];
     std::snprintf(role, sizeof role, "%s ids[%u]", rec, i);
     if (auto e = get_owned(r.ids[i], ObjectKind::Sampler, *ctx, o, role); !e.ok()) return e;
-    handles[i] = o->ptr;
   }
   if (!n) return {};
-  ctx->pipe->bind_sampler_states(ctx->pipe, static_cast<pipe_shader_type>(r.stage), r.start, n, handles.data());
   for (unsigned i = 0; i < n; ++i) ctx->samplers[r.stage][r.start + i] = r.ids[i];
+  rebind_samplers(*ctx, r.stage);
   return {};
 }
 
@@ -240,6 +238,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
   fb.samples = r.samples;
   fb.nr_cbufs = static_cast<uint8_t>(n);
   int samples = -1;  // every attachment must have the same sample count
+  unsigned layers = ~0u;
   uint32_t mask = 0;
   // Drivers render the whole width x height into every attachment: each must be at least that big.
   auto attach = [&](uint32_t id, bool depth, const char* role, pipe_surface*& out) -> proto::DecodeError {
@@ -255,6 +254,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
       return reject_("%s: framebuffer %ux%u is larger than surface #%u (%ux%u)", role, unsigned(r.width),
                      unsigned(r.height), id, lw, lh);
     }
+    layers = std::min(layers, unsigned(s->u.tex.last_layer - s->u.tex.first_layer + 1));
     const int ns = std::max(1, int(s->texture->nr_samples));
     if (samples >= 0 && ns != samples) return reject_("%s: surface #%u has %d samples, other attachments %d", role, id, ns, samples);
     samples = ns;
@@ -274,6 +274,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
   ctx->pipe->set_framebuffer_state(ctx->pipe, &fb);
   ctx->fb_cbuf_mask = mask;
   ctx->fb_zs = fb.zsbuf != nullptr;
+  ctx->fb_layers = layers;
   return {};
 }
 
@@ -336,7 +337,6 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSampleMask& r) {
 proto::DecodeError GalliumExecutor::handle(const proto::SetMinSamples& r) {
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, "set_min_samples"); !e.ok()) return e;
-  if (!r.min_samples) return reject_("set_min_samples: 0 samples");
   if (ctx->pipe->set_min_samples) ctx->pipe->set_min_samples(ctx->pipe, r.min_samples);
   return {};
 }

@@ -51,7 +51,11 @@ std::string shadow_token_size(const tgsi_token* tokens, uint32_t pos, uint32_t e
       const auto d = token_as<tgsi_declaration>(tokens, pos);
       n += 1 + d.Dimension + d.Interpolate + d.Semantic + (d.File == TGSI_FILE_IMAGE) +
            (d.File == TGSI_FILE_SAMPLER_VIEW) + d.Array;
-      if (d.NrTokens != n) return fmt("declaration at token %u: NrTokens %u, but its flags add up to %u", pos, d.NrTokens, n);
+      // The size is what the flags say, as tgsi_parse reads it: ureg itself
+      // writes NrTokens = 2 for temporary arrays that carry a third token.
+      if (d.NrTokens != n && !(d.Array && d.NrTokens + 1 == n)) {
+        return fmt("declaration at token %u: NrTokens %u, but its flags add up to %u", pos, d.NrTokens, n);
+      }
       break;
     }
     case TGSI_TOKEN_TYPE_IMMEDIATE: {

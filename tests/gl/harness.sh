@@ -57,6 +57,15 @@ start_compositor() {
 
 # Runs a GL program through the remote driver.
 guest() { env LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT="local:$sock" "$@"; }
+# Starts a GL program through the remote driver in the background, output to
+# $1; sets guest_pid to the program itself (not a subshell), so it can be killed.
+start_guest() {
+  local log=$1
+  shift
+  env LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT="local:$sock" "$@" >"$log" 2>&1 &
+  guest_pid=$!
+  pids+=($guest_pid)
+}
 # Runs a GL program on Mesa's own xlib libGL with llvmpipe (the reference).
 direct() { env LD_LIBRARY_PATH="$XEN3D_DIRECT_GL" GALLIUM_DRIVER=llvmpipe "$@"; }
 

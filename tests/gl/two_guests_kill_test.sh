@@ -9,10 +9,10 @@ start_compositor
 base=$(host_stat objects)
 say "baseline: $base host objects"
 
-XEN3D_STATS=frame guest glxgears >"$work/a.log" 2>&1 &
-a=$!; pids+=($a)
-XEN3D_STATS=frame guest glxgears >"$work/b.log" 2>&1 &
-b=$!; pids+=($b)
+start_guest "$work/a.log" env XEN3D_STATS=frame glxgears
+a=$guest_pid
+start_guest "$work/b.log" env XEN3D_STATS=frame glxgears
+b=$guest_pid
 
 frames() { grep -c '^xen3d: frame' "$1" || true; }
 for _ in $(seq 200); do
