@@ -20,6 +20,9 @@ void guest_log(bool is_error, const char* fmt, ...) {
 }
 
 namespace {
+// The device whose summary XEN3D_STATS prints at exit (one per process in practice).
+RemoteDevice* g_stats_device = nullptr;
+
 StatsMode stats_from_env() {
   const char* s = std::getenv("XEN3D_STATS");
   if (!s || !*s || !std::strcmp(s, "0")) return StatsMode::Off;
@@ -42,11 +45,19 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
   std::unique_ptr<RemoteDevice> dev(new RemoteDevice);
   dev->session_ = std::move(session);
   dev->stats_ = stats_from_env();
+  if (dev->stats_ != StatsMode::Off) {
+    // GLX frontends rarely destroy their screen at exit: report from atexit.
+    g_stats_device = dev.get();
+    std::atexit([] {
+      if (g_stats_device) g_stats_device->print_summary();
+    });
+  }
   return dev;
 }
 
 RemoteDevice::~RemoteDevice() {
-  if (stats_ != StatsMode::Off) print_summary();
+  print_summary();
+  if (g_stats_device == this) g_stats_device = nullptr;
 }
 
 std::string RemoteDevice::renderer() const {
@@ -81,6 +92,8 @@ void RemoteDevice::frame_presented() {
 }
 
 void RemoteDevice::print_summary() {
+  if (stats_ == StatsMode::Off || summary_printed_) return;
+  summary_printed_ = true;
   const uint64_t trips = session_->round_trips();
   std::fprintf(stderr,
                "xen3d: stats: %" PRIu64 " frames, %" PRIu64 " synchronous round trips (%.2f per frame), %" PRIu64

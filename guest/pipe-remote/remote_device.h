@@ -51,10 +51,11 @@ class RemoteDevice {
   void frame_presented();
   StatsMode stats_mode() const { return stats_; }
   uint64_t frames() const { return frames_; }
+  // "xen3d: stats: N frames, M synchronous round trips (R per frame), …" (once).
+  void print_summary();
 
  private:
   RemoteDevice() = default;
-  void print_summary();
 
   std::unique_ptr<proto::GuestSession> session_;
   std::mutex mutex_;
@@ -65,6 +66,7 @@ class RemoteDevice {
   uint64_t frames_ = 0;
   uint64_t trips_at_last_frame_ = 0;
   uint64_t records_at_last_frame_ = 0;
+  bool summary_printed_ = false;
 };
 
 // Prints a guest-side diagnostic ("xen3d: ..."); XEN3D_DEBUG=1 also shows info lines.
