@@ -90,6 +90,22 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
     return reject_("%s: tessellation shaders are bound but mode %u is not PIPE_PRIM_PATCHES", rec, unsigned(r.mode));
   }
   if (tcs && !tes) return reject_("%s: a tessellation control shader without an evaluation shader", rec);
+  // Smooth lines/points and polygon stipple make the draw module splice its
+  // own code into the fragment shader, and it only finds scratch registers
+  // among the first 32 temporaries (it asserts or indexes TEMP[-1] otherwise).
+  {
+    const HostObject* rast = objects_.find(ctx->bound[unsigned(BindSlot::Rasterizer)]);
+    const HostObject* fs = objects_.find(ctx->bound[slot_of(PIPE_SHADER_FRAGMENT)]);
+    if (rast && fs && rast->rast_rewrites_fs && fs->shader_temps > 30) {
+      return reject_("%s: smooth lines/points or polygon stipple need a fragment shader with at most 30 "
+                     "temporaries on this host (shader #%u has %u)", rec, ctx->bound[slot_of(PIPE_SHADER_FRAGMENT)],
+                     unsigned(fs->shader_temps));
+    }
+  }
+  // Each view renders to the framebuffer layer of its index.
+  if (r.view_mask && unsigned(32 - __builtin_clz(r.view_mask)) > ctx->fb_layers) {
+    return reject_("%s: view_mask 0x%x needs more layers than the framebuffer's %u", rec, unsigned(r.view_mask), ctx->fb_layers);
+  }
   if (const uint32_t gs = ctx->bound[slot_of(PIPE_SHADER_GEOMETRY)]; gs && !tes) {
     const HostObject* o = objects_.find(gs);
     if (o && gs_input_for(r.mode) != int(o->gs_input_prim)) {

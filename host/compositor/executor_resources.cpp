@@ -6,6 +6,8 @@
 #include "host/compositor/host_data_writer.h"
 #include "host/compositor/log.h"
 #include "host/compositor/present_snapshot.h"
+
+#include <chrono>
 #include "host/compositor/resource_layout.h"
 #include "pipe/p_context.h"
 #include "pipe/p_defines.h"
@@ -502,15 +504,25 @@ void GalliumExecutor::snapshot(pipe_context* p, pipe_resource* res, unsigned lev
     snapshot_warned_ = true;
     return;
   }
+  // PNG encoding costs milliseconds: refresh a window's latest-frame file at
+  // most once a second (first frame included) so snapshots never set the frame rate.
+  const uint64_t n = presents_[window];
+  const auto now = std::chrono::steady_clock::now();
+  auto& last = last_snapshot_[window];
+  const bool refresh_latest = n == 1 || now - last >= std::chrono::seconds(1);
+  if (!refresh_latest && !config_.snapshot_frames.count(n)) return;
   pipe_box box;
   u_box_2d_zslice(0, 0, layer, w, h, &box);
   pipe_transfer* xfer = nullptr;
   const auto* map = static_cast<const uint8_t*>(p->texture_map(p, res, level, PIPE_MAP_READ, &box, &xfer));
   if (!map) return;
-  const uint64_t n = presents_[window];
   char name[96];
-  std::snprintf(name, sizeof name, "/guest%u-win%x.png", config_.connection_id, window);
-  std::vector<std::string> paths = {config_.snapshot_dir + name};
+  std::vector<std::string> paths;
+  if (refresh_latest) {
+    last = now;
+    std::snprintf(name, sizeof name, "/guest%u-win%x.png", config_.connection_id, window);
+    paths.push_back(config_.snapshot_dir + name);
+  }
   if (config_.snapshot_frames.count(n)) {
     std::snprintf(name, sizeof name, "/guest%u-win%x-frame%llu.png", config_.connection_id, window,
                   static_cast<unsigned long long>(n));

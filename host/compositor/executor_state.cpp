@@ -38,6 +38,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
   const size_t size = r.blob.size();
   std::string why;
   void* handle = nullptr;
+  bool rewrites_fs = false;
   switch (kind) {
     case ObjectKind::Blend: {
       pipe_blend_state s;
@@ -51,7 +52,10 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
     }
     case ObjectKind::Rasterizer: {
       pipe_rasterizer_state s;
-      if ((why = decode_rasterizer(blob, size, caps_, s)).empty()) handle = p->create_rasterizer_state(p, &s);
+      if ((why = decode_rasterizer(blob, size, caps_, s)).empty()) {
+        handle = p->create_rasterizer_state(p, &s);
+        rewrites_fs = (!s.multisample && (s.line_smooth || s.point_smooth)) || s.poly_stipple_enable;
+      }
       break;
     }
     case ObjectKind::Sampler: {
@@ -77,6 +81,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
   obj.ptr = handle;
   obj.ctx = p;
   obj.owner = ctx->id;
+  obj.rast_rewrites_fs = rewrites_fs;
   if (auto e = add_object(r.id, obj); !e.ok()) {
     release(r.id, obj);
     return e;
@@ -158,6 +163,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   obj.ctx = p;
   obj.owner = ctx->id;
   obj.stage = static_cast<uint8_t>(stage);
+  obj.shader_temps = static_cast<uint16_t>(summary.temps);
   if (stage == PIPE_SHADER_GEOMETRY) {
     obj.gs_input_prim = static_cast<uint8_t>(summary.gs_input_prim < 0 ? PIPE_PRIM_POINTS : summary.gs_input_prim);
   }

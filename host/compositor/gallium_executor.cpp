@@ -185,6 +185,7 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
   p->set_framebuffer_state(p, &fb);
   c.fb_cbuf_mask = 0;
   c.fb_zs = false;
+  c.fb_layers = ~0u;
   if (c.bound[unsigned(proto::BindSlot::Blend)]) p->bind_blend_state(p, nullptr);
   if (c.bound[unsigned(proto::BindSlot::DepthStencilAlpha)]) p->bind_depth_stencil_alpha_state(p, nullptr);
   if (c.bound[unsigned(proto::BindSlot::Rasterizer)]) p->bind_rasterizer_state(p, nullptr);
@@ -196,11 +197,8 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
   for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
     bool any = false;
     for (uint32_t id : c.samplers[s]) any |= id != 0;
-    if (any) {
-      void* nulls[PIPE_MAX_SAMPLERS] = {};
-      p->bind_sampler_states(p, static_cast<pipe_shader_type>(s), 0, PIPE_MAX_SAMPLERS, nulls);
-    }
     c.samplers[s].fill(0);
+    if (any) rebind_samplers(c, s);
     const auto stage = static_cast<pipe_shader_type>(s);
     if (const unsigned n = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_SAMPLER_VIEWS), unsigned(PIPE_MAX_SHADER_SAMPLER_VIEWS)))
       p->set_sampler_views(p, stage, 0, 0, n, false, nullptr);
@@ -216,6 +214,18 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
   }
   p->set_vertex_buffers(p, 0, 0, PIPE_MAX_ATTRIBS, false, nullptr);
   if (p->set_stream_output_targets) p->set_stream_output_targets(p, 0, nullptr, nullptr);
+}
+
+void GalliumExecutor::rebind_samplers(ContextState& c, unsigned stage) {
+  const unsigned n = std::min(shader_cap(stage, PIPE_SHADER_CAP_MAX_TEXTURE_SAMPLERS), unsigned(PIPE_MAX_SAMPLERS));
+  if (!n) return;
+  std::array<void*, PIPE_MAX_SAMPLERS> handles{};
+  for (unsigned i = 0; i < n; ++i) {
+    if (!c.samplers[stage][i]) continue;
+    const HostObject* o = objects_.find(c.samplers[stage][i]);
+    handles[i] = o ? o->ptr : nullptr;
+  }
+  c.pipe->bind_sampler_states(c.pipe, static_cast<pipe_shader_type>(stage), 0, n, handles.data());
 }
 
 void GalliumExecutor::release(uint32_t id, HostObject& o) {
@@ -268,12 +278,11 @@ void GalliumExecutor::release(uint32_t id, HostObject& o) {
     case ObjectKind::Sampler: {
       if (owner) {
         for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
-          for (unsigned i = 0; i < PIPE_MAX_SAMPLERS; ++i) {
-            if (owner->samplers[s][i] != id) continue;
-            void* null = nullptr;
-            p->bind_sampler_states(p, static_cast<pipe_shader_type>(s), i, 1, &null);
-            owner->samplers[s][i] = 0;
+          bool bound = false;
+          for (uint32_t& sid : owner->samplers[s]) {
+            if (sid == id) sid = 0, bound = true;
           }
+          if (bound) rebind_samplers(*owner, s);
         }
       }
       p->delete_sampler_state(p, o.ptr);

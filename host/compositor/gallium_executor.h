@@ -17,6 +17,9 @@
 // context when the guest has not made one current.
 #pragma once
 
+#include <chrono>
+#include <unordered_map>
+
 #include <array>
 #include <cstdint>
 #include <map>
@@ -143,6 +146,7 @@ class GalliumExecutor {
     uint32_t active_queries = 0;
     uint32_t fb_cbuf_mask = 0;      // PIPE_CLEAR_COLOR* bits of bound color buffers
     bool fb_zs = false;
+    uint32_t fb_layers = ~0u;       // fewest layers among the attachments (none: unlimited)
     uint8_t patch_vertices = 0;
     // Inline constant data stays alive while bound: drivers may keep the pointer.
     std::array<std::array<std::vector<uint8_t>, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> user_constants;
@@ -170,6 +174,9 @@ class GalliumExecutor {
   // Releases the host object behind `obj` (unbinding it first where Gallium needs that).
   void release(uint32_t id, HostObject& obj);
   void unbind_everything(ContextState& ctx);
+  // Binds a stage's whole sampler table from slot 0: some drivers (llvmpipe's
+  // polygon-stipple wrapper) only accept bind_sampler_states at start 0.
+  void rebind_samplers(ContextState& ctx, unsigned stage);
   void destroy_context(uint32_t id, ContextState& ctx);
   pipe_context* utility_context();
   bool zero_fill(pipe_resource* res);
@@ -199,6 +206,7 @@ class GalliumExecutor {
   std::map<uint32_t, uint64_t> presents_;  // per window
   bool torn_down_ = false;
   bool snapshot_warned_ = false;
+  std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> last_snapshot_;  // per window
   std::vector<uint8_t> scratch_;     // private copies of guest bytes (user indices)
   std::vector<uint8_t> grid_input_;  // launch_grid input; reserved once so it never moves
 };

@@ -45,6 +45,11 @@ struct HostObject {
   // (draw checks the primitive type against it).
   uint8_t stage = 0;
   uint8_t gs_input_prim = 0xff;
+  // Shaders: declared temporaries (highest TEMP index + 1). Rasterizer states:
+  // whether they enable line/point smoothing or polygon stipple, which make
+  // the draw module rewrite the bound fragment shader (draw checks the pair).
+  uint16_t shader_temps = 0;
+  bool rast_rewrites_fs = false;
   // Queries: PIPE_QUERY_* and whether begin has been called without end.
   uint16_t query_type = 0;
   bool query_active = false;

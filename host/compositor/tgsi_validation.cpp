@@ -481,6 +481,7 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     if (file == TGSI_FILE_INPUT && d.Declaration.Semantic) decl_.input_semantic[r] = d.Semantic.Name;
   }
   if (file == TGSI_FILE_OUTPUT) summary.num_outputs = std::max(summary.num_outputs, last + 1);
+  if (file == TGSI_FILE_TEMPORARY) summary.temps = std::max(summary.temps, last + 1);
   return {};
 }
 

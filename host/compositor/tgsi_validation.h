@@ -49,6 +49,7 @@ struct TgsiSummary {
   unsigned num_outputs = 0;    // highest declared OUTPUT register + 1
   int gs_input_prim = -1;      // TGSI_PROPERTY_GS_INPUT_PRIM (PIPE_PRIM_*), -1 when absent
   unsigned instructions = 0;
+  unsigned temps = 0;          // highest declared TEMP register + 1
 };
 
 // `tokens` holds token_count tokens followed by at least kTgsiPadTokens zero
