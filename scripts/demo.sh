@@ -62,6 +62,6 @@ grep -v '^xen3d: frame' "$out/app.log" | tail -5 || true
 [ "$frames" -gt 0 ] || { tail "$out/compositor.log"; echo "no frame was presented" >&2; exit 1; }
 trips=$(grep '^xen3d: frame' "$out/app.log" | tail -n +3 | awk '{s+=$4; n++} END {if (n) printf "%.2f", s/n; else print "n/a"}')
 say "done: $frames frames presented ($trips synchronous round trips per frame)"
-ls "$out"/guest*-win*.png | sed 's/^/    compositor snapshot: /'
+ls "$out"/guest[0-9]*-win*.png | sed 's/^/    compositor snapshot: /'
 echo "    guest X window:      $out/guest-window.png"
 echo "    compositor log:      $out/compositor.log"

@@ -25,11 +25,9 @@ bool write_snapshot_png(const std::string& path, pipe_format format, const uint8
   }
   std::vector<uint8_t> rgba(size_t{width} * height * 4);
   util_format_unpack_rgba_8unorm_rect(format, rgba.data(), width * 4, pixels, stride, width, height);
-  // X channels and formats without alpha unpack to undefined or zero alpha; a
-  // window frame is opaque.
-  if (!util_format_has_alpha(format)) {
-    for (size_t i = 3; i < rgba.size(); i += 4) rgba[i] = 0xff;
-  }
+  // A window frame is opaque: the guest's X visual (depth 24) ignores the
+  // alpha GL leaves in the front buffer, so the PNG shows what the X window shows.
+  for (size_t i = 3; i < rgba.size(); i += 4) rgba[i] = 0xff;
   const std::string tmp = path + ".tmp" + std::to_string(getpid());
   if (!write_png(tmp, rgba.data(), width, height, width * 4, error)) {
     unlink(tmp.c_str());

@@ -14,7 +14,7 @@ namespace xen3d::host {
 bool snapshot_format_supported(pipe_format format);
 
 // `pixels`: height rows (block rows for compressed formats) `stride` bytes
-// apart. Formats without alpha are written opaque.
+// apart. Written opaque, as the guest's X window shows it.
 bool write_snapshot_png(const std::string& path, pipe_format format, const uint8_t* pixels, uint32_t stride,
                         uint32_t width, uint32_t height, std::string& error);
 
