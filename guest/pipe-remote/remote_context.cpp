@@ -30,6 +30,14 @@ proto::TailView<uint8_t> bytes(const void* p, size_t n) {
   return proto::TailView<uint8_t>(std::span<const uint8_t>(static_cast<const uint8_t*>(p), n));
 }
 
+// Records with one field: set it and queue the record.
+template <class R, class F, class V>
+bool emit_field(pipe_context* ctx, F R::*field, V value) {
+  R r;
+  r.*field = static_cast<F>(value);
+  return emit(remote(ctx), r);
+}
+
 void destroy_object(RemoteContext* c, uint32_t id, ObjectKind kind) {
   if (!id) return;
   proto::ObjectDestroy r;
@@ -173,15 +181,11 @@ void set_stencil_ref(pipe_context* ctx, const pipe_stencil_ref ref) {
 }
 
 void set_sample_mask(pipe_context* ctx, unsigned mask) {
-  proto::SetSampleMask r;
-  r.mask = mask;
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::SetSampleMask::mask, mask);
 }
 
 void set_min_samples(pipe_context* ctx, unsigned min_samples) {
-  proto::SetMinSamples r;
-  r.min_samples = min_samples;
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::SetMinSamples::min_samples, min_samples);
 }
 
 void set_clip_state(pipe_context* ctx, const pipe_clip_state* clip) {
@@ -204,9 +208,7 @@ void set_tess_state(pipe_context* ctx, const float outer[4], const float inner[2
 }
 
 void set_patch_vertices(pipe_context* ctx, uint8_t n) {
-  proto::SetPatchVertices r;
-  r.count = n;
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::SetPatchVertices::count, n);
 }
 
 void set_scissor_states(pipe_context* ctx, unsigned start, unsigned num, const pipe_scissor_state* s) {
@@ -676,21 +678,15 @@ bool generate_mipmap(pipe_context* ctx, pipe_resource* res, enum pipe_format for
 }
 
 void invalidate_resource(pipe_context* ctx, pipe_resource* res) {
-  proto::InvalidateResource r;
-  r.resource = id_of(res);
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::InvalidateResource::resource, id_of(res));
 }
 
 void texture_barrier(pipe_context* ctx, unsigned flags) {
-  proto::TextureBarrier r;
-  r.flags = flags;
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::TextureBarrier::flags, flags);
 }
 
 void memory_barrier(pipe_context* ctx, unsigned flags) {
-  proto::MemoryBarrier r;
-  r.flags = flags;
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::MemoryBarrier::flags, flags);
 }
 
 void flush_resource(pipe_context*, pipe_resource*) {}
@@ -717,15 +713,11 @@ void destroy_query(pipe_context* ctx, pipe_query* q) {
 }
 
 bool begin_query(pipe_context* ctx, pipe_query* q) {
-  proto::QueryBegin r;
-  r.id = query(q)->id;
-  return emit(remote(ctx), r);
+  return emit_field(ctx, &proto::QueryBegin::id, query(q)->id);
 }
 
 bool end_query(pipe_context* ctx, pipe_query* q) {
-  proto::QueryEnd r;
-  r.id = query(q)->id;
-  return emit(remote(ctx), r);
+  return emit_field(ctx, &proto::QueryEnd::id, query(q)->id);
 }
 
 bool get_query_result(pipe_context* ctx, pipe_query* q, bool wait, pipe_query_result* result) {
@@ -769,9 +761,7 @@ void render_condition(pipe_context* ctx, pipe_query* q, bool condition, enum pip
 }
 
 void set_active_query_state(pipe_context* ctx, bool enable) {
-  proto::SetActiveQueryState r;
-  r.enable = enable;
-  emit(remote(ctx), r);
+  emit_field(ctx, &proto::SetActiveQueryState::enable, enable);
 }
 
 // --- flush, robustness, teardown ---

@@ -18,6 +18,17 @@
 
 namespace xen3d::host {
 
+// printf into a std::string (validators build their messages with it).
+inline std::string format_message(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+inline std::string format_message(const char* fmt, ...) {
+  char buf[320];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
 class Rejection {
  public:
   // printf-style; the message is capped well below context_lost's 1024-byte text limit.

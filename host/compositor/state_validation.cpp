@@ -1,4 +1,5 @@
 #include "host/compositor/state_validation.h"
+#include "host/compositor/rejection.h"
 
 #include <cmath>
 #include <cstdarg>
@@ -22,15 +23,7 @@ static_assert(PIPE_FACE_FRONT_AND_BACK == 3, "the 2-bit cull_face field covers P
 static_assert(PIPE_TEX_FILTER_LINEAR == 1 && PIPE_TEX_COMPARE_R_TO_TEXTURE == 1, "1-bit sampler fields");
 static_assert(PIPE_SPRITE_COORD_LOWER_LEFT == 1, "the 1-bit sprite_coord_mode field");
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
+constexpr auto fmt = format_message;
 
 template <class T>
 std::string copy_exact(const uint8_t* blob, size_t size, const char* what, T& out) {

@@ -1,4 +1,5 @@
 #include "host/compositor/tgsi_validation.h"
+#include "host/compositor/rejection.h"
 
 #include <algorithm>
 #include <array>
@@ -19,15 +20,7 @@ namespace xen3d::host {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[320];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
+constexpr auto fmt = format_message;
 
 template <class T>
 T token_as(const tgsi_token* tokens, uint32_t i) {
