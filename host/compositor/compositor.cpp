@@ -1,5 +1,8 @@
 #include "host/compositor/compositor.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <chrono>
 
 #include "host/compositor/caps_snapshot.h"
@@ -57,7 +60,34 @@ void Compositor::run() {
   XLOG_INFO("shutting down: disconnecting %zu guest(s)", guest_count());
   for (auto& t : acceptors_) t.join();
   acceptors_.clear();
+  abandon_stuck_guests();
   reap(true);
+}
+
+void Compositor::abandon_stuck_guests() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& s : guests_) s.conn->stop();
+  }
+  // A guest thread notices stop() between records; one inside the host
+  // driver (a shader that never ends: there is no GPU watchdog on llvmpipe)
+  // never returns, and joining it would hang the shutdown forever.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (guest_count() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  bool stuck = false;
+  for (auto& s : guests_) {
+    if (s.done) continue;
+    XLOG_WARN("%s is still inside the host driver after 3 s (an endless shader?); exiting without it",
+              s.conn->label().c_str());
+    stuck = true;
+  }
+  if (stuck) {
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
 }
 
 void Compositor::accept_loop(proto::Listener* listener) {

@@ -49,6 +49,8 @@ class Compositor {
   };
   void accept_loop(proto::Listener* listener);
   void reap(bool all);
+  // Stops every guest; exits the process if one stays stuck in the host driver.
+  void abandon_stuck_guests();
 
   HostGpu& gpu_;
   CompositorOptions options_;
