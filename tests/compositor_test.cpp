@@ -1127,6 +1127,14 @@ class RecordFuzzer {
     for (uint32_t id : {1u, 10u, 11u, 20u, 30u, 31u, 32u, 33u, 40u, 41u}) ids_.push_back(id);
     res_[10] = Res{PIPE_TEXTURE_2D, kBgra, kSize, kSize, 1, 1, 1, 0, 4};
     res_[20] = Res{PIPE_BUFFER, PIPE_FORMAT_R8_UNORM, 96, 1, 1, 1, 1, 0, 1};
+    // Indirect draws read their counts from buffer #21; arbitrary bytes there
+    // would be billion-vertex draws (refused nowhere: drawing is the guest's right).
+    make_buffer(*g_, 21, 64, PIPE_BIND_COMMAND_ARGS_BUFFER);
+    const uint32_t params[16] = {3, 1, 0, 0, 3, 1, 0, 0, 3, 1, 0, 0, 3, 1, 0, 0};
+    std::vector<uint8_t> bytes(sizeof params);
+    std::memcpy(bytes.data(), params, sizeof params);
+    write_box(*g_, 21, Box{0, 0, 0, int(sizeof params), 1, 1}, 0, bytes);
+    ids_.push_back(21);
     REQUIRE(ping(*g_, 4));
   }
 
@@ -1340,11 +1348,11 @@ class RecordFuzzer {
         d.restart_index = value();
         d.view_mask = uint8_t(chance(5) ? pick(4) : 0);
         if (chance(5)) {
-          d.indirect_buffer = res_id();
-          d.indirect_offset = value();
+          d.indirect_buffer = chance(4) ? any_id() : 21;
+          d.indirect_offset = chance(2) ? 4 * pick(8) : value();
           d.indirect_stride = chance(2) ? 0 : 4 * pick(8);
           d.indirect_draw_count = chance(2) ? 1 : value();
-          d.indirect_count_buffer = chance(3) ? res_id() : 0;
+          d.indirect_count_buffer = chance(3) ? 21 : 0;
           d.indirect_count_offset = value();
         } else if (chance(8)) {
           d.count_from_stream_output = any_id();

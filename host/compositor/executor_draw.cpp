@@ -548,6 +548,30 @@ bool query_index_ok(unsigned type, unsigned index) {
   }
 }
 constexpr unsigned kMaxActiveQueries = 32;  // llvmpipe tracks at most 64 binned queries at once
+// The cap that says the host supports a query type (drivers create any type,
+// then assert on the ones they do not implement).
+unsigned query_cap(unsigned type) {
+  switch (type) {
+    case PIPE_QUERY_OCCLUSION_COUNTER: case PIPE_QUERY_OCCLUSION_PREDICATE:
+    case PIPE_QUERY_OCCLUSION_PREDICATE_CONSERVATIVE:
+      return PIPE_CAP_OCCLUSION_QUERY;
+    case PIPE_QUERY_TIMESTAMP: case PIPE_QUERY_TIMESTAMP_DISJOINT:
+      return PIPE_CAP_QUERY_TIMESTAMP;
+    case PIPE_QUERY_TIME_ELAPSED:
+      return PIPE_CAP_QUERY_TIME_ELAPSED;
+    case PIPE_QUERY_PRIMITIVES_GENERATED: case PIPE_QUERY_PRIMITIVES_EMITTED:
+    case PIPE_QUERY_SO_STATISTICS: case PIPE_QUERY_SO_OVERFLOW_PREDICATE:
+      return PIPE_CAP_MAX_STREAM_OUTPUT_BUFFERS;
+    case PIPE_QUERY_SO_OVERFLOW_ANY_PREDICATE:
+      return PIPE_CAP_QUERY_SO_OVERFLOW;
+    case PIPE_QUERY_PIPELINE_STATISTICS:
+      return PIPE_CAP_QUERY_PIPELINE_STATISTICS;
+    case PIPE_QUERY_PIPELINE_STATISTICS_SINGLE:
+      return PIPE_CAP_QUERY_PIPELINE_STATISTICS_SINGLE;
+    default:
+      return PIPE_CAP_LAST;  // GPU_FINISHED: always there
+  }
+}
 }  // namespace
 
 proto::DecodeError GalliumExecutor::handle(const proto::QueryCreate& r) {
@@ -556,6 +580,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::QueryCreate& r) {
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (auto e = objects_.check_free(r.id, ObjectKind::Query); !e.ok()) return e;
   if (r.type >= PIPE_QUERY_TYPES) return reject_("%s #%u: type %u is not a PIPE_QUERY_*", rec, r.id, unsigned(r.type));
+  if (const unsigned c = query_cap(r.type); c != PIPE_CAP_LAST && !cap(c)) {
+    return reject_("%s #%u: the host does not support query type %u", rec, r.id, unsigned(r.type));
+  }
   if (!query_index_ok(r.type, r.index)) return reject_("%s #%u: index %u is invalid for query type %u", rec, r.id, unsigned(r.index), unsigned(r.type));
   pipe_query* q = ctx->pipe->create_query(ctx->pipe, r.type, r.index);
   if (!q) return reject_("%s #%u: the host driver does not support query type %u", rec, r.id, unsigned(r.type));

@@ -266,16 +266,25 @@ bool image_target_ok(unsigned t) {
   }
 }
 
-// System values gallivm's emit_fetch_system_value knows.
-bool system_value_ok(unsigned name) {
-  switch (name) {
-    case TGSI_SEMANTIC_INSTANCEID: case TGSI_SEMANTIC_VERTEXID: case TGSI_SEMANTIC_VERTEXID_NOBASE:
-    case TGSI_SEMANTIC_BASEVERTEX: case TGSI_SEMANTIC_BASEINSTANCE: case TGSI_SEMANTIC_PRIMID:
-    case TGSI_SEMANTIC_INVOCATIONID: case TGSI_SEMANTIC_HELPER_INVOCATION: case TGSI_SEMANTIC_THREAD_ID:
-    case TGSI_SEMANTIC_BLOCK_ID: case TGSI_SEMANTIC_GRID_SIZE: case TGSI_SEMANTIC_TESSCOORD:
-    case TGSI_SEMANTIC_FACE: case TGSI_SEMANTIC_DRAWID: case TGSI_SEMANTIC_SAMPLEID:
-    case TGSI_SEMANTIC_TESSOUTER: case TGSI_SEMANTIC_TESSINNER: case TGSI_SEMANTIC_VERTICESIN:
-      return true;
+// System values gallivm can fetch, by stage: each stage's code generator fills
+// only its own (emit_fetch_system_value would build on a null value otherwise).
+bool system_value_ok(unsigned name, unsigned stage) {
+  switch (stage) {
+    case PIPE_SHADER_VERTEX:
+      return name == TGSI_SEMANTIC_INSTANCEID || name == TGSI_SEMANTIC_VERTEXID ||
+             name == TGSI_SEMANTIC_VERTEXID_NOBASE || name == TGSI_SEMANTIC_BASEVERTEX ||
+             name == TGSI_SEMANTIC_BASEINSTANCE || name == TGSI_SEMANTIC_DRAWID;
+    case PIPE_SHADER_GEOMETRY:
+      return name == TGSI_SEMANTIC_INSTANCEID || name == TGSI_SEMANTIC_INVOCATIONID || name == TGSI_SEMANTIC_PRIMID;
+    case PIPE_SHADER_FRAGMENT:
+      return name == TGSI_SEMANTIC_FACE || name == TGSI_SEMANTIC_SAMPLEID || name == TGSI_SEMANTIC_HELPER_INVOCATION;
+    case PIPE_SHADER_COMPUTE:
+      return name == TGSI_SEMANTIC_THREAD_ID || name == TGSI_SEMANTIC_BLOCK_ID || name == TGSI_SEMANTIC_GRID_SIZE;
+    case PIPE_SHADER_TESS_CTRL:
+      return name == TGSI_SEMANTIC_INVOCATIONID || name == TGSI_SEMANTIC_PRIMID || name == TGSI_SEMANTIC_VERTICESIN;
+    case PIPE_SHADER_TESS_EVAL:
+      return name == TGSI_SEMANTIC_PRIMID || name == TGSI_SEMANTIC_TESSCOORD || name == TGSI_SEMANTIC_TESSOUTER ||
+             name == TGSI_SEMANTIC_TESSINNER || name == TGSI_SEMANTIC_VERTICESIN;
     default:
       return false;
   }
@@ -409,8 +418,8 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
   }
   if (file == TGSI_FILE_SYSTEM_VALUE) {
     if (first != last) return fmt("declaration at token %u: system values are declared one at a time", pos);
-    if (!d.Declaration.Semantic || !system_value_ok(d.Semantic.Name)) {
-      return fmt("declaration at token %u: system value semantic %u is not supported by the host", pos,
+    if (!d.Declaration.Semantic || !system_value_ok(d.Semantic.Name, stage_)) {
+      return fmt("declaration at token %u: system value semantic %u is not available to this stage on the host", pos,
                  d.Declaration.Semantic ? unsigned(d.Semantic.Name) : 0u);
     }
   }
