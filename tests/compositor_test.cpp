@@ -842,7 +842,14 @@ void setup_fuzz_pipeline(GuestSession& s) {
   pipe_sampler_state samp{};
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   send_state(s, 14, ObjectKind::Sampler, blob_of(samp));
-  for (unsigned stage : {unsigned(PIPE_SHADER_VERTEX), unsigned(PIPE_SHADER_FRAGMENT)}) {
+  SetShaderBuffers sb;
+  sb.stage = PIPE_SHADER_COMPUTE;
+  const ShaderBuffer buf{20, 0, 96};
+  sb.buffers = std::span<const ShaderBuffer>(&buf, 1);
+  sb.writable_mask = 1;
+  REQUIRE(s.send(sb));
+  for (unsigned stage : {unsigned(PIPE_SHADER_VERTEX), unsigned(PIPE_SHADER_FRAGMENT), unsigned(PIPE_SHADER_GEOMETRY),
+                         unsigned(PIPE_SHADER_COMPUTE)}) {
     SetSamplerViews v;
     v.stage = uint8_t(stage);
     const uint32_t views[1] = {13};
@@ -950,12 +957,17 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
     for (int i = 0; i < 4; ++i) if (m & (1u << i)) s += kSwz[i];
     return "." + s;
   };
-  const bool vs = stage == PIPE_SHADER_VERTEX;
+  const bool vs = stage == PIPE_SHADER_VERTEX, gs = stage == PIPE_SHADER_GEOMETRY, cs = stage == PIPE_SHADER_COMPUTE;
+  auto input = [&]() -> std::string {
+    if (cs) return "SV[" + std::to_string(pick(2)) + "]";
+    if (gs) return "IN[" + std::to_string(pick(3)) + "][" + std::to_string(pick(2)) + "]";
+    return "IN[" + std::to_string(pick(vs ? 2 : 1)) + "]";
+  };
   auto src = [&]() {
     std::string r;
     switch (pick(9)) {
       case 0: case 1: case 2: r = "TEMP[" + std::to_string(pick(8)) + "]"; break;
-      case 3: r = "IN[" + std::to_string(pick(vs ? 2 : 1)) + "]"; break;
+      case 3: r = input(); break;
       case 4: r = "CONST[0][" + std::to_string(pick(8)) + "]"; break;
       case 5: r = "IMM[" + std::to_string(pick(3)) + "]"; break;
       case 6: r = "CONST[0][ADDR[0].x+" + std::to_string(pick(8)) + "]"; break;
@@ -969,7 +981,7 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
   };
   auto dst = [&]() {
     switch (pick(10)) {
-      case 0: return std::string("OUT[") + std::to_string(pick(2)) + "]" + mask();
+      case 0: return cs ? "TEMP[0]" + mask() : std::string("OUT[") + std::to_string(pick(2)) + "]" + mask();
       case 1: return std::string("ADDR[0].x");
       default: return "TEMP[" + std::to_string(pick(8)) + "]" + mask();
     }
@@ -978,7 +990,11 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
                                          "SHADOWRECT", "1D_ARRAY", "2D_ARRAY", "SHADOW1D_ARRAY", "SHADOW2D_ARRAY",
                                          "SHADOWCUBE", "2D_MSAA", "2D_ARRAY_MSAA", "CUBE_ARRAY", "SHADOWCUBE_ARRAY"};
   std::string t = vs ? "VERT\nDCL IN[0]\nDCL IN[1]\nDCL OUT[0], POSITION\nDCL OUT[1], GENERIC[0]\n"
-                     : "FRAG\nDCL IN[0], GENERIC[0], PERSPECTIVE\nDCL OUT[0], COLOR\nDCL OUT[1], COLOR[1]\n";
+                 : gs ? "GEOM\nPROPERTY GS_INPUT_PRIMITIVE TRIANGLES\nPROPERTY GS_OUTPUT_PRIMITIVE TRIANGLE_STRIP\n"
+                        "PROPERTY GS_MAX_OUTPUT_VERTICES 3\nPROPERTY GS_INVOCATIONS 1\n"
+                        "DCL IN[][0], POSITION\nDCL IN[][1], GENERIC[0]\nDCL OUT[0], POSITION\nDCL OUT[1], GENERIC[0]\n"
+                 : cs ? "COMP\nDCL SV[0], THREAD_ID\nDCL SV[1], BLOCK_ID\nDCL BUFFER[0]\n"
+                      : "FRAG\nDCL IN[0], GENERIC[0], PERSPECTIVE\nDCL OUT[0], COLOR\nDCL OUT[1], COLOR[1]\n";
   t += "DCL CONST[0][0..7]\nDCL TEMP[0..7]\nDCL ADDR[0]\nDCL SAMP[0]\n";
   t += std::string("DCL SVIEW[0], ") + kTargets[sview_target] + ", FLOAT\n";
   t += "IMM[0] FLT32 {0.5, -1.0, 2.0, 0.0}\nIMM[1] INT32 {1, -2, 3, 0}\nIMM[2] UINT32 {4, 0, 7, 1}\n";
@@ -991,10 +1007,12 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
     std::string line = tgsi_get_opcode_name(tgsi_opcode(op));
     if (info->num_dst && pick(10) == 0) line += "_SAT";
     const bool sample = op >= TGSI_OPCODE_SAMPLE && op <= TGSI_OPCODE_GATHER4;
+    const bool memory = (op >= TGSI_OPCODE_LOAD && op <= TGSI_OPCODE_ATOMIMAX) || op == TGSI_OPCODE_RESQ;
     std::vector<std::string> ops;
-    for (unsigned d = 0; d < info->num_dst; ++d) ops.push_back(dst());
+    for (unsigned d = 0; d < info->num_dst; ++d) ops.push_back(memory && op == TGSI_OPCODE_STORE ? "BUFFER[0]" + mask() : dst());
     for (unsigned s = 0; s < info->num_src; ++s) {
-      if (info->is_tex && s + 1 == info->num_src) ops.push_back("SAMP[0]");
+      if (memory && s == 0 && op != TGSI_OPCODE_STORE) ops.push_back("BUFFER[0]");
+      else if (info->is_tex && s + 1 == info->num_src) ops.push_back("SAMP[0]");
       else if (sample && s == 1) ops.push_back("SVIEW[0]");
       else if (sample && s == 2) ops.push_back("SAMP[0]");
       else ops.push_back(src());
@@ -1003,7 +1021,18 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
     for (size_t k = 0; k < ops.size(); ++k) line += (k ? ", " : " ") + ops[k];
     t += line + "\n";
   }
-  t += vs ? "MOV OUT[0], IN[0]\nMOV OUT[1], TEMP[0]\nEND\n" : "MOV OUT[0], TEMP[0]\nMOV OUT[1], TEMP[1]\nEND\n";
+  if (vs) {
+    t += "MOV OUT[0], IN[0]\nMOV OUT[1], TEMP[0]\nEND\n";
+  } else if (gs) {
+    for (int v = 0; v < 3; ++v) {
+      t += "MOV OUT[0], IN[" + std::to_string(v) + "][0]\nMOV OUT[1], TEMP[" + std::to_string(v) + "]\nEMIT IMM[2].yyyy\n";
+    }
+    t += "END\n";
+  } else if (cs) {
+    t += "STORE BUFFER[0].x, IMM[2].yyyy, TEMP[0].xxxx\nEND\n";
+  } else {
+    t += "MOV OUT[0], TEMP[0]\nMOV OUT[1], TEMP[1]\nEND\n";
+  }
   return t;
 }
 
@@ -1018,7 +1047,9 @@ void run_generated_fuzz(uint32_t seed, unsigned iterations) {
       g = c.connect("generator");
       setup_fuzz_pipeline(*g);
     }
-    const unsigned stage = rng() % 2 ? PIPE_SHADER_VERTEX : PIPE_SHADER_FRAGMENT;
+    static const unsigned kStages[] = {PIPE_SHADER_VERTEX, PIPE_SHADER_FRAGMENT, PIPE_SHADER_GEOMETRY,
+                                       PIPE_SHADER_COMPUTE};
+    const unsigned stage = kStages[rng() % 4];
     const std::string text = random_tgsi(rng, stage, rng() % 18);
     std::vector<tgsi_token> tokens(4096);
     if (!tgsi_text_translate(text.c_str(), tokens.data(), unsigned(tokens.size()))) {
@@ -1030,7 +1061,15 @@ void run_generated_fuzz(uint32_t seed, unsigned iterations) {
     tokens.resize(h.HeaderSize + h.BodySize);
     send_tokens(*g, ++id, stage, tokens);
     bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stage), id);
-    draw_triangle(*g);
+    if (stage == PIPE_SHADER_COMPUTE) {
+      LaunchGrid lg;
+      lg.block = {1 + rng() % 4, 1, 1};
+      lg.grid = {1 + rng() % 2, 1, 1};
+      lg.work_dim = 1;
+      REQUIRE(g->send(lg));
+    } else {
+      draw_triangle(*g);
+    }
     if (ping(*g, 3)) {
       ++accepted;
     } else {

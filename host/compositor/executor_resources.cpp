@@ -56,7 +56,7 @@ bool GalliumExecutor::zero_fill(pipe_resource* res) {
     p->buffer_unmap(p, xfer);
     return true;
   }
-  const uint8_t zero[16] = {};
+  const uint8_t zero[64] = {};  // at least one texel of any format (the largest is 32 bytes)
   for (unsigned level = 0; level <= res->last_level; ++level) {
     const unsigned w = level_width(*res, level), h = level_height(*res, level), d = level_slices(*res, level);
     pipe_box box;
