@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "pipe/p_defines.h"
+#include "pipe/p_format.h"
 
 namespace xen3d::proto {
 
