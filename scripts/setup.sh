@@ -12,7 +12,8 @@ packages=(
   libx11-dev libxext-dev libxfixes-dev libx11-xcb-dev libxcb1-dev libxcb-glx0-dev
   libxcb-shm0-dev libxcb-randr0-dev libxcb-xfixes0-dev libxcb-sync-dev libxcb-dri2-0-dev
   libxcb-dri3-dev libxcb-present-dev libxshmfence-dev libxrandr-dev libxxf86vm-dev x11proto-dev
-  libpng-dev catch2 xvfb xauth x11-utils mesa-utils glmark2-x11 apitrace
+  libpng-dev catch2 xvfb xauth x11-utils mesa-utils glmark2-x11 apitrace piglit
+  ${XEN3D_EXTRA_PACKAGES:-}
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -397,7 +397,6 @@ proto::DecodeError GalliumExecutor::write_box(const char* rec, uint32_t id, uint
   pipe_resource* res = nullptr;
   if (auto e = get_resource(id, res, rec); !e.ok()) return e;
   if (auto e = check_level(*res, level, rec, id); !e.ok()) return e;
-  if (res->nr_samples > 1) return reject_("%s: resource #%u is multisampled and cannot be written by transfers", rec, id);
   const WireBox wb{box.x, box.y, box.z, box.width, box.height, box.depth};
   if (auto why = check_box(*res, level, wb); !why.empty()) return reject_("%s: %s of resource #%u", rec, why.c_str(), id);
   if (!box.width || !box.height || !box.depth) return {};  // an empty box writes nothing
@@ -475,7 +474,6 @@ proto::DecodeError GalliumExecutor::handle(const proto::TransferRead& r) {
   pipe_resource* res = nullptr;
   if (auto e = get_resource(r.resource, res, rec); !e.ok()) return e;
   if (auto e = check_level(*res, r.level, rec, r.resource); !e.ok()) return e;
-  if (res->nr_samples > 1) return reject_("%s: resource #%u is multisampled and cannot be read by transfers", rec, r.resource);
   const WireBox wb{r.box.x, r.box.y, r.box.z, r.box.width, r.box.height, r.box.depth};
   if (auto why = check_box(*res, r.level, wb); !why.empty()) return reject_("%s: %s of resource #%u", rec, why.c_str(), r.resource);
   pipe_context* p = nullptr;
@@ -535,6 +533,33 @@ void GalliumExecutor::snapshot(pipe_context* p, pipe_resource* res, unsigned lev
   p->texture_unmap(p, xfer);
 }
 
+pipe_resource* GalliumExecutor::resolve_for_present(pipe_context* p, pipe_resource* res, unsigned layer) {
+  pipe_resource*& dst = present_resolve_;
+  if (!dst || dst->format != res->format || dst->width0 != res->width0 || dst->height0 != res->height0) {
+    pipe_resource_reference(&dst, nullptr);
+    pipe_resource templ{};
+    templ.target = PIPE_TEXTURE_2D;
+    templ.format = res->format;
+    templ.width0 = res->width0;
+    templ.height0 = res->height0;
+    templ.depth0 = templ.array_size = 1;
+    templ.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
+    dst = screen_->resource_create(screen_, &templ);
+    if (!dst) return nullptr;
+  }
+  pipe_blit_info blit{};
+  blit.src.resource = res;
+  blit.src.format = res->format;
+  u_box_2d_zslice(0, 0, layer, res->width0, res->height0, &blit.src.box);
+  blit.dst.resource = dst;
+  blit.dst.format = dst->format;
+  u_box_2d_zslice(0, 0, 0, dst->width0, dst->height0, &blit.dst.box);
+  blit.mask = util_format_get_mask(res->format);
+  blit.filter = PIPE_TEX_FILTER_NEAREST;
+  p->blit(p, &blit);
+  return dst;
+}
+
 proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32_t level, uint32_t layer,
                                             uint32_t window, const proto::Box& damage, bool readback) {
   pipe_resource* res = nullptr;
@@ -544,7 +569,6 @@ proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32
   }
   if (auto e = check_level(*res, level, rec, id); !e.ok()) return e;
   if (layer >= level_slices(*res, level)) return reject_("%s: layer %u of resource #%u does not exist", rec, layer, id);
-  if (res->nr_samples > 1) return reject_("%s: resource #%u is multisampled; resolve it before presenting", rec, id);
   // The damage box is only validated for now: the whole level is taken.
   const bool whole = !damage.width && !damage.height;
   if (!whole) {
@@ -556,6 +580,13 @@ proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32
   if (auto e = work_context(p, rec); !e.ok()) return e;
   // Everything the guest rendered, on any of its contexts, belongs in the frame.
   settle_other_contexts(p);
+  if (res->nr_samples > 1) {
+    // A multisampled window (GLX visual with samples): present its resolve.
+    if (level != 0) return reject_("%s: multisampled resource #%u has no level %u", rec, id, level);
+    res = resolve_for_present(p, res, layer);
+    if (!res) return reject_("%s: the host could not resolve multisampled resource #%u", rec, id);
+    layer = 0;
+  }
   presents_[window] += 1;
   if (!config_.snapshot_dir.empty()) snapshot(p, res, level, layer, window);
   if (!readback) return {};

@@ -387,6 +387,7 @@ void GalliumExecutor::teardown() {
   }
   contexts_.clear();
   current_ = nullptr;
+  pipe_resource_reference(&present_resolve_, nullptr);
   if (utility_) utility_->destroy(utility_);
   utility_ = nullptr;
   GlobalObjectStats::guests -= 1;

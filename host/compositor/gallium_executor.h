@@ -193,6 +193,8 @@ class GalliumExecutor {
   DecodeError present(const char* record, uint32_t id, uint32_t level, uint32_t layer, uint32_t window,
                       const proto::Box& damage, bool readback);
   void snapshot(pipe_context* pipe, pipe_resource* res, unsigned level, unsigned layer, uint32_t window);
+  // A single-sampled copy of a multisampled frame, in a texture kept for the next one.
+  pipe_resource* resolve_for_present(pipe_context* pipe, pipe_resource* res, unsigned layer);
 
   proto::HostSession& session_;
   Config config_;
@@ -204,6 +206,7 @@ class GalliumExecutor {
   ContextState* current_ = nullptr;
   pipe_context* utility_ = nullptr;
   std::map<uint32_t, uint64_t> presents_;  // per window
+  pipe_resource* present_resolve_ = nullptr;  // see resolve_for_present
   bool torn_down_ = false;
   bool snapshot_warned_ = false;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> last_snapshot_;  // per window

@@ -140,8 +140,9 @@ std::string decode_sampler(const uint8_t* blob, size_t size, const proto::CapsTa
 std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen* screen,
                                    std::vector<pipe_vertex_element>& out) {
   constexpr size_t kElem = sizeof(pipe_vertex_element);
-  if (size == 0 || size % kElem || size / kElem > PIPE_MAX_ATTRIBS) {
-    return fmt("vertex elements blob is %zu bytes: expected 1..%u elements of %zu bytes", size, PIPE_MAX_ATTRIBS,
+  // Zero elements is valid: st/mesa binds that for shaders without inputs.
+  if (size % kElem || size / kElem > PIPE_MAX_ATTRIBS) {
+    return fmt("vertex elements blob is %zu bytes: expected 0..%u elements of %zu bytes", size, PIPE_MAX_ATTRIBS,
                kElem);
   }
   out.resize(size / kElem);

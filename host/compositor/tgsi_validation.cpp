@@ -330,8 +330,11 @@ class Validator {
     const unsigned size[TGSI_FILE_COUNT] = {
         0,                                       // NULL
         0,                                       // CONSTANT: tracked per buffer in consts2d
-        std::min(lim_.inputs, unsigned(PIPE_MAX_SHADER_INPUTS)),
-        std::min(lim_.outputs, unsigned(PIPE_MAX_SHADER_OUTPUTS)),
+        // Inputs and outputs: the caps are what GL exposes, but st/mesa adds
+        // its own (position, point size, clip vertex) beyond them, as llvmpipe
+        // accepts; Gallium's TGSI consumers size their arrays by PIPE_MAX_*.
+        unsigned(PIPE_MAX_SHADER_INPUTS),
+        unsigned(PIPE_MAX_SHADER_OUTPUTS),
         std::min(lim_.temps, 4096u),
         std::min(lim_.samplers, unsigned(PIPE_MAX_SAMPLERS)),
         16,                                      // ADDRESS: gallivm's LP_MAX_TGSI_ADDRS
@@ -462,7 +465,11 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
       return fmt("declaration at token %u: constant buffer %u exceeds the host's %zu", pos, buf, decl_.consts2d.size());
     }
     auto& regs = decl_.consts2d[buf];
-    const unsigned limit = std::min(lim_.consts, 4096u);
+    // st/mesa appends state parameters after a full set of uniforms, so the
+    // declared range can pass MAX_CONST_BUFFER0_SIZE; drivers bounds-check
+    // constant reads against the bound buffer, and only tgsi_scan reads the
+    // declared range.
+    const unsigned limit = std::min(lim_.consts * 4, 65536u);
     if (last >= limit) return fmt("declaration at token %u: CONST[%u][%u] exceeds %u constants", pos, buf, last, limit);
     if (regs.empty()) regs.assign(limit, false);
     for (unsigned r = first; r <= last; ++r) {
@@ -630,6 +637,9 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
   const Role role = src_role(op, i, in.Instruction.NumSrcRegs);
   char what[16];
   std::snprintf(what, sizeof what, "src%u", i);
+  // Drivers with TG4_COMPONENT_IN_SWIZZLE take the gather component from the
+  // sampler's swizzle and expect an empty src1 (nir_to_tgsi emits one).
+  if (op == TGSI_OPCODE_TG4 && i == 1 && file == TGSI_FILE_NULL && lim_.tg4_component_in_swizzle) return {};
   switch (role) {
     case Role::Sampler:
       if (file != TGSI_FILE_SAMPLER) return fmt("instruction at token %u: %s must be a sampler, not %s", pos, what, file_name(file));
@@ -943,6 +953,7 @@ TgsiLimits tgsi_limits(const proto::CapsTable& caps, unsigned stage, pipe_screen
   l.gs_max_invocations = cap(PIPE_CAP_MAX_GS_INVOCATIONS);
   l.vertex_streams = std::max(1u, std::min(cap(PIPE_CAP_MAX_VERTEX_STREAMS), unsigned(PIPE_MAX_VERTEX_STREAMS)));
   l.vs_window_space_position = cap(PIPE_CAP_VS_WINDOW_SPACE_POSITION) != 0;
+  l.tg4_component_in_swizzle = cap(PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE) != 0;
   l.cs_max_block = 1024;
   if (caps.compute_size[PIPE_COMPUTE_CAP_MAX_BLOCK_SIZE] >= sizeof(uint64_t) * 3) {
     uint64_t block[3];

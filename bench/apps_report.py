@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Turns bench/apps_bench.sh's raw.csv into a markdown table and a bar chart.
+
+  apps_report.py RAW.csv [--md OUT.md] [--png OUT.png]
+
+Per app and stack: the median over rounds, the spread (min-max), and the
+ratio of medians to the direct (llvmpipe in-process) stack. The tcp stack is
+reported in a table of its own. Failed runs (value 0) are left out of the
+medians and counted.
+"""
+import argparse
+import csv
+import statistics
+import sys
+from collections import defaultdict
+
+ORDER = ["direct", "remote", "virpipe", "tcp"]
+UNITS = {"glmark2": "score", "glretrace": "fps", "openarena": "fps", "glxgears": "fps"}
+
+
+def load(path):
+    values, trips, failed = defaultdict(list), defaultdict(list), defaultdict(int)
+    apps, stacks = [], []
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            app, stack = row["app"], row["stack"]
+            if app not in apps:
+                apps.append(app)
+            if stack not in stacks:
+                stacks.append(stack)
+            v = float(row["value"] or 0)
+            if v > 0:
+                values[app, stack].append(v)
+            else:
+                failed[app, stack] += 1
+            if row["round_trips_per_frame"] not in ("", "-"):
+                trips[app, stack].append(float(row["round_trips_per_frame"]))
+    stacks.sort(key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
+    return apps, stacks, values, trips, failed
+
+
+def cell(values, failed):
+    if not values:
+        return "failed"
+    med = statistics.median(values)
+    text = f"{med:.1f} ({min(values):.0f}-{max(values):.0f})" if len(values) > 1 else f"{med:.1f}"
+    return text + (f", {failed} failed" if failed else "")
+
+
+def ratio(values, base):
+    if not values or not base:
+        return None
+    return statistics.median(values) / statistics.median(base)
+
+
+def table(apps, stacks, values, trips, failed, ours="remote"):
+    lines = ["| app | " + " | ".join(f"{s} median (min-max)" for s in stacks) +
+             " | " + " | ".join(f"{s}/direct" for s in stacks if s != "direct") + f" | {ours} round trips/frame |",
+             "|---|" + "---:|" * (len(stacks) + len([s for s in stacks if s != "direct"]) + 1)]
+    for app in apps:
+        row = [cell(values[app, s], failed[app, s]) for s in stacks]
+        for s in stacks:
+            if s == "direct":
+                continue
+            r = ratio(values[app, s], values[app, "direct"])
+            row.append(f"**{r:.2f}**" if r is not None else "-")
+        t = trips.get((app, ours)) or []
+        row.append(f"{statistics.median(t):.2f}" if t else "-")
+        unit = f" ({UNITS[app]})" if app in UNITS else ""
+        lines.append(f"| {app}{unit} | " + " | ".join(row) + " |")
+    return lines
+
+
+def chart(apps, stacks, values, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shown = [s for s in stacks if s != "direct"]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(apps), 4))
+    width = 0.8 / max(1, len(shown))
+    colors = {"remote": "#2a7ab0", "virpipe": "#c0504d", "tcp": "#7aa843"}
+    for i, s in enumerate(shown):
+        ys = [ratio(values[a, s], values[a, "direct"]) or 0 for a in apps]
+        xs = [j + (i - (len(shown) - 1) / 2) * width for j in range(len(apps))]
+        bars = ax.bar(xs, ys, width, label=f"{s} / llvmpipe direct", color=colors.get(s))
+        for b, y in zip(bars, ys):
+            ax.annotate(f"{y:.2f}", (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=8)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.axhline(0.95, color="gray", linewidth=0.8, linestyle="--", label="goal 0.95")
+    ax.set_xticks(range(len(apps)))
+    ax.set_xticklabels(apps)
+    ax.set_ylabel("median ratio to llvmpipe direct")
+    ax.set_title("Xen3D remote vs virpipe+virglrenderer, relative to llvmpipe in-process")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("csv")
+    p.add_argument("--md")
+    p.add_argument("--png")
+    p.add_argument("--what", default="GL applications")
+    a = p.parse_args()
+    apps, stacks, values, trips, failed = load(a.csv)
+    if "direct" not in stacks:
+        sys.exit("apps_report: the direct stack is the baseline and must be in the run")
+    rounds = max((len(v) + failed[k] for k, v in values.items()), default=0)
+    main_stacks = [s for s in stacks if s != "tcp"]
+    lines = [f"{a.what}: medians over {rounds} interleaved rounds; ratios are of medians to llvmpipe direct.", ""]
+    lines += table(apps, main_stacks, values, trips, failed)
+    if "tcp" in stacks:
+        lines += ["", "tcp transport on loopback (same run):", ""]
+        lines += table(apps, ["direct", "tcp"], values, trips, failed, ours="tcp")
+    text = "\n".join(lines) + "\n"
+    if a.md:
+        with open(a.md, "w") as f:
+            f.write(text)
+    else:
+        print(text, end="")
+    if a.png:
+        chart(apps, main_stacks, values, a.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs piglit (Debian's package) under a private Xvfb with one of three GL stacks:
+#
+#   direct   Debian's libGL, llvmpipe in-process (the baseline)
+#   remote   our libGL: Mesa's GL state tracker over the remote pipe driver,
+#            rendered by xen3d-compositor on llvmpipe (local transport)
+#   virpipe  the peer: Debian's libGL with Mesa's virpipe driver against
+#            virgl_test_server --use-egl-surfaceless (virglrenderer)
+#
+#   tests/conformance/piglit_run.sh --driver D --results DIR
+#       [--profile quick_gl] [--test-list FILE] [-j N] [--build DIR]
+#
+# Results are piglit's (DIR/results.json.bz2); read them with piglit_compare.py.
+# The compositor / virgl_test_server logs are kept in DIR/ for failures.
+# The stacks are bench/stacks.sh's.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+driver="" results="" profile=quick_gl test_list="" jobs=$(nproc) build=$top/build
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --driver) driver=$2; shift 2 ;;
+    --results) results=$2; shift 2 ;;
+    --profile) profile=$2; shift 2 ;;
+    --test-list) test_list=$2; shift 2 ;;
+    -j) jobs=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "piglit_run: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case $driver in direct|remote|virpipe) ;; *) echo "piglit_run: --driver must be direct, remote or virpipe" >&2; exit 2 ;; esac
+[ -n "$results" ] || { echo "piglit_run: --results DIR is required" >&2; exit 2; }
+command -v piglit >/dev/null || { echo "piglit_run: piglit is not installed (apt-get install piglit)" >&2; exit 2; }
+rm -rf "$results"
+mkdir -p "$results"
+results=$(cd "$results" && pwd)
+stacks_work=$(mktemp -d /tmp/xen3d-piglit-XXXXXX)
+stacks_build=$build
+. "$top/bench/stacks.sh"
+trap 'stacks_cleanup; rm -rf "$stacks_work"' EXIT
+stacks_start_xvfb 150
+case $driver in
+  remote) stacks_start_compositor "$results/compositor.log" ;;
+  virpipe) stacks_start_virgl "$results/virgl_test_server.log" ;;
+esac
+read -r -a envs <<<"$(stacks_env "$driver")"
+
+args=(run "$profile" -l dummy -j "$jobs" --timeout 120 -n "$driver")
+[ -n "$test_list" ] && args+=(--test-list "$test_list")
+echo "piglit_run: $driver, profile $profile${test_list:+, list $test_list}, $jobs jobs, DISPLAY=$DISPLAY -> $results"
+start=$(date +%s)
+# piglit exits non-zero when tests fail; the results say how many.
+env "${envs[@]}" piglit "${args[@]}" "$results" >"$results/piglit.log" 2>&1 || true
+[ -f "$results/results.json.bz2" ] || [ -f "$results/results.json" ] || {
+  tail -20 "$results/piglit.log"; echo "piglit_run: piglit wrote no results" >&2; exit 1; }
+echo "piglit_run: $driver done in $(( $(date +%s) - start )) s"
