@@ -89,7 +89,9 @@ struct HostPolicy {
   uint32_t default_bulk_heap_kib = 64 * 1024;
   uint32_t max_cmd_ring_kib = 16 * 1024;
   uint32_t max_bulk_heap_kib = 256 * 1024;
-  uint32_t reply_ring_kib = 256;
+  // Big enough for a whole present readback (1280x1024 RGBA) without a
+  // host/guest ping-pong per quarter frame.
+  uint32_t reply_ring_kib = 8 * 1024;
   std::string host_renderer;
   int handshake_timeout_ms = 5000;
 };

@@ -70,26 +70,18 @@ bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage) {
   if (stage >= PIPE_SHADER_TYPES) return false;
   const auto type = static_cast<pipe_shader_type>(stage);
   const int irs = screen->get_shader_param(screen, type, PIPE_SHADER_CAP_SUPPORTED_IRS);
-  if (irs & (1 << PIPE_SHADER_IR_TGSI)) return true;
-  // Validated TGSI is translated to NIR on the host (tgsi_to_nir) when the
-  // driver takes NIR only for this stage.
-  return stage_needs_nir(screen, stage);
-}
-
-bool stage_needs_nir(pipe_screen* screen, unsigned stage) {
-  if (stage >= PIPE_SHADER_TYPES) return false;
-  const auto type = static_cast<pipe_shader_type>(stage);
-  const int irs = screen->get_shader_param(screen, type, PIPE_SHADER_CAP_SUPPORTED_IRS);
-  if (!(irs & (1 << PIPE_SHADER_IR_NIR))) return false;
-  if (!(irs & (1 << PIPE_SHADER_IR_TGSI))) return true;
+  if (!(irs & (1 << PIPE_SHADER_IR_TGSI))) return false;
   if (type == PIPE_SHADER_TESS_CTRL || type == PIPE_SHADER_TESS_EVAL) {
-    // llvmpipe and softpipe advertise TGSI for every stage, but the draw
-    // module's tessellation (draw_tess.c) reads state->ir.nir unconditionally.
+    // The draw module's tessellation (draw_tess.c) reads state->ir.nir
+    // unconditionally: TGSI tokens there would be dereferenced as a nir_shader.
+    // Translating on the host is no way out: Mesa 22.3.6's tgsi_to_nir hits
+    // unreachable() on the tessellation properties (TES_PRIM_MODE), which a
+    // guest could use to crash the compositor.
     const char* name = screen->get_name(screen);
     const std::string n = name ? name : "";
-    return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
+    if (n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0) return false;
   }
-  return false;
+  return true;
 }
 
 std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen) {

@@ -18,14 +18,11 @@ namespace xen3d::host {
 // shader caps, so guests never expose them.
 std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen);
 
-// Whether shader_create can run TGSI of this stage on the host driver:
-// either the driver takes TGSI, or it takes NIR and the host translates.
+// Whether shader_create can hand TGSI tokens of this stage to the host
+// driver. False when the driver does not list TGSI among the stage's
+// supported IRs, and for tessellation on drivers built on Mesa's draw module
+// (llvmpipe, softpipe), whose tessellation stages read only NIR although the
+// caps claim TGSI.
 bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage);
-
-// Whether validated TGSI of this stage must be translated to NIR
-// (tgsi_to_nir) before the driver sees it: the driver lists only NIR, or it
-// is built on Mesa's draw module (llvmpipe, softpipe), whose tessellation
-// stages read only NIR although the caps claim TGSI.
-bool stage_needs_nir(pipe_screen* screen, unsigned stage);
 
 }  // namespace xen3d::host

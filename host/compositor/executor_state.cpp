@@ -14,10 +14,6 @@
 #include "util/format/u_format.h"
 #include "util/u_inlines.h"
 
-// From nir/tgsi_to_nir.h, declared here because that header pulls in nir.h and
-// its generated headers, of which this file uses nothing.
-extern "C" struct nir_shader* tgsi_to_nir(const void* tgsi_tokens, struct pipe_screen* screen, bool allow_disk_cache);
-
 namespace xen3d::host {
 
 using proto::BindSlot;
@@ -151,12 +147,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
     st.type = PIPE_SHADER_IR_TGSI;
     st.tokens = tokens.data();
     st.stream_output = so;
-    if (stage_needs_nir(screen_, stage)) {
-      // The driver takes ownership of the NIR.
-      st.type = PIPE_SHADER_IR_NIR;
-      st.ir.nir = tgsi_to_nir(tokens.data(), screen_, false);
-      if (!st.ir.nir) return reject_("%s #%u: the %s shader could not be translated to NIR", rec, r.id, stage_name(stage));
-    }
+
     switch (stage) {
       case PIPE_SHADER_VERTEX: handle = p->create_vs_state(p, &st); break;
       case PIPE_SHADER_TESS_CTRL: handle = p->create_tcs_state(p, &st); break;
