@@ -40,6 +40,11 @@ build=$top/build
 for tool in glmark2 glretrace apitrace glxgears Xvfb; do
   command -v "$tool" >/dev/null || { echo "apps_bench: $tool is missing (scripts/setup.sh installs it)" >&2; exit 2; }
 done
+# Debian installs games outside root's PATH.
+openarena=$(command -v openarena || echo /usr/games/openarena)
+if [[ " ${app_list[*]} " == *" openarena "* ]] && [ ! -x "$openarena" ]; then
+  echo "apps_bench: openarena is missing (apt-get install openarena)" >&2; exit 2
+fi
 mkdir -p "$out/cache"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d /tmp/xen3d-apps-XXXXXX)
@@ -90,7 +95,7 @@ run_one() {
     openarena)
       local w=${oa_size%x*} h=${oa_size#*x}
       rm -rf "$work/oa"
-      env "${envs[@]}" timeout 900 openarena +set fs_homepath "$work/oa" +set com_hunkmegs 256 \
+      env "${envs[@]}" timeout 900 "$openarena" +set fs_homepath "$work/oa" +set com_hunkmegs 256 \
         +set r_fullscreen 0 +set r_mode -1 +set r_customwidth "$w" +set r_customheight "$h" \
         +set s_initsound 0 +set com_introplayed 1 +set timedemo 1 +set nextdemo quit \
         +demo demo088-test1 </dev/null >"$log" 2>&1 || true

@@ -147,7 +147,6 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
     st.type = PIPE_SHADER_IR_TGSI;
     st.tokens = tokens.data();
     st.stream_output = so;
-
     switch (stage) {
       case PIPE_SHADER_VERTEX: handle = p->create_vs_state(p, &st); break;
       case PIPE_SHADER_TESS_CTRL: handle = p->create_tcs_state(p, &st); break;
