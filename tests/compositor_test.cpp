@@ -545,6 +545,50 @@ TEST_CASE("the executor renders a frame and presents it", "[compositor][executor
   CHECK(t2.ns >= t1.ns);
 }
 
+TEST_CASE("a multisampled window is resolved on the host for present", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("msaa-window");
+  make_context(*g);
+  ResourceCreate r;
+  r.id = 20;
+  r.width = kSize;
+  r.height = kSize;
+  r.depth = r.array_size = 1;
+  r.format = kBgra;
+  r.target = PIPE_TEXTURE_2D;
+  r.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
+  r.nr_samples = r.nr_storage_samples = 4;
+  REQUIRE(g->send(r));
+  SurfaceCreate sc;
+  sc.id = 21;
+  sc.resource = 20;
+  sc.format = kBgra;
+  REQUIRE(g->send(sc));
+  SetFramebuffer fb;
+  fb.width = kSize;
+  fb.height = kSize;
+  fb.layers = 1;
+  fb.samples = 4;
+  const uint32_t cbufs[1] = {21};
+  fb.cbufs = std::span<const uint32_t>(cbufs, 1);
+  REQUIRE(g->send(fb));
+  clear_to_blue(*g);
+  PresentReadback pr;
+  pr.resource = 20;
+  pr.window = 0x2b;
+  std::vector<uint8_t> frame(kSize * kSize * 4);
+  INFO(g->error());
+  REQUIRE(g->call_data(pr, frame.data(), frame.size()));
+  CHECK(pixel(frame, 0, 0) == std::array<uint8_t, 4>{255, 0, 0, 255});  // blue, as B,G,R,A
+  CHECK(pixel(frame, kSize - 1, kSize - 1) == std::array<uint8_t, 4>{255, 0, 0, 255});
+  // And a second frame reuses the resolve texture.
+  REQUIRE(g->call_data(pr, frame.data(), frame.size()));
+  // st/mesa binds vertex elements with no element for shaders without inputs.
+  send_state(*g, 22, ObjectKind::VertexElements, {});
+  INFO(g->error());
+  REQUIRE(ping(*g, 1));
+}
+
 TEST_CASE("host objects are counted and freed when a guest leaves", "[compositor][executor]") {
   Compositor c;
   auto observer = c.connect("observer");

@@ -44,6 +44,8 @@ int get_param(pipe_screen* s, enum pipe_cap param) {
     case PIPE_CAP_NIR_IMAGES_AS_DEREF:
     case PIPE_CAP_FBFETCH:
     case PIPE_CAP_FRONTEND_NOOP:
+    // llvmpipe's TGSI path has no TXQS (textureSamples): it lives in NIR only.
+    case PIPE_CAP_TEXTURE_QUERY_SAMPLES:
       return 0;
     // We implement get_device_reset_status: a rejected command is a lost context.
     case PIPE_CAP_DEVICE_RESET_STATUS_QUERY:

@@ -1,5 +1,6 @@
 // GalliumExecutor: draws, compute, clears, copies, flushes and queries.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "host/compositor/executor_util.h"
@@ -217,7 +218,8 @@ proto::DecodeError GalliumExecutor::handle(const proto::LaunchGrid& r) {
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (!ctx->bound[slot_of(PIPE_SHADER_COMPUTE)]) return reject_("%s: no compute shader is bound on context #%u", rec, ctx->id);
-  if (r.work_dim < 1) return reject_("%s: work_dim %u is not 1..3", rec, r.work_dim);
+  // 0 is what st/mesa leaves for GL dispatches; drivers read block and grid.
+  if (r.work_dim > 3) return reject_("%s: work_dim %u is not 0..3", rec, r.work_dim);
   // Mesa 22.3.6's pipe_grid_info has no variable shared memory.
   if (r.variable_shared_mem) return reject_("%s: variable shared memory is not supported by the host", rec);
   auto compute_u64s = [&](unsigned param, uint64_t (&out)[3]) {
@@ -425,8 +427,11 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
   }
   // Multisample sources are resolved or copied sample by sample, which the
   // drivers do at the source's size: both rectangles must match exactly.
-  if (src_samples > 1 && (r.src.box.width != r.dst.box.width || r.src.box.height != r.dst.box.height ||
-                          r.src.box.depth != r.dst.box.depth)) {
+  // (A flip, a negative size on one side, is allowed.)
+  auto size = [](int32_t v) { return std::abs(int64_t{v}); };
+  if (src_samples > 1 && (size(r.src.box.width) != size(r.dst.box.width) ||
+                          size(r.src.box.height) != size(r.dst.box.height) ||
+                          size(r.src.box.depth) != size(r.dst.box.depth))) {
     return reject_("%s: a multisampled source needs equal source and destination boxes", rec);
   }
   if (r.dst_sample > dst_samples) return reject_("%s: dst_sample %u exceeds %u samples", rec, unsigned(r.dst_sample), dst_samples);

@@ -159,11 +159,9 @@ std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen
       return fmt("vertex element %zu: vertex_buffer_index %u exceeds %u", i, unsigned(e.vertex_buffer_index),
                  PIPE_MAX_ATTRIBS - 1);
     }
-    // dual_slot marks 64-bit attributes that take two input slots.
-    const int c = util_format_get_first_non_void_channel(format);
-    if (e.dual_slot && (c < 0 || desc->channel[c].size != 64)) {
-      return fmt("vertex element %zu: dual_slot set on the 32-bit format %s", i, desc->short_name);
-    }
+    // dual_slot (a 64-bit attribute taking two input slots) is only a hint:
+    // st/mesa sets it from the shader's input type even when the bound
+    // format is 32-bit, and no host consumer sizes memory by it.
   }
   return {};
 }
