@@ -782,6 +782,22 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
     bind(*bad, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 40);
     CHECK(poisoned_with(*bad, "is a fragment shader, not a vertex shader"));
   }
+  SECTION("a geometry shader emitting to a stream its stream output does not name") {
+    // llvmpipe's draw module sizes TGSI per-stream outputs by the stream
+    // output info: this once wrote past them and crashed the compositor.
+    send_tgsi(*bad, 41, PIPE_SHADER_GEOMETRY,
+              "GEOM\n"
+              "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
+              "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
+              "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
+              "DCL IN[][0], POSITION\n"
+              "DCL OUT[0], POSITION\n"
+              "IMM[0] UINT32 {2, 0, 0, 0}\n"
+              "  0: MOV OUT[0], IN[0][0]\n"
+              "  1: EMIT IMM[0].xxxx\n"
+              "  2: END\n");
+    CHECK(poisoned_with(*bad, "EMIT stream 2 exceeds 0"));
+  }
   SECTION("a context record before any context") {
     auto fresh = c.connect("contextless");
     clear_to_blue(*fresh);

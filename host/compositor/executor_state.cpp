@@ -1,6 +1,8 @@
 // GalliumExecutor: state objects, shaders, binding and the set_* records.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "host/compositor/caps_snapshot.h"
 #include "host/compositor/executor_util.h"
@@ -20,6 +22,13 @@ using proto::BindSlot;
 using proto::ObjectKind;
 
 namespace {
+// llvmpipe and softpipe run geometry and tessellation through Mesa's draw module.
+bool draw_module_driver(pipe_screen* screen) {
+  const char* name = screen->get_name(screen);
+  const std::string n = name ? name : "";
+  return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
+}
+
 const char* stage_name(unsigned s) {
   static const char* const names[] = {"vertex", "tessellation-control", "tessellation-evaluation",
                                       "geometry", "fragment", "compute"};
@@ -107,12 +116,21 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   }
   // A private copy: the guest could rewrite shared memory between check and compile.
   std::vector<tgsi_token> tokens = padded_tgsi_copy(bytes, r.token_count);
-  TgsiSummary summary;
-  const std::string bad = validate_tgsi(tokens.data(), r.token_count, stage, tgsi_limits(caps_, stage, screen_), summary);
-  if (!bad.empty()) return reject_("%s #%u: invalid TGSI %s shader: %s", rec, r.id, stage_name(stage), bad.c_str());
-
   pipe_stream_output_info so;
   if (auto e = decode_stream_output(r.stream_output, so); !e.empty()) return reject_("%s #%u: %s", rec, r.id, e.c_str());
+  TgsiLimits limits = tgsi_limits(caps_, stage, screen_);
+  if (stage == PIPE_SHADER_GEOMETRY && draw_module_driver(screen_)) {
+    // Mesa's draw module sizes a TGSI geometry shader's per-stream output
+    // arrays by the streams its stream output names: EMIT to any other
+    // stream writes past them.
+    unsigned streams = 1;
+    for (unsigned i = 0; i < so.num_outputs; ++i) streams = std::max(streams, so.output[i].stream + 1u);
+    limits.vertex_streams = std::min(limits.vertex_streams, streams);
+  }
+  TgsiSummary summary;
+  const std::string bad = validate_tgsi(tokens.data(), r.token_count, stage, limits, summary);
+  if (!bad.empty()) return reject_("%s #%u: invalid TGSI %s shader: %s", rec, r.id, stage_name(stage), bad.c_str());
+
   if (so.num_outputs) {
     if (stage != PIPE_SHADER_VERTEX && stage != PIPE_SHADER_GEOMETRY && stage != PIPE_SHADER_TESS_EVAL) {
       return reject_("%s #%u: %s shaders cannot stream out", rec, r.id, stage_name(stage));
