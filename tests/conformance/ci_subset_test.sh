@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI conformance: a fixed, representative subset of piglit's quick_gl (every
-# 8th test of the baseline, see ci-subset.txt) through the remote driver.
+# 8th test by name, 970 tests: ci-subset.txt, made by
+# `piglit_compare.py list RESULTS --every 8`) through the remote driver.
 # Fails on any regression against baseline-remote.txt and on any new crash.
 #
 # Needs from meson: XEN3D_BUILD (the build directory).

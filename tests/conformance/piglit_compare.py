@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Reads piglit results and compares GL stacks, or checks a run against a baseline.
 
-  piglit_compare.py table DIR:NAME [DIR:NAME ...] [--out FILE.md]
+  piglit_compare.py table DIR:NAME [DIR:NAME ...] [--out FILE.md] [--only LIST]
       Markdown table of pass/fail/crash/skip/timeout per stack (piglit counts:
       each subtest is one result), plus the tests where the second and later
-      stacks differ from the first (the baseline stack).
+      stacks differ from the first (the baseline stack). --only keeps the tests
+      named in LIST (one per line), e.g. the CI subset.
 
   piglit_compare.py write-baseline DIR BASELINE
       Writes the results in DIR as the baseline file (one "status name" line each).
@@ -14,8 +15,9 @@
       but pass/warn, skip included), or crashed (a new crash), or is missing from the
       baseline and not a pass. Tests listed in --flaky are reported, never fatal.
 
-  piglit_compare.py list BASELINE --every N [--exclude-status S,...]
-      Prints every N-th test name of the baseline (a fixed, representative subset).
+  piglit_compare.py list DIR --every N
+      Prints every N-th test name of a run, sorted (the CI subset is every 8th
+      test of quick_gl).
 """
 import argparse
 import bz2
@@ -64,10 +66,17 @@ def piglit_view(tests, subtests):
 
 
 def table(args):
+    only = None
+    if args.only:
+        with open(args.only) as f:
+            only = {line.strip() for line in f if line.strip()}
     stacks = []
     for spec in args.runs:
         path, _, name = spec.partition(":")
         tests, subtests, elapsed = load(path)
+        if only is not None:
+            tests = {k: v for k, v in tests.items() if k in only}
+            subtests = {k: v for k, v in subtests.items() if k.rsplit("/", 1)[0] in only}
         secs = elapsed.get("end", 0) - elapsed.get("start", 0)
         stacks.append((name or os.path.basename(path), tests, piglit_view(tests, subtests), secs))
     lines = ["| result | " + " | ".join(s[0] for s in stacks) + " |",
@@ -157,10 +166,8 @@ def check(args):
 
 
 def subset(args):
-    base = read_baseline(args.baseline)
-    skip_status = set(filter(None, (args.exclude_status or "").split(",")))
-    names = [n for n in sorted(base) if base[n] not in skip_status]
-    for name in names[::args.every]:
+    tests, _, _ = load(args.dir)
+    for name in sorted(tests)[::args.every]:
         print(name)
 
 
@@ -170,6 +177,7 @@ def main():
     t = sub.add_parser("table")
     t.add_argument("runs", nargs="+", metavar="DIR:NAME")
     t.add_argument("--out")
+    t.add_argument("--only")
     w = sub.add_parser("write-baseline")
     w.add_argument("dir")
     w.add_argument("baseline")
@@ -178,9 +186,8 @@ def main():
     c.add_argument("baseline")
     c.add_argument("--flaky")
     s = sub.add_parser("list")
-    s.add_argument("baseline")
+    s.add_argument("dir")
     s.add_argument("--every", type=int, default=8)
-    s.add_argument("--exclude-status")
     args = p.parse_args()
     return {"table": table, "write-baseline": write_baseline, "check": check, "list": subset}[args.cmd](args) or 0
 
