@@ -547,6 +547,7 @@ bool query_index_ok(unsigned type, unsigned index) {
     case PIPE_QUERY_SO_STATISTICS: case PIPE_QUERY_SO_OVERFLOW_PREDICATE:
       return index < PIPE_MAX_VERTEX_STREAMS;  // the vertex stream; indexes per-stream arrays
     case PIPE_QUERY_PIPELINE_STATISTICS_SINGLE:
+    case PIPE_QUERY_PIPELINE_STATISTICS:  // st/mesa passes the GL counter it wants here too
       return index <= PIPE_STAT_QUERY_CS_INVOCATIONS;
     default:
       return index == 0;

@@ -37,6 +37,8 @@ doc=$top/docs/conformance.md
   echo "Profile \`$profile\`${list[1]:+ (test list \`${list[1]#"$top"/}\`)}, piglit $(dpkg-query -W -f='${Version}' piglit 2>/dev/null || echo '?'), generated $(date -u +%Y-%m-%d) by \`tests/conformance/compare_stacks.sh\`."
   echo
   "$here/piglit_compare.py" table "${runs[@]}"
+  echo
+  cat "$here/conformance_notes.md"
 } >"$doc.tmp"
 mv "$doc.tmp" "$doc"
 echo "compare_stacks: wrote $doc"
