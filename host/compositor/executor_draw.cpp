@@ -1,6 +1,5 @@
 // GalliumExecutor: draws, compute, clears, copies, flushes and queries.
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 #include "host/compositor/executor_util.h"
@@ -427,11 +426,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
   }
   // Multisample sources are resolved or copied sample by sample, which the
   // drivers do at the source's size: both rectangles must match exactly.
-  // (A flip, a negative size on one side, is allowed.)
-  auto size = [](int32_t v) { return std::abs(int64_t{v}); };
-  if (src_samples > 1 && (size(r.src.box.width) != size(r.dst.box.width) ||
-                          size(r.src.box.height) != size(r.dst.box.height) ||
-                          size(r.src.box.depth) != size(r.dst.box.depth))) {
+  // Flipped resolves are refused too: llvmpipe crashed on copyteximage's.
+  if (src_samples > 1 && (r.src.box.width != r.dst.box.width || r.src.box.height != r.dst.box.height ||
+                          r.src.box.depth != r.dst.box.depth)) {
     return reject_("%s: a multisampled source needs equal source and destination boxes", rec);
   }
   if (r.dst_sample > dst_samples) return reject_("%s: dst_sample %u exceeds %u samples", rec, unsigned(r.dst_sample), dst_samples);

@@ -9,9 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 command -v piglit >/dev/null || { echo "FAIL: piglit is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 results=$(mktemp -d /tmp/xen3d-piglit-ci-XXXXXX)
-# One test at a time: with two guests at once the compositor has crashed
-# once in this subset (a race not yet found; see docs/conformance.md).
-"$here/piglit_run.sh" --driver remote -j 1 --build "${XEN3D_BUILD:?}" --test-list "$here/ci-subset.txt" --results "$results/remote"
+"$here/piglit_run.sh" --driver remote --build "${XEN3D_BUILD:?}" --test-list "$here/ci-subset.txt" --results "$results/remote"
 if "$here/piglit_compare.py" check "$results/remote" "$here/baseline-remote.txt" --flaky "$here/flaky-remote.txt"; then
   rm -rf "$results"
 else
