@@ -66,6 +66,12 @@ void fill_formats(pipe_screen* screen, proto::CapsTable& t) {
 
 }  // namespace
 
+bool draw_module_driver(pipe_screen* screen) {
+  const char* name = screen->get_name(screen);
+  const std::string n = name ? name : "";
+  return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
+}
+
 bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage) {
   if (stage >= PIPE_SHADER_TYPES) return false;
   const auto type = static_cast<pipe_shader_type>(stage);
@@ -77,9 +83,7 @@ bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage) {
     // Translating on the host is no way out: Mesa 22.3.6's tgsi_to_nir hits
     // unreachable() on the tessellation properties (TES_PRIM_MODE), which a
     // guest could use to crash the compositor.
-    const char* name = screen->get_name(screen);
-    const std::string n = name ? name : "";
-    if (n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0) return false;
+    if (draw_module_driver(screen)) return false;
   }
   return true;
 }

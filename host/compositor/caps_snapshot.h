@@ -25,4 +25,8 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen);
 // caps claim TGSI.
 bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage);
 
+// Whether the driver runs geometry and tessellation through Mesa's draw
+// module (llvmpipe, softpipe), whose TGSI handling has limits of its own.
+bool draw_module_driver(pipe_screen* screen);
+
 }  // namespace xen3d::host

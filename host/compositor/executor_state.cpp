@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string>
 
 #include "host/compositor/caps_snapshot.h"
 #include "host/compositor/executor_util.h"
@@ -22,13 +21,6 @@ using proto::BindSlot;
 using proto::ObjectKind;
 
 namespace {
-// llvmpipe and softpipe run geometry and tessellation through Mesa's draw module.
-bool draw_module_driver(pipe_screen* screen) {
-  const char* name = screen->get_name(screen);
-  const std::string n = name ? name : "";
-  return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
-}
-
 const char* stage_name(unsigned s) {
   static const char* const names[] = {"vertex", "tessellation-control", "tessellation-evaluation",
                                       "geometry", "fragment", "compute"};
