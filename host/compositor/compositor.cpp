@@ -16,6 +16,7 @@ Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), opt
   // Every guest executes on the one host screen and shares one caps snapshot.
   options_.connection.screen = gpu_.screen();
   options_.connection.caps = take_caps_snapshot(gpu_.screen());
+  options_.connection.driver_lock = gpu_.context_lock();
 }
 
 Compositor::~Compositor() {

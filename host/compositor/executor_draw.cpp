@@ -1,5 +1,6 @@
 // GalliumExecutor: draws, compute, clears, copies, flushes and queries.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "host/compositor/executor_util.h"
@@ -425,11 +426,18 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
     return reject_("%s: %u-sample source into a %u-sample destination", rec, src_samples, dst_samples);
   }
   // Multisample sources are resolved or copied sample by sample, which the
-  // drivers do at the source's size: both rectangles must match exactly.
-  // Flipped resolves are refused too: llvmpipe crashed on copyteximage's.
-  if (src_samples > 1 && (r.src.box.width != r.dst.box.width || r.src.box.height != r.dst.box.height ||
-                          r.src.box.depth != r.dst.box.depth)) {
-    return reject_("%s: a multisampled source needs equal source and destination boxes", rec);
+  // drivers do at the source's size: both rectangles must have equal sizes.
+  // A mirrored resolve (st/mesa's glCopyTexImage from a window) goes through
+  // resolve_then_blit: llvmpipe crashes when asked for it in one blit.
+  bool mirrored_resolve = false;
+  if (src_samples > 1) {
+    if (std::abs(r.src.box.width) != std::abs(r.dst.box.width) || std::abs(r.src.box.height) != std::abs(r.dst.box.height) ||
+        std::abs(r.src.box.depth) != std::abs(r.dst.box.depth)) {
+      return reject_("%s: a multisampled source needs equal source and destination sizes", rec);
+    }
+    mirrored_resolve = r.src.box.width != r.dst.box.width || r.src.box.height != r.dst.box.height ||
+                       r.src.box.depth != r.dst.box.depth;
+    if (mirrored_resolve && dst_samples > 1) return reject_("%s: a mirrored multisample-to-multisample copy", rec);
   }
   if (r.dst_sample > dst_samples) return reject_("%s: dst_sample %u exceeds %u samples", rec, unsigned(r.dst_sample), dst_samples);
   if (r.scissor_enable && (r.scissor[0] > r.scissor[2] || r.scissor[1] > r.scissor[3])) return reject_("%s: scissor min is beyond max", rec);
@@ -448,8 +456,56 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
   bi.alpha_blend = r.alpha_blend;
   bi.sample0_only = r.sample0_only;
   bi.dst_sample = r.dst_sample;
+  if (mirrored_resolve) {
+    if (!resolve_then_blit(ctx->pipe, bi)) return reject_("%s: out of host memory for a mirrored resolve", rec);
+    return {};
+  }
   ctx->pipe->blit(ctx->pipe, &bi);
   return {};
+}
+
+// Resolves the source rectangle into a single-sample scratch texture, then
+// blits that with the caller's mirroring.
+bool GalliumExecutor::resolve_then_blit(pipe_context* pipe, const pipe_blit_info& bi) {
+  const pipe_box& sb = bi.src.box;
+  pipe_resource templ{};
+  templ.target = sb.depth != 1 && sb.depth != -1 ? PIPE_TEXTURE_2D_ARRAY : PIPE_TEXTURE_2D;
+  templ.format = bi.src.format;
+  templ.width0 = std::abs(sb.width);
+  templ.height0 = std::abs(sb.height);
+  templ.depth0 = 1;
+  templ.array_size = std::abs(sb.depth);
+  templ.bind = util_format_is_depth_or_stencil(bi.src.format) ? PIPE_BIND_DEPTH_STENCIL | PIPE_BIND_SAMPLER_VIEW
+                                                               : PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
+  pipe_resource* scratch = screen_->resource_create(screen_, &templ);
+  if (!scratch) return false;
+  pipe_blit_info resolve = bi;
+  // The source rectangle with positive sizes (a negative size starts at the far edge).
+  resolve.src.box.x = sb.width < 0 ? sb.x + sb.width : sb.x;
+  resolve.src.box.y = sb.height < 0 ? sb.y + sb.height : sb.y;
+  resolve.src.box.z = sb.depth < 0 ? sb.z + sb.depth : sb.z;
+  resolve.src.box.width = templ.width0;
+  resolve.src.box.height = templ.height0;
+  resolve.src.box.depth = templ.array_size;
+  resolve.dst.resource = scratch;
+  resolve.dst.level = 0;
+  resolve.dst.format = bi.src.format;
+  u_box_3d(0, 0, 0, templ.width0, templ.height0, templ.array_size, &resolve.dst.box);
+  resolve.filter = PIPE_TEX_FILTER_NEAREST;
+  resolve.scissor_enable = false;
+  resolve.alpha_blend = false;
+  resolve.dst_sample = 0;
+  pipe->blit(pipe, &resolve);
+
+  pipe_blit_info mirror = bi;
+  mirror.src.resource = scratch;
+  mirror.src.level = 0;
+  mirror.src.box.x = sb.width < 0 ? int(templ.width0) : 0;
+  mirror.src.box.y = sb.height < 0 ? int(templ.height0) : 0;
+  mirror.src.box.z = sb.depth < 0 ? int(templ.array_size) : 0;
+  pipe->blit(pipe, &mirror);
+  pipe_resource_reference(&scratch, nullptr);
+  return true;
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::ResourceCopyRegion& r) {

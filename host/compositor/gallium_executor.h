@@ -195,6 +195,7 @@ class GalliumExecutor {
   void snapshot(pipe_context* pipe, pipe_resource* res, unsigned level, unsigned layer, uint32_t window);
   // A single-sampled copy of a multisampled frame, in a texture kept for the next one.
   pipe_resource* resolve_for_present(pipe_context* pipe, pipe_resource* res, unsigned layer);
+  bool resolve_then_blit(pipe_context* pipe, const pipe_blit_info& blit);
 
   proto::HostSession& session_;
   Config config_;

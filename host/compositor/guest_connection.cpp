@@ -27,6 +27,7 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
 
 GuestConnection::~GuestConnection() {
   // Host objects go before the session (and the shared memory they were fed from).
+  auto lock = lock_driver();
   executor_.reset();
 }
 
@@ -57,7 +58,11 @@ void GuestConnection::run() {
       if (goodbye_) break;
       continue;
     }
-    DecodeError e = proto::dispatch(rec, size, proto::Sender::Guest, *this);
+    DecodeError e;
+    {
+      auto lock = lock_driver();
+      e = proto::dispatch(rec, size, proto::Sender::Guest, *this);
+    }
     if (!e.ok()) {
       poison(e.opcode ? e : e.at(proto::header_opcode(rec)), rec, size);
       continue;
@@ -71,7 +76,10 @@ void GuestConnection::run() {
   // Free the guest's host objects now, on its own thread, whether it said
   // goodbye, vanished or was poisoned; the connection object may live on
   // until the compositor reaps it.
-  if (executor_) executor_->teardown();
+  if (executor_) {
+    auto lock = lock_driver();
+    executor_->teardown();
+  }
 }
 
 void GuestConnection::poison(const DecodeError& e, const uint8_t* rec, size_t size) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -26,6 +27,7 @@ struct ConnectionOptions {
   uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
   std::string snapshot_dir;             // --snapshot: presented frames as PNG files
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
+  std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver
 };
 
 class GuestConnection {
@@ -63,6 +65,9 @@ class GuestConnection {
 
  private:
   void poison(const proto::DecodeError& e, const uint8_t* rec, size_t size);
+  std::unique_lock<std::mutex> lock_driver() {
+    return options_.driver_lock ? std::unique_lock<std::mutex>(*options_.driver_lock) : std::unique_lock<std::mutex>();
+  }
 
   std::unique_ptr<proto::HostSession> session_;
   ConnectionOptions options_;

@@ -65,6 +65,7 @@ std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& e
     error = "asked for " + driver + " but got " + gpu->renderer() + " (not built in?)";
     return nullptr;
   }
+  gpu->serialize_contexts_ = gpu->renderer().rfind("llvmpipe", 0) == 0;
   return gpu;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,11 +23,20 @@ class HostGpu {
   pipe_screen* screen() const { return screen_; }
   // The driver's own description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
   std::string renderer() const;
+  // Gallium lets each thread drive its own context on a shared screen, and
+  // every guest runs on its own thread. llvmpipe breaks that promise:
+  // llvmpipe_flush_resource reads every context's in-flight scenes while their
+  // own threads reset and free them (a compositor segfault in
+  // lp_scene_is_resource_referenced, found by piglit with two guests). For
+  // such a driver all guests' Gallium work takes this lock; null otherwise.
+  std::mutex* context_lock() { return serialize_contexts_ ? &context_lock_ : nullptr; }
 
  private:
   HostGpu() = default;
   pipe_loader_device* dev_ = nullptr;
   pipe_screen* screen_ = nullptr;
+  bool serialize_contexts_ = false;
+  std::mutex context_lock_;
 };
 
 }  // namespace xen3d::host

@@ -46,6 +46,10 @@ case $driver in
 esac
 read -r -a envs <<<"$(stacks_env "$driver")"
 
+# GLX for every stack: waffle's default (mixed_glx_egl) sends tests that also
+# support GLES through X11/EGL, and the guest has no EGL yet (issue 8): Debian's
+# libEGL next to our non-glvnd libGL crashes at the first glGetString.
+export PIGLIT_PLATFORM=glx
 args=(run "$profile" -l dummy -j "$jobs" --timeout 120 -n "$driver")
 [ -n "$test_list" ] && args+=(--test-list "$test_list")
 echo "piglit_run: $driver, profile $profile${test_list:+, list $test_list}, $jobs jobs, DISPLAY=$DISPLAY -> $results"
