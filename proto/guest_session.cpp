@@ -1,5 +1,8 @@
 #include "proto/guest_session.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace xen3d::proto {
 
 std::unique_ptr<GuestSession> GuestSession::connect(const std::string& spec, const ConnectRequest& req,
@@ -115,38 +118,61 @@ BulkSpan GuestSession::alloc_bulk(uint32_t bytes) {
   }
 }
 
-bool GuestSession::read_data(uint8_t* dst, size_t size) {
+bool GuestSession::read_data(uint8_t* dst, size_t size, size_t dst_stride, size_t row_bytes) {
+  if (!row_bytes || dst_stride == row_bytes) dst_stride = row_bytes = size;
   size_t got = 0;
   do {
+    const uint8_t* rec = nullptr;
     size_t n = 0;
-    if (!read_reply(n)) return false;
+    if (!next_reply(rec, n)) return false;
     HostData d;
-    if (DecodeError e = decode(reply_.data(), n, d); !e.ok()) {
+    if (DecodeError e = decode(rec, n, d); !e.ok()) {
+      reply_done();
       return lose("unexpected answer from the host: " + e.describe());
     }
     if (d.total != size || d.offset != got || d.data.size() > size - got) {
+      reply_done();
       return lose("the host sent " + std::to_string(d.total) + " bytes of data where " +
                   std::to_string(size) + " were expected");
     }
-    if (d.data.size()) std::memcpy(dst + got, d.data.wire_bytes(), d.data.size());
-    got += d.data.size();
+    // The bytes come packed; they go to rows `dst_stride` apart.
+    const uint8_t* src = d.data.wire_bytes();
+    for (size_t left = d.data.size(); left;) {
+      const size_t row = got / row_bytes, col = got % row_bytes, n_row = std::min(left, row_bytes - col);
+      std::memcpy(dst + row * dst_stride + col, src, n_row);
+      src += n_row;
+      got += n_row;
+      left -= n_row;
+    }
+    reply_done();
   } while (got < size);
   return true;
 }
 
 bool GuestSession::read_reply(size_t& size) {
+  const uint8_t* rec = nullptr;
+  if (!next_reply(rec, size)) return false;
+  std::memcpy(reply_.data(), rec, size);
+  reply_done();
+  return true;
+}
+
+void GuestSession::reply_done() { transport_->kick(RingId::Reply, replies_.release()); }
+
+bool GuestSession::next_reply(const uint8_t*& rec, size_t& size) {
   for (;;) {
     const char* why = nullptr;
-    ReadStatus st = replies_.next(reply_.data(), size, why);
+    ReadStatus st = replies_.next_in_place(rec, size, why);
     if (st == ReadStatus::Record) {
-      transport_->kick(RingId::Reply, replies_.release());
-      if (header_opcode(reply_.data()) == uint16_t(Opcode::ContextLost)) {
+      if (header_opcode(rec) == uint16_t(Opcode::ContextLost)) {
         ContextLost lost;
-        if (decode(reply_.data(), size, lost).ok()) {
-          return lose("the compositor rejected '" + std::string(opcode_name(lost.opcode)) +
-                      "' (record " + std::to_string(lost.command_index) + "): " + std::string(lost.message));
+        std::string msg = "the compositor dropped this context";
+        if (decode(rec, size, lost).ok()) {
+          msg = "the compositor rejected '" + std::string(opcode_name(lost.opcode)) + "' (record " +
+                std::to_string(lost.command_index) + "): " + std::string(lost.message);
         }
-        return lose("the compositor dropped this context");
+        reply_done();
+        return lose(msg);
       }
       return true;
     }

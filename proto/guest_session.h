@@ -75,13 +75,15 @@ class GuestSession {
 
   // Queues r, flushes, and collects the host_data chunks that answer it into
   // dst, which must expect exactly `size` bytes. One synchronous round trip.
+  // With row_bytes, the packed answer is rows of that many bytes, stored
+  // `dst_stride` apart (straight into an image with padded rows).
   template <class R>
-  bool call_data(const R& r, void* dst, size_t size) {
+  bool call_data(const R& r, void* dst, size_t size, size_t dst_stride = 0, size_t row_bytes = 0) {
     static_assert(R::kAwaitsAnswer, "this record has no answer");
     if (!send(r)) return false;
     flush();
     ++round_trips_;
-    return read_data(static_cast<uint8_t*>(dst), size);
+    return read_data(static_cast<uint8_t*>(dst), size, dst_stride, row_bytes);
   }
 
   // A bulk-heap span to fill before naming it in a record; hand it back with
@@ -97,7 +99,11 @@ class GuestSession {
   GuestSession() = default;
   uint8_t* reserve(size_t bytes);
   bool read_reply(size_t& size);
-  bool read_data(uint8_t* dst, size_t size);
+  bool read_data(uint8_t* dst, size_t size, size_t dst_stride, size_t row_bytes);
+  // The next reply where it lies in the ring (the host is trusted to leave it
+  // alone), valid until reply_done() hands the space back.
+  bool next_reply(const uint8_t*& rec, size_t& size);
+  void reply_done();
   bool lose(std::string why);
   // Start of the oldest span not yet done: the host may reuse everything before it.
   uint64_t bulk_floor() const;

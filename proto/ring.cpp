@@ -62,6 +62,22 @@ bool RecordReader::readable() const {
 }
 
 ReadStatus RecordReader::next(uint8_t* out, size_t& size, const char*& why) {
+  // Read the header once; the producer may rewrite shared memory at any time.
+  const uint8_t* rec = nullptr;
+  uint8_t header[kHeaderSize];
+  ReadStatus st = locate(rec, header, size, why);
+  if (st != ReadStatus::Record) return st;
+  std::memcpy(out, header, kHeaderSize);
+  std::memcpy(out + kHeaderSize, rec + kHeaderSize, size - kHeaderSize);
+  return st;
+}
+
+ReadStatus RecordReader::next_in_place(const uint8_t*& rec, size_t& size, const char*& why) {
+  uint8_t header[kHeaderSize];
+  return locate(rec, header, size, why);
+}
+
+ReadStatus RecordReader::locate(const uint8_t*& rec, uint8_t* header, size_t& size, const char*& why) {
   for (;;) {
     if (head_cache_ == read_pos_) {
       head_cache_ = c_->head.load(std::memory_order_acquire);
@@ -73,8 +89,6 @@ ReadStatus RecordReader::next(uint8_t* out, size_t& size, const char*& why) {
     }
     const uint64_t off = read_pos_ % size_;
     const uint64_t avail = head_cache_ - read_pos_;
-    // Read the header once; the producer may rewrite shared memory at any time.
-    uint8_t header[kHeaderSize];
     std::memcpy(header, data_ + off, kHeaderSize);
     const uint32_t rec_size = header_size(header);
     if (rec_size < kHeaderSize || rec_size % 8 || rec_size > avail || off + rec_size > size_) {
@@ -93,8 +107,7 @@ ReadStatus RecordReader::next(uint8_t* out, size_t& size, const char*& why) {
       why = "record larger than the protocol maximum";
       return ReadStatus::Corrupt;
     }
-    std::memcpy(out, header, kHeaderSize);
-    std::memcpy(out + kHeaderSize, data_ + off + kHeaderSize, rec_size - kHeaderSize);
+    rec = data_ + off;
     size = rec_size;
     read_pos_ += rec_size;
     return ReadStatus::Record;

@@ -66,6 +66,10 @@ class RecordReader {
   // aligned) and sets `size`. Padding records are skipped. Corrupt means the
   // producer broke the ring's rules; `why` then says how.
   ReadStatus next(uint8_t* out, size_t& size, const char*& why);
+  // The next record where it lies in the ring, for a consumer that trusts the
+  // producer (the guest reading the host's replies): no copy, but `rec` is
+  // only valid until release(). The host never reads guest rings this way.
+  ReadStatus next_in_place(const uint8_t*& rec, size_t& size, const char*& why);
   // Gives consumed bytes back to the producer. Returns true when the producer
   // sleeps waiting for room and must be woken.
   bool release();
@@ -74,6 +78,9 @@ class RecordReader {
   uint64_t consumed() const { return read_pos_; }
 
  private:
+  // Finds the next record (checked header copied into `header`) and consumes it.
+  ReadStatus locate(const uint8_t*& rec, uint8_t* header, size_t& size, const char*& why);
+
   RingCounters* c_ = nullptr;
   uint8_t* data_ = nullptr;
   uint32_t size_ = 0;

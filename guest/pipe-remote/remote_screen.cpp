@@ -84,16 +84,14 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
   }
   proto::PresentReadback rec;
   fill(rec);
-  const unsigned stride = util_format_get_stride(res->format, w);
-  const size_t size = util_format_get_2d_size(res->format, stride, h);
-  scr->frame.resize(size);
-  if (!dev.session().call_data(rec, scr->frame.data(), size)) {
-    dev.lost();
-    return;
-  }
-  dev.frame_presented();
+  unsigned dst_stride = 0;
+  uint8_t* dst = scr->sink->frame_buffer(drawable, res->format, w, h, dst_stride);
+  if (!dst) return;
+  const unsigned row = util_format_get_stride(res->format, w);
+  const bool ok = dev.session().call_data(rec, dst, util_format_get_2d_size(res->format, row, h), dst_stride, row);
+  if (ok) dev.frame_presented();
   g.unlock();
-  scr->sink->show(drawable, res->format, w, h, scr->frame.data(), stride, damage);
+  scr->sink->show_frame(drawable, damage, ok);
 }
 
 }  // namespace

@@ -21,9 +21,14 @@ class PresentSink {
   virtual uint32_t window_id(void* drawable) = 0;
   // False when the compositor shows the frame itself and no pixels need to come back.
   virtual bool wants_pixels() const = 0;
-  // Shows `pixels` (rows packed at `stride`, in `format`) in the drawable.
-  virtual void show(void* drawable, pipe_format format, unsigned width, unsigned height, const uint8_t* pixels,
-                    unsigned stride, const pipe_box* damage) = 0;
+  // Memory for the drawable's next frame, rows `stride` apart, where the
+  // host's pixels are received directly (the window system's image: no
+  // staging copy); null when there is none.
+  virtual uint8_t* frame_buffer(void* drawable, pipe_format format, unsigned width, unsigned height,
+                                unsigned& stride) = 0;
+  // Shows what frame_buffer received (`complete` false: the frame did not
+  // arrive; only give the buffer back).
+  virtual void show_frame(void* drawable, const pipe_box* damage, bool complete) = 0;
 };
 
 struct RemoteScreen {
@@ -32,7 +37,6 @@ struct RemoteScreen {
   std::unique_ptr<PresentSink> sink;
   std::unique_ptr<proto::CapsTable> caps;
   std::string name;
-  std::vector<uint8_t> frame;  // present readback buffer, reused
 };
 
 inline RemoteScreen* remote(pipe_screen* s) { return reinterpret_cast<RemoteScreen*>(s); }

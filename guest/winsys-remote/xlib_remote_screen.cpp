@@ -45,15 +45,18 @@ class XlibPresentSink final : public xen3d::guest::PresentSink {
   }
   bool wants_pixels() const override { return readback_ && ws_; }
 
-  void show(void* drawable, pipe_format format, unsigned width, unsigned height, const uint8_t* pixels,
-            unsigned stride, const pipe_box* damage) override {
-    if (!drawable || !ensure_target(format, width, height)) return;
-    auto* dst = static_cast<uint8_t*>(ws_->displaytarget_map(ws_, dt_, PIPE_MAP_WRITE));
-    if (!dst) return;
-    const unsigned row = std::min(stride, dt_stride_);
-    for (unsigned y = 0; y < height; ++y) std::memcpy(dst + size_t(y) * dt_stride_, pixels + size_t(y) * stride, row);
+  // The frame lands in the display target (an XShm image when the server
+  // offers MIT-SHM), as llvmpipe's own frames do.
+  uint8_t* frame_buffer(void* drawable, pipe_format format, unsigned width, unsigned height,
+                        unsigned& stride) override {
+    if (!drawable || !ensure_target(format, width, height)) return nullptr;
+    stride = dt_stride_;
+    return static_cast<uint8_t*>(ws_->displaytarget_map(ws_, dt_, PIPE_MAP_WRITE));
+  }
+
+  void show_frame(void* drawable, const pipe_box* damage, bool complete) override {
     ws_->displaytarget_unmap(ws_, dt_);
-    ws_->displaytarget_display(ws_, dt_, drawable, const_cast<pipe_box*>(damage));
+    if (complete) ws_->displaytarget_display(ws_, dt_, drawable, const_cast<pipe_box*>(damage));
   }
 
  private:
