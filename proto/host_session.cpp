@@ -65,6 +65,30 @@ void HostSession::release_bulk(const BulkRef& ref) {
   transport_->kick(RingId::Bulk, bulk_.release_through(ref.pos + ref.size));
 }
 
+namespace {
+constexpr size_t kHostDataTail = HostData::kTailCountOffset + 4;
+size_t host_data_size(uint32_t n) { return align8(kHostDataTail + n); }
+}  // namespace
+
+uint8_t* HostSession::reserve_host_data(uint32_t n) {
+  uint8_t* p = reserve_reply(host_data_size(n));
+  return p ? p + kHostDataTail : nullptr;
+}
+
+void HostSession::commit_host_data(uint32_t total, uint32_t offset, uint32_t n) {
+  // The same bytes encode(HostData) writes, around a tail already in place.
+  const size_t size = host_data_size(n);
+  uint8_t* p = replies_.reserve(size);  // the space reserve_host_data found
+  std::memset(p + kHostDataTail + n, 0, size - kHostDataTail - n);
+  std::memset(p, 0, kHostDataTail);
+  store_header(p, Opcode::HostData, size);
+  store_le<uint32_t>(p + 8, total);
+  store_le<uint32_t>(p + 12, offset);
+  store_le<uint32_t>(p + HostData::kTailCountOffset, n);
+  replies_.commit(size);
+  transport_->kick(RingId::Reply, replies_.publish());
+}
+
 uint8_t* HostSession::reserve_reply(size_t bytes) {
   for (;;) {
     if (uint8_t* p = replies_.reserve(bytes)) return p;

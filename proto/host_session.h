@@ -45,6 +45,13 @@ class HostSession {
     return true;
   }
 
+  // A host_data chunk built in place: space for `n` data bytes in the reply
+  // ring (waits for room; nullptr once the guest is gone), filled by the
+  // caller, then sent by commit_host_data. Saves staging a chunk elsewhere
+  // (presented frames are megabytes a second).
+  uint8_t* reserve_host_data(uint32_t n);
+  void commit_host_data(uint32_t total, uint32_t offset, uint32_t n);
+
   // Hands consumed command-ring space back to the guest.
   void release_commands();
 

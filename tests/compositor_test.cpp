@@ -495,6 +495,38 @@ TEST_CASE("a new texture reads back as zeros and keeps what is written", "[compo
   REQUIRE(ping(*g, 1));
 }
 
+TEST_CASE("large answers stream through the reply ring, around its end, many times", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("big-reads");
+  make_context(*g);
+  // About 2 MB a read: the 8 MiB reply ring wraps every few reads. 4 KiB rows
+  // end exactly where chunks end (15 to a chunk); 3200-byte rows straddle them.
+  for (const unsigned width : {1024u, 800u}) {
+    INFO("width " << width);
+    constexpr unsigned kH = 600;
+    const uint32_t id = width;
+    const Box whole = box2d(0, 0, int(width), kH);
+    make_texture(*g, id, width, kH);
+    std::vector<uint8_t> pattern(size_t(width) * kH * 4);
+    for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = uint8_t(i * 13 + 1);
+    write_box(*g, id, whole, width * 4, pattern);
+    for (int i = 0; i < 12; ++i) {
+      INFO("read " << i);
+      REQUIRE(read_box(*g, id, whole, pattern.size()) == pattern);
+    }
+    // Straight into padded rows, as the guest's present does.
+    TransferRead r;
+    r.resource = id;
+    r.box = whole;
+    const size_t row = width * 4, stride = row + 64;
+    std::vector<uint8_t> padded(stride * kH, 0xee);
+    REQUIRE(g->call_data(r, padded.data(), pattern.size(), stride, row));
+    CHECK(std::memcmp(padded.data() + stride * 7, pattern.data() + row * 7, row) == 0);
+    CHECK(std::memcmp(padded.data() + stride * (kH - 1), pattern.data() + row * (kH - 1), row) == 0);
+    CHECK(padded[stride * 7 + row] == 0xee);
+  }
+}
+
 TEST_CASE("the executor renders a frame and presents it", "[compositor][executor]") {
   const std::string dir = "/tmp/xen3d-ctest-snap-" + std::to_string(getpid());
   Compositor c("--snapshot " + dir + " --snapshot-frames 2");

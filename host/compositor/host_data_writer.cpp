@@ -2,47 +2,55 @@
 
 #include <algorithm>
 #include <cstring>
-#include <span>
 
 namespace xen3d::host {
 
-HostDataWriter::HostDataWriter(proto::HostSession& session, uint32_t total) : session_(session), total_(total) {
-  chunk_.reserve(total < kMaxChunk ? total : kMaxChunk);
+HostDataWriter::HostDataWriter(proto::HostSession& session, uint32_t total) : session_(session), total_(total) {}
+
+// Chunks are built where the guest reads them (HostSession::reserve_host_data):
+// mapped pixels are copied once, straight into the reply ring.
+bool HostDataWriter::open_chunk() {
+  chunk_size_ = std::min(kMaxChunk, total_ - sent_);
+  chunk_ = session_.reserve_host_data(chunk_size_);
+  chunk_fill_ = 0;
+  if (!chunk_) ok_ = false;
+  return ok_;
 }
 
-bool HostDataWriter::send_chunk() {
-  proto::HostData d;
-  d.total = total_;
-  d.offset = sent_;
-  d.data = std::span<const uint8_t>(chunk_.data(), chunk_.size());
-  if (!session_.reply(d)) ok_ = false;
-  sent_ += static_cast<uint32_t>(chunk_.size());
-  chunk_.clear();
+void HostDataWriter::send_chunk() {
+  session_.commit_host_data(total_, sent_, chunk_size_);
+  sent_ += chunk_size_;
+  chunk_ = nullptr;
+  chunk_fill_ = 0;
   chunk_sent_ = true;
-  return ok_;
 }
 
 bool HostDataWriter::write(const void* bytes, size_t size) {
   if (!ok_) return false;
-  if (size > total_ - sent_ - chunk_.size()) {
+  if (size > total_ - sent_ - chunk_fill_) {
     ok_ = false;  // a caller bug: never send past the announced total
     return false;
   }
   const auto* p = static_cast<const uint8_t*>(bytes);
   while (size) {
-    const size_t n = std::min<size_t>(size, kMaxChunk - chunk_.size());
-    chunk_.insert(chunk_.end(), p, p + n);
+    if (!chunk_ && !open_chunk()) return false;
+    const size_t n = std::min<size_t>(size, chunk_size_ - chunk_fill_);
+    std::memcpy(chunk_ + chunk_fill_, p, n);
+    chunk_fill_ += uint32_t(n);
     p += n;
     size -= n;
-    if (chunk_.size() == kMaxChunk && !send_chunk()) return false;
+    if (chunk_fill_ == chunk_size_) send_chunk();
   }
   return true;
 }
 
 bool HostDataWriter::finish() {
   if (!ok_) return false;
-  if (!chunk_.empty() || !chunk_sent_) send_chunk();
-  return ok_ && sent_ == total_;
+  if (!chunk_sent_ && total_ == 0) {
+    if (!open_chunk()) return false;
+    send_chunk();
+  }
+  return !chunk_ && sent_ == total_;
 }
 
 bool send_host_data(proto::HostSession& session, const void* bytes, uint32_t size) {

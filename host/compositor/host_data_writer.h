@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "proto/host_session.h"
 
@@ -24,14 +23,16 @@ class HostDataWriter {
   bool finish();
 
  private:
-  bool send_chunk();
+  bool open_chunk();
+  void send_chunk();
 
   proto::HostSession& session_;
   uint32_t total_;
   uint32_t sent_ = 0;  // bytes already in sent chunks
   bool chunk_sent_ = false;
   bool ok_ = true;
-  std::vector<uint8_t> chunk_;
+  uint8_t* chunk_ = nullptr;  // the open chunk's data, in the reply ring
+  uint32_t chunk_size_ = 0, chunk_fill_ = 0;
 };
 
 // One-shot form for answers already in memory.
