@@ -99,7 +99,8 @@ run_one() {
         +set r_fullscreen 0 +set r_mode -1 +set r_customwidth "$w" +set r_customheight "$h" \
         +set s_initsound 0 +set com_introplayed 1 +set timedemo 1 +set nextdemo quit \
         +demo demo088-test1 </dev/null >"$log" 2>&1 || true
-      value=$(sed -n 's/.* frames, [0-9.]* seconds: \([0-9.]*\) fps.*/\1/p' "$log" | tail -1) ;;
+      # ioquake3 prints "3398 frames 174.7 seconds 19.5 fps min/avg/max/dev ms".
+      value=$(sed -n 's/^[0-9]* frames,\{0,1\} [0-9.]* seconds:\{0,1\} \([0-9.]*\) fps.*/\1/p' "$log" | tail -1) ;;
     glxgears)
       env "${envs[@]}" timeout $((gears_warm + 6)) glxgears -geometry 300x300 >"$log" 2>&1 || true
       value=$(sed -n 's/.* = \([0-9.]*\) FPS/\1/p' "$log" | tail -1) ;;

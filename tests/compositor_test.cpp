@@ -577,10 +577,8 @@ TEST_CASE("the executor renders a frame and presents it", "[compositor][executor
   CHECK(t2.ns >= t1.ns);
 }
 
-TEST_CASE("a multisampled window is resolved on the host for present", "[compositor][executor]") {
-  Compositor c;
-  auto g = c.connect("msaa-window");
-  make_context(*g);
+// A 4-sample kSize x kSize BGRA texture #20 with a surface #21 on it.
+void make_msaa_target(GuestSession& s) {
   ResourceCreate r;
   r.id = 20;
   r.width = kSize;
@@ -590,12 +588,19 @@ TEST_CASE("a multisampled window is resolved on the host for present", "[composi
   r.target = PIPE_TEXTURE_2D;
   r.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
   r.nr_samples = r.nr_storage_samples = 4;
-  REQUIRE(g->send(r));
+  REQUIRE(s.send(r));
   SurfaceCreate sc;
   sc.id = 21;
   sc.resource = 20;
   sc.format = kBgra;
-  REQUIRE(g->send(sc));
+  REQUIRE(s.send(sc));
+}
+
+TEST_CASE("a multisampled window is resolved on the host for present", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("msaa-window");
+  make_context(*g);
+  make_msaa_target(*g);
   SetFramebuffer fb;
   fb.width = kSize;
   fb.height = kSize;
@@ -625,21 +630,7 @@ TEST_CASE("a mirrored multisample resolve (glCopyTexImage from a window) is done
   Compositor c;
   auto g = c.connect("msaa-copyteximage");
   make_context(*g);
-  ResourceCreate r;
-  r.id = 20;
-  r.width = kSize;
-  r.height = kSize;
-  r.depth = r.array_size = 1;
-  r.format = kBgra;
-  r.target = PIPE_TEXTURE_2D;
-  r.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
-  r.nr_samples = r.nr_storage_samples = 4;
-  REQUIRE(g->send(r));
-  SurfaceCreate sc;
-  sc.id = 21;
-  sc.resource = 20;
-  sc.format = kBgra;
-  REQUIRE(g->send(sc));
+  make_msaa_target(*g);
   // The top half (rows 0..31) blue; the rest stays zero.
   ClearRenderTarget crt;
   crt.surface = 21;
@@ -962,18 +953,23 @@ void send_tokens(GuestSession& s, uint32_t id, unsigned stage, const std::vector
   s.bulk_done(span);
 }
 
-// A pipeline with a sampled texture and constants, for the fuzzed shaders to use.
-void setup_fuzz_pipeline(GuestSession& s) {
-  make_context(s);
-  setup_pipeline(s);
-  make_texture(s, 12, 16, 16);
+// A 16x16 BGRA texture and a sampler view of it.
+void make_sampled_texture(GuestSession& s, uint32_t texture, uint32_t view) {
+  make_texture(s, texture, 16, 16);
   SamplerViewCreate sv;
-  sv.id = 13;
-  sv.resource = 12;
+  sv.id = view;
+  sv.resource = texture;
   sv.format = kBgra;
   sv.target = PIPE_TEXTURE_2D;
   sv.swizzle = {0, 1, 2, 3};
   REQUIRE(s.send(sv));
+}
+
+// A pipeline with a sampled texture and constants, for the fuzzed shaders to use.
+void setup_fuzz_pipeline(GuestSession& s) {
+  make_context(s);
+  setup_pipeline(s);
+  make_sampled_texture(s, 12, 13);
   pipe_sampler_state samp{};
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   send_state(s, 14, ObjectKind::Sampler, blob_of(samp));
@@ -1078,14 +1074,7 @@ TEST_CASE("guests drawing and mapping at the same time do not race in the host d
   for (unsigned i = 0; i < kGuests; ++i) {
     guests.push_back(c.connect("racer" + std::to_string(i)));
     setup_fuzz_pipeline(*guests.back());
-    make_texture(*guests.back(), 15, 16, 16);
-    SamplerViewCreate sv;
-    sv.id = 16;
-    sv.resource = 15;
-    sv.format = kBgra;
-    sv.target = PIPE_TEXTURE_2D;
-    sv.swizzle = {0, 1, 2, 3};
-    REQUIRE(guests.back()->send(sv));
+    make_sampled_texture(*guests.back(), 15, 16);
   }
   std::vector<unsigned> frames(kGuests, 0);
   std::vector<std::thread> threads;
