@@ -626,6 +626,51 @@ TEST_CASE("a multisampled window is resolved on the host for present", "[composi
   REQUIRE(ping(*g, 1));
 }
 
+// gallivm reads constants at constant indices without a bounds check, so a
+// shader declaring more constants than its bound buffer holds read host memory
+// past it (piglit's glsl-uniform-interstage-limits crashed the compositor).
+TEST_CASE("constant reads past the bound buffer read zeros or are refused", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("short-constants");
+  make_context(*g);
+  setup_pipeline(*g);
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
+            "FRAG\n"
+            "DCL OUT[0], COLOR\n"
+            "DCL CONST[0][0..4000]\n"
+            "  0: MOV OUT[0], CONST[0][4000]\n"
+            "  1: END\n");
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
+  SECTION("inline constants are zero-filled up to the declared range") {
+    SetConstantBuffer cb;
+    cb.stage = PIPE_SHADER_FRAGMENT;
+    const std::vector<uint8_t> ones(16, 0x3f);  // 0x3f3f3f3f: about 0.75
+    cb.size = uint32_t(ones.size());
+    cb.user_data = std::span<const uint8_t>(ones);
+    REQUIRE(g->send(cb));
+    clear_to_blue(*g);
+    draw_triangle(*g);
+    const auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+    CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 0, 0});
+    CHECK(pixel(img, 1, 1) == std::array<uint8_t, 4>{255, 0, 0, 255});  // the clear around it
+  }
+  SECTION("nothing bound at all") {
+    draw_triangle(*g);
+    const auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+    CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 0, 0});
+  }
+  SECTION("a guest buffer shorter than the declared range is refused") {
+    make_buffer(*g, 50, 256, PIPE_BIND_CONSTANT_BUFFER);
+    SetConstantBuffer cb;
+    cb.stage = PIPE_SHADER_FRAGMENT;
+    cb.resource = 50;
+    cb.size = 256;
+    REQUIRE(g->send(cb));
+    draw_triangle(*g);
+    CHECK(poisoned_with(*g, "reads 64016 bytes of constant buffer 0; the bound buffer holds 256"));
+  }
+}
+
 TEST_CASE("a mirrored multisample resolve (glCopyTexImage from a window) is done on the host", "[compositor][executor]") {
   Compositor c;
   auto g = c.connect("msaa-copyteximage");

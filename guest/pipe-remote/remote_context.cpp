@@ -245,6 +245,23 @@ void set_framebuffer_state(pipe_context* ctx, const pipe_framebuffer_state* fb) 
 
 void set_constant_buffer(pipe_context* ctx, enum pipe_shader_type shader, uint index, bool take_ownership,
                          const pipe_constant_buffer* cb) {
+  if (cb && !cb->buffer && cb->user_buffer && cb->buffer_size > proto::SetConstantBuffer::kMaxUserData) {
+    // More uniforms than a record carries (GL allows 64 KiB of them): they go
+    // through a real buffer instead.
+    pipe_constant_buffer up{};
+    up.buffer_size = cb->buffer_size;
+    u_upload_data(ctx->const_uploader, 0, cb->buffer_size, 256,
+                  static_cast<const uint8_t*>(cb->user_buffer) + cb->buffer_offset, &up.buffer_offset, &up.buffer);
+    u_upload_unmap(ctx->const_uploader);
+    if (up.buffer) {
+      set_constant_buffer(ctx, shader, index, false, &up);
+      remote(ctx)->uploaded_constants[shader][index] = up.buffer;  // the upload's reference
+      return;
+    }
+    guest_log(true, "no memory for %u bytes of constants; they are cut to %zu", cb->buffer_size,
+              size_t(proto::SetConstantBuffer::kMaxUserData));
+  }
+  pipe_resource_reference(&remote(ctx)->uploaded_constants[shader][index], nullptr);
   proto::SetConstantBuffer r;
   r.stage = uint8_t(shader);
   r.index = uint8_t(index);
@@ -814,6 +831,9 @@ void context_destroy(pipe_context* ctx) {
     std::lock_guard<std::mutex> g(c->dev->lock());
     c->dev->context_destroyed(c->id);
     if (!c->dev->lost()) c->dev->session().flush();
+  }
+  for (auto& stage : c->uploaded_constants) {
+    for (auto*& b : stage) pipe_resource_reference(&b, nullptr);
   }
   if (ctx->stream_uploader) u_upload_destroy(ctx->stream_uploader);
   delete c;

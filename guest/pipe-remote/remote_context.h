@@ -3,6 +3,7 @@
 // that must return host data (query results, fences, read maps).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct RemoteContext {
   bool reset_reported;
   std::vector<proto::DrawRange> draw_ranges;  // reused encode buffers
   std::vector<uint32_t> ids;
+  // Constants too big for a record, uploaded into a buffer that must live
+  // while bound (st/mesa handed us user memory and keeps no buffer itself).
+  std::array<std::array<pipe_resource*, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> uploaded_constants{};
 };
 
 inline RemoteContext* remote(pipe_context* c) { return reinterpret_cast<RemoteContext*>(c); }

@@ -49,6 +49,33 @@ pipe_color_union color_of(const Array& bits) {
 
 }  // namespace
 
+proto::DecodeError GalliumExecutor::guard_constant_reads(ContextState& ctx, std::initializer_list<unsigned> stages,
+                                                        const char* rec) {
+  for (unsigned stage : stages) {
+    const uint32_t id = ctx.bound[slot_of(stage)];
+    const HostObject* shader = id ? objects_.find(id) : nullptr;
+    if (!shader) continue;
+    for (unsigned slot = 0; slot < shader->const_bytes.size(); ++slot) {
+      const uint32_t need = shader->const_bytes[slot];
+      if (need <= ctx.constant_bytes[stage][slot]) continue;
+      if (ctx.constant_buffer_is_resource(stage, slot)) {
+        return reject_("%s: the %s shader #%u reads %u bytes of constant buffer %u; the bound buffer holds %u", rec,
+                       stage_name(stage), id, need, slot, ctx.constant_bytes[stage][slot]);
+      }
+      // Inline data shorter than the declared range (or none): zero-fill the
+      // rest, as reads past a bound range return zero on robust drivers.
+      auto& data = ctx.user_constants[stage][slot];
+      data.resize(need, 0);
+      pipe_constant_buffer cb{};
+      cb.user_buffer = data.data();
+      cb.buffer_size = need;
+      ctx.pipe->set_constant_buffer(ctx.pipe, static_cast<pipe_shader_type>(stage), slot, false, &cb);
+      ctx.constant_bytes[stage][slot] = need;
+    }
+  }
+  return {};
+}
+
 proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
   const char* rec = "draw";
   ContextState* ctx = nullptr;
@@ -113,6 +140,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
       return reject_("%s: mode %u does not feed geometry shader #%u, which takes primitive %u", rec, unsigned(r.mode), gs,
                      unsigned(o->gs_input_prim));
     }
+  }
+
+  if (auto e = guard_constant_reads(*ctx, {PIPE_SHADER_VERTEX, PIPE_SHADER_TESS_CTRL, PIPE_SHADER_TESS_EVAL,
+                                            PIPE_SHADER_GEOMETRY, PIPE_SHADER_FRAGMENT}, rec);
+      !e.ok()) {
+    return e;
   }
 
   pipe_draw_info info{};
@@ -218,6 +251,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::LaunchGrid& r) {
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (!ctx->bound[slot_of(PIPE_SHADER_COMPUTE)]) return reject_("%s: no compute shader is bound on context #%u", rec, ctx->id);
+  if (auto e = guard_constant_reads(*ctx, {PIPE_SHADER_COMPUTE}, rec); !e.ok()) return e;
   // 0 is what st/mesa leaves for GL dispatches; drivers read block and grid.
   if (r.work_dim > 3) return reject_("%s: work_dim %u is not 0..3", rec, r.work_dim);
   // Mesa 22.3.6's pipe_grid_info has no variable shared memory.

@@ -20,14 +20,6 @@ namespace xen3d::host {
 using proto::BindSlot;
 using proto::ObjectKind;
 
-namespace {
-const char* stage_name(unsigned s) {
-  static const char* const names[] = {"vertex", "tessellation-control", "tessellation-evaluation",
-                                      "geometry", "fragment", "compute"};
-  return s < PIPE_SHADER_TYPES ? names[s] : "unknown";
-}
-}  // namespace
-
 proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
   const char* rec = "state_create";
   ContextState* ctx = nullptr;
@@ -174,6 +166,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   obj.owner = ctx->id;
   obj.stage = static_cast<uint8_t>(stage);
   obj.shader_temps = static_cast<uint16_t>(summary.temps);
+  obj.const_bytes = summary.const_bytes;
   if (stage == PIPE_SHADER_GEOMETRY) {
     obj.gs_input_prim = static_cast<uint8_t>(summary.gs_input_prim < 0 ? PIPE_PRIM_POINTS : summary.gs_input_prim);
   }
@@ -408,6 +401,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
     if (r.size || r.offset) return reject_("%s: a %u-byte range without a buffer or data", rec, r.size);
     p->set_constant_buffer(p, stage, r.index, false, nullptr);
     std::vector<uint8_t>().swap(copy);
+    ctx->constant_bytes[r.stage][r.index] = 0;
     return {};
   }
   pipe_constant_buffer cb{};
@@ -421,6 +415,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
     cb.buffer_size = r.size;
     p->set_constant_buffer(p, stage, r.index, false, &cb);
     copy.swap(data);
+    ctx->constant_bytes[r.stage][r.index] = r.size;
     return {};
   }
   if (!r.user_data.empty()) return reject_("%s: both a buffer and inline data", rec);
@@ -434,6 +429,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
   cb.buffer_size = r.size;
   p->set_constant_buffer(p, stage, r.index, false, &cb);
   std::vector<uint8_t>().swap(copy);
+  // The driver reads from the offset on; bytes of the guest's own buffer past
+  // the bound size are harmless, the end of the buffer is the limit.
+  ctx->constant_bytes[r.stage][r.index] = res->width0 - r.offset;
   return {};
 }
 

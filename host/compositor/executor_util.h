@@ -9,6 +9,12 @@
 
 namespace xen3d::host {
 
+inline const char* stage_name(unsigned s) {
+  static const char* const names[] = {"vertex", "tessellation-control", "tessellation-evaluation",
+                                      "geometry", "fragment", "compute"};
+  return s < PIPE_SHADER_TYPES ? names[s] : "unknown";
+}
+
 inline void bind_shader(pipe_context* p, unsigned stage, void* h) {
   switch (stage) {
     case PIPE_SHADER_VERTEX: p->bind_vs_state(p, h); break;

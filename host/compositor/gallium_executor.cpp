@@ -211,6 +211,7 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
     const unsigned ncb = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_CONST_BUFFERS), unsigned(PIPE_MAX_CONSTANT_BUFFERS));
     for (unsigned i = 0; i < ncb; ++i) p->set_constant_buffer(p, stage, i, false, nullptr);
     for (auto& v : c.user_constants[s]) std::vector<uint8_t>().swap(v);
+    c.constant_bytes[s].fill(0);
   }
   p->set_vertex_buffers(p, 0, 0, PIPE_MAX_ATTRIBS, false, nullptr);
   if (p->set_stream_output_targets) p->set_stream_output_targets(p, 0, nullptr, nullptr);

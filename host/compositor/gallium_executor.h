@@ -150,6 +150,12 @@ class GalliumExecutor {
     uint8_t patch_vertices = 0;
     // Inline constant data stays alive while bound: drivers may keep the pointer.
     std::array<std::array<std::vector<uint8_t>, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> user_constants;
+    // Bytes a shader may read from each constant buffer binding: the inline
+    // data, or the bound buffer from the offset to its end; 0 when unbound.
+    std::array<std::array<uint32_t, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> constant_bytes{};
+    bool constant_buffer_is_resource(unsigned stage, unsigned slot) const {
+      return constant_bytes[stage][slot] && user_constants[stage][slot].empty();
+    }
   };
 
   // --- lookups (all return a rejection naming the role on failure) ---
@@ -178,6 +184,11 @@ class GalliumExecutor {
   // polygon-stipple wrapper) only accept bind_sampler_states at start 0.
   void rebind_samplers(ContextState& ctx, unsigned stage);
   void destroy_context(uint32_t id, ContextState& ctx);
+  // Before a draw or dispatch: every constant buffer the bound shaders of
+  // `stages` read at a constant index holds at least their declared range
+  // (zero-padding inline data and empty slots); a guest buffer too short
+  // for it is refused. gallivm does not bounds-check those reads.
+  DecodeError guard_constant_reads(ContextState& ctx, std::initializer_list<unsigned> stages, const char* rec);
   pipe_context* utility_context();
   bool zero_fill(pipe_resource* res);
   // Flushes every context of this guest other than `except` and waits, so a

@@ -50,6 +50,8 @@ struct HostObject {
   // the draw module rewrite the bound fragment shader (draw checks the pair).
   uint16_t shader_temps = 0;
   bool rast_rewrites_fs = false;
+  // Shaders: TgsiSummary::const_bytes (what each constant buffer must hold).
+  std::vector<uint32_t> const_bytes;
   // Queries: PIPE_QUERY_* and whether begin has been called without end.
   uint16_t query_type = 0;
   bool query_active = false;

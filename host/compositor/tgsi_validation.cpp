@@ -365,6 +365,21 @@ class Validator {
     return {};
   }
 
+  std::vector<uint32_t> constant_bytes() const {
+    std::vector<uint32_t> bytes(decl_.consts2d.size(), 0);
+    for (size_t b = 0; b < bytes.size(); ++b) {
+      const auto& regs = decl_.consts2d[b];
+      for (size_t r = regs.size(); r > 0; --r) {
+        if (regs[r - 1]) {
+          bytes[b] = uint32_t(r * 16);
+          break;
+        }
+      }
+    }
+    while (!bytes.empty() && !bytes.back()) bytes.pop_back();
+    return bytes;
+  }
+
   TgsiSummary summary;
 
  private:
@@ -466,9 +481,9 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     }
     auto& regs = decl_.consts2d[buf];
     // st/mesa appends state parameters after a full set of uniforms, so the
-    // declared range can pass MAX_CONST_BUFFER0_SIZE; drivers bounds-check
-    // constant reads against the bound buffer, and only tgsi_scan reads the
-    // declared range.
+    // declared range can pass MAX_CONST_BUFFER0_SIZE. gallivm bounds-checks
+    // only indirect constant reads; the executor makes bound buffers cover the
+    // declared range (summary.const_bytes).
     const unsigned limit = std::min(lim_.consts * 4, 65536u);
     if (last >= limit) return fmt("declaration at token %u: CONST[%u][%u] exceeds %u constants", pos, buf, last, limit);
     if (regs.empty()) regs.assign(limit, false);
@@ -1006,6 +1021,7 @@ std::string validate_tgsi(const tgsi_token* tokens, uint32_t token_count, unsign
   // write masks, one END); it still fails on streams it cannot iterate.
   if (!tgsi_sanity_check(tokens)) return "tgsi_sanity_check rejected the shader";
   summary = v.summary;
+  summary.const_bytes = v.constant_bytes();
   return {};
 }
 

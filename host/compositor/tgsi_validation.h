@@ -51,6 +51,11 @@ struct TgsiSummary {
   int gs_input_prim = -1;      // TGSI_PROPERTY_GS_INPUT_PRIM (PIPE_PRIM_*), -1 when absent
   unsigned instructions = 0;
   unsigned temps = 0;          // highest declared TEMP register + 1
+  // Per constant buffer: bytes up to the end of the highest declared CONST
+  // register (0: not read). gallivm reads constants at constant indices
+  // without a bounds check, so the executor makes every bound buffer at least
+  // this long (GalliumExecutor::guard_constant_reads).
+  std::vector<uint32_t> const_bytes;
 };
 
 // `tokens` holds token_count tokens followed by at least kTgsiPadTokens zero
