@@ -57,14 +57,15 @@ proto::DecodeError GalliumExecutor::guard_constant_reads(ContextState& ctx, std:
     if (!shader) continue;
     for (unsigned slot = 0; slot < shader->const_bytes.size(); ++slot) {
       const uint32_t need = shader->const_bytes[slot];
-      if (need <= ctx.constant_bytes[stage][slot]) continue;
-      // A shader reads whole vec4 registers: a buffer ending inside its last
-      // one (a UBO holding one float) is read into the 48 bytes llvmpipe
-      // allocates past every buffer's end.
-      if (ctx.constant_buffer_is_resource(stage, slot) && need <= ((ctx.constant_bytes[stage][slot] + 15u) & ~15u)) continue;
+      const uint32_t have = ctx.constant_bytes[stage][slot];
+      if (need <= have) continue;
       if (ctx.constant_buffer_is_resource(stage, slot)) {
+        // A shader reads whole vec4 registers: a buffer ending inside its last
+        // one (a UBO holding one float) is read into the 48 bytes llvmpipe
+        // allocates past every buffer's end.
+        if (need <= ((have + 15u) & ~15u)) continue;
         return reject_("%s: the %s shader #%u reads %u bytes of constant buffer %u; the bound buffer holds %u", rec,
-                       stage_name(stage), id, need, slot, ctx.constant_bytes[stage][slot]);
+                       stage_name(stage), id, need, slot, have);
       }
       // Inline data shorter than the declared range (or none): zero-fill the
       // rest, as reads past a bound range return zero on robust drivers.
