@@ -24,6 +24,7 @@ std::vector<uint8_t> make_hello(const ConnectRequest& req) {
   h.pid = static_cast<uint32_t>(getpid());
   h.cmd_ring_kib = req.cmd_ring_kib;
   h.bulk_heap_kib = req.bulk_heap_kib;
+  h.framebuffer_kib = req.framebuffer_kib;
   std::string_view name = req.client_name;
   h.client_name = name.substr(0, Hello::kMaxClientName);
   return encode_record(h);
@@ -53,7 +54,12 @@ HelloDecision host_read_hello(const std::vector<uint8_t>& rec, const HostPolicy&
   };
   d.layout = ShmLayout::make(pick(h.cmd_ring_kib, policy.default_cmd_ring_kib, policy.max_cmd_ring_kib),
                              round_pow2_kib(policy.reply_ring_kib) * 1024u,
-                             pick(h.bulk_heap_kib, policy.default_bulk_heap_kib, policy.max_bulk_heap_kib));
+                             pick(h.bulk_heap_kib, policy.default_bulk_heap_kib, policy.max_bulk_heap_kib),
+                             (h.framebuffer_kib + 3u) / 4u * 4096u);
+  if (h.framebuffer_kib && !policy.framebuffers) {
+    d.reason = "this endpoint cannot share a framebuffer (desktops need the local or xen transport)";
+    return d;
+  }
   d.accepted = true;
   d.pid = h.pid;
   d.client_name.assign(h.client_name);
@@ -74,6 +80,8 @@ std::vector<uint8_t> make_welcome(const ShmLayout& layout, uint32_t connection_i
   w.reply_ring_size = layout.size[1];
   w.bulk_heap_offset = layout.offset[2];
   w.bulk_heap_size = layout.size[2];
+  w.framebuffer_offset = layout.fb_offset;
+  w.framebuffer_size = layout.fb_size;
   std::string_view r = renderer;
   w.host_renderer = r.substr(0, Welcome::kMaxHostRenderer);
   return encode_record(w);
@@ -116,6 +124,8 @@ bool guest_read_welcome(const std::vector<uint8_t>& rec, ShmLayout& layout, Sess
   layout.size[1] = w.reply_ring_size;
   layout.offset[2] = w.bulk_heap_offset;
   layout.size[2] = w.bulk_heap_size;
+  layout.fb_offset = w.framebuffer_offset;
+  layout.fb_size = w.framebuffer_size;
   if (!layout.valid()) {
     error = "the compositor sent an inconsistent shared-memory layout";
     return false;

@@ -1,7 +1,11 @@
 // Layout of a connection's shared memory: a control block with the counters of
 // three single-producer/single-consumer rings, then the rings' data areas.
 //
-//   [ControlBlock 4 KiB][command ring][reply ring][bulk heap]
+//   [ControlBlock 4 KiB][command ring][reply ring][bulk heap][framebuffer]
+//
+// The framebuffer region exists only for a desktop's window-system connection
+// (ConnectRequest::framebuffer_kib): a Xen PV framebuffer page and the pixels
+// behind it (proto/xenfb_page.h).
 //
 // The host allocates and sizes it (a guest never gets to shrink what the host
 // maps); both sides only ever exchange positions, never pointers.
@@ -45,9 +49,11 @@ struct ShmLayout {
   uint32_t total_size = 0;
   uint32_t offset[kRingCount] = {};
   uint32_t size[kRingCount] = {};
+  uint32_t fb_offset = 0;  // 0 with fb_size 0: no framebuffer region
+  uint32_t fb_size = 0;
 
-  // Ring sizes must be powers of two and multiples of 4 KiB.
-  static ShmLayout make(uint32_t cmd_size, uint32_t reply_size, uint32_t bulk_size) {
+  // Ring sizes must be powers of two and multiples of 4 KiB; fb_size a multiple of 4 KiB.
+  static ShmLayout make(uint32_t cmd_size, uint32_t reply_size, uint32_t bulk_size, uint32_t fb_size = 0) {
     ShmLayout l;
     uint32_t off = kControlBlockSize;
     const uint32_t sizes[kRingCount] = {cmd_size, reply_size, bulk_size};
@@ -55,6 +61,11 @@ struct ShmLayout {
       l.offset[i] = off;
       l.size[i] = sizes[i];
       off += sizes[i];
+    }
+    if (fb_size) {
+      l.fb_offset = off;
+      l.fb_size = fb_size;
+      off += fb_size;
     }
     l.total_size = off;
     return l;
@@ -66,6 +77,12 @@ struct ShmLayout {
       if (size[i] < 4096 || (size[i] & (size[i] - 1)) != 0) return false;
       if (offset[i] != expect) return false;
       expect += size[i];
+    }
+    if (fb_size) {
+      if (fb_size % 4096 != 0 || fb_offset != expect) return false;
+      expect += fb_size;
+    } else if (fb_offset != 0) {
+      return false;
     }
     return expect == total_size;
   }

@@ -26,6 +26,7 @@ struct ConnectRequest {
   std::string client_name;
   uint32_t cmd_ring_kib = 0;   // 0: the host's default
   uint32_t bulk_heap_kib = 0;  // 0: the host's default
+  uint32_t framebuffer_kib = 0;  // a desktop's framebuffer region (proto/xenfb_page.h); 0: none
   int timeout_ms = 5000;       // connect + handshake; never hang on a dead host
 };
 
@@ -48,6 +49,9 @@ class Transport {
   RingCounters* counters(RingId r) const { return &control()->rings[static_cast<int>(r)]; }
   uint8_t* ring_data(RingId r) const { return base_ + layout_.offset[static_cast<int>(r)]; }
   uint32_t ring_size(RingId r) const { return layout_.size[static_cast<int>(r)]; }
+  // The framebuffer region (nullptr, 0 when the connection has none).
+  uint8_t* framebuffer() const { return layout_.fb_size ? base_ + layout_.fb_offset : nullptr; }
+  uint32_t framebuffer_size() const { return layout_.fb_size; }
   bool produces(RingId r) const { return (r == RingId::Reply) == (side_ == Sender::Host); }
 
   // This side advanced `ring` (published as producer, released as consumer).
@@ -92,6 +96,8 @@ struct HostPolicy {
   // Big enough for a whole present readback (1280x1024 RGBA) without a
   // host/guest ping-pong per quarter frame.
   uint32_t reply_ring_kib = 8 * 1024;
+  // Whether guests may ask for a framebuffer region (true where memory is really shared).
+  bool framebuffers = true;
   std::string host_renderer;
   int handshake_timeout_ms = 5000;
 };

@@ -230,7 +230,9 @@ class TcpListener final : public Listener {
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
     error.clear();
     HelloDecision d;
-    int sock = host_accept_hello(fd_, policy, timeout_ms, d, error);
+    HostPolicy tcp_policy = policy;
+    tcp_policy.framebuffers = false;  // each side has a private mirror: nothing to share pixels through
+    int sock = host_accept_hello(fd_, tcp_policy, timeout_ms, d, error);
     if (sock < 0) return nullptr;
     const uint32_t connection_id = next_id();
     set_nodelay(sock);

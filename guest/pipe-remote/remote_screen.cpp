@@ -63,10 +63,24 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
   u_box_2d(0, 0, w, h, &full);
   const pipe_box& d = damage ? *damage : full;
   const uint32_t window = scr->sink ? scr->sink->window_id(drawable) : 0;
-  const bool want_pixels = scr->sink && scr->sink->wants_pixels();
 
   std::unique_lock<std::mutex> g(dev.lock());
   if (dev.lost()) return;
+  if (scr->sink && !scr->desktop_checked) {
+    // Once per connection: is the guest's desktop composited on the host?
+    scr->desktop_checked = true;
+    if (const uint64_t token = scr->sink->desktop_token()) {
+      proto::DesktopJoin join;
+      join.token = token;
+      proto::DesktopJoined joined;
+      scr->desktop_joined = dev.session().call(join, joined) && joined.ok;
+      guest_log(!scr->desktop_joined && dev.session().alive(), "%s",
+                scr->desktop_joined ? "frames are composited on the host (no readback)"
+                                    : ("the compositor does not composite this desktop: " + std::string(joined.reason)).c_str());
+    }
+  }
+  const bool composited = scr->desktop_joined && scr->sink->composited(drawable);
+  const bool want_pixels = scr->sink && scr->sink->wants_pixels() && !composited;
   auto fill = [&](auto& rec) {
     rec.resource = id_of(res);
     rec.level = level;

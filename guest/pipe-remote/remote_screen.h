@@ -21,6 +21,12 @@ class PresentSink {
   virtual uint32_t window_id(void* drawable) = 0;
   // False when the compositor shows the frame itself and no pixels need to come back.
   virtual bool wants_pixels() const = 0;
+  // The token of the composited VM desktop this window system belongs to
+  // (the XEN3D X extension), 0 when there is none.
+  virtual uint64_t desktop_token() = 0;
+  // Whether the compositor composites this drawable into the desktop (the
+  // guest X server reports its placement): then nothing is read back.
+  virtual bool composited(void* drawable) = 0;
   // Memory for the drawable's next frame, rows `stride` apart, where the
   // host's pixels are received directly (the window system's image: no
   // staging copy); null when there is none.
@@ -37,6 +43,9 @@ struct RemoteScreen {
   std::unique_ptr<PresentSink> sink;
   std::unique_ptr<proto::CapsTable> caps;
   std::string name;
+  // Set once the connection joined the guest's composited desktop.
+  bool desktop_checked = false;
+  bool desktop_joined = false;
 };
 
 inline RemoteScreen* remote(pipe_screen* s) { return reinterpret_cast<RemoteScreen*>(s); }

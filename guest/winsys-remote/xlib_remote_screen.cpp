@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "frontend/sw_winsys.h"
+#include "guest/winsys-remote/desktop_extension.h"
 #include "frontend/xlibsw_api.h"
 #include "guest/pipe-remote/remote_screen.h"
 extern "C" {
@@ -34,7 +35,8 @@ bool host_only_present() {
 
 class XlibPresentSink final : public xen3d::guest::PresentSink {
  public:
-  explicit XlibPresentSink(Display* display) : ws_(xlib_create_sw_winsys(display)), readback_(!host_only_present()) {}
+  explicit XlibPresentSink(Display* display)
+      : ws_(xlib_create_sw_winsys(display)), readback_(!host_only_present()), desktop_(display) {}
   ~XlibPresentSink() override {
     if (dt_) ws_->displaytarget_destroy(ws_, dt_);
     if (ws_) ws_->destroy(ws_);
@@ -44,6 +46,8 @@ class XlibPresentSink final : public xen3d::guest::PresentSink {
     return drawable ? static_cast<uint32_t>(static_cast<xlib_drawable*>(drawable)->drawable) : 0;
   }
   bool wants_pixels() const override { return readback_ && ws_; }
+  uint64_t desktop_token() override { return desktop_.desktop_token(); }
+  bool composited(void* drawable) override { return desktop_.track_window(window_id(drawable)); }
 
   // The frame lands in the display target (an XShm image when the server
   // offers MIT-SHM), as llvmpipe's own frames do.
@@ -72,6 +76,7 @@ class XlibPresentSink final : public xen3d::guest::PresentSink {
 
   sw_winsys* ws_;
   bool readback_;
+  xen3d::guest::DesktopExtension desktop_;
   sw_displaytarget* dt_ = nullptr;
   unsigned dt_stride_ = 0;
   pipe_format format_ = PIPE_FORMAT_NONE;

@@ -5,6 +5,7 @@
 #include "host/compositor/gallium_executor.h"
 #include "host/compositor/host_data_writer.h"
 #include "host/compositor/log.h"
+#include "host/compositor/desktop_registry.h"
 #include "host/compositor/present_snapshot.h"
 
 #include <chrono>
@@ -589,6 +590,18 @@ proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32
   }
   presents_[window] += 1;
   if (!config_.snapshot_dir.empty()) snapshot(p, res, level, layer, window);
+  if (desktop_ && !readback) {
+    // Composited on the host: the frame goes into the desktop, nothing back to the guest.
+    std::string why;
+    bool ok;
+    {
+      std::lock_guard<std::mutex> g(desktops_->composition_lock());
+      ok = desktop_->present(p, res, level, layer, window, config_.connection_id, why);
+    }
+    if (!ok) return reject_("%s: %s", rec, why.c_str());
+    desktops_->damaged(*desktop_);
+    return {};
+  }
   if (!readback) return {};
   pipe_box box;
   u_box_2d_zslice(0, 0, layer, level_width(*res, level), level_height(*res, level), &box);

@@ -41,6 +41,9 @@ struct pipe_screen;
 
 namespace xen3d::host {
 
+class Desktop;
+class DesktopRegistry;
+
 class GalliumExecutor {
  public:
   struct Config {
@@ -61,6 +64,12 @@ class GalliumExecutor {
   // Unbinds and frees everything the guest owns, in an order Gallium accepts,
   // and logs what was freed. Idempotent; the destructor calls it too.
   void teardown();
+
+  // Presents go to this desktop (composited on the host) from now on.
+  void present_into(std::shared_ptr<Desktop> desktop, DesktopRegistry* registry) {
+    desktop_ = std::move(desktop);
+    desktops_ = registry;
+  }
 
   size_t object_count() const { return objects_.count(); }
   uint64_t object_bytes() const { return objects_.bytes(); }
@@ -218,6 +227,8 @@ class GalliumExecutor {
   ContextState* current_ = nullptr;
   pipe_context* utility_ = nullptr;
   std::map<uint32_t, uint64_t> presents_;  // per window
+  std::shared_ptr<Desktop> desktop_;
+  DesktopRegistry* desktops_ = nullptr;
   pipe_resource* present_resolve_ = nullptr;  // see resolve_for_present
   bool torn_down_ = false;
   bool snapshot_warned_ = false;

@@ -80,6 +80,7 @@ void GuestConnection::run() {
     auto lock = lock_driver();
     executor_->teardown();
   }
+  leave_desktops();
 }
 
 void GuestConnection::poison(const DecodeError& e, const uint8_t* rec, size_t size) {

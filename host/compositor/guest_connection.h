@@ -11,12 +11,16 @@
 #include <string>
 
 #include "host/compositor/gallium_executor.h"
+#include "host/compositor/rejection.h"
 #include "proto/commands.gen.h"
 #include "proto/host_session.h"
 
 struct pipe_screen;
 
 namespace xen3d::host {
+
+class Desktop;
+class DesktopRegistry;
 
 struct ConnectionOptions {
   bool trace = false;  // print every decoded record
@@ -28,6 +32,7 @@ struct ConnectionOptions {
   std::string snapshot_dir;             // --snapshot: presented frames as PNG files
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
   std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver
+  DesktopRegistry* desktops = nullptr;  // VM desktops; null: this compositor composites nothing
 };
 
 class GuestConnection {
@@ -51,6 +56,13 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::ChecksumBulk&);
   proto::DecodeError operator()(const proto::BulkSink&);
   proto::DecodeError operator()(const proto::Goodbye&);
+  // Desktops (connection_desktop.cpp): the window system's records and a GL connection's join.
+  proto::DecodeError operator()(const proto::DesktopOpen&);
+  proto::DecodeError operator()(const proto::DesktopResize&);
+  proto::DecodeError operator()(const proto::DesktopDamage&);
+  proto::DecodeError operator()(const proto::WindowState&);
+  proto::DecodeError operator()(const proto::WindowGone&);
+  proto::DecodeError operator()(const proto::DesktopJoin&);
   // Gallium records (and host_stats) go to the executor; handshake and
   // host-side records are only valid elsewhere.
   template <class R>
@@ -65,6 +77,9 @@ class GuestConnection {
 
  private:
   void poison(const proto::DecodeError& e, const uint8_t* rec, size_t size);
+  proto::DecodeError owned_desktop(const char* record);
+  // Leaves the desktop this connection opened or joined (end of the connection).
+  void leave_desktops();
   std::unique_lock<std::mutex> lock_driver() {
     return options_.driver_lock ? std::unique_lock<std::mutex>(*options_.driver_lock) : std::unique_lock<std::mutex>();
   }
@@ -72,6 +87,9 @@ class GuestConnection {
   std::unique_ptr<proto::HostSession> session_;
   ConnectionOptions options_;
   std::unique_ptr<GalliumExecutor> executor_;
+  Rejection reject_;  // keeps the text of desktop records' rejections
+  std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system
+  std::shared_ptr<Desktop> joined_desktop_;  // this GL connection presents into it
   std::string label_;
   std::atomic<bool> stop_{false};
   bool poisoned_ = false;

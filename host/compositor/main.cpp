@@ -5,9 +5,13 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <vector>
 #include <sys/stat.h>
 
 #include "host/compositor/compositor.h"
+#include "host/compositor/control_server.h"
+#include "host/compositor/desktop_registry.h"
+#include "host/compositor/outputs.h"
 #include "host/compositor/host_gpu.h"
 #include "host/compositor/log.h"
 #include "host/compositor/self_test.h"
@@ -41,6 +45,14 @@ void usage(FILE* out) {
       "  --snapshot-frames LIST\n"
       "                      also keep these frames of every window (comma-separated\n"
       "                      1-based present counts) as guest<N>-win<window>-frame<K>.png\n"
+      "  --output SPEC       where the selected VM desktop is shown (repeatable; default none):\n"
+      "                        window[:DISPLAY]  a window on the host X display ($DISPLAY);\n"
+      "                                          Ctrl+Alt+Left/Right switch VMs, Ctrl+Alt+Space\n"
+      "                                          or F12 opens the VM picker\n"
+      "                        vnc[:PORT]        a VNC server (default port 5900)\n"
+      "                        png:DIR           DIR/<vm>.png for every VM, refreshed at most 1/s\n"
+      "  --control PATH      control socket for xen3dctl (default %s; 'none': off)\n"
+      "  --max-fps N         compose the selected desktop at most N times a second (default 60)\n"
       "  --max-guest-mem-mib N\n"
       "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
       "  --cmd-ring-kib N    default command ring size per guest (default 1024)\n"
@@ -52,8 +64,10 @@ void usage(FILE* out) {
       "  --version           protocol and build versions\n"
       "  -h, --help          this text\n"
       "\n"
-      "Guests choose the compositor with XEN3D_TRANSPORT=local:/path.sock | tcp:host:port.\n",
-      proto::default_socket_path().c_str());
+      "Guests choose the compositor with XEN3D_TRANSPORT=local:/path.sock | tcp:host:port.\n"
+      "A guest X server with the xen3d module (guest/xorg-ext) opens a VM desktop; its GL\n"
+      "windows are then composited here instead of being read back into the guest.\n",
+      proto::default_socket_path().c_str(), default_control_socket_path().c_str());
 }
 
 // "1,5,60" -> {1, 5, 60}; false on anything else.
@@ -84,7 +98,9 @@ bool parse_uint(const char* s, uint32_t& out) {
 
 int main(int argc, char** argv) {
   CompositorOptions opts;
-  std::string driver = "llvmpipe", snapshot_dir;
+  std::string driver = "llvmpipe", snapshot_dir, control_path = default_control_socket_path();
+  std::vector<std::string> output_specs;
+  uint32_t max_fps = 60;
   bool self_test = false, list_drivers = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -122,6 +138,16 @@ int main(int argc, char** argv) {
       const char* v = value("a comma-separated list of frame numbers");
       if (!parse_frame_list(v, opts.connection.snapshot_frames)) {
         std::fprintf(stderr, "xen3d-compositor: --snapshot-frames: '%s' is not a list like 1,10,60\n", v);
+        return 2;
+      }
+    } else if (a == "--output") {
+      output_specs.emplace_back(value("an output (window, vnc[:PORT], png:DIR)"));
+    } else if (a == "--control") {
+      control_path = value("a socket path or 'none'");
+    } else if (a == "--max-fps") {
+      number(max_fps);
+      if (!max_fps || max_fps > 1000) {
+        std::fprintf(stderr, "xen3d-compositor: --max-fps must be 1..1000\n");
         return 2;
       }
     } else if (a == "--max-guest-mem-mib") {
@@ -186,6 +212,52 @@ int main(int argc, char** argv) {
   if (!opts.connection.snapshot_frames.empty() && snapshot_dir.empty()) {
     XLOG_WARN("--snapshot-frames has no effect without --snapshot DIR");
   }
+  // Desktops and where they are shown. Destroyed after the compositor (its
+  // guests hold desktops) and before the GPU.
+  DesktopRegistry desktops(gpu->screen(), gpu->context_lock(), static_cast<int>(max_fps));
+  std::vector<std::unique_ptr<Output>> outputs;
+  for (const auto& spec : output_specs) {
+    std::unique_ptr<Output> out;
+    const auto colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon), arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if (kind == "none") continue;
+    if (kind == "window") {
+      out = make_window_output(desktops, arg, error);
+    } else if (kind == "vnc") {
+      uint32_t port = 5900;
+      if (!arg.empty() && (!parse_uint(arg.c_str(), port) || port > 65535)) {
+        std::fprintf(stderr, "xen3d-compositor: --output vnc:%s: not a port number\n", arg.c_str());
+        return 2;
+      }
+      out = make_vnc_output(desktops, static_cast<int>(port), error);
+    } else if (kind == "png") {
+      if (arg.empty()) {
+        std::fprintf(stderr, "xen3d-compositor: --output png needs a directory: png:DIR\n");
+        return 2;
+      }
+      out = make_png_output(arg, error);
+    } else {
+      std::fprintf(stderr, "xen3d-compositor: --output '%s': expected window[:DISPLAY], vnc[:PORT] or png:DIR\n",
+                   spec.c_str());
+      return 2;
+    }
+    if (!out) {
+      XLOG_ERROR("output '%s': %s", spec.c_str(), error.c_str());
+      return 1;
+    }
+    XLOG_INFO("output: %s", out->describe().c_str());
+    outputs.push_back(std::move(out));
+  }
+  desktops.start(std::move(outputs));
+  ControlServer control(desktops);
+  if (control_path != "none") {
+    if (control.start(control_path, error)) {
+      XLOG_INFO("control socket: %s (xen3dctl --socket %s list)", control_path.c_str(), control_path.c_str());
+    } else {
+      XLOG_WARN("no control socket: %s", error.c_str());
+    }
+  }
+  opts.connection.desktops = &desktops;
   Compositor compositor(*gpu, opts);
   if (!compositor.start(error)) {
     XLOG_ERROR("%s", error.c_str());
@@ -200,5 +272,7 @@ int main(int argc, char** argv) {
   XLOG_INFO("ready");
   compositor.run();
   g_compositor = nullptr;
+  control.stop();
+  desktops.stop();
   return 0;
 }

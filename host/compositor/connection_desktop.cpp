@@ -1,0 +1,142 @@
+// A guest connection's desktop records: the window system's (desktop_open,
+// desktop_resize, desktop_damage, window_state, window_gone) and a GL
+// connection's desktop_join. Everything here comes from the guest and is
+// checked before it reaches a Desktop.
+#include <mutex>
+
+#include "host/compositor/desktop_registry.h"
+#include "host/compositor/framebuffer_source.h"
+#include "host/compositor/guest_connection.h"
+#include "host/compositor/log.h"
+
+namespace xen3d::host {
+
+using proto::DecodeError;
+
+namespace {
+constexpr size_t kMaxWindowsPerDesktop = 256;
+}
+
+DecodeError GuestConnection::owned_desktop(const char* record) {
+  if (!owned_desktop_) {
+    return reject_("%s: this connection has not opened a desktop", record);
+  }
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
+  proto::DesktopOpened answer;
+  auto refuse = [&](const std::string& why) {
+    XLOG_WARN("%s: desktop '%.*s' refused: %s", label_.c_str(), int(r.name.size()), r.name.data(), why.c_str());
+    answer.ok = false;
+    answer.reason = why;
+    session_->reply(answer);
+    return DecodeError{};
+  };
+  if (owned_desktop_ || joined_desktop_) return DecodeError::rejected("desktop_open: this connection already has a desktop");
+  if (!options_.desktops) return refuse("this compositor composites no desktops (started without a host GPU)");
+  auto& transport = session_->transport();
+  if (!transport.framebuffer()) return refuse("the connection has no framebuffer region (ask for framebuffer_kib)");
+  auto fb = std::make_unique<LocalFramebuffer>(transport.framebuffer(), transport.framebuffer_size());
+  std::string error;
+  if (!fb->resize(r.width, r.height, r.stride, error)) return refuse(error);
+  auto desktop = options_.desktops->open(std::string(r.name), std::move(fb), error);
+  if (!desktop) return refuse(error);
+  owned_desktop_ = desktop;
+  answer.ok = true;
+  answer.desktop_id = desktop->id();
+  answer.token = desktop->token();
+  session_->reply(answer);
+  options_.desktops->damaged(*desktop);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::DesktopResize& r) {
+  if (auto e = owned_desktop("desktop_resize"); !e.ok()) return e;
+  std::string error;
+  if (!owned_desktop_->resize(r.width, r.height, r.stride, error)) return reject_("desktop_resize: %s", error.c_str());
+  options_.desktops->damaged(*owned_desktop_);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::DesktopDamage&) {
+  if (auto e = owned_desktop("desktop_damage"); !e.ok()) return e;
+  std::string error;
+  if (!owned_desktop_->framebuffer_updated(error)) return reject_("desktop_damage: %s", error.c_str());
+  options_.desktops->damaged(*owned_desktop_);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::WindowState& r) {
+  if (auto e = owned_desktop("window_state"); !e.ok()) return e;
+  if (r.window == 0) return DecodeError::rejected("window_state: window 0 is not a window");
+  if (owned_desktop_->summary().gl_windows >= kMaxWindowsPerDesktop && !owned_desktop_->has_window(r.window)) {
+    return reject_("window_state: more than %zu GL windows", kMaxWindowsPerDesktop);
+  }
+  WindowPlacement w;
+  w.window = r.window;
+  w.x = r.x;
+  w.y = r.y;
+  w.width = r.width;
+  w.height = r.height;
+  w.mapped = r.mapped != 0;
+  w.clip.reserve(r.clip.size());
+  for (size_t i = 0; i < r.clip.size(); ++i) {
+    const proto::Rect c = r.clip[i];
+    if (c.width && c.height) w.clip.push_back({c.x, c.y, c.width, c.height});
+  }
+  owned_desktop_->place_window(std::move(w));
+  options_.desktops->damaged(*owned_desktop_);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::WindowGone& r) {
+  if (auto e = owned_desktop("window_gone"); !e.ok()) return e;
+  owned_desktop_->forget_window(r.window);
+  options_.desktops->damaged(*owned_desktop_);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
+  proto::DesktopJoined answer;
+  if (owned_desktop_) return DecodeError::rejected("desktop_join: a window-system connection presents no GL frames");
+  std::shared_ptr<Desktop> d = options_.desktops && executor_ ? options_.desktops->join(r.token) : nullptr;
+  if (!d) {
+    answer.ok = false;
+    answer.reason = options_.desktops ? "no open desktop has this token" : "this compositor composites no desktops";
+    session_->reply(answer);
+    return {};
+  }
+  if (joined_desktop_ && joined_desktop_ != d) {
+    return DecodeError::rejected("desktop_join: this connection already presents into another desktop");
+  }
+  if (!joined_desktop_) {
+    joined_desktop_ = d;
+    d->connection_joined();
+    executor_->present_into(d, options_.desktops);
+    XLOG_INFO("%s joined desktop %u '%s'", label_.c_str(), d->id(), d->name().c_str());
+  }
+  answer.ok = true;
+  answer.desktop_id = d->id();
+  session_->reply(answer);
+  return {};
+}
+
+void GuestConnection::leave_desktops() {
+  if (owned_desktop_) {
+    options_.desktops->close(owned_desktop_);
+    owned_desktop_.reset();
+  }
+  if (joined_desktop_) {
+    {
+      auto lock = lock_driver();
+      std::lock_guard<std::mutex> g(options_.desktops->composition_lock());
+      joined_desktop_->connection_left(id());
+    }
+    options_.desktops->damaged(*joined_desktop_);
+    if (executor_) executor_->present_into(nullptr, nullptr);
+    joined_desktop_.reset();
+  }
+}
+
+}  // namespace xen3d::host

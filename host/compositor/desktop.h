@@ -1,0 +1,107 @@
+// One VM's desktop on the host: its 2D framebuffer with its GL windows'
+// latest frames placed at their window positions and cut by their clip
+// lists, composited on the host's Gallium driver. Redrawn on damage only.
+//
+// Threads: the guest's window-system connection moves windows and reports
+// framebuffer damage; its GL connections present frames; the registry's
+// composition thread composes. GPU objects are touched only with the
+// registry's GPU lock held (DesktopRegistry::GpuLock); window and damage
+// bookkeeping has a mutex of its own.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "host/compositor/desktop_control.h"
+#include "host/compositor/framebuffer_source.h"
+
+struct pipe_context;
+struct pipe_resource;
+struct pipe_screen;
+
+namespace xen3d::host {
+
+struct WindowPlacement {
+  uint32_t window = 0;
+  int32_t x = 0, y = 0;
+  uint32_t width = 0, height = 0;
+  bool mapped = false;
+  std::vector<DesktopRect> clip;  // screen coordinates, disjoint
+};
+
+class Desktop {
+ public:
+  Desktop(uint32_t id, std::string name, uint64_t token, std::unique_ptr<FramebufferSource> fb);
+  ~Desktop();
+  Desktop(const Desktop&) = delete;
+  Desktop& operator=(const Desktop&) = delete;
+
+  uint32_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  uint64_t token() const { return token_; }
+
+  // --- the window system (its connection's thread) ---
+  void place_window(WindowPlacement w);
+  void forget_window(uint32_t window);
+  bool has_window(uint32_t window) const;
+  // Takes the framebuffer's queued update events. False: the guest broke its page.
+  bool framebuffer_updated(std::string& error);
+  bool resize(uint32_t width, uint32_t height, uint32_t stride, std::string& error);
+
+  // --- GL connections (their threads, GPU lock held) ---
+  // Copies `frame` into the window's surface with the guest's own context
+  // and waits for it, so the composition context may read it at once.
+  bool present(pipe_context* guest, pipe_resource* frame, unsigned level, unsigned layer, uint32_t window,
+               uint32_t connection, std::string& error);
+  // A GL connection left: its windows' frames go (the app is gone).
+  void connection_joined();
+  void connection_left(uint32_t connection);
+
+  // --- composition (GPU lock held) ---
+  bool dirty() const;
+  // Brings the composed image up to date; `damage` gets what changed (empty: all).
+  bool compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::string& error);
+  // The composed image; read only with image_mutex() held.
+  const DesktopImage& image() const { return image_; }
+  std::mutex& image_mutex() { return image_mutex_; }
+  // Frees every GPU object (GPU lock held): the desktop is closing.
+  void release_gpu();
+
+  VmSummary summary() const;
+
+ private:
+  struct Surface {
+    pipe_resource* texture = nullptr;
+    uint32_t connection = 0;  // who presented it
+  };
+  void damage_locked(const DesktopRect& r, bool from_framebuffer);
+  void damage_window_locked(const WindowPlacement& w);
+  static void coalesce(std::vector<DesktopRect>& rects);
+
+  const uint32_t id_;
+  const std::string name_;
+  const uint64_t token_;
+
+  mutable std::mutex mutex_;  // everything below except GPU objects and image_
+  std::unique_ptr<FramebufferSource> fb_;
+  std::map<uint32_t, WindowPlacement> windows_;
+  std::vector<DesktopRect> fb_damage_;      // needs the framebuffer uploaded, then windows on top
+  std::vector<DesktopRect> window_damage_;  // inside GL windows' visible parts: blits only
+  bool full_damage_ = true;
+  uint64_t presents_ = 0, fb_updates_ = 0, readback_bytes_saved_ = 0, compositions_ = 0;
+  double compose_ms_total_ = 0;
+  uint32_t connections_ = 0;
+
+  // GPU lock
+  std::map<uint32_t, Surface> surfaces_;  // by X window id
+  pipe_resource* composed_ = nullptr;
+
+  std::mutex image_mutex_;
+  DesktopImage image_;
+};
+
+}  // namespace xen3d::host

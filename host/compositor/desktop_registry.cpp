@@ -1,0 +1,229 @@
+#include "host/compositor/desktop_registry.h"
+
+#include <chrono>
+#include <random>
+
+#include "host/compositor/log.h"
+#include "pipe/p_context.h"
+#include "pipe/p_screen.h"
+
+namespace xen3d::host {
+
+namespace {
+
+uint64_t new_token() {
+  std::random_device rd;  // /dev/urandom: tokens must not be guessable by other guests
+  uint64_t t = 0;
+  while (!t) t = (uint64_t{rd()} << 32) ^ rd();
+  return t;
+}
+
+}  // namespace
+
+DesktopRegistry::DesktopRegistry(pipe_screen* screen, std::mutex* driver_lock, int max_fps)
+    : screen_(screen), driver_lock_(driver_lock), max_fps_(max_fps > 0 ? max_fps : 60) {}
+
+DesktopRegistry::~DesktopRegistry() {
+  stop();
+  std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  std::lock_guard<std::mutex> g(gpu_mutex_);
+  for (auto& [id, d] : desktops_) d->release_gpu();
+  desktops_.clear();
+  if (ctx_) ctx_->destroy(ctx_);
+  ctx_ = nullptr;
+}
+
+void DesktopRegistry::start(std::vector<std::unique_ptr<Output>> outputs) {
+  outputs_ = std::move(outputs);
+  thread_ = std::thread([this] { compose_loop(); });
+}
+
+void DesktopRegistry::stop() {
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  outputs_.clear();
+}
+
+std::shared_ptr<Desktop> DesktopRegistry::find_locked(const std::string& name) const {
+  for (const auto& [id, d] : desktops_) {
+    if (d->name() == name) return d;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Desktop> DesktopRegistry::open(const std::string& name, std::unique_ptr<FramebufferSource> fb,
+                                               std::string& error) {
+  if (name.empty()) {
+    error = "a desktop needs a name";
+    return nullptr;
+  }
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f || c == '\t') {
+      error = "desktop names are printable text";
+      return nullptr;
+    }
+  }
+  std::lock_guard<std::mutex> g(mutex_);
+  if (find_locked(name)) {
+    error = "a desktop named '" + name + "' is already open";
+    return nullptr;
+  }
+  auto d = std::make_shared<Desktop>(next_id_++, name, new_token(), std::move(fb));
+  desktops_[d->id()] = d;
+  if (selected_.empty()) {
+    selected_ = name;
+    switched_ = true;
+  }
+  XLOG_INFO("desktop %u '%s' opened%s", d->id(), name.c_str(), selected_ == name ? " (selected)" : "");
+  wake_.notify_all();
+  return d;
+}
+
+void DesktopRegistry::close(const std::shared_ptr<Desktop>& desktop) {
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    desktops_.erase(desktop->id());
+    if (selected_ == desktop->name()) {
+      selected_ = desktops_.empty() ? std::string() : desktops_.begin()->second->name();
+      switched_ = true;
+    }
+  }
+  {
+    std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+    std::lock_guard<std::mutex> g(gpu_mutex_);
+    desktop->release_gpu();
+  }
+  XLOG_INFO("desktop %u '%s' closed", desktop->id(), desktop->name().c_str());
+  wake_.notify_all();
+}
+
+std::shared_ptr<Desktop> DesktopRegistry::join(uint64_t token) {
+  std::lock_guard<std::mutex> g(mutex_);
+  for (const auto& [id, d] : desktops_) {
+    if (d->token() == token) return d;
+  }
+  return nullptr;
+}
+
+void DesktopRegistry::damaged(const Desktop& desktop) {
+  std::lock_guard<std::mutex> g(mutex_);
+  if (desktop.name() == selected_) wake_.notify_all();
+}
+
+std::vector<VmSummary> DesktopRegistry::list() {
+  std::lock_guard<std::mutex> g(mutex_);
+  std::vector<VmSummary> out;
+  for (const auto& [id, d] : desktops_) {
+    out.push_back(d->summary());
+    out.back().selected = d->name() == selected_;
+  }
+  return out;
+}
+
+bool DesktopRegistry::select(const std::string& name, std::string& error) {
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    if (!find_locked(name)) {
+      error = "no VM desktop named '" + name + "'";
+      return false;
+    }
+    if (selected_ != name) {
+      selected_ = name;
+      switched_ = true;
+      XLOG_INFO("switched to desktop '%s'", name.c_str());
+    }
+  }
+  wake_.notify_all();
+  return true;
+}
+
+std::string DesktopRegistry::selected() {
+  std::lock_guard<std::mutex> g(mutex_);
+  return selected_;
+}
+
+bool DesktopRegistry::compose_now(Desktop& d, std::vector<DesktopRect>& damage, std::string& error) {
+  std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  std::lock_guard<std::mutex> g(gpu_mutex_);
+  if (!ctx_) {
+    ctx_ = screen_->context_create(screen_, nullptr, 0);
+    if (!ctx_) {
+      error = "the host driver could not create the composition context";
+      return false;
+    }
+  }
+  return d.compose(ctx_, damage, error);
+}
+
+bool DesktopRegistry::capture(const std::string& name, DesktopImage& out, std::string& error) {
+  std::shared_ptr<Desktop> d;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    d = find_locked(name);
+  }
+  if (!d) {
+    error = "no VM desktop named '" + name + "'";
+    return false;
+  }
+  std::vector<DesktopRect> damage;
+  if (!compose_now(*d, damage, error)) return false;
+  std::lock_guard<std::mutex> ig(d->image_mutex());
+  out = d->image();
+  if (!out.width) {
+    error = "desktop '" + name + "' has no framebuffer yet";
+    return false;
+  }
+  return true;
+}
+
+void DesktopRegistry::compose_loop() {
+  const auto min_interval = std::chrono::microseconds(1000000 / max_fps_);
+  auto last = std::chrono::steady_clock::now() - min_interval;
+  bool showed_nothing = false;
+  for (;;) {
+    std::shared_ptr<Desktop> d;
+    bool whole = false;
+    {
+      std::unique_lock<std::mutex> g(mutex_);
+      wake_.wait_for(g, std::chrono::milliseconds(250), [&] {
+        if (stop_) return true;
+        auto sel = find_locked(selected_);
+        return switched_ || (sel && sel->dirty());
+      });
+      if (stop_) return;
+      d = find_locked(selected_);
+      whole = switched_;
+      switched_ = false;
+      if (!d) {
+        if (whole && !showed_nothing) {
+          for (auto& o : outputs_) o->show_nothing();
+          showed_nothing = true;
+        }
+        continue;
+      }
+      if (!whole && !d->dirty()) continue;
+    }
+    showed_nothing = false;
+    // The outputs need no more than max_fps pictures a second; damage keeps
+    // piling up in the desktop meanwhile.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < min_interval) std::this_thread::sleep_for(min_interval - (now - last));
+    last = std::chrono::steady_clock::now();
+    std::vector<DesktopRect> damage;
+    std::string error;
+    if (!compose_now(*d, damage, error)) {
+      XLOG_WARN("desktop '%s': %s", d->name().c_str(), error.c_str());
+      continue;
+    }
+    if (whole) damage.clear();
+    std::lock_guard<std::mutex> ig(d->image_mutex());
+    if (!d->image().width) continue;
+    for (auto& o : outputs_) o->show(d->name(), d->image(), damage);
+  }
+}
+
+}  // namespace xen3d::host
