@@ -4,6 +4,7 @@
 //
 //   png-compare A.png B.png [--tolerance T] [--max-differing N]
 //   png-compare --not-blank A.png
+//   png-compare --pixel A.png X Y      prints "R G B" of one pixel
 // Exit 0 when the images match within the tolerance (at most N pixels have a
 // channel that differs by more than T; defaults 0 and 0: pixel-exact), 1 when not,
 // 2 on usage or I/O errors. Alpha is ignored: X visuals have none.
@@ -45,7 +46,8 @@ bool load(const char* path, Image& img) {
 int usage() {
   std::fprintf(stderr,
                "usage: png-compare A.png B.png [--tolerance T] [--max-differing N]\n"
-               "       png-compare --not-blank A.png\n");
+               "       png-compare --not-blank A.png\n"
+               "       png-compare --pixel A.png X Y\n");
   return 2;
 }
 
@@ -54,15 +56,29 @@ int usage() {
 int main(int argc, char** argv) {
   std::vector<std::string> files;
   long tolerance = 0, max_differing = 0;
-  bool not_blank = false;
+  bool not_blank = false, pixel = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--tolerance" && i + 1 < argc) tolerance = std::strtol(argv[++i], nullptr, 10);
     else if (a == "--max-differing" && i + 1 < argc) max_differing = std::strtol(argv[++i], nullptr, 10);
     else if (a == "--not-blank") not_blank = true;
+    else if (a == "--pixel") pixel = true;
     else if (a == "-h" || a == "--help") return usage();
     else if (!a.empty() && a[0] == '-') return usage();
     else files.push_back(a);
+  }
+  if (pixel) {
+    if (files.size() != 3) return usage();
+    Image img;
+    if (!load(files[0].c_str(), img)) return 2;
+    const unsigned long x = std::strtoul(files[1].c_str(), nullptr, 10), y = std::strtoul(files[2].c_str(), nullptr, 10);
+    if (x >= img.width || y >= img.height) {
+      std::fprintf(stderr, "png-compare: pixel %lu,%lu is outside the %ux%u image\n", x, y, img.width, img.height);
+      return 2;
+    }
+    const uint8_t* p = &img.rgba[(y * img.width + x) * 4];
+    std::printf("%u %u %u\n", p[0], p[1], p[2]);
+    return 0;
   }
   if (not_blank) {
     if (files.size() != 1) return usage();
