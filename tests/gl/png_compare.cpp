@@ -1,6 +1,7 @@
 // png-compare: the pixel check behind the GL tests. Compares two PNGs
 // (a frame the compositor snapshotted vs the same frame rendered by llvmpipe
-// directly) or checks that one PNG is not a blank frame.
+// directly) or checks that one PNG is not a blank frame. Files ending in .ppm
+// are read as binary PPM (a VNC client's snapshot through djpeg).
 //
 //   png-compare A.png B.png [--tolerance T] [--max-differing N]
 //   png-compare --not-blank A.png
@@ -24,7 +25,34 @@ struct Image {
   std::vector<uint8_t> rgba;
 };
 
+// Binary PPM (P6, maxval 255): what djpeg writes from a VNC client's JPEG.
+bool load_ppm(const char* path, Image& img) {
+  FILE* f = std::fopen(path, "rb");
+  unsigned maxval = 0;
+  if (!f || std::fscanf(f, "P6 %u %u %u", &img.width, &img.height, &maxval) != 3 || maxval != 255 ||
+      std::fgetc(f) == EOF || img.width > 65536 || img.height > 65536) {
+    std::fprintf(stderr, "png-compare: %s: not a binary 8-bit PPM\n", path);
+    if (f) std::fclose(f);
+    return false;
+  }
+  std::vector<uint8_t> rgb(size_t(img.width) * img.height * 3);
+  const bool ok = std::fread(rgb.data(), 1, rgb.size(), f) == rgb.size();
+  std::fclose(f);
+  if (!ok) {
+    std::fprintf(stderr, "png-compare: %s: truncated\n", path);
+    return false;
+  }
+  img.rgba.resize(size_t(img.width) * img.height * 4);
+  for (size_t i = 0, j = 0; i < rgb.size(); i += 3, j += 4) {
+    std::memcpy(&img.rgba[j], &rgb[i], 3);
+    img.rgba[j + 3] = 255;
+  }
+  return true;
+}
+
 bool load(const char* path, Image& img) {
+  const std::string name = path;
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".ppm") == 0) return load_ppm(path, img);
   png_image p;
   std::memset(&p, 0, sizeof p);
   p.version = PNG_IMAGE_VERSION;

@@ -68,7 +68,9 @@ int main(int argc, char** argv) {
   }
   XSetWindowAttributes swa{};
   swa.colormap = XCreateColormap(d, RootWindow(d, screen), vi->visual, AllocNone);
-  swa.background_pixel = (r << 16) | (g << 8) | b;  // TrueColor 24-bit
+  // A 2D window shows its colour through X; a GL window's X background stays
+  // black, so only GL frames (read back, or composited on the host) show green.
+  swa.background_pixel = gl ? 0 : (r << 16) | (g << 8) | b;  // TrueColor 24-bit
   swa.border_pixel = 0;
   swa.override_redirect = True;  // placed exactly where asked, with or without a window manager
   Window win = XCreateWindow(d, RootWindow(d, screen), x, y, w, h, 0, vi->depth, InputOutput, vi->visual,
