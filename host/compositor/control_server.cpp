@@ -188,7 +188,7 @@ std::string ControlServer::Impl::answer(const std::string& request, std::vector<
     std::string error;
     if (!control.select(argument, error))
       return error_answer(error.empty() ? "no VM named \"" + argument + "\"" : error);
-    XLOG_INFO("control: switched to VM %s", one_line(argument).c_str());
+    XLOG_DEBUG("control: switched to VM %s", one_line(argument).c_str());
     return "ok\n";
   }
   if (command == "screenshot") {
@@ -221,6 +221,16 @@ void ControlServer::Impl::serve_client(int fd) {
     head = error_answer(problem);
   }
   write_answer(fd, head, payload);
+  // Closing a unix socket with unread input resets it, and the client could
+  // lose the answer (say, the error about its over-long line): read off what
+  // it already sent first.
+  shutdown(fd, SHUT_WR);
+  char discard[4096];
+  for (size_t drained = 0; drained < (1u << 20);) {
+    ssize_t n = recv(fd, discard, sizeof discard, MSG_DONTWAIT);
+    if (n <= 0) break;
+    drained += static_cast<size_t>(n);
+  }
 }
 
 void ControlServer::Impl::serve() {
@@ -338,7 +348,7 @@ bool ControlServer::start(const std::string& path, std::string& error) {
   s.wake_read = wake[0];
   s.wake_write = wake[1];
   s.thread = std::thread([&s] { s.serve(); });
-  XLOG_INFO("control: listening on %s (xen3dctl --socket %s)", path.c_str(), path.c_str());
+  XLOG_DEBUG("control: listening on %s", path.c_str());
   return true;
 }
 

@@ -50,7 +50,7 @@ void usage(FILE* out) {
       "                                          Ctrl+Alt+Left/Right switch VMs, Ctrl+Alt+Space\n"
       "                                          or F12 opens the VM picker\n"
       "                        vnc[:PORT]        a VNC server (default port 5900)\n"
-      "                        png:DIR           DIR/<vm>.png for every VM, refreshed at most 1/s\n"
+      "                        png:DIR           DIR/<vm>.png of the selected VM, refreshed at most 1/s\n"
       "  --control PATH      control socket for xen3dctl (default %s; 'none': off)\n"
       "  --max-fps N         compose the selected desktop at most N times a second (default 60)\n"
       "  --max-guest-mem-mib N\n"

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "host/compositor/log.h"
@@ -106,6 +107,14 @@ class PngOutput final : public Output {
     wake_.notify_one();
   }
 
+  // Every VM left: their files stay; images already written need not stay in
+  // memory (pending ones are still written).
+  void show_nothing() override {
+    std::lock_guard lock(mutex_);
+    std::erase_if(files_, [](const auto& entry) { return !entry.second.dirty; });
+    previous_vm_.clear();
+  }
+
  private:
   struct VmFile {
     DesktopImage latest;      // packed copy, kept whole so damage can be applied to it
@@ -119,7 +128,7 @@ class PngOutput final : public Output {
     std::unique_lock lock(mutex_);
     for (;;) {
       Clock::time_point now = Clock::now();
-      std::string due_vm;
+      std::optional<std::string> due_vm;
       Clock::time_point next_due = Clock::time_point::max();
       for (auto& [vm, file] : files_) {
         if (!file.dirty) continue;
@@ -130,7 +139,7 @@ class PngOutput final : public Output {
         }
         next_due = std::min(next_due, due);
       }
-      if (due_vm.empty()) {
+      if (!due_vm) {
         if (stopping_) return;  // everything pending has been written
         if (next_due == Clock::time_point::max()) {
           wake_.wait(lock);
@@ -139,19 +148,20 @@ class PngOutput final : public Output {
         }
         continue;
       }
-      VmFile& file = files_[due_vm];
+      VmFile& file = files_[*due_vm];
       snapshot_ = file.latest;  // encode outside the lock from a copy
       file.dirty = false;
       file.write_now = false;
       file.last_write = now;
       lock.unlock();
       std::string error;
-      bool written = write_atomically(due_vm, error);
+      bool written = write_atomically(*due_vm, error);
       lock.lock();
-      VmFile& after = files_[due_vm];
-      if (!written && error != after.last_error) XLOG_WARN("png output: %s", error.c_str());
-      if (written && !after.last_error.empty()) XLOG_INFO("png output: writing %s works again", dir_.c_str());
-      after.last_error = written ? "" : error;
+      auto after = files_.find(*due_vm);  // show_nothing() may have dropped it meanwhile
+      std::string previous_error = after != files_.end() ? after->second.last_error : "";
+      if (!written && error != previous_error) XLOG_WARN("png output: %s", error.c_str());
+      if (written && !previous_error.empty()) XLOG_INFO("png output: writing %s works again", dir_.c_str());
+      if (after != files_.end()) after->second.last_error = written ? "" : error;
     }
   }
 

@@ -89,9 +89,10 @@ DesktopRect bounding_box(const std::vector<DesktopRect>& rects) {
 }
 
 void copy_rect(const uint8_t* from, uint32_t from_stride, uint8_t* to, uint32_t to_stride, const DesktopRect& r) {
-  for (uint32_t row = 0; row < r.height; ++row)
-    std::memcpy(to + (size_t{row} + r.y) * to_stride + size_t{r.x} * 4,
-                from + (size_t{row} + r.y) * from_stride + size_t{r.x} * 4, size_t{r.width} * 4);
+  for (uint32_t row = 0; row < r.height; ++row) {
+    size_t y = size_t{row} + static_cast<size_t>(r.y), x_bytes = static_cast<size_t>(r.x) * 4;
+    std::memcpy(to + y * to_stride + x_bytes, from + y * from_stride + x_bytes, size_t{r.width} * 4);
+  }
 }
 
 class VncOutput final : public Output {
@@ -152,6 +153,7 @@ class VncOutput final : public Output {
     if (resized) {
       staged_width_ = image.width, staged_height_ = image.height;
       staging_.assign(size_t{image.width} * image.height * 4, 0);
+      pending_.clear();  // rects of the old size; the whole new one follows
     }
     std::vector<DesktopRect> rects;
     if (resized || damage.empty() || nothing_) {
@@ -206,7 +208,7 @@ class VncOutput final : public Output {
         // Viewers read the name when they connect; ones already connected keep theirs.
         name_ = wanted_name;
         screen_->desktopName = name_.c_str();
-        if (!nothing_) XLOG_INFO("vnc: showing VM %s", staged_vm_.c_str());
+        if (!nothing_) XLOG_DEBUG("vnc: showing VM %s", staged_vm_.c_str());
       }
       if (nothing_) {
         if (!blanked_) {
@@ -217,7 +219,8 @@ class VncOutput final : public Output {
       } else if (!pending_.empty()) {
         blanked_ = false;
         if (staged_width_ != fb_width_ || staged_height_ != fb_height_) resize_framebuffer();
-        for (const DesktopRect& r : pending_) copy_rect(staging_.data(), fb_width_ * 4, framebuffer_.data(), fb_width_ * 4, r);
+        for (const DesktopRect& r : pending_)
+          copy_rect(staging_.data(), fb_width_ * 4, framebuffer_.data(), fb_width_ * 4, r);
         modified = std::move(pending_);
         pending_.clear();
       }
@@ -227,10 +230,10 @@ class VncOutput final : public Output {
   }
 
   void resize_framebuffer() {
-    std::vector<uint8_t> bigger(size_t{staged_width_} * staged_height_ * 4, 0);
-    rfbNewFramebuffer(screen_, reinterpret_cast<char*>(bigger.data()), static_cast<int>(staged_width_),
+    std::vector<uint8_t> replacement(size_t{staged_width_} * staged_height_ * 4, 0);
+    rfbNewFramebuffer(screen_, reinterpret_cast<char*>(replacement.data()), static_cast<int>(staged_width_),
                       static_cast<int>(staged_height_), 8, 3, 4);
-    framebuffer_.swap(bigger);
+    framebuffer_.swap(replacement);
     fb_width_ = staged_width_, fb_height_ = staged_height_;
     // rfbNewFramebuffer reset the pixel format to its own default and gave
     // viewers translations for that: put ours back and redo them.
@@ -239,7 +242,7 @@ class VncOutput final : public Output {
     while (rfbClientPtr client = rfbClientIteratorNext(clients)) screen_->setTranslateFunction(client);
     rfbReleaseClientIterator(clients);
     pending_ = {{0, 0, fb_width_, fb_height_}};
-    XLOG_INFO("vnc: desktop is now %ux%u", fb_width_, fb_height_);
+    XLOG_DEBUG("vnc: desktop is now %ux%u", fb_width_, fb_height_);
   }
 
   const int port_;

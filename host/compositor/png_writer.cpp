@@ -35,6 +35,11 @@ bool encode(FILE* file, std::vector<uint8_t>* memory, const std::string& what, c
     png_set_write_fn(png, memory, append_to_vector, flush_nothing);
   }
   if (layout == SourceLayout::Bgrx) {
+    // Desktops are written every second and on demand: the "sub" filter with
+    // light compression encodes a 1080p desktop ~3x faster than libpng's
+    // adaptive default (~40 ms instead of ~130) for about the same size.
+    png_set_filter(png, 0, PNG_FILTER_SUB);
+    png_set_compression_level(png, 3);
     png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);

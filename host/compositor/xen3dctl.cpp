@@ -211,8 +211,10 @@ int main(int argc, char** argv) {
     return usage_error(("unknown command " + command + " (list, switch, screenshot, stats)").c_str());
   }
   if (words.size() != arguments_wanted + 1) {
-    const char* shape = command == "switch" ? "switch VM" : command == "screenshot" ? "screenshot VM FILE.png" : nullptr;
-    return usage_error(shape ? ("usage: xen3dctl " + std::string(shape)).c_str()
+    const char* shape = command == "switch"       ? "switch VM"
+                        : command == "screenshot" ? "screenshot VM FILE.png"
+                                                  : nullptr;
+    return usage_error(shape ? (command + " wants: xen3dctl " + std::string(shape)).c_str()
                              : (command + " takes no arguments").c_str());
   }
   std::string request = command;

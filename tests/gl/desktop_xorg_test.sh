@@ -15,7 +15,7 @@ start_xvfb
 host_display=$DISPLAY
 ctl=$work/control.sock
 vnc_port=$((15900 + $$ % 1000))
-start_compositor --control "$ctl" --output window --output "vnc:$vnc_port" --output "png:$work/png" --max-fps 30
+start_compositor ${XEN3D_TEST_COMP_ARGS:-} --control "$ctl" --output window --output "vnc:$vnc_port" --output "png:$work/png" --max-fps 30
 ctl() { "$XEN3DCTL" --socket "$ctl" "$@"; }
 
 # A guest desktop: Xorg on a free display with the module, its own name.
