@@ -146,7 +146,7 @@ vnc_shot() {
 window_shot() {
   local title
   title=$(ctl list | awk -F'\t' '$NF == "selected" {print $1}')
-  DISPLAY=$host_display "$X_GRAB" --name "Xen3D — $title" "$work/window.png" || fail "no window output titled 'Xen3D — $title' on the host display"
+  DISPLAY=$host_display "$X_GRAB" --name "Xen3D - $title" "$work/window.png" || fail "no window output titled 'Xen3D - $title' on the host display"
 }
 for vm in alpha beta; do
   ctl switch "$vm" >/dev/null || fail "xen3dctl switch $vm failed"
