@@ -42,6 +42,15 @@ constexpr auto kAttemptSlow = std::chrono::seconds(10);
 constexpr int kConnectTimeoutMs = 2000;
 constexpr uint32_t kCmdRingKib = 1024;  // window states are at most 64 KiB each
 constexpr uint32_t kBulkHeapKib = 64;   // desktops send no bulk data: the smallest heap
+// The most a hello may ask for (proto/commands.toml, hello.framebuffer_kib).
+constexpr uint64_t kMaxFramebufferBytes = uint64_t{65536} * 1024;
+
+// A window_state is 36 bytes before its clip rects (wire_size in commands.gen.h).
+constexpr size_t window_state_bytes(size_t rects) { return align8(36 + rects * Rect::kWireSize); }
+static_assert(XEN3D_MAX_CLIP_RECTS <= WindowState::kMaxClip);
+static_assert(window_state_bytes(XEN3D_MAX_CLIP_RECTS) <= kMaxRecordSize &&
+                  window_state_bytes(XEN3D_MAX_CLIP_RECTS + 1) > kMaxRecordSize,
+              "XEN3D_MAX_CLIP_RECTS is the most clip rects one record holds");
 
 std::string printf_string(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string printf_string(const char* fmt, ...) {
@@ -90,46 +99,50 @@ void write_page_header(uint8_t* region, uint32_t region_size, uint32_t width, ui
   page->depth = 32;
 }
 
+// Connects and opens the desktop; on failure returns nullptr with `error` set.
+std::unique_ptr<GuestSession> open_desktop(Attempt& a, std::string& error) {
+  ConnectRequest req;
+  req.client_name = "Xorg xen3d module (" + a.name + ")";
+  req.cmd_ring_kib = kCmdRingKib;
+  req.bulk_heap_kib = kBulkHeapKib;
+  req.framebuffer_kib = static_cast<uint32_t>((kXenfbPixelsOffset + a.region_pixel_bytes + 1023) / 1024);
+  req.timeout_ms = kConnectTimeoutMs;
+  // On failure connect's message names the endpoint and what to check.
+  std::unique_ptr<GuestSession> session = GuestSession::connect(a.endpoint, req, error);
+  if (!session) return nullptr;
+
+  Transport& t = session->transport();
+  const uint64_t needed = kXenfbPixelsOffset + uint64_t{a.stride} * a.height;
+  if (t.framebuffer_size() < needed) {
+    error = printf_string("the compositor gave a framebuffer region of %u bytes, %llu needed",
+                          t.framebuffer_size(), static_cast<unsigned long long>(needed));
+    return nullptr;
+  }
+  write_page_header(t.framebuffer(), t.framebuffer_size(), a.width, a.height, a.stride);
+  DesktopOpen open;
+  open.width = a.width;
+  open.height = a.height;
+  open.stride = a.stride;
+  open.name = std::string_view(a.name).substr(0, DesktopOpen::kMaxName);
+  DesktopOpened opened;
+  if (!session->call(open, opened)) {
+    error = "desktop_open failed: " + session->error();
+    return nullptr;
+  }
+  if (!opened.ok) {
+    error = "the compositor refused the desktop: " + std::string(opened.reason);
+    return nullptr;
+  }
+  a.token = opened.token;
+  a.desktop_id = opened.desktop_id;
+  return session;
+}
+
 void run_attempt(const std::shared_ptr<Attempt>& a) {
   std::unique_ptr<GuestSession> session;
   std::string error;
   try {
-    ConnectRequest req;
-    req.client_name = "Xorg xen3d module (" + a->name + ")";
-    req.cmd_ring_kib = kCmdRingKib;
-    req.bulk_heap_kib = kBulkHeapKib;
-    const uint64_t region = kXenfbPixelsOffset + a->region_pixel_bytes;
-    req.framebuffer_kib = static_cast<uint32_t>((region + 1023) / 1024);
-    req.timeout_ms = kConnectTimeoutMs;
-    session = GuestSession::connect(a->endpoint, req, error);
-    if (!session) {
-      error = "cannot reach the compositor: " + error;
-    } else if (session->transport().framebuffer_size() <
-               kXenfbPixelsOffset + uint64_t{a->stride} * a->height) {
-      error = printf_string("the compositor gave a framebuffer region of %u bytes, %llu needed",
-                     session->transport().framebuffer_size(),
-                     static_cast<unsigned long long>(kXenfbPixelsOffset + uint64_t{a->stride} * a->height));
-      session.reset();
-    } else {
-      Transport& t = session->transport();
-      write_page_header(t.framebuffer(), t.framebuffer_size(), a->width, a->height, a->stride);
-      DesktopOpen open;
-      open.width = a->width;
-      open.height = a->height;
-      open.stride = a->stride;
-      open.name = std::string_view(a->name).substr(0, DesktopOpen::kMaxName);
-      DesktopOpened opened;
-      if (!session->call(open, opened)) {
-        error = "desktop_open failed: " + session->error();
-        session.reset();
-      } else if (!opened.ok) {
-        error = "the compositor refused the desktop: " + std::string(opened.reason);
-        session.reset();
-      } else {
-        a->token = opened.token;
-        a->desktop_id = opened.desktop_id;
-      }
-    }
+    session = open_desktop(*a, error);
   } catch (const std::exception& e) {
     error = std::string("connecting failed: ") + e.what();
     session.reset();
@@ -154,6 +167,11 @@ class DesktopLink {
     return attempt_ ? XEN3D_LINK_CONNECTING : XEN3D_LINK_DOWN;
   }
 
+  xen3d_link_state check() {
+    if (session_) probe();
+    return poll();
+  }
+
   uint32_t generation() const { return generation_; }
 
   bool try_connect(const xen3d_desktop_geometry& g, bool now) {
@@ -167,7 +185,15 @@ class DesktopLink {
     a->width = g.width;
     a->height = g.height;
     a->stride = g.stride;
-    a->region_pixel_bytes = std::max<uint64_t>(g.region_pixel_bytes, uint64_t{g.stride} * g.height);
+    const uint64_t screen_bytes = uint64_t{g.stride} * g.height;
+    if (kXenfbPixelsOffset + screen_bytes > kMaxFramebufferBytes) {
+      note_failure(printf_string("a %ux%u screen is bigger than a desktop framebuffer may be (%llu MiB)",
+                                 g.width, g.height,
+                                 static_cast<unsigned long long>(kMaxFramebufferBytes >> 20)));
+      return false;
+    }
+    a->region_pixel_bytes =
+        std::clamp<uint64_t>(g.region_pixel_bytes, screen_bytes, kMaxFramebufferBytes - kXenfbPixelsOffset);
     a->started = t;
     // The thread must not take the X server's signals (SIGIO, the smart
     // scheduler's SIGALRM): their handlers assume the main thread.
@@ -188,9 +214,12 @@ class DesktopLink {
 
   xen3d_link_state wait_attempt(int timeout_ms) {
     if (attempt_) {
+      // An attempt past its connect timeout is stuck on a compositor that
+      // does not answer: waiting for it would only stall every client.
+      const auto deadline = std::min(Clock::now() + std::chrono::milliseconds(timeout_ms),
+                                     attempt_->started + std::chrono::milliseconds(kConnectTimeoutMs + 500));
       std::unique_lock lock(attempt_->mutex);
-      attempt_->finished.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                                  [&] { return attempt_->done; });
+      attempt_->finished.wait_until(lock, deadline, [&] { return attempt_->done; });
     }
     return poll();
   }
@@ -198,11 +227,11 @@ class DesktopLink {
   int next_wakeup_ms() const {
     const auto t = Clock::now();
     auto until = [&](Clock::time_point when) {
-      return static_cast<int>(std::max<int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(when - t).count() + 1));
+      return static_cast<int>(
+          std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(when - t).count() + 1));
     };
     if (attempt_) return kAttemptPollMs;
-    if (!session_) return last_attempt_ ? until(*last_attempt_ + kRetryInterval) : 0;
+    if (!session_) return last_attempt_ ? until(*last_attempt_ + kRetryInterval) : -1;
     if (busy_ || full_screen_pending_ || !pending_gone_.empty()) return kBusyRetryMs;
     return until(last_probe_ + kProbeInterval);
   }
@@ -280,7 +309,7 @@ class DesktopLink {
     if (!session_) return XEN3D_SEND_DOWN;
     if (xen3d_send_result res = drain_pending_gone(); res != XEN3D_SEND_OK) return res;
     clip_.clear();
-    const uint32_t n = std::min<uint32_t>(s.clip_count, WindowState::kMaxClip);
+    const uint32_t n = std::min<uint32_t>(s.clip_count, XEN3D_MAX_CLIP_RECTS);  // the caller keeps to it
     for (uint32_t i = 0; i < n; ++i) {
       clip_.push_back(Rect{s.clip[i].x, s.clip[i].y, s.clip[i].width, s.clip[i].height});
     }
@@ -306,11 +335,15 @@ class DesktopLink {
   void flush() {
     if (!session_) return;
     drain_pending_gone();
+    // Whatever was refused since the last flush is tried again soon.
+    busy_ = refused_;
+    refused_ = false;
     if (session_ && unflushed_) {
       session_->flush();
       unflushed_ = 0;
       if (!session_->alive()) lose(session_->error());
     }
+    if (session_ && host_spoke_unasked()) lose(unasked_reply());
     if (session_ && Clock::now() - last_probe_ >= kProbeInterval) probe();
   }
 
@@ -324,6 +357,8 @@ class DesktopLink {
       drop_session();
       log_info("closed the desktop");
     }
+    last_attempt_.reset();  // the next desktop may open at once
+    last_failure_.clear();
   }
 
  private:
@@ -337,7 +372,7 @@ class DesktopLink {
     }
     const size_t bytes = wire_size(r);
     if (!ring_has_room(bytes)) {
-      busy_ = true;
+      refused_ = true;
       return XEN3D_SEND_BUSY;
     }
     if (!session_->send(r)) {
@@ -345,7 +380,6 @@ class DesktopLink {
       return XEN3D_SEND_DOWN;
     }
     unflushed_ += bytes;
-    busy_ = false;
     return XEN3D_SEND_OK;
   }
 
@@ -376,8 +410,36 @@ class DesktopLink {
   // connection: a zero-timeout wait looks at its socket.
   void probe() {
     last_probe_ = Clock::now();
-    WaitResult w = session_->transport().wait(RingId::Command, [] { return false; }, 0);
-    if (w == WaitResult::PeerGone) lose(session_->transport().error());
+    WaitResult w = session_->transport().wait(
+        RingId::Command, [] { return false; }, 0);
+    if (w == WaitResult::PeerGone) {
+      lose(session_->transport().error());
+    } else if (host_spoke_unasked()) {
+      lose(unasked_reply());
+    }
+  }
+
+  // After desktop_open nothing we send has an answer, so a reply is the
+  // compositor rejecting a record (context_lost): it then ignores the rest of
+  // this connection, and only a new one brings the desktop back.
+  bool host_spoke_unasked() const {
+    const RingCounters* r = session_->transport().counters(RingId::Reply);
+    return r->head.load(std::memory_order_acquire) != r->tail.load(std::memory_order_acquire);
+  }
+
+  std::string unasked_reply() {
+    Transport& t = session_->transport();
+    RecordReader reader(t.counters(RingId::Reply), t.ring_data(RingId::Reply), t.ring_size(RingId::Reply));
+    std::vector<uint8_t> rec(kMaxRecordSize);
+    size_t size = 0;
+    const char* why = nullptr;
+    ContextLost lost;
+    if (reader.next(rec.data(), size, why) == ReadStatus::Record &&
+        header_opcode(rec.data()) == uint16_t(Opcode::ContextLost) && decode(rec.data(), size, lost).ok()) {
+      return printf_string("the compositor rejected our '%s' (record %u): %.*s", opcode_name(lost.opcode),
+                           lost.command_index, static_cast<int>(lost.message.size()), lost.message.data());
+    }
+    return "the compositor sent an answer nothing asked for";
   }
 
   void collect() {
@@ -387,8 +449,9 @@ class DesktopLink {
       if (!a->done) {
         if (!a->slow_logged && Clock::now() - a->started >= kAttemptSlow) {
           a->slow_logged = true;
-          log_error("the compositor accepted the connection but has not answered desktop_open for 10 s; "
-                    "running uncomposited until it does");
+          log_error(
+              "the compositor accepted the connection but has not answered desktop_open for 10 s; "
+              "running uncomposited until it does");
         }
         return;
       }
@@ -405,29 +468,34 @@ class DesktopLink {
     height_ = a->height;
     stride_ = a->stride;
     unflushed_ = 0;
-    busy_ = false;
+    refused_ = busy_ = false;
     updates_waiting_ = false;
     full_screen_pending_ = false;
     pending_gone_.clear();
     last_probe_ = Clock::now();
     last_failure_.clear();
     ++generation_;
-    log_info(printf_string("desktop \"%s\" open on the compositor at %s: desktop %u, %ux%u, framebuffer region %u KiB",
-                    name_.c_str(), session_->info().endpoint.c_str(), desktop_id_, width_, height_,
-                    session_->transport().framebuffer_size() / 1024));
+    log_info(printf_string(
+        "desktop \"%s\" open on the compositor at %s: desktop %u, %ux%u, framebuffer region %u KiB",
+        name_.c_str(), session_->info().endpoint.c_str(), desktop_id_, width_, height_,
+        session_->transport().framebuffer_size() / 1024));
   }
 
   // Logs a failed attempt once, not every 5 s while the compositor stays away.
   void note_failure(const std::string& why) {
     if (why == last_failure_) return;
     last_failure_ = why;
-    log_error(why + "; running uncomposited, retrying every 5 s");
+    std::string line = why;
+    while (!line.empty() && (line.back() == '.' || line.back() == ' ')) line.pop_back();
+    log_error(line + "; running uncomposited, retrying every 5 s");
   }
 
-  void lose(const std::string& why) {
+  // By value: `why` is often the session's own message, gone with the session.
+  void lose(std::string why) {
     if (!session_) return;
     drop_session();
-    const std::string line = "lost the compositor (" + (why.empty() ? std::string("connection closed") : why) +
+    const std::string line = "lost the compositor (" +
+                             (why.empty() ? std::string("connection closed") : why) +
                              "); running uncomposited, retrying every 5 s";
     log_error(line);
     last_failure_.clear();
@@ -445,7 +513,7 @@ class DesktopLink {
     session_.reset();
     unflushed_ = 0;
     pending_gone_.clear();
-    busy_ = updates_waiting_ = full_screen_pending_ = false;
+    refused_ = busy_ = updates_waiting_ = full_screen_pending_ = false;
   }
 
   std::string endpoint_, name_;
@@ -459,7 +527,8 @@ class DesktopLink {
   uint32_t width_ = 0, height_ = 0, stride_ = 0;
   uint32_t generation_ = 0;
   size_t unflushed_ = 0;
-  bool busy_ = false;
+  bool refused_ = false;  // a record did not fit since the last flush
+  bool busy_ = false;     // ... before the last flush
   bool updates_waiting_ = false;
   bool full_screen_pending_ = false;
   std::deque<uint32_t> pending_gone_;
@@ -491,11 +560,20 @@ T guarded(F&& f, T on_error) noexcept {
 extern "C" {
 
 void xen3d_link_configure(const char* endpoint, const char* desktop_name) {
-  guarded([&] { link().configure(endpoint, desktop_name); return 0; }, 0);
+  guarded(
+      [&] {
+        link().configure(endpoint, desktop_name);
+        return 0;
+      },
+      0);
 }
 
 xen3d_link_state xen3d_link_poll(void) {
   return guarded([] { return link().poll(); }, XEN3D_LINK_DOWN);
+}
+
+xen3d_link_state xen3d_link_check(void) {
+  return guarded([] { return link().check(); }, XEN3D_LINK_DOWN);
 }
 
 uint32_t xen3d_link_generation(void) { return link().generation(); }
@@ -545,11 +623,21 @@ xen3d_send_result xen3d_link_send_window_gone(uint32_t window) {
 }
 
 void xen3d_link_flush(void) {
-  guarded([] { link().flush(); return 0; }, 0);
+  guarded(
+      [] {
+        link().flush();
+        return 0;
+      },
+      0);
 }
 
 void xen3d_link_close(void) {
-  guarded([] { link().close(); return 0; }, 0);
+  guarded(
+      [] {
+        link().close();
+        return 0;
+      },
+      0);
 }
 
 }  // extern "C"

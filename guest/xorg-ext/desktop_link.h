@@ -25,13 +25,17 @@ void xen3d_log_error(const char *line);
 void xen3d_link_configure(const char *endpoint, const char *desktop_name);
 
 enum xen3d_link_state {
-  XEN3D_LINK_DOWN,        /* uncomposited; a new attempt may be started */
-  XEN3D_LINK_CONNECTING,  /* an attempt runs in the background */
-  XEN3D_LINK_UP,          /* desktop_open was answered ok */
+  XEN3D_LINK_DOWN,       /* uncomposited; a new attempt may be started */
+  XEN3D_LINK_CONNECTING, /* an attempt runs in the background */
+  XEN3D_LINK_UP,         /* desktop_open was answered ok */
 };
 
 /* Collects a finished background attempt (logging its outcome) and returns the state. */
 enum xen3d_link_state xen3d_link_poll(void);
+
+/* Like xen3d_link_poll, but first looks at the connection itself, so that a
+ * compositor that went away a moment ago is noticed (costs ~50 us). */
+enum xen3d_link_state xen3d_link_check(void);
 
 /* Counts the times the link came up: the server side resends the whole
  * screen and every tracked window when it changes. */
@@ -89,13 +93,18 @@ struct xen3d_rect {
   uint32_t width, height;
 };
 
+/* The most clip rects one window_state carries: the protocol allows 4096,
+ * but a record may not exceed 64 KiB (proto/wire.h kMaxRecordSize), which
+ * leaves room for 4093. A longer clip list is sent as its bounding box. */
+#define XEN3D_MAX_CLIP_RECTS 4093
+
 struct xen3d_window_state {
   uint32_t window;
   int32_t x, y;
   uint32_t width, height;
   int mapped;
   const struct xen3d_rect *clip; /* screen coordinates, disjoint */
-  uint32_t clip_count;           /* at most 4096 */
+  uint32_t clip_count;           /* at most XEN3D_MAX_CLIP_RECTS */
 };
 
 enum xen3d_send_result xen3d_link_send_window_state(const struct xen3d_window_state *state);

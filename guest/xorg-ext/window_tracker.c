@@ -1,7 +1,14 @@
-/* GL windows: which windows clients registered, and where they are. The
- * screen's window hooks mark a tracked window dirty whenever its geometry,
- * mapping or clip list may have changed; the BlockHandler then sends each
- * dirty window's state once, so a burst of changes costs one record.
+/* GL windows: which windows clients registered, and where on the screen they
+ * can be seen. The screen's window hooks note that the window layout changed
+ * (any move, resize, restack, map or unmap, of any window); the BlockHandler
+ * then works out each tracked window's state and sends those that differ
+ * from what the compositor has, so a burst of changes costs one record per
+ * window.
+ *
+ * The visible part is computed from the window tree rather than taken from
+ * the window's clipList: a window with an alpha visual (depth 32, which GLX
+ * hands out readily) is redirected by Composite, and a redirected window's
+ * clipList is its whole area whatever lies above it.
  *
  * A window stays tracked while at least one client has it registered. Each
  * registration is a resource of the registering client, so a GL client that
@@ -17,17 +24,20 @@
 
 #include "xen3d_server.h"
 
-/* The protocol's limits: window_state carries at most 4096 clip rects, and
- * no size above 16384. */
-#define MAX_CLIP_RECTS 4096
+/* The protocol's limit on any size in window_state. */
 #define MAX_EXTENT 16384
 
 typedef struct {
   struct xorg_list link; /* in tracked_windows */
   WindowPtr window;
   XID id;
-  Bool dirty;
   struct xorg_list registrations;
+  /* What the compositor was last told (valid when `sent`). */
+  Bool sent;
+  int32_t x, y;
+  uint32_t width, height;
+  Bool mapped;
+  RegionRec visible;
 } TrackedWindow;
 
 typedef struct {
@@ -40,24 +50,46 @@ static DevPrivateKeyRec tracked_key;
 static RESTYPE registration_type;
 static struct xorg_list tracked_windows;
 static ScreenPtr tracked_screen;
+/* Some window moved, resized, restacked, appeared or vanished (or a tracked
+ * window is not yet known to the compositor): states must be looked at. */
+static Bool layout_changed;
 
 static ClipNotifyProcPtr wrapped_clip_notify;
 static PositionWindowProcPtr wrapped_position_window;
 static RealizeWindowProcPtr wrapped_realize_window;
 static UnrealizeWindowProcPtr wrapped_unrealize_window;
+static RestackWindowProcPtr wrapped_restack_window;
 static DestroyWindowProcPtr wrapped_destroy_window;
 
-static struct xen3d_rect clip_rects[MAX_CLIP_RECTS];
+static struct xen3d_rect clip_rects[XEN3D_MAX_CLIP_RECTS];
 
 static TrackedWindow *tracked_of(WindowPtr window) {
   return dixLookupPrivate(&window->devPrivates, &tracked_key);
 }
 
-static void mark_dirty(WindowPtr window) {
-  TrackedWindow *tracked;
-  if (window->drawable.pScreen != tracked_screen) return;
-  tracked = tracked_of(window);
-  if (tracked) tracked->dirty = TRUE;
+static void note_layout_change(WindowPtr window) {
+  if (window->drawable.pScreen == tracked_screen && !xorg_list_is_empty(&tracked_windows)) {
+    layout_changed = TRUE;
+  }
+}
+
+/* The part of the window's inside that shows on the screen: its inside
+ * (already cut to its ancestors' insides), less its mapped children and every
+ * mapped window stacked above it or above one of its ancestors. `visible`
+ * comes in empty. */
+static void compute_visible(WindowPtr window, RegionPtr visible) {
+  WindowPtr level, other;
+
+  if (!window->realized) return;
+  RegionCopy(visible, &window->winSize);
+  for (other = window->firstChild; other; other = other->nextSib) {
+    if (other->viewable) RegionSubtract(visible, visible, &other->borderSize);
+  }
+  for (level = window; level->parent; level = level->parent) {
+    for (other = level->prevSib; other; other = other->prevSib) {
+      if (other->viewable) RegionSubtract(visible, visible, &other->borderSize);
+    }
+  }
 }
 
 static uint32_t clamp_extent(int value) {
@@ -74,35 +106,53 @@ static struct xen3d_rect rect_of_box(const BoxRec *box) {
   return r;
 }
 
-static enum xen3d_send_result send_state(TrackedWindow *tracked) {
+/* Sends the window's state unless the compositor already has it. */
+static enum xen3d_send_result update(TrackedWindow *tracked) {
   WindowPtr window = tracked->window;
   struct xen3d_window_state state;
   enum xen3d_send_result result;
+  RegionRec visible;
+  int n;
 
+  RegionNull(&visible);
+  compute_visible(window, &visible);
   state.window = tracked->id;
   state.x = window->drawable.x;
   state.y = window->drawable.y;
   state.width = clamp_extent(window->drawable.width);
   state.height = clamp_extent(window->drawable.height);
   state.mapped = window->realized;
+  if (tracked->sent && state.x == tracked->x && state.y == tracked->y && state.width == tracked->width &&
+      state.height == tracked->height && state.mapped == tracked->mapped &&
+      RegionEqual(&visible, &tracked->visible)) {
+    RegionUninit(&visible);
+    return XEN3D_SEND_OK;
+  }
+
   state.clip = clip_rects;
-  state.clip_count = 0;
-  if (window->realized && RegionNotEmpty(&window->clipList)) {
-    int n = RegionNumRects(&window->clipList);
-    if (n > MAX_CLIP_RECTS) {
-      /* Approximation: a clip list this fragmented (a window behind a
-       * fine-grained pattern of others) is sent as its bounding box. */
-      clip_rects[0] = rect_of_box(RegionExtents(&window->clipList));
-      state.clip_count = 1;
-    } else {
-      const BoxRec *boxes = RegionRects(&window->clipList);
-      int i;
-      for (i = 0; i < n; i++) clip_rects[i] = rect_of_box(&boxes[i]);
-      state.clip_count = (uint32_t)n;
-    }
+  n = RegionNumRects(&visible);
+  if (n > XEN3D_MAX_CLIP_RECTS) {
+    /* Approximation: a visible part this fragmented (a window behind a
+     * fine-grained pattern of others) is sent as its bounding box. */
+    clip_rects[0] = rect_of_box(RegionExtents(&visible));
+    state.clip_count = 1;
+  } else {
+    const BoxRec *boxes = RegionRects(&visible);
+    int i;
+    for (i = 0; i < n; i++) clip_rects[i] = rect_of_box(&boxes[i]);
+    state.clip_count = (uint32_t)n;
   }
   result = xen3d_link_send_window_state(&state);
-  if (result == XEN3D_SEND_OK) tracked->dirty = FALSE;
+  if (result == XEN3D_SEND_OK) {
+    tracked->sent = TRUE;
+    tracked->x = state.x;
+    tracked->y = state.y;
+    tracked->width = state.width;
+    tracked->height = state.height;
+    tracked->mapped = state.mapped;
+    RegionCopy(&tracked->visible, &visible);
+  }
+  RegionUninit(&visible);
   return result;
 }
 
@@ -110,6 +160,7 @@ static void untrack(TrackedWindow *tracked) {
   xen3d_link_send_window_gone(tracked->id);
   dixSetPrivate(&tracked->window->devPrivates, &tracked_key, NULL);
   xorg_list_del(&tracked->link);
+  RegionUninit(&tracked->visible);
   free(tracked);
 }
 
@@ -155,6 +206,7 @@ int xen3d_windows_register(ClientPtr client, WindowPtr window, Bool *tracked_now
     tracked->window = window;
     tracked->id = window->drawable.id;
     xorg_list_init(&tracked->registrations);
+    RegionNull(&tracked->visible);
     xorg_list_append(&tracked->link, &tracked_windows);
     dixSetPrivate(&window->devPrivates, &tracked_key, tracked);
   }
@@ -172,9 +224,10 @@ int xen3d_windows_register(ClientPtr client, WindowPtr window, Bool *tracked_now
   }
 
   /* Sent at once: the GL client presents into it right after this reply. */
-  tracked->dirty = TRUE;
+  tracked->sent = FALSE;
+  layout_changed = TRUE;
   if (xen3d_link_poll() == XEN3D_LINK_UP) {
-    send_state(tracked);
+    xen3d_windows_send_changes();
     xen3d_link_flush();
   }
   *tracked_now = xen3d_link_poll() == XEN3D_LINK_UP;
@@ -190,17 +243,20 @@ void xen3d_windows_unregister(ClientPtr client, XID window) {
   xen3d_link_flush();
 }
 
-void xen3d_windows_mark_all_dirty(void) {
+void xen3d_windows_forget_sent(void) {
   TrackedWindow *tracked;
-  xorg_list_for_each_entry(tracked, &tracked_windows, link) tracked->dirty = TRUE;
+  xorg_list_for_each_entry(tracked, &tracked_windows, link) tracked->sent = FALSE;
+  layout_changed = TRUE;
 }
 
-void xen3d_windows_send_dirty(void) {
+void xen3d_windows_send_changes(void) {
   TrackedWindow *tracked;
+  if (!layout_changed) return;
   xorg_list_for_each_entry(tracked, &tracked_windows, link) {
     /* BUSY: the rest waits for the next block; DOWN: all are resent on reconnect. */
-    if (tracked->dirty && send_state(tracked) != XEN3D_SEND_OK) return;
+    if (update(tracked) != XEN3D_SEND_OK) return;
   }
+  layout_changed = FALSE;
 }
 
 /* ---- the screen's window hooks: wrapped, they call down first ---- */
@@ -211,7 +267,7 @@ static void xen3d_clip_notify(WindowPtr window, int dx, int dy) {
   if (screen->ClipNotify) screen->ClipNotify(window, dx, dy);
   wrapped_clip_notify = screen->ClipNotify;
   screen->ClipNotify = xen3d_clip_notify;
-  mark_dirty(window);
+  note_layout_change(window);
 }
 
 static Bool xen3d_position_window(WindowPtr window, int x, int y) {
@@ -221,7 +277,7 @@ static Bool xen3d_position_window(WindowPtr window, int x, int y) {
   if (screen->PositionWindow) ok = screen->PositionWindow(window, x, y);
   wrapped_position_window = screen->PositionWindow;
   screen->PositionWindow = xen3d_position_window;
-  mark_dirty(window);
+  note_layout_change(window);
   return ok;
 }
 
@@ -232,7 +288,7 @@ static Bool xen3d_realize_window(WindowPtr window) {
   if (screen->RealizeWindow) ok = screen->RealizeWindow(window);
   wrapped_realize_window = screen->RealizeWindow;
   screen->RealizeWindow = xen3d_realize_window;
-  mark_dirty(window);
+  note_layout_change(window);
   return ok;
 }
 
@@ -243,8 +299,18 @@ static Bool xen3d_unrealize_window(WindowPtr window) {
   if (screen->UnrealizeWindow) ok = screen->UnrealizeWindow(window);
   wrapped_unrealize_window = screen->UnrealizeWindow;
   screen->UnrealizeWindow = xen3d_unrealize_window;
-  mark_dirty(window);
+  note_layout_change(window);
   return ok;
+}
+
+/* Restacking two redirected windows changes no clip list: only this tells. */
+static void xen3d_restack_window(WindowPtr window, WindowPtr old_next_sibling) {
+  ScreenPtr screen = window->drawable.pScreen;
+  screen->RestackWindow = wrapped_restack_window;
+  if (screen->RestackWindow) screen->RestackWindow(window, old_next_sibling);
+  wrapped_restack_window = screen->RestackWindow;
+  screen->RestackWindow = xen3d_restack_window;
+  note_layout_change(window);
 }
 
 static Bool xen3d_destroy_window(WindowPtr window) {
@@ -261,6 +327,7 @@ static Bool xen3d_destroy_window(WindowPtr window) {
     }
     untrack(tracked);
   }
+  note_layout_change(window);
   screen->DestroyWindow = wrapped_destroy_window;
   if (screen->DestroyWindow) ok = screen->DestroyWindow(window);
   wrapped_destroy_window = screen->DestroyWindow;
@@ -274,6 +341,7 @@ Bool xen3d_windows_init(ScreenPtr screen) {
   if (!registration_type) return FALSE;
   xorg_list_init(&tracked_windows);
   tracked_screen = screen;
+  layout_changed = FALSE;
 
   wrapped_clip_notify = screen->ClipNotify;
   screen->ClipNotify = xen3d_clip_notify;
@@ -283,6 +351,8 @@ Bool xen3d_windows_init(ScreenPtr screen) {
   screen->RealizeWindow = xen3d_realize_window;
   wrapped_unrealize_window = screen->UnrealizeWindow;
   screen->UnrealizeWindow = xen3d_unrealize_window;
+  wrapped_restack_window = screen->RestackWindow;
+  screen->RestackWindow = xen3d_restack_window;
   wrapped_destroy_window = screen->DestroyWindow;
   screen->DestroyWindow = xen3d_destroy_window;
   return TRUE;
@@ -295,6 +365,7 @@ void xen3d_windows_close(ScreenPtr screen) {
   screen->PositionWindow = wrapped_position_window;
   screen->RealizeWindow = wrapped_realize_window;
   screen->UnrealizeWindow = wrapped_unrealize_window;
+  screen->RestackWindow = wrapped_restack_window;
   screen->DestroyWindow = wrapped_destroy_window;
   /* The windows are gone by now (the root window's destruction took them);
    * whatever is left is only memory. */
@@ -305,6 +376,7 @@ void xen3d_windows_close(ScreenPtr screen) {
       registration->tracked = NULL;
     }
     xorg_list_del(&tracked->link);
+    RegionUninit(&tracked->visible);
     free(tracked);
   }
   tracked_screen = NULL;

@@ -32,9 +32,9 @@ int xen3d_windows_register(ClientPtr client, WindowPtr window, Bool *tracked);
 /* UnregisterWindow: drops the client's registration, if any. */
 void xen3d_windows_unregister(ClientPtr client, XID window);
 /* After a (re)connect the compositor knows none of them. */
-void xen3d_windows_mark_all_dirty(void);
-/* Sends the state of every window that changed since the last call. */
-void xen3d_windows_send_dirty(void);
+void xen3d_windows_forget_sent(void);
+/* Sends the state of every tracked window the compositor does not have yet. */
+void xen3d_windows_send_changes(void);
 
 /* ---- screen_export.c: the screen's 2D contents into the framebuffer ---- */
 
