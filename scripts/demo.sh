@@ -58,37 +58,7 @@ start_vm() {
   local name=$1 n conf
   for n in $(seq 30 99); do [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || break; done
   conf=$run_dir/xorg-$name.conf
-  cat >"$conf" <<CONF
-Section "Files"
-  ModulePath "$top/build/guest/xorg-ext"
-  ModulePath "/usr/lib/xorg/modules"
-EndSection
-Section "Module"
-  Load "xen3d"
-EndSection
-Section "Device"
-  Identifier "dummy"
-  Driver "dummy"
-  VideoRam 32768
-EndSection
-Section "Monitor"
-  Identifier "monitor"
-  HorizSync 5.0-1000.0
-  VertRefresh 5.0-200.0
-  Modeline "800x600" 40.00 800 840 968 1056 600 601 605 628 +hsync +vsync
-EndSection
-Section "Screen"
-  Identifier "screen"
-  Device "dummy"
-  Monitor "monitor"
-  DefaultDepth 24
-  SubSection "Display"
-    Depth 24
-    Modes "800x600"
-    Virtual 800 600
-  EndSubSection
-EndSection
-CONF
+  "$(dirname "$0")/../guest/xorg-ext/guest-xorg-conf.sh" "$top/build/guest/xorg-ext" 800x600 >"$conf"
   XEN3D_TRANSPORT="local:$sock" XEN3D_VM_NAME=$name \
     Xorg ":$n" -config "$conf" -noreset -nolisten tcp -logfile "$out/xorg-$name.log" >/dev/null 2>&1 &
   pids+=($!)

@@ -66,20 +66,29 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
 
   std::unique_lock<std::mutex> g(dev.lock());
   if (dev.lost()) return;
-  if (scr->sink && !scr->desktop_checked) {
-    // Once per connection: is the guest's desktop composited on the host?
-    scr->desktop_checked = true;
-    if (const uint64_t token = scr->sink->desktop_token()) {
-      proto::DesktopJoin join;
-      join.token = token;
-      proto::DesktopJoined joined;
-      scr->desktop_joined = dev.session().call(join, joined) && joined.ok;
-      guest_log(!scr->desktop_joined && dev.session().alive(), "%s",
-                scr->desktop_joined ? "frames are composited on the host (no readback)"
-                                    : ("the compositor does not composite this desktop: " + std::string(joined.reason)).c_str());
+  const auto now = std::chrono::steady_clock::now();
+  if (scr->sink && now - scr->desktop_checked >= std::chrono::seconds(2)) {
+    // Is the guest's desktop composited on the host, and is it still the one
+    // we joined? (Its window system may reopen it with a new token.) One X
+    // round trip every two seconds.
+    const bool first = scr->desktop_checked == std::chrono::steady_clock::time_point{};
+    scr->desktop_checked = now;
+    const uint64_t token = scr->sink->desktop_token(!first);
+    if (token != scr->desktop_token) {
+      scr->desktop_token = 0;
+      if (token) {
+        proto::DesktopJoin join;
+        join.token = token;
+        proto::DesktopJoined joined;
+        if (dev.session().call(join, joined) && joined.ok) scr->desktop_token = token;
+        if (dev.session().alive()) {
+          guest_log(!joined.ok, "%s", joined.ok ? "frames are composited on the host (no readback)"
+                                     : ("the compositor does not composite this desktop: " + std::string(joined.reason)).c_str());
+        }
+      }
     }
   }
-  const bool composited = scr->desktop_joined && scr->sink->composited(drawable);
+  const bool composited = scr->desktop_token && scr->sink->composited(drawable);
   const bool want_pixels = scr->sink && scr->sink->wants_pixels() && !composited;
   auto fill = [&](auto& rec) {
     rec.resource = id_of(res);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 
 #include "guest/pipe-remote/remote_device.h"
@@ -22,8 +23,9 @@ class PresentSink {
   // False when the compositor shows the frame itself and no pixels need to come back.
   virtual bool wants_pixels() const = 0;
   // The token of the composited VM desktop this window system belongs to
-  // (the XEN3D X extension), 0 when there is none.
-  virtual uint64_t desktop_token() = 0;
+  // (the XEN3D X extension), 0 when there is none. `ask_again`: the desktop
+  // may have been reopened since (new token).
+  virtual uint64_t desktop_token(bool ask_again) = 0;
   // Whether the compositor composites this drawable into the desktop (the
   // guest X server reports its placement): then nothing is read back.
   virtual bool composited(void* drawable) = 0;
@@ -43,9 +45,10 @@ struct RemoteScreen {
   std::unique_ptr<PresentSink> sink;
   std::unique_ptr<proto::CapsTable> caps;
   std::string name;
-  // Set once the connection joined the guest's composited desktop.
-  bool desktop_checked = false;
-  bool desktop_joined = false;
+  // The composited desktop this connection joined (token 0: none), and when
+  // the window system was last asked for its token.
+  uint64_t desktop_token = 0;
+  std::chrono::steady_clock::time_point desktop_checked{};
 };
 
 inline RemoteScreen* remote(pipe_screen* s) { return reinterpret_cast<RemoteScreen*>(s); }

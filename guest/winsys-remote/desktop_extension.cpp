@@ -46,21 +46,24 @@ Reply* round_trip(Display* display, uint8_t minor, Request& body) {
 
 bool DesktopExtension::query() {
   queried_ = true;
+  const uint64_t before = token_;
+  token_ = 0;
   xXen3DQueryDesktopReq body{};
   auto* r = round_trip<xXen3DQueryDesktopReply>(display_, X_Xen3DQueryDesktop, body);
-  if (!r) return false;
-  if (r->composited && r->majorVersion == XEN3D_EXT_MAJOR) token_ = (uint64_t{r->tokenHi} << 32) | r->tokenLo;
+  if (r && r->composited && r->majorVersion == XEN3D_EXT_MAJOR) token_ = (uint64_t{r->tokenHi} << 32) | r->tokenLo;
   std::free(r);
+  // A new desktop: windows are registered with it afresh.
+  if (token_ != before) windows_.clear();
   return token_ != 0;
 }
 
-uint64_t DesktopExtension::desktop_token() {
-  if (!queried_) query();
+uint64_t DesktopExtension::desktop_token(bool ask_again) {
+  if (!queried_ || ask_again) query();
   return token_;
 }
 
 bool DesktopExtension::track_window(uint32_t window) {
-  if (!desktop_token() || !window) return false;
+  if (!token_ || !window) return false;
   auto it = windows_.find(window);
   if (it != windows_.end()) return it->second;
   xXen3DRegisterWindowReq body{};

@@ -16,8 +16,8 @@ class DesktopExtension {
  public:
   explicit DesktopExtension(Display* display) : display_(display) {}
   // The desktop's join token; 0 when the server has no XEN3D extension or
-  // its desktop is not composited. Asked once.
-  uint64_t desktop_token();
+  // its desktop is not composited. Asked once, or again with `ask_again`.
+  uint64_t desktop_token(bool ask_again = false);
   // Registers `window` once; true when the server tracks it for the compositor.
   bool track_window(uint32_t window);
 

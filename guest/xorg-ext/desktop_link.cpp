@@ -47,7 +47,7 @@ constexpr uint64_t kMaxFramebufferBytes = uint64_t{65536} * 1024;
 
 // A window_state is 36 bytes before its clip rects (wire_size in commands.gen.h).
 constexpr size_t window_state_bytes(size_t rects) { return align8(36 + rects * Rect::kWireSize); }
-static_assert(XEN3D_MAX_CLIP_RECTS <= WindowState::kMaxClip);
+static_assert(XEN3D_MAX_CLIP_RECTS == WindowState::kMaxClip);
 static_assert(window_state_bytes(XEN3D_MAX_CLIP_RECTS) <= kMaxRecordSize &&
                   window_state_bytes(XEN3D_MAX_CLIP_RECTS + 1) > kMaxRecordSize,
               "XEN3D_MAX_CLIP_RECTS is the most clip rects one record holds");

@@ -108,7 +108,16 @@ DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
     return {};
   }
   if (joined_desktop_ && joined_desktop_ != d) {
-    return DecodeError::rejected("desktop_join: this connection already presents into another desktop");
+    // The window system may reopen its desktop (compositor restart, a screen
+    // too big for its region): the GL connection follows it to the new one.
+    bool closed;
+    {
+      std::lock_guard<std::mutex> g(options_.desktops->composition_lock());  // the driver lock is held by dispatch
+      closed = joined_desktop_->closed();
+      if (closed) joined_desktop_->connection_left(id());
+    }
+    if (!closed) return DecodeError::rejected("desktop_join: this connection already presents into another open desktop");
+    joined_desktop_.reset();
   }
   if (!joined_desktop_) {
     joined_desktop_ = d;

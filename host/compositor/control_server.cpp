@@ -63,10 +63,10 @@ std::string format_stats(const std::vector<VmSummary>& vms) {
   for (const VmSummary& vm : vms) {
     char line[512];
     std::snprintf(line, sizeof line,
-                  "\tcompositions=%llu\tcompose_ms_avg=%.3f\tpresents=%llu\treadback_bytes_saved=%llu"
-                  "\tfb_updates=%llu\tgl_connections=%u\n",
+                  "\tcompositions=%llu\tcompose_ms_avg=%.3f\tpresents=%llu\tpresent_ms_avg=%.3f"
+                  "\treadback_bytes_saved=%llu\tfb_updates=%llu\tgl_connections=%u\n",
                   static_cast<unsigned long long>(vm.compositions), vm.compose_ms_avg,
-                  static_cast<unsigned long long>(vm.presents),
+                  static_cast<unsigned long long>(vm.presents), vm.present_ms_avg,
                   static_cast<unsigned long long>(vm.readback_bytes_saved),
                   static_cast<unsigned long long>(vm.fb_updates), vm.gl_connections);
     out += one_line(vm.name) + line;

@@ -136,6 +136,8 @@ void Desktop::connection_joined() {
 
 bool Desktop::present(pipe_context* guest, pipe_resource* frame, unsigned level, unsigned layer, uint32_t window,
                       uint32_t connection, std::string& error) {
+  if (closed_) return true;  // its window system left; the guest asks for the new token
+  const auto t0 = std::chrono::steady_clock::now();
   pipe_screen* screen = guest->screen;
   const uint32_t w = u_minify(frame->width0, level), h = u_minify(frame->height0, level);
   auto it = surfaces_.find(window);
@@ -167,6 +169,7 @@ bool Desktop::present(pipe_context* guest, pipe_resource* frame, unsigned level,
   }
   std::lock_guard<std::mutex> g(mutex_);
   ++presents_;
+  present_ms_total_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   readback_bytes_saved_ += uint64_t{w} * h * 4;
   auto win = windows_.find(window);
   if (win != windows_.end()) {
@@ -295,6 +298,7 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
 }
 
 void Desktop::release_gpu() {
+  closed_ = true;
   for (auto& [id, s] : surfaces_) pipe_resource_reference(&s.texture, nullptr);
   surfaces_.clear();
   pipe_resource_reference(&composed_, nullptr);
@@ -312,6 +316,7 @@ VmSummary Desktop::summary() const {
   s.compositions = compositions_;
   s.compose_ms_avg = compositions_ ? compose_ms_total_ / compositions_ : 0;
   s.presents = presents_;
+  s.present_ms_avg = presents_ ? present_ms_total_ / presents_ : 0;
   s.readback_bytes_saved = readback_bytes_saved_;
   s.fb_updates = fb_updates_;
   return s;

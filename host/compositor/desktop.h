@@ -68,8 +68,10 @@ class Desktop {
   // The composed image; read only with image_mutex() held.
   const DesktopImage& image() const { return image_; }
   std::mutex& image_mutex() { return image_mutex_; }
-  // Frees every GPU object (GPU lock held): the desktop is closing.
+  // Frees every GPU object (GPU lock held): the desktop is closing; later
+  // presents into it are dropped.
   void release_gpu();
+  bool closed() const { return closed_; }
 
   VmSummary summary() const;
 
@@ -93,12 +95,13 @@ class Desktop {
   std::vector<DesktopRect> window_damage_;  // inside GL windows' visible parts: blits only
   bool full_damage_ = true;
   uint64_t presents_ = 0, fb_updates_ = 0, readback_bytes_saved_ = 0, compositions_ = 0;
-  double compose_ms_total_ = 0;
+  double compose_ms_total_ = 0, present_ms_total_ = 0;
   uint32_t connections_ = 0;
 
   // GPU lock
   std::map<uint32_t, Surface> surfaces_;  // by X window id
   pipe_resource* composed_ = nullptr;
+  bool closed_ = false;
 
   std::mutex image_mutex_;
   DesktopImage image_;

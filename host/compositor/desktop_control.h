@@ -29,6 +29,7 @@ struct VmSummary {
   bool selected = false;
   uint64_t compositions = 0;       // times the desktop was composed
   double compose_ms_avg = 0;       // host time per composition (upload + blits + readout)
+  double present_ms_avg = 0;       // host time per GL frame taken into the desktop (copy + wait)
   uint64_t presents = 0;           // GL frames presented into this desktop
   uint64_t readback_bytes_saved = 0;  // pixels the readback fallback would have sent to the guest
   uint64_t fb_updates = 0;         // 2D framebuffer update events consumed

@@ -33,7 +33,7 @@ const char kHelp[] =
     "  switch VM               show VM's desktop in the window and VNC outputs\n"
     "  screenshot VM FILE.png  write VM's composed desktop as a PNG (FILE \"-\": standard output)\n"
     "  stats                   one line per VM:\n"
-    "                            NAME<TAB>compositions=N<TAB>compose_ms_avg=F<TAB>presents=N<TAB>\n"
+    "                            NAME<TAB>compositions=N<TAB>compose_ms_avg=F<TAB>presents=N<TAB>present_ms_avg=F<TAB>\n"
     "                            readback_bytes_saved=N<TAB>fb_updates=N<TAB>gl_connections=N\n"
     "\n"
     "options:\n"

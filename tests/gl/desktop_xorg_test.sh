@@ -25,37 +25,7 @@ start_xorg() {
     [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || break
   done
   conf=$work/xorg-$name.conf
-  cat >"$conf" <<CONF
-Section "Files"
-  ModulePath "$XEN3D_XORG_MODULE_DIR"
-  ModulePath "/usr/lib/xorg/modules"
-EndSection
-Section "Module"
-  Load "xen3d"
-EndSection
-Section "Device"
-  Identifier "dummy"
-  Driver "dummy"
-  VideoRam 16384
-EndSection
-Section "Monitor"
-  Identifier "monitor"
-  HorizSync 5.0-1000.0
-  VertRefresh 5.0-200.0
-  Modeline "640x480" 25.18 640 656 752 800 480 490 492 525 -hsync -vsync
-EndSection
-Section "Screen"
-  Identifier "screen"
-  Device "dummy"
-  Monitor "monitor"
-  DefaultDepth 24
-  SubSection "Display"
-    Depth 24
-    Modes "640x480"
-    Virtual 640 480
-  EndSubSection
-EndSection
-CONF
+  "$(dirname "$0")/../../guest/xorg-ext/guest-xorg-conf.sh" "$XEN3D_XORG_MODULE_DIR" 640x480 >"$conf"
   XEN3D_TRANSPORT="local:$sock" XEN3D_VM_NAME=$name \
     Xorg ":$n" -config "$conf" -noreset -nolisten tcp -br -logfile "$work/xorg-$name.log" >"$work/xorg-$name.out" 2>&1 &
   pids+=($!)
