@@ -51,7 +51,7 @@ run() {
   local mode=$1 env=()
   [ "$mode" = readback ] && env=(XEN3D_PRESENT=readback)
   env "${env[@]}" DISPLAY=":$n" LD_LIBRARY_PATH="$build/guest/winsys-remote" XEN3D_TRANSPORT="local:$work/c.sock" \
-    glxgears -geometry "${w}x${h}+0+0" >"$work/gears.log" 2>&1 &
+    stdbuf -oL glxgears -geometry "${w}x${h}+0+0" >"$work/gears.log" 2>&1 &
   local pid=$!
   sleep "$seconds"
   kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -80,6 +80,7 @@ frame_bytes=$(( w * h * 4 ))
   printf '| composited on the host | %s | 0 | 0 MB/s (saves %.0f MB/s) |\n' "$c" "$(awk -v f="$c" -v b="$frame_bytes" 'BEGIN {print f * b / 1e6}')"
   printf '| readback (fallback) | %s | %s | %.0f MB/s |\n' "$b" "$b" "$(awk -v f="$b" -v b="$frame_bytes" 'BEGIN {print f * b / 1e6}')"
   echo
+  echo "per round (fps): composited $(paste -sd' ' "$work/composited"); readback $(paste -sd' ' "$work/readback")"
   printf 'composited/readback fps: %.2f\n' "$(awk -v c="$c" -v b="$b" 'BEGIN {print c / b}')"
   echo "host cost per GL frame taken into the desktop (copy + wait): $(stat_of present_ms_avg) ms"
   echo "host cost per desktop composition (2D upload + window blits + readout for the outputs): $(stat_of compose_ms_avg) ms ($(stat_of compositions) compositions, at most 60/s)"
