@@ -140,6 +140,13 @@ for vm in alpha beta; do
 done
 [ -s "$work/png/alpha.png" ] && [ -s "$work/png/beta.png" ] || fail "the PNG output wrote no alpha.png/beta.png"
 
+# The window output's hotkey: Ctrl+Alt+Right goes to the next VM (beta -> alpha).
+selected() { ctl list | awk -F'\t' '$NF == "selected" {print $1}'; }
+DISPLAY=$host_display xdotool search --name '^Xen3D - beta$' windowfocus --sync key ctrl+alt+Right
+for _ in $(seq 50); do [ "$(selected)" = alpha ] && break; sleep 0.1; done
+[ "$(selected)" = alpha ] || fail "Ctrl+Alt+Right in the window output did not switch to alpha (selected: $(selected))"
+say "Ctrl+Alt+Right in the host window switched to alpha"
+
 ctl stats | tee "$work/stats.txt"
 kill -0 "$comp_pid" || fail "the compositor died"
 say "OK"
