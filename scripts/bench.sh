@@ -31,4 +31,6 @@ printf '\033[1m==> GL microbenchmarks\033[0m\n'
 bench/micro_bench.sh --rounds "$rounds"
 printf '\033[1m==> GL applications\033[0m\n'
 bench/apps_bench.sh --rounds "$rounds" "${tcp[@]}" "${quick[@]}"
-echo "bench: results in bench-out/ (apps.md, apps.png, micro.md, raw CSVs)"
+printf '\033[1m==> host composition vs readback\033[0m\n'
+bench/desktop_bench.sh --rounds "$rounds"
+echo "bench: results in bench-out/ (apps.md, apps.png, micro.md, desktop.md, raw CSVs)"
