@@ -1,4 +1,5 @@
 #include "host/compositor/desktop.h"
+#include "host/compositor/desktop_rect.h"
 
 #include <algorithm>
 #include <chrono>
@@ -18,29 +19,6 @@ namespace {
 constexpr pipe_format kDesktopFormat = PIPE_FORMAT_B8G8R8X8_UNORM;  // the framebuffer page's pixels
 constexpr size_t kMaxDamageRects = 32;  // beyond this one bounding box is cheaper than many blits
 constexpr size_t kMaxSurfaces = 64;     // GL windows per desktop
-
-bool intersect(const DesktopRect& a, const DesktopRect& b, DesktopRect& out) {
-  const int64_t x0 = std::max<int64_t>(a.x, b.x), y0 = std::max<int64_t>(a.y, b.y);
-  const int64_t x1 = std::min<int64_t>(int64_t{a.x} + a.width, int64_t{b.x} + b.width);
-  const int64_t y1 = std::min<int64_t>(int64_t{a.y} + a.height, int64_t{b.y} + b.height);
-  if (x1 <= x0 || y1 <= y0) return false;
-  out = {static_cast<int32_t>(x0), static_cast<int32_t>(y0), static_cast<uint32_t>(x1 - x0),
-         static_cast<uint32_t>(y1 - y0)};
-  return true;
-}
-
-DesktopRect bounds(const std::vector<DesktopRect>& rects) {
-  int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = INT64_MIN, y1 = INT64_MIN;
-  for (const auto& r : rects) {
-    x0 = std::min<int64_t>(x0, r.x);
-    y0 = std::min<int64_t>(y0, r.y);
-    x1 = std::max<int64_t>(x1, int64_t{r.x} + r.width);
-    y1 = std::max<int64_t>(y1, int64_t{r.y} + r.height);
-  }
-  if (rects.empty()) return {};
-  return {static_cast<int32_t>(x0), static_cast<int32_t>(y0), static_cast<uint32_t>(x1 - x0),
-          static_cast<uint32_t>(y1 - y0)};
-}
 
 pipe_resource* create_texture(pipe_screen* screen, uint32_t width, uint32_t height) {
   pipe_resource templ{};
@@ -76,7 +54,7 @@ Desktop::Desktop(uint32_t id, std::string name, uint64_t token, std::unique_ptr<
 Desktop::~Desktop() = default;  // release_gpu() ran first (DesktopRegistry)
 
 void Desktop::coalesce(std::vector<DesktopRect>& rects) {
-  if (rects.size() > kMaxDamageRects) rects = {bounds(rects)};
+  if (rects.size() > kMaxDamageRects) rects = {bounding_box(rects)};
 }
 
 void Desktop::damage_locked(const DesktopRect& r, bool from_framebuffer) {
@@ -222,11 +200,11 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
   } else {
     for (const auto& r : fb_damage_) {
       DesktopRect c;
-      if (intersect(r, screen, c)) upload.push_back(c);
+      if (rect_intersect(r, screen, c)) upload.push_back(c);
     }
     for (const auto& r : window_damage_) {
       DesktopRect c;
-      if (intersect(r, screen, c)) blits.push_back(c);
+      if (rect_intersect(r, screen, c)) blits.push_back(c);
     }
   }
   full_damage_ = false;
@@ -253,10 +231,10 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
     const DesktopRect frame{win.x, win.y, tex->width0, tex->height0};
     for (const auto& clip : win.clip) {
       DesktopRect visible;
-      if (!intersect(clip, frame, visible) || !intersect(visible, screen, visible)) continue;
+      if (!rect_intersect(clip, frame, visible) || !rect_intersect(visible, screen, visible)) continue;
       for (const auto& d : changed) {
         DesktopRect r;
-        if (!intersect(visible, d, r)) continue;
+        if (!rect_intersect(visible, d, r)) continue;
         blit_rect(ctx, s->second.texture, s->second.texture->format, 0, 0, r.x - win.x, r.y - win.y, composed_, r.x,
                   r.y, r.width, r.height);
       }
@@ -266,7 +244,7 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
 
   // Read the changed part back for the outputs.
   if (!changed.empty()) {
-    const DesktopRect b = bounds(changed);
+    const DesktopRect b = bounding_box(changed);
     pipe_box box;
     u_box_2d(b.x, b.y, b.width, b.height, &box);
     pipe_transfer* xfer = nullptr;

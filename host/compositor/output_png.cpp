@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "host/compositor/log.h"
+#include "host/compositor/desktop_rect.h"
 #include "host/compositor/outputs.h"
 #include "host/compositor/png_writer.h"
 
@@ -45,22 +46,12 @@ std::string file_name_for(const std::string& vm) {
 // Copies `rects` (all of it when empty) of `from` into `to`, which has the
 // same size and is packed (stride = width * 4).
 void copy_rects(const DesktopImage& from, const std::vector<DesktopRect>& rects, DesktopImage& to) {
-  auto copy = [&](uint32_t x, uint32_t y, uint32_t w, uint32_t h) {
-    for (uint32_t row = y; row < y + h; ++row)
-      std::memcpy(&to.pixels[size_t{row} * to.stride + x * 4], &from.pixels[size_t{row} * from.stride + x * 4],
-                  size_t{w} * 4);
-  };
   if (rects.empty()) {
-    copy(0, 0, from.width, from.height);
+    copy_rect(from.pixels.data(), from.stride, to.pixels.data(), to.stride, {0, 0, from.width, from.height});
     return;
   }
   for (const DesktopRect& r : rects) {
-    int64_t x0 = std::max<int64_t>(r.x, 0), y0 = std::max<int64_t>(r.y, 0);
-    int64_t x1 = std::min<int64_t>(int64_t{r.x} + r.width, from.width);
-    int64_t y1 = std::min<int64_t>(int64_t{r.y} + r.height, from.height);
-    if (x1 > x0 && y1 > y0)
-      copy(static_cast<uint32_t>(x0), static_cast<uint32_t>(y0), static_cast<uint32_t>(x1 - x0),
-           static_cast<uint32_t>(y1 - y0));
+    copy_rect(from.pixels.data(), from.stride, to.pixels.data(), to.stride, rect_clip(r, from.width, from.height));
   }
 }
 

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "host/compositor/log.h"
+#include "host/compositor/desktop_rect.h"
 #include "host/compositor/outputs.h"
 
 namespace xen3d::host {
@@ -66,32 +67,6 @@ void set_bgrx_format(rfbScreenInfoPtr screen) {
     format.redShift = 16, format.greenShift = 8, format.blueShift = 0;
   } else {
     format.redShift = 8, format.greenShift = 16, format.blueShift = 24;
-  }
-}
-
-DesktopRect clip(const DesktopRect& r, uint32_t width, uint32_t height) {
-  int64_t x0 = std::max<int64_t>(r.x, 0), y0 = std::max<int64_t>(r.y, 0);
-  int64_t x1 = std::min<int64_t>(int64_t{r.x} + r.width, width);
-  int64_t y1 = std::min<int64_t>(int64_t{r.y} + r.height, height);
-  if (x1 <= x0 || y1 <= y0) return {};
-  return {static_cast<int32_t>(x0), static_cast<int32_t>(y0), static_cast<uint32_t>(x1 - x0),
-          static_cast<uint32_t>(y1 - y0)};
-}
-
-DesktopRect bounding_box(const std::vector<DesktopRect>& rects) {
-  int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = 0, y1 = 0;
-  for (const DesktopRect& r : rects) {
-    x0 = std::min<int64_t>(x0, r.x), y0 = std::min<int64_t>(y0, r.y);
-    x1 = std::max<int64_t>(x1, int64_t{r.x} + r.width), y1 = std::max<int64_t>(y1, int64_t{r.y} + r.height);
-  }
-  return {static_cast<int32_t>(x0), static_cast<int32_t>(y0), static_cast<uint32_t>(x1 - x0),
-          static_cast<uint32_t>(y1 - y0)};
-}
-
-void copy_rect(const uint8_t* from, uint32_t from_stride, uint8_t* to, uint32_t to_stride, const DesktopRect& r) {
-  for (uint32_t row = 0; row < r.height; ++row) {
-    size_t y = size_t{row} + static_cast<size_t>(r.y), x_bytes = static_cast<size_t>(r.x) * 4;
-    std::memcpy(to + y * to_stride + x_bytes, from + y * from_stride + x_bytes, size_t{r.width} * 4);
   }
 }
 
@@ -160,7 +135,7 @@ class VncOutput final : public Output {
       rects.push_back({0, 0, image.width, image.height});
     } else {
       for (const DesktopRect& r : damage)
-        if (DesktopRect c = clip(r, image.width, image.height); c.width > 0) rects.push_back(c);
+        if (DesktopRect c = rect_clip(r, image.width, image.height); c.width > 0) rects.push_back(c);
     }
     for (const DesktopRect& r : rects) {
       copy_rect(image.pixels.data(), image.stride, staging_.data(), image.width * 4, r);

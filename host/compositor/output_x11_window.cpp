@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "host/compositor/log.h"
+#include "host/compositor/desktop_rect.h"
 #include "host/compositor/outputs.h"
 
 namespace xen3d::host {
@@ -68,24 +69,10 @@ int note_x_error(Display* display, XErrorEvent* event) {
   return 0;
 }
 
-bool intersects(const DesktopRect& a, const DesktopRect& b) {
-  return a.x < b.x + static_cast<int64_t>(b.width) && b.x < a.x + static_cast<int64_t>(a.width) &&
-         a.y < b.y + static_cast<int64_t>(b.height) && b.y < a.y + static_cast<int64_t>(a.height);
-}
-
-DesktopRect clip(const DesktopRect& r, uint32_t width, uint32_t height) {
-  int64_t x0 = std::max<int64_t>(r.x, 0), y0 = std::max<int64_t>(r.y, 0);
-  int64_t x1 = std::min<int64_t>(int64_t{r.x} + r.width, width);
-  int64_t y1 = std::min<int64_t>(int64_t{r.y} + r.height, height);
-  if (x1 <= x0 || y1 <= y0) return {};
-  return {static_cast<int32_t>(x0), static_cast<int32_t>(y0), static_cast<uint32_t>(x1 - x0),
-          static_cast<uint32_t>(y1 - y0)};
-}
-
 // The parts of `r` outside `hole`: the picker is opaque, so desktop pixels
 // under it are not put (they would flicker over it).
 void subtract(const DesktopRect& r, const DesktopRect& hole, std::vector<DesktopRect>& out) {
-  if (!intersects(r, hole)) {
+  if (!rects_overlap(r, hole)) {
     out.push_back(r);
     return;
   }
@@ -101,23 +88,6 @@ void subtract(const DesktopRect& r, const DesktopRect& hole, std::vector<Desktop
   add(r.x, bottom, rx1, ry1);
   add(r.x, top, std::max<int64_t>(r.x, hole.x), bottom);
   add(std::min(rx1, hx1), top, rx1, bottom);
-}
-
-DesktopRect bounding_box(const std::vector<DesktopRect>& rects) {
-  int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = 0, y1 = 0;
-  for (const DesktopRect& r : rects) {
-    x0 = std::min<int64_t>(x0, r.x), y0 = std::min<int64_t>(y0, r.y);
-    x1 = std::max<int64_t>(x1, int64_t{r.x} + r.width), y1 = std::max<int64_t>(y1, int64_t{r.y} + r.height);
-  }
-  return {static_cast<int32_t>(x0), static_cast<int32_t>(y0), static_cast<uint32_t>(x1 - x0),
-          static_cast<uint32_t>(y1 - y0)};
-}
-
-void copy_rect(const uint8_t* from, size_t from_stride, uint8_t* to, size_t to_stride, const DesktopRect& r) {
-  for (uint32_t row = 0; row < r.height; ++row) {
-    size_t y = size_t{row} + static_cast<size_t>(r.y), x_bytes = static_cast<size_t>(r.x) * 4;
-    std::memcpy(to + y * to_stride + x_bytes, from + y * from_stride + x_bytes, size_t{r.width} * 4);
-  }
 }
 
 class WindowOutput final : public Output {
@@ -172,7 +142,7 @@ class WindowOutput final : public Output {
         rects.push_back({0, 0, image.width, image.height});
       } else {
         for (const DesktopRect& r : damage)
-          if (DesktopRect c = clip(r, image.width, image.height); c.width > 0) rects.push_back(c);
+          if (DesktopRect c = rect_clip(r, image.width, image.height); c.width > 0) rects.push_back(c);
       }
       for (const DesktopRect& r : rects) {
         copy_rect(image.pixels.data(), image.stride, staging_.data(), size_t{image.width} * 4, r);
@@ -513,7 +483,7 @@ class WindowOutput final : public Output {
     if (!image_ || showing_nothing_) return;
     std::vector<DesktopRect> pieces;
     for (const DesktopRect& r : rects) {
-      DesktopRect c = clip(r, image_width_, image_height_);
+      DesktopRect c = rect_clip(r, image_width_, image_height_);
       if (c.width == 0) continue;
       if (picker_.open) {
         subtract(c, picker_.box, pieces);
