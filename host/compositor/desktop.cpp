@@ -266,12 +266,29 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
                   map + size_t(row) * xfer->stride, size_t(b.width) * 4);
     }
     ctx->texture_unmap(ctx, xfer);
+    if (full) {
+      unshown_all_ = true;
+    } else {
+      unshown_.insert(unshown_.end(), changed.begin(), changed.end());
+      coalesce(unshown_);
+    }
+    has_unshown_.store(true, std::memory_order_release);
   }
   if (!full) damage = changed;
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::lock_guard<std::mutex> g2(mutex_);
   ++compositions_;
   compose_ms_total_ += ms;
+  return true;
+}
+
+bool Desktop::take_unshown_locked(std::vector<DesktopRect>& damage) {
+  damage.clear();
+  if (!has_unshown_.load(std::memory_order_acquire)) return false;
+  if (!unshown_all_) damage.swap(unshown_);
+  unshown_.clear();
+  unshown_all_ = false;
+  has_unshown_.store(false, std::memory_order_release);
   return true;
 }
 

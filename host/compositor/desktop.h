@@ -9,6 +9,7 @@
 // bookkeeping has a mutex of its own.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -68,6 +69,11 @@ class Desktop {
   // The composed image; read only with image_mutex() held.
   const DesktopImage& image() const { return image_; }
   std::mutex& image_mutex() { return image_mutex_; }
+  // What changed in the image since the outputs last took it (any
+  // composition counts, a screenshot's too). With image_mutex() held; false
+  // when nothing did; `damage` empty: everything.
+  bool take_unshown_locked(std::vector<DesktopRect>& damage);
+  bool has_unshown() const { return has_unshown_.load(std::memory_order_acquire); }
   // Frees every GPU object (GPU lock held): the desktop is closing; later
   // presents into it are dropped.
   void release_gpu();
@@ -105,6 +111,9 @@ class Desktop {
 
   std::mutex image_mutex_;
   DesktopImage image_;
+  std::vector<DesktopRect> unshown_;  // image_mutex_
+  bool unshown_all_ = false;           // image_mutex_
+  std::atomic<bool> has_unshown_{false};
 };
 
 }  // namespace xen3d::host

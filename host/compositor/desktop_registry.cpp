@@ -192,7 +192,7 @@ void DesktopRegistry::compose_loop() {
       wake_.wait_for(g, std::chrono::milliseconds(250), [&] {
         if (stop_) return true;
         auto sel = find_locked(selected_);
-        return switched_ || (sel && sel->dirty());
+        return switched_ || (sel && (sel->dirty() || sel->has_unshown()));
       });
       if (stop_) return;
       d = find_locked(selected_);
@@ -205,7 +205,7 @@ void DesktopRegistry::compose_loop() {
         }
         continue;
       }
-      if (!whole && !d->dirty()) continue;
+      if (!whole && !d->dirty() && !d->has_unshown()) continue;
     }
     showed_nothing = false;
     // The outputs need no more than max_fps pictures a second; damage keeps
@@ -219,8 +219,10 @@ void DesktopRegistry::compose_loop() {
       XLOG_WARN("desktop '%s': %s", d->name().c_str(), error.c_str());
       continue;
     }
-    if (whole) damage.clear();
+    // Everything composed since the outputs last looked, screenshots' compositions included.
     std::lock_guard<std::mutex> ig(d->image_mutex());
+    if (!d->take_unshown_locked(damage) && !whole) continue;
+    if (whole) damage.clear();
     if (!d->image().width) continue;
     for (auto& o : outputs_) o->show(d->name(), d->image(), damage);
   }
