@@ -220,6 +220,14 @@ std::unique_ptr<GuestSession> blue_frame_guest(Compositor& c) {
   return g;
 }
 
+DesktopJoined join(GuestSession& g, uint64_t token) {
+  DesktopJoin rec;
+  rec.token = token;
+  DesktopJoined answer;
+  REQUIRE(g.call(rec, answer));
+  return answer;
+}
+
 void present(GuestSession& g) {
   Present p;
   p.resource = 10;
@@ -248,11 +256,7 @@ TEST_CASE("a GL window is composited into its VM desktop inside its clip list", 
   // The window at (10,20), 64x64, its bottom-right corner under another window.
   alpha.place(10, 20, true, {Rect{10, 20, 64, 30}, Rect{10, 50, 40, 34}});
   auto gl = blue_frame_guest(c);
-  DesktopJoin join;
-  join.token = alpha.token;
-  DesktopJoined joined;
-  REQUIRE(gl->call(join, joined));
-  REQUIRE(joined.ok);
+  REQUIRE(join(*gl, alpha.token).ok);
   present(*gl);
 
   CHECK(eventually(c, "alpha", 20, 30, kBlue));
@@ -312,11 +316,7 @@ TEST_CASE("two VM desktops are kept apart and switched", "[desktop]") {
   alpha.place(0, 0, true, {Rect{0, 0, 64, 64}});
   beta.place(0, 0, true, {Rect{0, 0, 64, 64}});
   auto gl = blue_frame_guest(c);
-  DesktopJoin join;
-  join.token = alpha.token;
-  DesktopJoined joined;
-  REQUIRE(gl->call(join, joined));
-  REQUIRE(joined.ok);
+  REQUIRE(join(*gl, alpha.token).ok);
   present(*gl);
   CHECK(eventually(c, "alpha", 10, 10, kBlue));
   CHECK(screenshot(c, "beta").at(10, 10) == std::array<uint8_t, 3>{0x90, 0x90, 0x90});
@@ -348,11 +348,7 @@ TEST_CASE("hostile desktop records poison only their sender", "[desktop]") {
 
   // A wrong token is a plain refusal.
   auto gl = c.connect("guesser");
-  DesktopJoin join;
-  join.token = alpha.token ^ 1;
-  DesktopJoined joined;
-  REQUIRE(gl->call(join, joined));
-  CHECK(!joined.ok);
+  CHECK(!join(*gl, alpha.token ^ 1).ok);
   CHECK(ping(*gl, 1));
 
   // Window records from a connection that opened no desktop.

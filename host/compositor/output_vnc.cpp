@@ -3,7 +3,7 @@
 // Threading: libvncserver runs single-threaded on a thread of ours
 // (rfbProcessEvents), not in its background mode: there, client threads read
 // the framebuffer while rfbNewFramebuffer swaps it on a resize. show() only
-// copies damaged rects into `staging_` under a mutex; the VNC thread moves
+// copies damaged rects into the staged desktop under a mutex; the VNC thread moves
 // them into the framebuffer and marks them modified, so a slow viewer never
 // holds up the composition thread.
 //
@@ -27,13 +27,13 @@
 #include "host/compositor/log.h"
 #include "host/compositor/desktop_rect.h"
 #include "host/compositor/outputs.h"
+#include "host/compositor/staged_desktop.h"
 
 namespace xen3d::host {
 namespace {
 
 constexpr uint32_t kPlaceholderWidth = 640, kPlaceholderHeight = 480;
 // More rects than this in one frame are merged into their bounding box.
-constexpr size_t kMaxPendingRects = 64;
 
 void forward_vnc_log(LogLevel level, const char* format, va_list args) {
   char line[1024];
@@ -120,37 +120,13 @@ class VncOutput final : public Output {
   std::string describe() const override { return "VNC on port " + std::to_string(port_); }
 
   void show(const std::string& vm, const DesktopImage& image, const std::vector<DesktopRect>& damage) override {
-    if (image.width == 0 || image.height == 0 || image.stride < image.width * 4 ||
-        image.pixels.size() < size_t{image.stride} * (image.height - 1) + size_t{image.width} * 4)
-      return;
     std::lock_guard lock(mutex_);
-    bool resized = image.width != staged_width_ || image.height != staged_height_;
-    if (resized) {
-      staged_width_ = image.width, staged_height_ = image.height;
-      staging_.assign(size_t{image.width} * image.height * 4, 0);
-      pending_.clear();  // rects of the old size; the whole new one follows
-    }
-    std::vector<DesktopRect> rects;
-    if (resized || damage.empty() || nothing_) {
-      rects.push_back({0, 0, image.width, image.height});
-    } else {
-      for (const DesktopRect& r : damage)
-        if (DesktopRect c = rect_clip(r, image.width, image.height); c.width > 0) rects.push_back(c);
-    }
-    for (const DesktopRect& r : rects) {
-      copy_rect(image.pixels.data(), image.stride, staging_.data(), image.width * 4, r);
-      pending_.push_back(r);
-    }
-    if (pending_.size() > kMaxPendingRects) pending_ = {bounding_box(pending_)};
-    staged_vm_ = vm;
-    nothing_ = false;
+    staged_.stage(vm, image, damage);
   }
 
   void show_nothing() override {
     std::lock_guard lock(mutex_);
-    nothing_ = true;
-    staged_vm_.clear();
-    pending_.clear();
+    staged_.show_nothing();
   }
 
  private:
@@ -178,26 +154,26 @@ class VncOutput final : public Output {
     std::vector<DesktopRect> modified;
     {
       std::lock_guard lock(mutex_);
-      std::string wanted_name = nothing_ ? "Xen3D: no VM desktops" : "Xen3D: " + staged_vm_;
+      std::string wanted_name = staged_.nothing ? "Xen3D: no VM desktops" : "Xen3D: " + staged_.vm;
       if (wanted_name != name_) {
         // Viewers read the name when they connect; ones already connected keep theirs.
         name_ = wanted_name;
         screen_->desktopName = name_.c_str();
-        if (!nothing_) XLOG_DEBUG("vnc: showing VM %s", staged_vm_.c_str());
+        if (!staged_.nothing) XLOG_DEBUG("vnc: showing VM %s", staged_.vm.c_str());
       }
-      if (nothing_) {
+      if (staged_.nothing) {
         if (!blanked_) {
           std::fill(framebuffer_.begin(), framebuffer_.end(), 0);
           modified.push_back({0, 0, fb_width_, fb_height_});
           blanked_ = true;
         }
-      } else if (!pending_.empty()) {
+      } else if (!staged_.pending.empty()) {
         blanked_ = false;
-        if (staged_width_ != fb_width_ || staged_height_ != fb_height_) resize_framebuffer();
-        for (const DesktopRect& r : pending_)
-          copy_rect(staging_.data(), fb_width_ * 4, framebuffer_.data(), fb_width_ * 4, r);
-        modified = std::move(pending_);
-        pending_.clear();
+        if (staged_.width != fb_width_ || staged_.height != fb_height_) resize_framebuffer();
+        for (const DesktopRect& r : staged_.pending)
+          copy_rect(staged_.pixels.data(), fb_width_ * 4, framebuffer_.data(), fb_width_ * 4, r);
+        modified = std::move(staged_.pending);
+        staged_.pending.clear();
       }
     }
     for (const DesktopRect& r : modified)
@@ -205,18 +181,18 @@ class VncOutput final : public Output {
   }
 
   void resize_framebuffer() {
-    std::vector<uint8_t> replacement(size_t{staged_width_} * staged_height_ * 4, 0);
-    rfbNewFramebuffer(screen_, reinterpret_cast<char*>(replacement.data()), static_cast<int>(staged_width_),
-                      static_cast<int>(staged_height_), 8, 3, 4);
+    std::vector<uint8_t> replacement(size_t{staged_.width} * staged_.height * 4, 0);
+    rfbNewFramebuffer(screen_, reinterpret_cast<char*>(replacement.data()), static_cast<int>(staged_.width),
+                      static_cast<int>(staged_.height), 8, 3, 4);
     framebuffer_.swap(replacement);
-    fb_width_ = staged_width_, fb_height_ = staged_height_;
+    fb_width_ = staged_.width, fb_height_ = staged_.height;
     // rfbNewFramebuffer reset the pixel format to its own default and gave
     // viewers translations for that: put ours back and redo them.
     set_bgrx_format(screen_);
     rfbClientIteratorPtr clients = rfbGetClientIterator(screen_);
     while (rfbClientPtr client = rfbClientIteratorNext(clients)) screen_->setTranslateFunction(client);
     rfbReleaseClientIterator(clients);
-    pending_ = {{0, 0, fb_width_, fb_height_}};
+    staged_.pending = {{0, 0, fb_width_, fb_height_}};
     XLOG_DEBUG("vnc: desktop is now %ux%u", fb_width_, fb_height_);
   }
 
@@ -233,11 +209,7 @@ class VncOutput final : public Output {
   bool blanked_ = false;
 
   std::mutex mutex_;  // guards what show() hands over
-  std::vector<uint8_t> staging_;
-  uint32_t staged_width_ = 0, staged_height_ = 0;
-  std::string staged_vm_;
-  std::vector<DesktopRect> pending_;
-  bool nothing_ = true;
+  StagedDesktop staged_;
 };
 
 }  // namespace

@@ -3,7 +3,7 @@
 //
 // Threading: one event thread owns the Display and makes every Xlib call, so
 // Xlib never sees two threads. show() (composition thread) copies damaged
-// rects into `staging_` under `mutex_` and wakes the event thread through an
+// rects into the staged desktop under `mutex_` and wakes the event thread through an
 // eventfd; the event thread copies them into its XImage (shared memory when
 // MIT-SHM works) and puts them, waiting for the X server to have read the
 // shared memory before the next copy. So show() costs a memcpy of the damage
@@ -37,12 +37,12 @@
 #include "host/compositor/log.h"
 #include "host/compositor/desktop_rect.h"
 #include "host/compositor/outputs.h"
+#include "host/compositor/staged_desktop.h"
 
 namespace xen3d::host {
 namespace {
 
 constexpr uint32_t kPlaceholderWidth = 640, kPlaceholderHeight = 480;
-constexpr size_t kMaxPendingRects = 64;  // beyond this, one bounding box
 
 // Colours as pixels of the 24-bit TrueColor visual the window uses (0xRRGGBB).
 constexpr unsigned long kBlack = 0x000000, kText = 0xf0f0f0, kDimText = 0xa0a8b0;
@@ -126,31 +126,10 @@ class WindowOutput final : public Output {
   }
 
   void show(const std::string& vm, const DesktopImage& image, const std::vector<DesktopRect>& damage) override {
-    if (dead_ || image.width == 0 || image.height == 0 || image.stride < image.width * 4 ||
-        image.pixels.size() < size_t{image.stride} * (image.height - 1) + size_t{image.width} * 4)
-      return;
+    if (dead_) return;
     {
       std::lock_guard lock(mutex_);
-      bool resized = image.width != staged_width_ || image.height != staged_height_;
-      if (resized) {
-        staged_width_ = image.width, staged_height_ = image.height;
-        staging_.assign(size_t{image.width} * image.height * 4, 0);
-        pending_.clear();
-      }
-      std::vector<DesktopRect> rects;
-      if (resized || damage.empty() || nothing_) {
-        rects.push_back({0, 0, image.width, image.height});
-      } else {
-        for (const DesktopRect& r : damage)
-          if (DesktopRect c = rect_clip(r, image.width, image.height); c.width > 0) rects.push_back(c);
-      }
-      for (const DesktopRect& r : rects) {
-        copy_rect(image.pixels.data(), image.stride, staging_.data(), size_t{image.width} * 4, r);
-        pending_.push_back(r);
-      }
-      if (pending_.size() > kMaxPendingRects) pending_ = {bounding_box(pending_)};
-      staged_vm_ = vm;
-      nothing_ = false;
+      if (!staged_.stage(vm, image, damage)) return;
       changed_ = true;
     }
     wake();
@@ -159,8 +138,7 @@ class WindowOutput final : public Output {
   void show_nothing() override {
     {
       std::lock_guard lock(mutex_);
-      nothing_ = true;
-      pending_.clear();
+      staged_.show_nothing();
       changed_ = true;
     }
     wake();
@@ -429,28 +407,28 @@ class WindowOutput final : public Output {
     for (;;) {
       std::unique_lock lock(mutex_);
       if (!changed_) return;
-      nothing = nothing_;
-      if (!nothing && (staged_width_ != image_width_ || staged_height_ != image_height_)) {
-        uint32_t width = staged_width_, height = staged_height_;
+      nothing = staged_.nothing;
+      if (!nothing && (staged_.width != image_width_ || staged_.height != image_height_)) {
+        uint32_t width = staged_.width, height = staged_.height;
         lock.unlock();  // X round trips below; show() may go on staging meanwhile
         std::string error;
         if (!create_image(width, height, error)) {
           XLOG_ERROR("%s; the window is not updated", error.c_str());
           std::lock_guard relock(mutex_);
           changed_ = false;
-          pending_.clear();
+          staged_.pending.clear();
           return;
         }
         resized = true;
         continue;
       }
       changed_ = false;
-      vm = staged_vm_;
+      vm = staged_.vm;
       if (!nothing) {
-        for (const DesktopRect& r : pending_)
-          copy_rect(staging_.data(), size_t{staged_width_} * 4, reinterpret_cast<uint8_t*>(image_->data),
+        for (const DesktopRect& r : staged_.pending)
+          copy_rect(staged_.pixels.data(), size_t{staged_.width} * 4, reinterpret_cast<uint8_t*>(image_->data),
                     size_t(image_->bytes_per_line), r);
-        rects.swap(pending_);
+        rects.swap(staged_.pending);
       }
       break;
     }
@@ -702,11 +680,7 @@ class WindowOutput final : public Output {
   std::atomic<bool> dead_ = false;  // the X connection broke
 
   std::mutex mutex_;  // guards what show() hands over
-  std::vector<uint8_t> staging_;
-  uint32_t staged_width_ = 0, staged_height_ = 0;
-  std::string staged_vm_;
-  std::vector<DesktopRect> pending_;
-  bool nothing_ = true;
+  StagedDesktop staged_;
   bool changed_ = false;
 
   // Event thread only.
