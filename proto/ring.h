@@ -138,7 +138,8 @@ class BulkReader {
   // Everything before `end` may be reused by the guest.
   bool release_through(uint64_t end);
   // The guest's bulk_retire: like release_through, after checking `through`
-  // lies in the published part of the heap. False (with `why`) otherwise.
+  // is not past the published head. A stale `through` (already released by
+  // the host) is a no-op. False (with `why`) otherwise.
   bool retire(uint64_t through, bool& wake, const char*& why);
 
  private:

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <sys/wait.h>
@@ -59,7 +60,10 @@ int serve_one(Listener& l, HostMode mode) {
     size_t size;
     auto st = s.next(rec, size, 10000);
     if (st == HostSession::Next::Idle) return 11;
-    if (st != HostSession::Next::Record) return 12;
+    if (st != HostSession::Next::Record) {
+      std::fprintf(stderr, "test host: %s\n", s.error().c_str());
+      return 12;
+    }
     DecodeError e = dispatch(rec, size, Sender::Guest, [&](const auto& r) -> DecodeError {
       using R = std::decay_t<decltype(r)>;
       const char* why = nullptr;
@@ -154,7 +158,7 @@ TEST_CASE("guest and host exchange records, answers and bulk data", "[transport]
   // Bulk spans of awkward sizes, each checked by the host.
   for (uint32_t size : {1u, 63u, 4095u, 100000u, s->max_bulk()}) {
     BulkSpan span = s->alloc_bulk(size);
-    REQUIRE(span.data);
+    if (!span.data) FAIL("bulk of " << size << ": " << s->error() << "; host exit " << host.wait_exit());
     for (uint32_t i = 0; i < size; ++i) span.data[i] = static_cast<uint8_t>(i * 7 + size);
     ChecksumBulk c;
     c.data.pos = span.pos;
@@ -170,7 +174,7 @@ TEST_CASE("guest and host exchange records, answers and bulk data", "[transport]
   // host's releases instead of overwriting data in use.
   for (int i = 0; i < 64; ++i) {
     BulkSpan span = s->alloc_bulk(200 * 1024);
-    REQUIRE(span.data);
+    if (!span.data) FAIL("sink " << i << ": " << s->error() << "; host exit " << host.wait_exit());
     std::memset(span.data, i, span.size);
     BulkSink sink;
     sink.data.pos = span.pos;
