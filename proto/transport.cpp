@@ -9,13 +9,14 @@ namespace xen3d::proto {
 
 std::string Endpoint::text() const {
   if (kind == Local) return "local:" + path;
+  if (kind == Xen) return "xen:" + std::to_string(backend_domid);
   return "tcp:" + host + ":" + std::to_string(port);
 }
 
 bool Endpoint::parse(const std::string& spec, Endpoint& out, std::string& error) {
   auto bad = [&](const std::string& why) {
     error = "bad transport '" + spec + "': " + why +
-            " (expected local:/path/to.sock or tcp:host:port)";
+            " (expected local:/path/to.sock, tcp:host:port or xen[:BACKEND_DOMID])";
     return false;
   };
   if (spec.rfind("local:", 0) == 0) {
@@ -40,6 +41,17 @@ bool Endpoint::parse(const std::string& spec, Endpoint& out, std::string& error)
     out.port = static_cast<uint16_t>(p);
     return true;
   }
+  if (spec == "xen" || spec.rfind("xen:", 0) == 0) {
+    out = Endpoint{};
+    out.kind = Xen;
+    if (spec.size() > 4) {
+      char* end = nullptr;
+      long d = std::strtol(spec.c_str() + 4, &end, 10);
+      if (*end || d < 0 || d >= 0x7ff0) return bad("the backend domain must be a domain id");
+      out.backend_domid = static_cast<uint16_t>(d);
+    }
+    return true;
+  }
   return bad("unknown transport");
 }
 
@@ -57,12 +69,21 @@ std::string default_endpoint_spec() {
 
 std::unique_ptr<Transport> connect_transport(const Endpoint& ep, const ConnectRequest& req,
                                              SessionInfo& info, std::string& error) {
-  return ep.kind == Endpoint::Local ? connect_local(ep, req, info, error)
-                                    : connect_tcp(ep, req, info, error);
+  switch (ep.kind) {
+    case Endpoint::Local: return connect_local(ep, req, info, error);
+    case Endpoint::Tcp: return connect_tcp(ep, req, info, error);
+    case Endpoint::Xen: return connect_xen(ep, req, info, error);
+  }
+  return nullptr;
 }
 
 std::unique_ptr<Listener> listen_on(const Endpoint& ep, std::string& error) {
-  return ep.kind == Endpoint::Local ? listen_local(ep, error) : listen_tcp(ep, error);
+  switch (ep.kind) {
+    case Endpoint::Local: return listen_local(ep, error);
+    case Endpoint::Tcp: return listen_tcp(ep, error);
+    case Endpoint::Xen: return listen_xen(ep, error);
+  }
+  return nullptr;
 }
 
 }  // namespace xen3d::proto

@@ -37,6 +37,9 @@ struct SessionInfo {
   std::string endpoint;  // as given, for messages
   uint32_t peer_pid = 0;
   std::string peer_name;
+  // xen: the guest's domain and its name in xenstore (0 and "" otherwise).
+  uint32_t peer_domid = 0;
+  std::string peer_vm;
 };
 
 class Transport {
@@ -45,12 +48,12 @@ class Transport {
 
   Sender side() const { return side_; }
   const ShmLayout& layout() const { return layout_; }
-  ControlBlock* control() const { return reinterpret_cast<ControlBlock*>(base_); }
+  ControlBlock* control() const { return reinterpret_cast<ControlBlock*>(control_); }
   RingCounters* counters(RingId r) const { return &control()->rings[static_cast<int>(r)]; }
-  uint8_t* ring_data(RingId r) const { return base_ + layout_.offset[static_cast<int>(r)]; }
+  uint8_t* ring_data(RingId r) const { return at(layout_.offset[static_cast<int>(r)]); }
   uint32_t ring_size(RingId r) const { return layout_.size[static_cast<int>(r)]; }
   // The framebuffer region (nullptr, 0 when the connection has none).
-  uint8_t* framebuffer() const { return layout_.fb_size ? base_ + layout_.fb_offset : nullptr; }
+  uint8_t* framebuffer() const { return layout_.fb_size ? at(layout_.fb_offset) : nullptr; }
   uint32_t framebuffer_size() const { return layout_.fb_size; }
   bool produces(RingId r) const { return (r == RingId::Reply) == (side_ == Sender::Host); }
 
@@ -61,22 +64,35 @@ class Transport {
   virtual WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) = 0;
   // Human-readable reason once wait() returned PeerGone.
   const std::string& error() const { return error_; }
-  virtual std::string name() const = 0;  // "local", "tcp"
+  virtual std::string name() const = 0;  // "local", "tcp", "xen"
 
  protected:
+  // The memory at layout offset `offset`. local and tcp map the whole layout
+  // at once (control_ + offset); xen maps the control page apart from the
+  // rest (grant notify-on-unmap works on a page of its own).
+  uint8_t* at(uint32_t offset) const {
+    return offset < kControlBlockSize ? control_ + offset : data_ + (offset - kControlBlockSize);
+  }
+  void set_memory(uint8_t* whole) {
+    control_ = whole;
+    data_ = whole + kControlBlockSize;
+  }
+
   Sender side_ = Sender::Guest;
   ShmLayout layout_;
-  uint8_t* base_ = nullptr;
+  uint8_t* control_ = nullptr;  // the ControlBlock page
+  uint8_t* data_ = nullptr;     // layout offset kControlBlockSize onwards
   std::string error_;
 };
 
-// "local:/path/to.sock" or "tcp:host:port". The default comes from
-// XEN3D_TRANSPORT, else local at default_socket_path().
+// "local:/path/to.sock", "tcp:host:port" or "xen[:BACKEND_DOMID]". The
+// default comes from XEN3D_TRANSPORT, else local at default_socket_path().
 struct Endpoint {
-  enum Kind { Local, Tcp } kind = Local;
+  enum Kind { Local, Tcp, Xen } kind = Local;
   std::string path;   // Local
   std::string host;   // Tcp
   uint16_t port = 0;  // Tcp
+  uint16_t backend_domid = 0;  // Xen: the domain running the compositor
   std::string text() const;
   static bool parse(const std::string& spec, Endpoint& out, std::string& error);
 };

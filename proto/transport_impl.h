@@ -14,5 +14,9 @@ std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error);
 std::unique_ptr<Transport> connect_tcp(const Endpoint& ep, const ConnectRequest& req,
                                        SessionInfo& info, std::string& error);
 std::unique_ptr<Listener> listen_tcp(const Endpoint& ep, std::string& error);
+// xen/transport_xen.cpp
+std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest& req,
+                                       SessionInfo& info, std::string& error);
+std::unique_ptr<Listener> listen_xen(const Endpoint& ep, std::string& error);
 
 }  // namespace xen3d::proto

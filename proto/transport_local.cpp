@@ -27,11 +27,11 @@ class LocalTransport final : public Transport {
                  int wait_efd, int kick_efd)
       : sock_(sock), shm_fd_(shm_fd), wait_efd_(wait_efd), kick_efd_(kick_efd) {
     side_ = side;
-    base_ = base;
+    set_memory(base);
     layout_ = layout;
   }
   ~LocalTransport() override {
-    if (base_) munmap(base_, layout_.total_size);
+    if (control_) munmap(control_, layout_.total_size);
     close_fd(sock_);
     close_fd(shm_fd_);
     close_fd(wait_efd_);

@@ -42,12 +42,12 @@ class TcpTransport final : public Transport {
  public:
   TcpTransport(Sender side, int sock, uint8_t* base, const ShmLayout& layout) : sock_(sock) {
     side_ = side;
-    base_ = base;
+    set_memory(base);
     layout_ = layout;
-    init_control_block(base_, layout_);
+    init_control_block(control_, layout_);
   }
   ~TcpTransport() override {
-    if (base_) munmap(base_, layout_.total_size);
+    if (control_) munmap(control_, layout_.total_size);
     close_fd(sock_);
   }
 

@@ -11,6 +11,7 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
   const auto& info = session_->info();
   label_ = "guest " + std::to_string(info.connection_id) + " (" +
            (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) +
+           (info.peer_vm.empty() ? "" : " in " + info.peer_vm + " (dom" + std::to_string(info.peer_domid) + ")") +
            ", " + session_->transport().name() + ")";
   if (options_.screen && options_.caps) {
     GalliumExecutor::Config cfg;

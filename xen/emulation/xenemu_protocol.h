@@ -1,0 +1,136 @@
+// xenemu: the wire format between xenemu-broker (an EMULATION of the Xen
+// hypervisor, xenstored and the toolstack for CI machines without Xen) and
+// its clients (xenemu_client.cpp, xenemu-ctl). The one place that defines it.
+//
+// Transport: a unix SOCK_SEQPACKET socket, so each request and each reply is
+// one datagram. A datagram is a MsgHeader followed by `payload_len` bytes of
+// fields written with Writer and checked with Reader (little-endian host
+// order: both ends run on the same machine). File descriptors (memfds of
+// granted pages, the per-connection eventfd) travel as SCM_RIGHTS.
+//
+// Strictly request/reply: a client sends one request and reads its reply
+// before the next. Asynchronous state (event channel deliveries, watch
+// events) stays in the broker; the broker makes the connection's eventfd
+// readable while something is queued, and the client fetches it with a
+// request (EvtPending, XsReadWatch). This keeps fd() level-triggered and
+// exact, like /dev/xen/evtchn and the xenstore socket.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xen3d::xen::xenemu {
+
+inline constexpr uint32_t kMagic = 0x58454d55;  // "XEMU"
+inline constexpr uint32_t kVersion = 1;
+// Bounds the broker enforces; a datagram larger than this is a protocol error.
+inline constexpr size_t kMaxPayload = 96 * 1024;
+inline constexpr uint32_t kMaxMapPages = 4096;     // pages per map request (reply: 16 B a page)
+inline constexpr uint32_t kMaxSharePages = 16384;  // pages per share request (reply: 4 B a page)
+inline constexpr size_t kMaxFdsPerMsg = 250;       // below the kernel's SCM_MAX_FD (253)
+inline constexpr size_t kMaxPathLen = 3072;        // XENSTORE_ABS_PATH_MAX
+inline constexpr size_t kMaxValueLen = 4096;       // XENSTORE_PAYLOAD_MAX
+inline constexpr size_t kMaxTokenLen = 1024;
+inline constexpr size_t kMaxPerms = 64;
+inline constexpr uint32_t kFirstGrantRef = 8;      // refs 0..7 are reserved, as in Xen
+inline constexpr uint32_t kMaxPortsPerDomain = 4096;  // 2-level ABI on 64-bit guests
+
+enum class Op : uint16_t {
+  Hello = 1,         // u32 version, u16 domid, u16 kind -> u32 grant_limit, str message; eventfd
+  Share,             // u16 peer, u8 writable, u8 notify, u32 count, u32 notify_off, u32 notify_port; memfd
+                     //   -> u64 share_id, u32 refs[count]
+  Unshare,           // u64 share_id, u32 first_page, u32 count
+  Map,               // u16 domid, u8 writable, u8 notify, u32 count, u32 notify_off, u32 notify_port, u32 refs[count]
+                     //   -> u64 map_id, u32 nfds, u32 count, {u32 fd_index, u64 offset}[count]; then FdBatch datagrams
+  Unmap,             // u64 map_id
+  EvtBindUnbound,    // u16 remote -> u32 port
+  EvtBindInterdomain,  // u16 remote, u32 remote_port -> u32 port
+  EvtNotify,         // u32 port
+  EvtUnmask,         // u32 port
+  EvtUnbind,         // u32 port
+  EvtPending,        // -> u32 port (or error EAGAIN)
+  XsRead,            // str path -> str value
+  XsWrite,           // str path, str value
+  XsRm,              // str path
+  XsDirectory,       // str path -> u32 n, str child[n]
+  XsSetPerms,        // str path, u32 n, {u16 domid, u8 access}[n]
+  XsWatch,           // str path, str token
+  XsUnwatch,         // str path, str token
+  XsReadWatch,       // -> str path, str token (or error EAGAIN)
+  ListDomains,       // -> u32 n, {u16 domid, u8 dying, str name}[n]   (dom0 only)
+  CtlCreate,         // u16 domid, str name   (dom0 only)
+  CtlDestroy,        // u16 domid             (dom0 only)
+  FdBatch,           // broker -> client only: follows a Map reply, u32 nfds; the fds
+  Last_,
+};
+inline constexpr uint16_t kReplyBit = 0x8000;
+
+// What a connection is for; the broker only uses it in its log lines.
+enum class Kind : uint16_t { Platform = 1, Sharer, Mapper, EventChannels, Store, Control, Last_ };
+
+struct MsgHeader {
+  uint32_t magic;
+  uint16_t op;       // Op, | kReplyBit in replies
+  uint16_t reserved;
+  int32_t status;    // replies: 0, or an errno value
+  uint32_t payload_len;
+};
+static_assert(sizeof(MsgHeader) == 16);
+
+// Appends fields to a payload.
+class Writer {
+ public:
+  Writer& u8(uint8_t v) { return raw(&v, 1); }
+  Writer& u16(uint16_t v) { return raw(&v, 2); }
+  Writer& u32(uint32_t v) { return raw(&v, 4); }
+  Writer& u64(uint64_t v) { return raw(&v, 8); }
+  Writer& str(std::string_view s) {  // u32 length, then the bytes (binary-safe)
+    u32(static_cast<uint32_t>(s.size()));
+    return raw(s.data(), s.size());
+  }
+  Writer& raw(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    buf_.insert(buf_.end(), b, b + n);
+    return *this;
+  }
+  const std::vector<uint8_t>& bytes() const { return buf_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+// Reads fields back; every read is bounds-checked and a failed read makes
+// ok() false for good, so a handler checks once at the end.
+class Reader {
+ public:
+  Reader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
+  uint8_t u8() { uint8_t v = 0; raw(&v, 1); return v; }
+  uint16_t u16() { uint16_t v = 0; raw(&v, 2); return v; }
+  uint32_t u32() { uint32_t v = 0; raw(&v, 4); return v; }
+  uint64_t u64() { uint64_t v = 0; raw(&v, 8); return v; }
+  std::string str(size_t max_len) {
+    uint32_t len = u32();
+    if (!ok_ || len > max_len || len > n_ - off_) { ok_ = false; return {}; }
+    std::string s(reinterpret_cast<const char*>(p_ + off_), len);
+    off_ += len;
+    return s;
+  }
+  void raw(void* out, size_t n) {
+    if (!ok_ || n > n_ - off_) { ok_ = false; return; }
+    std::memcpy(out, p_ + off_, n);
+    off_ += n;
+  }
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && off_ == n_; }  // everything read, nothing left over
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+  size_t off_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace xen3d::xen::xenemu

@@ -1,0 +1,596 @@
+// The `xen` transport: the same rings as `local`, in pages the guest grants to
+// dom0, with an event channel for a doorbell and xenstore for the rendezvous.
+//
+// Rendezvous, under the guest's /local/domain/<g>/data/xen3d/<cid>/ (docs/xen.md):
+//   guest: hello (hex record)                      -> host: welcome | refuse
+//   guest: control-ref, index-refs, data-pages,
+//          event-channel, state = ready            -> host: host-state = connected | failed: why
+// The guest owns the memory (only it can grant), so the host maps exactly the
+// layout it put in its own welcome; the index pages list the data pages' refs
+// (xenstore values are too small for thousands of refs).
+//
+// Liveness: each side maps the control page with notify-on-unmap on its own
+// "alive" byte, so a process that dies clears the byte and rings the peer at
+// once. A destroyed domain unmaps nothing: the host learns of it from
+// @releaseDomain (XenListener) instead.
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "proto/handshake.h"
+#include "proto/socket_io.h"
+#include "proto/transport_impl.h"
+#include "xen/xen_api.h"
+
+namespace xen3d::proto {
+
+using xen::DomId;
+using xen::GrantRef;
+using xen::kPageSize;
+
+namespace {
+
+// Bytes of the control page past the ControlBlock, cleared by notify-on-unmap.
+constexpr uint32_t kGuestAliveOffset = kControlBlockSize - 1;
+constexpr uint32_t kHostAliveOffset = kControlBlockSize - 2;
+static_assert(sizeof(ControlBlock) < kHostAliveOffset);
+constexpr uint32_t kRefsPerIndexPage = kPageSize / sizeof(GrantRef);
+// Grant-backed rings are scarcer than memfds (gntalloc allows 1024 pages per
+// guest by default), so guests that ask for nothing get small rings.
+constexpr uint32_t kXenDefaultCmdKib = 256, kXenDefaultBulkKib = 2048, kXenReplyKib = 512;
+
+std::string hex(const std::vector<uint8_t>& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : bytes) {
+    s += digits[b >> 4];
+    s += digits[b & 15];
+  }
+  return s;
+}
+
+bool unhex(const std::string& s, std::vector<uint8_t>& out) {
+  if (s.size() % 2 || s.size() > 2 * kMaxRecordSize) return false;
+  out.clear();
+  for (size_t i = 0; i < s.size(); i += 2) {
+    auto nib = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+    int hi = nib(s[i]), lo = nib(s[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+  }
+  return true;
+}
+
+// A decimal number from xenstore, the whole value and nothing else.
+bool parse_u32(const std::string& s, uint32_t& v) {
+  if (s.empty() || s.size() > 10) return false;
+  uint64_t x = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    x = x * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (x > UINT32_MAX) return false;
+  v = static_cast<uint32_t>(x);
+  return true;
+}
+
+bool parse_refs(const std::string& s, std::vector<GrantRef>& refs, size_t max) {
+  refs.clear();
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    uint32_t v;
+    if (!parse_u32(item, v) || refs.size() >= max) return false;
+    refs.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return !refs.empty();
+}
+
+// Set by the listener when a guest's domain is destroyed (no unmap notify comes then).
+struct DomainLiveness {
+  std::atomic<bool> gone{false};
+};
+
+class XenTransport final : public Transport {
+ public:
+  struct Parts {
+    std::unique_ptr<xen::XenPlatform> platform;
+    std::unique_ptr<xen::XenStore> store;  // to remove the rendezvous directory at the end
+    std::unique_ptr<xen::EventChannels> evtchn;
+    std::unique_ptr<xen::GrantSharer> sharer;  // guest
+    std::unique_ptr<xen::GrantMapper> mapper;  // host
+    xen::Port port = 0;
+    uint8_t* control = nullptr;
+    uint8_t* data = nullptr;
+    uint32_t data_pages = 0;
+    std::string dir;  // the connection's xenstore directory (absolute on the host)
+    std::shared_ptr<DomainLiveness> domain;  // host only
+    DomId peer = 0;
+  };
+
+  XenTransport(Sender side, ShmLayout layout, Parts parts) : p_(std::move(parts)) {
+    side_ = side;
+    layout_ = layout;
+    control_ = p_.control;
+    data_ = p_.data;
+    evtchn_fd_ = p_.evtchn->fd();
+  }
+
+  ~XenTransport() override {
+    // Unmapping fires our notify: the peer sees us go even if it is asleep.
+    if (p_.sharer) {
+      p_.sharer->unshare(p_.data, p_.data_pages);
+      p_.sharer->unshare(p_.control, 1);
+    } else {
+      p_.mapper->unmap(p_.data, p_.data_pages);
+      p_.mapper->unmap(p_.control, 1);
+    }
+    p_.evtchn->unbind(p_.port);
+    if (p_.store) p_.store->rm(p_.dir);
+  }
+
+  void kick(RingId, bool peer_sleeping) override {
+    if (peer_sleeping && !gone_) p_.evtchn->notify(p_.port);
+  }
+
+  WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
+    if (gone_) return WaitResult::PeerGone;
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (unsigned i = 1;; ++i) {
+      if (ready()) return WaitResult::Ready;
+      if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
+    }
+    RingCounters* c = counters(ring);
+    std::atomic<uint32_t>& flag = produces(ring) ? c->producer_sleeping : c->consumer_sleeping;
+    Deadline dl = Deadline::in(timeout_ms);
+    for (;;) {
+      flag.store(1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (ready()) {
+        flag.store(0, std::memory_order_relaxed);
+        return WaitResult::Ready;
+      }
+      if (const char* why = peer_gone()) return fail(why);
+      // Events are hints (the first after bind_interdomain is spurious, and
+      // they coalesce): wake, re-check the ring. The slice bounds how late a
+      // destroyed domain is noticed.
+      int slice = dl.remaining_ms();
+      if (slice < 0 || slice > 200) slice = 200;
+      pollfd pfd{evtchn_fd_, POLLIN, 0};
+      int r = ::poll(&pfd, 1, slice);
+      flag.store(0, std::memory_order_relaxed);
+      if (r < 0 && errno != EINTR) return fail("poll on the event channel failed: " + errno_text(errno));
+      if (r > 0) {
+        int port = p_.evtchn->pending();
+        if (port >= 0) p_.evtchn->unmask(static_cast<xen::Port>(port));
+      }
+      if (ready()) return WaitResult::Ready;
+      if (const char* why = peer_gone()) return fail(why);
+      if (dl.remaining_ms() == 0) return WaitResult::Timeout;
+    }
+  }
+
+  std::string name() const override { return "xen"; }
+
+ private:
+  const char* peer_gone() const {
+    const uint32_t peer_alive = side_ == Sender::Host ? kGuestAliveOffset : kHostAliveOffset;
+    if (reinterpret_cast<volatile uint8_t*>(control_)[peer_alive] == 0) {
+      return side_ == Sender::Host ? "the guest unmapped its rings (it exited or crashed)"
+                                   : "the compositor unmapped the rings (it exited or crashed)";
+    }
+    if (p_.domain && p_.domain->gone.load()) return "the guest's domain was destroyed";
+    return nullptr;
+  }
+  WaitResult fail(std::string why) {
+    gone_ = true;
+    error_ = std::move(why);
+    return WaitResult::PeerGone;
+  }
+
+  Parts p_;
+  int evtchn_fd_ = -1;
+  bool gone_ = false;
+};
+
+// Waits until `path` has a value (watching `dir`), the deadline passes, or
+// `error` is set. The value is returned in `value`.
+bool wait_for_value(xen::XenStore& xs, const std::string& path, std::string& value, Deadline dl) {
+  for (;;) {
+    if (xs.read(path, value)) return true;
+    int ms = dl.remaining_ms();
+    if (ms == 0) return false;
+    pollfd pfd{xs.fileno(), POLLIN, 0};
+    ::poll(&pfd, 1, ms < 0 || ms > 100 ? 100 : ms);  // a watch event or a re-check
+    std::string p, t;
+    while (xs.read_watch(p, t)) {
+    }
+  }
+}
+
+uint32_t data_pages_of(const ShmLayout& layout) {
+  return static_cast<uint32_t>((layout.total_size - kControlBlockSize) / kPageSize);
+}
+
+std::string grant_limit_advice(xen::XenPlatform& x, uint32_t pages) {
+  uint32_t limit = x.grant_limit_pages();
+  std::string s = "this connection needs " + std::to_string(pages + 1) + " grant pages (" +
+                  std::to_string((pages + 1) * 4 / 1024) + " MiB)";
+  if (limit) s += ", and the guest's gntalloc limit is " + std::to_string(limit) + " pages in all";
+  return s + ". Raise it as root: echo 65536 > /sys/module/xen_gntalloc/parameters/limit "
+             "(or xen_gntalloc.limit=65536 on the guest kernel command line), or ask for smaller rings.";
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------- guest --
+
+std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest& req_in, SessionInfo& info,
+                                       std::string& error) {
+  const std::string where = ep.text();
+  const DomId backend = ep.backend_domid;
+  auto fail = [&](const std::string& why) -> std::unique_ptr<Transport> {
+    error = "xen transport (" + where + "): " + why;
+    return nullptr;
+  };
+  XenTransport::Parts p;
+  p.platform = xen::open_xen(error);
+  if (!p.platform) return fail(error);
+  p.store = p.platform->open_store(error);
+  if (!p.store) return fail(error);
+  std::string self;
+  p.store->read("domid", self);
+  static std::atomic<uint32_t> serial{0};
+  const std::string cid = "c" + std::to_string(getpid()) + "-" + std::to_string(serial++);
+  p.dir = "data/xen3d/" + cid;
+  xen::XenStore& xs = *p.store;
+  Deadline dl = Deadline::in(req_in.timeout_ms);
+
+  ConnectRequest req = req_in;
+  if (!xs.write(p.dir, "") ||
+      !xs.set_permissions(p.dir, {{static_cast<DomId>(std::atoi(self.c_str())), xen::XsPerm::None},
+                                  {backend, xen::XsPerm::Read}}) ||
+      !xs.watch(p.dir, "xen3d") || !xs.write(p.dir + "/hello", hex(make_hello(req)))) {
+    return fail("cannot write " + p.dir + " in xenstore: " + errno_text(errno));
+  }
+  auto cleanup = [&] {
+    xs.unwatch(p.dir, "xen3d");
+    xs.rm(p.dir);
+  };
+  std::string answer;
+  std::vector<uint8_t> rec;
+  if (!wait_for_value(xs, p.dir + "/welcome", answer, dl)) {
+    cleanup();
+    return fail("no answer from the compositor in dom" + std::to_string(backend) +
+                " (is xen3d-compositor --listen xen running there?)");
+  }
+  ShmLayout layout;
+  if (!unhex(answer, rec) || !guest_read_welcome(rec, layout, info, error)) {
+    cleanup();
+    return fail(error.empty() ? "unreadable welcome" : error);
+  }
+  p.data_pages = data_pages_of(layout);
+
+  p.evtchn = p.platform->open_event_channels(error);
+  p.sharer = p.evtchn ? p.platform->open_sharer(error) : nullptr;
+  if (!p.sharer) {
+    cleanup();
+    return fail(error);
+  }
+  int port = p.evtchn->bind_unbound_port(backend);
+  if (port < 0) {
+    cleanup();
+    return fail("cannot allocate an event channel: " + errno_text(errno));
+  }
+  p.port = static_cast<xen::Port>(port);
+  GrantRef control_ref = 0;
+  std::vector<GrantRef> refs(p.data_pages);
+  const uint32_t index_pages = (p.data_pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
+  std::vector<GrantRef> index_refs(index_pages);
+  void* control = p.sharer->share_page_notify(backend, &control_ref, true, kGuestAliveOffset, p.port);
+  void* data = control ? p.sharer->share_pages(backend, p.data_pages, refs.data(), true) : nullptr;
+  void* index = data ? p.sharer->share_pages(backend, index_pages, index_refs.data(), false) : nullptr;
+  if (!index) {
+    const int err = errno;
+    if (data) p.sharer->unshare(data, p.data_pages);
+    if (control) p.sharer->unshare(control, 1);
+    p.evtchn->unbind(p.port);
+    cleanup();
+    if (err == ENOSPC || err == ENOMEM) return fail("out of grant pages: " + grant_limit_advice(*p.platform, p.data_pages + index_pages));
+    return fail("cannot share pages with dom" + std::to_string(backend) + ": " + errno_text(err));
+  }
+  p.control = static_cast<uint8_t*>(control);
+  p.data = static_cast<uint8_t*>(data);
+  p.control[kGuestAliveOffset] = 1;
+  std::memcpy(index, refs.data(), refs.size() * sizeof(GrantRef));
+  std::string index_list;
+  for (GrantRef r : index_refs) index_list += (index_list.empty() ? "" : ",") + std::to_string(r);
+
+  bool written = xs.write(p.dir + "/control-ref", std::to_string(control_ref)) &&
+                 xs.write(p.dir + "/index-refs", index_list) &&
+                 xs.write(p.dir + "/data-pages", std::to_string(p.data_pages)) &&
+                 xs.write(p.dir + "/event-channel", std::to_string(p.port)) &&
+                 xs.write(p.dir + "/state", "ready");
+  std::string host_state;
+  if (written) wait_for_value(xs, p.dir + "/host-state", host_state, dl);
+  // The host copied the refs: the index pages can go back to the grant pool.
+  p.sharer->unshare(index, index_pages);
+  xs.unwatch(p.dir, "xen3d");
+  if (host_state != "connected") {
+    std::string why = !written ? "cannot publish the rings in xenstore: " + errno_text(errno)
+                      : host_state.empty() ? "the compositor did not map the rings in time"
+                                           : "the compositor could not map the rings: " + host_state;
+    p.sharer->unshare(p.data, p.data_pages);
+    p.sharer->unshare(p.control, 1);
+    p.evtchn->unbind(p.port);
+    xs.rm(p.dir);
+    return fail(why);
+  }
+  info.endpoint = where;
+  p.peer = backend;
+  return std::make_unique<XenTransport>(Sender::Guest, layout, std::move(p));
+}
+
+// ------------------------------------------------------------------ host --
+
+namespace {
+
+class XenListener final : public Listener {
+ public:
+  XenListener(std::unique_ptr<xen::XenPlatform> x, std::unique_ptr<xen::XenStore> xs)
+      : x_(std::move(x)), xs_(std::move(xs)) {}
+
+  bool start(std::string& error) {
+    if (!xs_->watch("@introduceDomain", "introduce") || !xs_->watch("@releaseDomain", "release")) {
+      error = "cannot watch @introduceDomain/@releaseDomain (" + errno_text(errno) +
+              "): the compositor must run in dom0";
+      return false;
+    }
+    rescan_domains();
+    return true;
+  }
+
+  ~XenListener() override {
+    for (auto& [d, live] : domains_) xs_->unwatch(domain_dir(d), "d" + std::to_string(d));
+  }
+
+  std::unique_ptr<Transport> accept(const HostPolicy& policy_in, const std::function<uint32_t()>& next_id,
+                                    SessionInfo& info, std::string& error, int timeout_ms) override {
+    error.clear();
+    HostPolicy policy = policy_in;
+    policy.default_cmd_ring_kib = std::min(policy.default_cmd_ring_kib, kXenDefaultCmdKib);
+    policy.default_bulk_heap_kib = std::min(policy.default_bulk_heap_kib, kXenDefaultBulkKib);
+    policy.reply_ring_kib = std::min(policy.reply_ring_kib, kXenReplyKib);
+    Deadline dl = Deadline::in(timeout_ms);
+    for (;;) {
+      drain_watches();
+      while (!dirty_.empty()) {
+        DomId d = *dirty_.begin();
+        if (auto t = serve_domain(d, policy, next_id, info, error)) return t;
+        if (!error.empty()) return nullptr;  // one failed guest; the caller logs it and calls again
+        dirty_.erase(d);
+      }
+      int ms = dl.remaining_ms();
+      if (ms == 0) return nullptr;
+      pollfd pfd{xs_->fileno(), POLLIN, 0};
+      ::poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms);
+    }
+  }
+
+  std::string describe() const override { return "xen (" + x_->name() + ")"; }
+
+ private:
+  struct Pending {
+    ShmLayout layout;
+    bool done = false;  // refused, failed or connected: nothing more to do
+    uint32_t pid = 0;
+    uint32_t connection_id = 0;
+    std::string client_name;
+  };
+
+  static std::string domain_dir(DomId d) { return "/local/domain/" + std::to_string(d) + "/data/xen3d"; }
+
+  void drain_watches() {
+    std::string path, token;
+    while (xs_->read_watch(path, token)) {
+      if (token == "introduce" || token == "release") {
+        rescan_domains();
+      } else if (token.size() > 1 && token[0] == 'd') {
+        dirty_.insert(static_cast<DomId>(std::atoi(token.c_str() + 1)));
+      }
+    }
+  }
+
+  void rescan_domains() {
+    std::vector<xen::DomainInfo> list;
+    std::string error;
+    std::set<DomId> live;
+    if (x_->list_domains(list, error)) {
+      for (const auto& d : list)
+        if (!d.dying && d.domid != xen::kDom0) live.insert(d.domid);
+    }
+    for (auto it = domains_.begin(); it != domains_.end();) {
+      if (live.count(it->first)) {
+        ++it;
+        continue;
+      }
+      it->second->gone = true;  // its connections notice within one wait slice
+      xs_->unwatch(domain_dir(it->first), "d" + std::to_string(it->first));
+      pending_.erase(it->first);
+      dirty_.erase(it->first);
+      it = domains_.erase(it);
+    }
+    for (DomId d : live) {
+      if (domains_.count(d)) continue;
+      domains_[d] = std::make_shared<DomainLiveness>();
+      xs_->watch(domain_dir(d), "d" + std::to_string(d));  // fires once now: the domain gets scanned
+    }
+  }
+
+  std::unique_ptr<Transport> serve_domain(DomId d, const HostPolicy& policy, const std::function<uint32_t()>& next_id,
+                                          SessionInfo& info, std::string& error) {
+    std::vector<std::string> cids;
+    auto& pending = pending_[d];
+    if (!xs_->directory(domain_dir(d), cids)) cids.clear();
+    // Forget connections whose directory is gone.
+    for (auto it = pending.begin(); it != pending.end();) {
+      it = std::find(cids.begin(), cids.end(), it->first) == cids.end() ? pending.erase(it) : std::next(it);
+    }
+    for (const std::string& cid : cids) {
+      const std::string dir = domain_dir(d) + "/" + cid;
+      auto [it, fresh] = pending.try_emplace(cid);
+      Pending& c = it->second;
+      if (c.done) continue;
+      if (fresh || c.layout.total_size == 0) {
+        std::string hello_hex;
+        std::vector<uint8_t> rec;
+        if (!xs_->read(dir + "/hello", hello_hex)) {
+          pending.erase(it);  // not written yet: the next watch event brings it back
+          continue;
+        }
+        HelloDecision h;
+        if (!unhex(hello_hex, rec)) {
+          h.reason = "hello is not a hex record";
+        } else {
+          h = host_read_hello(rec, policy);
+        }
+        if (!h.accepted) {
+          c.done = true;
+          answer(d, dir + "/welcome", hex(make_refuse(h.reason)));
+          error = "refused a guest in dom" + std::to_string(d) + ": " + h.reason;
+          return nullptr;
+        }
+        c.layout = h.layout;
+        c.pid = h.pid;
+        c.client_name = h.client_name;
+        c.connection_id = next_id();
+        answer(d, dir + "/welcome", hex(make_welcome(c.layout, c.connection_id, policy.host_renderer)));
+        continue;
+      }
+      std::string state;
+      if (!xs_->read(dir + "/state", state) || state != "ready") continue;
+      c.done = true;
+      std::string why;
+      auto t = map_guest(d, dir, c, why);
+      if (!t) {
+        answer(d, dir + "/host-state", "failed: " + why);
+        error = "cannot connect a guest in dom" + std::to_string(d) + " (" + c.client_name + "): " + why;
+        return nullptr;
+      }
+      answer(d, dir + "/host-state", "connected");
+      std::string vm;
+      xs_->read("/local/domain/" + std::to_string(d) + "/name", vm);
+      info.connection_id = c.connection_id;
+      info.peer_pid = c.pid;
+      info.peer_name = c.client_name;
+      info.peer_domid = d;
+      info.peer_vm = vm.empty() ? "dom" + std::to_string(d) : vm;
+      info.host_renderer = policy.host_renderer;
+      info.endpoint = describe();
+      return t;
+    }
+    return nullptr;
+  }
+
+  // dom0 writes inside the guest's directory: the guest must be able to read it.
+  void answer(DomId d, const std::string& path, const std::string& value) {
+    xs_->write(path, value);
+    xs_->set_permissions(path, {{d, xen::XsPerm::Read}});
+  }
+
+  std::unique_ptr<Transport> map_guest(DomId d, const std::string& dir, const Pending& c, std::string& why) {
+    std::string v_control, v_index, v_pages, v_port;
+    uint32_t control_ref = 0, pages = 0, guest_port = 0;
+    std::vector<GrantRef> index_refs;
+    const uint32_t want_pages = data_pages_of(c.layout);
+    const uint32_t want_index = (want_pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
+    if (!xs_->read(dir + "/control-ref", v_control) || !xs_->read(dir + "/index-refs", v_index) ||
+        !xs_->read(dir + "/data-pages", v_pages) || !xs_->read(dir + "/event-channel", v_port) ||
+        !parse_u32(v_control, control_ref) || !parse_u32(v_pages, pages) || !parse_u32(v_port, guest_port) ||
+        !parse_refs(v_index, index_refs, want_index)) {
+      why = "incomplete or malformed ring description in " + dir;
+      return nullptr;
+    }
+    if (pages != want_pages || index_refs.size() != want_index) {
+      why = "the guest shared " + std::to_string(pages) + " pages where the welcome asked for " +
+            std::to_string(want_pages);
+      return nullptr;
+    }
+    XenTransport::Parts p;
+    p.platform = xen::open_xen(why);
+    if (!p.platform) return nullptr;
+    p.store = p.platform->open_store(why);
+    p.evtchn = p.store ? p.platform->open_event_channels(why) : nullptr;
+    p.mapper = p.evtchn ? p.platform->open_mapper(why) : nullptr;
+    if (!p.mapper) return nullptr;
+    int port = p.evtchn->bind_interdomain(d, guest_port);
+    if (port < 0) {
+      why = "cannot bind the guest's event channel " + std::to_string(guest_port) + ": " + errno_text(errno);
+      return nullptr;
+    }
+    p.port = static_cast<xen::Port>(port);
+    auto* control = static_cast<uint8_t*>(p.mapper->map_grant_ref_notify(d, control_ref, true, kHostAliveOffset, p.port));
+    void* index = control ? p.mapper->map_domain_grant_refs(want_index, d, index_refs.data(), false) : nullptr;
+    std::vector<GrantRef> refs(want_pages);
+    if (index) {
+      // Copied once: the guest may rewrite its index pages at any time.
+      std::memcpy(refs.data(), index, refs.size() * sizeof(GrantRef));
+      p.mapper->unmap(index, want_index);
+    }
+    auto* data = index ? static_cast<uint8_t*>(p.mapper->map_domain_grant_refs(want_pages, d, refs.data(), true)) : nullptr;
+    if (!data) {
+      why = "cannot map the guest's grant pages: " + errno_text(errno);
+      if (control) p.mapper->unmap(control, 1);
+      p.evtchn->unbind(p.port);
+      return nullptr;
+    }
+    if (control[kGuestAliveOffset] != 1) {
+      why = "the guest went away while connecting";
+      p.mapper->unmap(data, want_pages);
+      p.mapper->unmap(control, 1);
+      p.evtchn->unbind(p.port);
+      return nullptr;
+    }
+    init_control_block(control, c.layout);  // leaves the alive bytes past the ControlBlock alone
+    control[kHostAliveOffset] = 1;
+    p.control = control;
+    p.data = data;
+    p.data_pages = want_pages;
+    p.dir = dir;
+    p.domain = domains_[d];
+    p.peer = d;
+    return std::make_unique<XenTransport>(Sender::Host, c.layout, std::move(p));
+  }
+
+  std::unique_ptr<xen::XenPlatform> x_;
+  std::unique_ptr<xen::XenStore> xs_;
+  std::map<DomId, std::shared_ptr<DomainLiveness>> domains_;
+  std::map<DomId, std::map<std::string, Pending>> pending_;
+  std::set<DomId> dirty_;
+};
+
+}  // namespace
+
+std::unique_ptr<Listener> listen_xen(const Endpoint& ep, std::string& error) {
+  (void)ep;
+  auto x = xen::open_xen(error);
+  if (!x) return nullptr;
+  auto xs = x->open_store(error);
+  if (!xs) return nullptr;
+  auto l = std::make_unique<XenListener>(std::move(x), std::move(xs));
+  if (!l->start(error)) return nullptr;
+  return l;
+}
+
+}  // namespace xen3d::proto
