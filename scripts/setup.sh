@@ -13,7 +13,8 @@ packages=(
   libxcb-shm0-dev libxcb-randr0-dev libxcb-xfixes0-dev libxcb-sync-dev libxcb-dri2-0-dev
   libxcb-dri3-dev libxcb-present-dev libxshmfence-dev libxrandr-dev libxxf86vm-dev x11proto-dev
   libpng-dev catch2 xvfb xauth x11-utils mesa-utils glmark2-x11 apitrace piglit
-  xserver-xorg-dev xserver-xorg-core xserver-xorg-video-dummy libvncserver-dev vncsnapshot libjpeg-turbo-progs xdotool
+  xserver-xorg-dev xserver-xorg-core xserver-xorg-video-dummy libvncserver-dev vncsnapshot libjpeg-turbo-progs xdotool \
+  libxen-dev
   ${XEN3D_EXTRA_PACKAGES:-}
 )
 missing=()

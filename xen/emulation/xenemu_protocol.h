@@ -16,6 +16,10 @@
 // exact, like /dev/xen/evtchn and the xenstore socket.
 #pragma once
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -132,5 +136,91 @@ class Reader {
   size_t off_ = 0;
   bool ok_ = true;
 };
+
+// One received datagram.
+struct Message {
+  MsgHeader hdr{};
+  std::vector<uint8_t> payload;
+  std::vector<int> fds;  // owned by the receiver: close them
+  Reader reader() const { return Reader(payload.data(), payload.size()); }
+  void close_fds() {
+    for (int fd : fds) ::close(fd);
+    fds.clear();
+  }
+};
+
+// Sends one datagram with `nfds` descriptors. 0, or -1 with errno.
+inline int send_message(int sock, uint16_t op, int32_t status, const std::vector<uint8_t>& payload,
+                        const int* fds = nullptr, size_t nfds = 0) {
+  if (payload.size() > kMaxPayload || nfds > kMaxFdsPerMsg) {
+    errno = EMSGSIZE;
+    return -1;
+  }
+  MsgHeader h{kMagic, op, 0, status, static_cast<uint32_t>(payload.size())};
+  iovec iov[2] = {{&h, sizeof h}, {const_cast<uint8_t*>(payload.data()), payload.size()}};
+  msghdr mh{};
+  mh.msg_iov = iov;
+  mh.msg_iovlen = payload.empty() ? 1 : 2;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * (nfds ? nfds : 1)), 0);
+  if (nfds) {
+    mh.msg_control = control.data();
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  do n = ::sendmsg(sock, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  if (static_cast<size_t>(n) != sizeof h + payload.size()) {  // cannot happen on SEQPACKET
+    errno = EMSGSIZE;
+    return -1;
+  }
+  return 0;
+}
+
+// Receives one datagram. 1: a well-formed message in `m`; 0: the peer closed;
+// -1: error (errno), including EPROTO for a datagram that is not ours
+// (short, truncated, bad magic, length mismatch). Descriptors that came with
+// a malformed datagram are closed here.
+inline int recv_message(int sock, Message& m, int flags = 0) {
+  m = Message{};
+  std::vector<uint8_t> buf(sizeof(MsgHeader) + kMaxPayload + 1);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMsg)];
+  iovec iov{buf.data(), buf.size()};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = ::recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags); while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        m.fds.push_back(fd);
+      }
+    }
+  }
+  if (n == 0 && m.fds.empty()) return 0;  // SEQPACKET: 0 bytes without fds is EOF
+  bool bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || static_cast<size_t>(n) < sizeof(MsgHeader);
+  if (!bad) {
+    std::memcpy(&m.hdr, buf.data(), sizeof m.hdr);
+    bad = m.hdr.magic != kMagic || m.hdr.payload_len != static_cast<size_t>(n) - sizeof(MsgHeader);
+  }
+  if (bad) {
+    m.close_fds();
+    errno = EPROTO;
+    return -1;
+  }
+  m.payload.assign(buf.begin() + sizeof(MsgHeader), buf.begin() + n);
+  return 1;
+}
 
 }  // namespace xen3d::xen::xenemu
