@@ -19,7 +19,7 @@ void usage(FILE* out) {
       "usage: xen3d-info [--transport SPEC] [--pings N] [--bulk-check BYTES] [--timeout MS] [--stats]\n"
       "\n"
       "Connects to the Xen3D compositor the way the guest libGL does and reports the link.\n"
-      "  --transport SPEC    local:/path.sock or tcp:host:port (default: $XEN3D_TRANSPORT,\n"
+      "  --transport SPEC    local:/path.sock, tcp:host:port or xen (default: $XEN3D_TRANSPORT,\n"
       "                      else %s)\n"
       "  --pings N           time N synchronous round trips (default 100)\n"
       "  --bulk-check BYTES  send BYTES of pattern through the bulk heap and verify the\n"

@@ -14,6 +14,7 @@
 #include "host/compositor/outputs.h"
 #include "host/compositor/host_gpu.h"
 #include "host/compositor/log.h"
+#include "host/compositor/xen_guest_setup.h"
 #include "host/compositor/self_test.h"
 #include "proto/commands.gen.h"
 
@@ -35,7 +36,8 @@ void usage(FILE* out) {
       "Runs guests' Gallium commands on a host driver and shows their windows.\n"
       "\n"
       "options:\n"
-      "  --listen SPEC       serve guests on SPEC (repeatable): local:/path.sock or tcp:host:port\n"
+      "  --listen SPEC       serve guests on SPEC (repeatable): local:/path.sock, tcp:host:port\n"
+      "                      or xen (guests in Xen domains; run in dom0, see --print-xl-config)\n"
       "                      (default: local:%s)\n"
       "  --driver NAME       host Gallium driver: llvmpipe (default), softpipe, or any\n"
       "                      pipe-loader driver (see --list-drivers)\n"
@@ -62,9 +64,10 @@ void usage(FILE* out) {
       "  --list-drivers      list the drivers this build can open\n"
       "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
       "  --version           protocol and build versions\n"
+      "  --print-xl-config   the domU config lines and guest setup for --listen xen\n"
       "  -h, --help          this text\n"
       "\n"
-      "Guests choose the compositor with XEN3D_TRANSPORT=local:/path.sock | tcp:host:port.\n"
+      "Guests choose the compositor with XEN3D_TRANSPORT=local:/path.sock | tcp:host:port | xen.\n"
       "A guest X server with the xen3d module (guest/xorg-ext) opens a VM desktop; its GL\n"
       "windows are then composited here instead of being read back into the guest.\n",
       proto::default_socket_path().c_str(), default_control_socket_path().c_str());
@@ -125,6 +128,9 @@ int main(int argc, char** argv) {
     } else if (a == "--version") {
       std::printf("xen3d-compositor 0.1.0, wire protocol %u.%u, Mesa 22.3.6\n", proto::kProtocolMajor,
                   proto::kProtocolMinor);
+      return 0;
+    } else if (a == "--print-xl-config") {
+      std::fputs(xen_guest_setup_text().c_str(), stdout);
       return 0;
     } else if (a == "--listen") {
       opts.listen.emplace_back(value("an endpoint"));

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -221,6 +222,55 @@ inline int recv_message(int sock, Message& m, int flags = 0) {
   }
   m.payload.assign(buf.begin() + sizeof(MsgHeader), buf.begin() + n);
   return 1;
+}
+
+// Connects to the broker and introduces this connection as domain `dom`.
+// The socket (blocking, close-on-exec), or -1 with `error` saying why; the
+// eventfd the broker keeps readable while this connection has something
+// queued comes back in `evfd`.
+inline int connect_broker(const std::string& path, uint16_t dom, Kind kind, uint32_t& grant_limit, int& evfd,
+                          std::string& error) {
+  evfd = -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    error = "cannot reach the xenemu broker at '" + path + "': bad socket path";
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int s = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    error = "cannot reach the xenemu broker at " + path + ": " + std::strerror(errno) +
+            " (is xenemu-broker running?)";
+    if (s >= 0) ::close(s);
+    return -1;
+  }
+  Writer w;
+  w.u32(kVersion).u16(dom).u16(static_cast<uint16_t>(kind));
+  Message m;
+  int rc = send_message(s, static_cast<uint16_t>(Op::Hello), 0, w.bytes()) < 0 ? -1 : recv_message(s, m);
+  if (rc <= 0) {
+    error = "cannot reach the xenemu broker at " + path + ": " +
+            (rc == 0 ? std::string("it closed the connection") : std::string(std::strerror(errno)));
+    ::close(s);
+    return -1;
+  }
+  Reader r = m.reader();
+  grant_limit = r.u32();
+  std::string msg = r.str(kMaxPayload);
+  if (m.hdr.op != (static_cast<uint16_t>(Op::Hello) | kReplyBit) || !r.done()) {
+    error = "the xenemu broker at " + path + " sent a malformed reply";
+  } else if (m.hdr.status != 0) {
+    error = "the xenemu broker at " + path + " refused domain " + std::to_string(dom) + ": " + msg;
+  } else if (m.fds.size() != 1) {
+    error = "the xenemu broker at " + path + " sent no eventfd";
+  } else {
+    evfd = m.fds[0];
+    return s;
+  }
+  m.close_fds();
+  ::close(s);
+  return -1;
 }
 
 }  // namespace xen3d::xen::xenemu
