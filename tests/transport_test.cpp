@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -38,6 +40,59 @@ struct HostProcess {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   }
 };
+
+std::string spec_for(const std::string& kind) {
+  if (kind == "tcp") return "tcp:127.0.0.1:0";
+  if (kind == "xen") return "xen";
+  return "local:/tmp/xen3d-test-" + std::to_string(getpid()) + ".sock";
+}
+
+// The xen transport runs against xenemu, the emulation of the Xen calls it
+// uses (xen/emulation/README.md): a broker with guest domain 1 created. The
+// process that plays dom0 and the one that plays the guest each say which
+// they are (XEN3D_XENEMU_DOMID) after forking.
+class XenEmulation {
+ public:
+  explicit XenEmulation(const std::string& kind) {
+    if (kind != "xen") return;
+    const char* broker = std::getenv("XENEMU_BROKER");
+    const char* ctl = std::getenv("XENEMU_CTL");
+    REQUIRE(broker);  // meson passes both; without them the xen runs would silently vanish
+    REQUIRE(ctl);
+    socket_ = "/tmp/xen3d-test-xenemu-" + std::to_string(getpid()) + ".sock";
+    ::unlink(socket_.c_str());
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 2);
+      execl(broker, broker, "--socket", socket_.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100 && access(socket_.c_str(), F_OK) != 0; ++i) usleep(50000);
+    std::string cmd = std::string(ctl) + " " + socket_ + " create 1 transport-test >/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    setenv("XEN3D_XENEMU", socket_.c_str(), 1);
+  }
+  ~XenEmulation() {
+    if (pid_ <= 0) return;
+    unsetenv("XEN3D_XENEMU");
+    unsetenv("XEN3D_XENEMU_DOMID");
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    ::unlink(socket_.c_str());
+  }
+  XenEmulation(const XenEmulation&) = delete;
+  XenEmulation& operator=(const XenEmulation&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+  std::string socket_;
+};
+
+// This process plays dom0 (the compositor) or the guest domain.
+void play_dom0() { setenv("XEN3D_XENEMU_DOMID", "0", 1); }
+void play_guest() { setenv("XEN3D_XENEMU_DOMID", "1", 1); }
 
 int serve_one(Listener& l, HostMode mode) {
   HostPolicy policy;
@@ -102,6 +157,7 @@ HostProcess spawn_host(const std::string& spec, HostMode mode) {
   REQUIRE(h.pid >= 0);
   if (h.pid == 0) {
     close(p[0]);
+    play_dom0();
     Endpoint ep;
     std::string error;
     if (!Endpoint::parse(spec, ep, error)) _exit(20);
@@ -121,21 +177,20 @@ HostProcess spawn_host(const std::string& spec, HostMode mode) {
   return h;
 }
 
-std::string spec_for(const std::string& kind) {
-  if (kind == "tcp") return "tcp:127.0.0.1:0";
-  return "local:/tmp/xen3d-test-" + std::to_string(getpid()) + ".sock";
-}
 
 }  // namespace
 
 TEST_CASE("guest and host exchange records, answers and bulk data", "[transport]") {
-  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  auto kind = GENERATE(std::string("local"), std::string("tcp"), std::string("xen"));
   INFO("transport " << kind);
+  XenEmulation xen(kind);
   HostProcess host = spawn_host(spec_for(kind), HostMode::Serve);
+  play_guest();
   ConnectRequest req;
   req.client_name = "transport-test";
   std::string error;
-  auto s = GuestSession::connect(host.endpoint, req, error);
+  auto s = GuestSession::connect(spec_for(kind) == "xen" ? "xen" : host.endpoint, req, error);
+  INFO(error);
   REQUIRE(s);
   REQUIRE(error.empty());
   REQUIRE(s->info().host_renderer == "test-host");
@@ -189,12 +244,15 @@ TEST_CASE("guest and host exchange records, answers and bulk data", "[transport]
 }
 
 TEST_CASE("a guest whose host dies gets an error, not a hang", "[transport]") {
-  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  auto kind = GENERATE(std::string("local"), std::string("tcp"), std::string("xen"));
   INFO("transport " << kind);
+  XenEmulation xen(kind);
   HostProcess host = spawn_host(spec_for(kind), HostMode::DieAfterHandshake);
+  play_guest();
   ConnectRequest req;
   std::string error;
-  auto s = GuestSession::connect(host.endpoint, req, error);
+  auto s = GuestSession::connect(spec_for(kind) == "xen" ? "xen" : host.endpoint, req, error);
+  INFO(error);
   REQUIRE(s);
   host.wait_exit();
   Ping ping;
@@ -205,8 +263,10 @@ TEST_CASE("a guest whose host dies gets an error, not a hang", "[transport]") {
 }
 
 TEST_CASE("a host whose guest is killed sees it go", "[transport]") {
-  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  auto kind = GENERATE(std::string("local"), std::string("tcp"), std::string("xen"));
   INFO("transport " << kind);
+  XenEmulation xen(kind);
+  play_dom0();
   Endpoint ep;
   std::string error;
   REQUIRE(Endpoint::parse(spec_for(kind), ep, error));
@@ -216,9 +276,10 @@ TEST_CASE("a host whose guest is killed sees it go", "[transport]") {
   pid_t guest = fork();
   REQUIRE(guest >= 0);
   if (guest == 0) {
+    play_guest();
     ConnectRequest req;
     std::string e;
-    auto s = GuestSession::connect(where, req, e);
+    auto s = GuestSession::connect(kind == "xen" ? "xen" : where, req, e);
     if (!s) _exit(1);
     Nop n;
     s->send(n);

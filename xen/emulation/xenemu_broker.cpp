@@ -162,8 +162,8 @@ constexpr DomId kFirstReservedDomid = 0x7FF0;  // DOMID_FIRST_RESERVED
 
 class Broker {
  public:
-  Broker(int listen_fd, int sig_fd, uint32_t grant_limit)
-      : listen_fd_(listen_fd), sig_fd_(sig_fd), grant_limit_(grant_limit) {
+  Broker(int listen_fd, int sig_fd, uint32_t grant_limit, bool wake_on_peer_close)
+      : listen_fd_(listen_fd), sig_fd_(sig_fd), grant_limit_(grant_limit), wake_on_peer_close_(wake_on_peer_close) {
     domains_[kDom0].name = "Domain-0";
     for (const char* p : {"/", "/local", "/local/domain", "/local/domain/0"}) store_[p].perms = {{kDom0, XsPerm::None}};
     store_["/local/domain/0/name"] = {"Domain-0", {{kDom0, XsPerm::None}}};
@@ -226,6 +226,7 @@ class Broker {
 
   int listen_fd_, sig_fd_;
   uint32_t grant_limit_;
+  bool wake_on_peer_close_;  // not Xen: see --wake-on-peer-close
   uint64_t next_conn_ = 1, next_share_ = 1, next_map_ = 1;
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::vector<std::pair<uint64_t, bool>> closing_;  // (conn, run_notifies), handled at the end of a loop pass
@@ -671,8 +672,9 @@ void Broker::close_port(DomId dom, Port port) {
     update_ready(*c);
   }
   if (ps.interdomain) {
-    // The other end falls back to unbound (waiting for us), like Xen, and
-    // gets one event so that a waiter wakes up and looks.
+    // The other end falls back to unbound (waiting for us), as in Xen's
+    // evtchn_close, which does NOT signal it: a peer learns of a death
+    // through notify-on-unmap or @releaseDomain.
     auto rd = domains_.find(ps.remote);
     if (rd == domains_.end()) return;
     auto rp = rd->second.ports.find(ps.remote_port);
@@ -680,7 +682,7 @@ void Broker::close_port(DomId dom, Port port) {
     rp->second.interdomain = false;
     rp->second.remote = dom;
     rp->second.remote_port = 0;
-    deliver(ps.remote, ps.remote_port);
+    if (wake_on_peer_close_) deliver(ps.remote, ps.remote_port);
   }
 }
 
@@ -1060,11 +1062,13 @@ void Broker::op_control(Conn& c, Op op, Reader& r, Writer& out) {
 
 void usage(FILE* f) {
   fprintf(f,
-          "usage: xenemu-broker --socket PATH [--grant-limit PAGES]\n"
+          "usage: xenemu-broker --socket PATH [--grant-limit PAGES] [--wake-on-peer-close]\n"
           "An EMULATION of a Xen host (domains, xenstore, grant tables, event\n"
           "channels) for machines without Xen; clients use XEN3D_XENEMU=PATH.\n"
           "  --socket PATH        unix socket to listen on (replaced if stale)\n"
-          "  --grant-limit PAGES  pages each domain may grant (default 1024)\n");
+          "  --grant-limit PAGES  pages each domain may grant (default 1024)\n"
+          "  --wake-on-peer-close NOT like Xen: when one end of an interdomain\n"
+          "                       channel closes, the other end gets one event\n");
 }
 
 }  // namespace
@@ -1072,11 +1076,14 @@ void usage(FILE* f) {
 int main(int argc, char** argv) {
   std::string path;
   unsigned long limit = 1024;
+  bool wake_on_peer_close = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       usage(stdout);
       return 0;
+    } else if (a == "--wake-on-peer-close") {
+      wake_on_peer_close = true;
     } else if (a == "--socket" && i + 1 < argc) {
       path = argv[++i];
     } else if (a == "--grant-limit" && i + 1 < argc) {
@@ -1125,9 +1132,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "xenemu-broker: cannot listen on %s: %s\n", path.c_str(), strerror(errno));
     return 1;
   }
-  log("emulating a Xen host on %s (grant limit %lu pages per domain)", path.c_str(), limit);
+  log("emulating a Xen host on %s (grant limit %lu pages per domain%s)", path.c_str(), limit,
+      wake_on_peer_close ? ", peer close wakes the other end: not like Xen" : "");
   {
-    Broker b(lfd, sfd, static_cast<uint32_t>(limit));
+    Broker b(lfd, sfd, static_cast<uint32_t>(limit), wake_on_peer_close);
     b.run();
   }
   ::unlink(path.c_str());

@@ -1,0 +1,176 @@
+#!/bin/bash
+# Test steps inside dom0, called over the serial console by drive.py.
+# Every step prints "E2E-MARK <name> ..." lines (drive.py timestamps them on
+# arrival) and ends with "E2E-OK <step> ..." or "E2E-FAIL <step> <why>".
+# Installed as /opt/xen3d/e2e/dom0.sh.
+set -u
+E=/opt/xen3d/e2e
+BIN=/opt/xen3d/bin
+LOGS=/root/logs
+SNAP=/root/snap
+CLOG=$LOGS/compositor.log
+SOCK=/run/xen3d.sock
+CTL=/run/xen3d-control.sock
+DOMU=xen3d-e2e
+CONLOG=/var/log/xen/console/guest-$DOMU.log
+mkdir -p "$LOGS" "$SNAP"
+
+mark() { echo "E2E-MARK $*"; }
+ok() { echo "E2E-OK $*"; }
+bad() { echo "E2E-FAIL $*"; }
+stats() { "$BIN/xen3d-info" --transport "local:$SOCK" --timeout 20000 --stats 2>&1 | tr '\n' ' '; }
+stat_of() { "$BIN/xen3d-info" --transport "local:$SOCK" --timeout 20000 --stats 2>/dev/null | sed -n "s/^$1=//p"; }
+comp_pid() { cat /run/xen3d-compositor.pid 2>/dev/null; }
+comp_alive() { local p; p=$(comp_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# Connection ids of the guests called $1 (program name) in the compositor log.
+conn_ids() { sed -n "s/.*guest \([0-9]*\) ($1, pid .*, xen) connected\$/\1/p" "$CLOG" | sort -un; }
+# The newest latest-frame snapshot of connection $1.
+snap_of() { ls -t "$SNAP"/guest"$1"-win*.png 2>/dev/null | grep -v -- '-frame' | head -1; }
+domid() { xl domid "$DOMU" 2>/dev/null; }
+
+case "$1" in
+start-compositor)
+  # Xen listener for the domU, plus a local socket so xen3d-info --stats can
+  # count the compositor's guests and objects from dom0.
+  "$BIN/xen3d-compositor" --listen xen --listen "local:$SOCK" --control "$CTL" \
+    --snapshot "$SNAP" --snapshot-frames 1 -v >"$CLOG" 2>&1 &
+  echo $! >/run/xen3d-compositor.pid
+  for _ in $(seq 1200); do
+    grep -q 'ready' "$CLOG" && break
+    comp_alive || break
+    sleep 0.1
+  done
+  if grep -q 'ready' "$CLOG" && comp_alive; then
+    grep -E 'listening|host driver|ready' "$CLOG"
+    ok start-compositor "pid=$(comp_pid) $(stats)"
+  else
+    cat "$CLOG"
+    bad start-compositor "the compositor did not report ready"
+  fi
+  ;;
+
+create)
+  xl create "$E/domu.cfg" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then ok create "domid=$(domid)"; else bad create "xl create failed rc=$rc"; fi
+  ;;
+
+# wait-red TIMEOUT: the x-window window's snapshot is 200x150 of (200,40,40).
+wait-red)
+  end=$(( $(date +%s) + $2 ))
+  seen_up= seen_conn= seen_snap= last=
+  while [ "$(date +%s)" -lt "$end" ]; do
+    [ -z "$seen_up" ] && grep -q 'E2E-DOMU UP' "$CONLOG" 2>/dev/null && { seen_up=1; mark domu_init; }
+    id=$(conn_ids x-window | tail -1)
+    if [ -n "$id" ]; then
+      [ -z "$seen_conn" ] && { seen_conn=1; mark red_connected "id=$id"; }
+      f=$(snap_of "$id")
+      if [ -n "$f" ]; then
+        [ -z "$seen_snap" ] && { seen_snap=1; mark red_first_snapshot "$f"; }
+        last=$("$BIN/png-compare" "$f" "$E/ref-red.ppm" 2>&1) && {
+          echo "$last"
+          "$BIN/png-compare" --pixel "$f" 100 75
+          f1=$(ls "$SNAP"/guest"$id"-win*-frame1.png 2>/dev/null | head -1)
+          if [ -n "$f1" ]; then
+            r1=$("$BIN/png-compare" "$f1" "$E/ref-red.ppm" 2>&1) && r1="match: $r1" || r1="no match: $r1"
+            echo "first frame ($f1): $r1"
+          fi
+          ok wait-red "id=$id file=$f"
+          exit 0
+        }
+      fi
+    fi
+    comp_alive || { bad wait-red "the compositor died"; tail -30 "$CLOG"; exit 1; }
+    sleep 1
+  done
+  echo "last comparison: ${last:-none}"
+  bad wait-red "no correct x-window frame within $2 s (domU up: ${seen_up:-no}, connected: ${seen_conn:-no}, snapshot: ${seen_snap:-no})"
+  ;;
+
+# wait-gears TIMEOUT: glxgears presented a frame that is not blank.
+wait-gears)
+  end=$(( $(date +%s) + $2 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    id=$(conn_ids glxgears | tail -1)
+    f=${id:+$(snap_of "$id")}
+    if [ -n "$f" ] && "$BIN/png-compare" --not-blank "$f"; then
+      ok wait-gears "id=$id file=$f"
+      exit 0
+    fi
+    comp_alive || { bad wait-gears "the compositor died"; exit 1; }
+    sleep 1
+  done
+  bad wait-gears "no glxgears snapshot within $2 s (connection: ${id:-none})"
+  ;;
+
+# Evidence while the domU is alive: its xenstore directory, its console.
+inspect)
+  D=$(domid)
+  echo "--- xl list"; xl list
+  echo "--- xenstore-ls -f /local/domain/$D/data"; xenstore-ls -f "/local/domain/$D/data" 2>&1 | cut -c1-300
+  echo "--- compositor stats: $(stats)"
+  echo "--- xen3dctl list/stats"
+  "$BIN/xen3dctl" --socket "$CTL" list 2>&1
+  "$BIN/xen3dctl" --socket "$CTL" stats 2>&1
+  echo "--- domU console (tail)"; tail -25 "$CONLOG" 2>/dev/null
+  ok inspect
+  ;;
+
+# destroy TIMEOUT: xl destroy; the compositor notices, frees the guest's
+# connections (log + guest count back to the baseline) and keeps running.
+destroy)
+  base=$2
+  timeout_s=$3
+  ids=$( (conn_ids x-window; conn_ids glxgears) | sort -un | tr '\n' ' ')
+  D=$(domid)
+  echo "GL connections of dom$D: $ids; guests before: $(stat_of guests) (baseline $base)"
+  mark destroy_start
+  xl destroy "$DOMU" 2>&1 || { bad destroy "xl destroy failed"; exit 1; }
+  mark destroy_returned
+  end=$(( $(date +%s) + timeout_s ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    missing=
+    for id in $ids; do
+      grep -q "guest $id (.*went away" "$CLOG" || missing="$missing gone:$id"
+      grep -q "guest $id: freed" "$CLOG" || missing="$missing freed:$id"
+    done
+    g=$(stat_of guests)
+    [ -z "$missing" ] && [ "$g" = "$base" ] && break
+    comp_alive || break
+    sleep 0.5
+  done
+  mark destroy_settled
+  for id in $ids; do grep -E "guest $id (\(|:)" "$CLOG" | grep -E 'went away|freed|said goodbye|broke|connection closed'; done
+  echo "guests now: $(stat_of guests) (baseline $base); $(stats)"
+  if ! comp_alive; then
+    bad destroy "the compositor died"; tail -30 "$CLOG"
+  elif [ -z "$ids" ]; then
+    bad destroy "no GL connections of the domU were ever seen"
+  elif [ -n "$missing" ]; then
+    bad destroy "within $timeout_s s the compositor did not log for every GL connection that it went away and was freed:$missing"
+  elif [ "$(stat_of guests)" != "$base" ]; then
+    bad destroy "the compositor still counts $(stat_of guests) guests (baseline $base)"
+  else
+    sleep 2
+    if comp_alive && stats | grep -q guests=; then ok destroy "freed connections:$ids"; else bad destroy "compositor unresponsive after the destroy"; fi
+  fi
+  ;;
+
+# collect: logs and snapshots onto the results disk (/dev/vdb, a raw tar).
+collect)
+  cp /var/log/xen/console/*.log "$LOGS"/ 2>/dev/null
+  cp /var/log/xen/*.log "$LOGS"/ 2>/dev/null
+  dmesg >"$LOGS/dom0-dmesg.txt" 2>&1
+  xl dmesg >"$LOGS/xl-dmesg.txt" 2>&1
+  xenstore-ls -f >"$LOGS/xenstore.txt" 2>&1
+  xl list >"$LOGS/xl-list.txt" 2>&1
+  cp -a "$SNAP" "$LOGS"/snap 2>/dev/null
+  sync
+  tar -C "$LOGS" -cf /dev/vdb . && sync && ok collect "$(du -sk "$LOGS" | cut -f1) KiB"
+  ;;
+
+*)
+  echo "usage: dom0.sh start-compositor|create|wait-red T|wait-gears T|inspect|destroy BASE T|collect"
+  exit 2
+  ;;
+esac

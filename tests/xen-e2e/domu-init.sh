@@ -1,0 +1,65 @@
+#!/bin/busybox sh
+# /init of the test's PV domU (busybox initramfs built by make-images.sh).
+# Everything it prints goes to hvc0, which xenconsoled logs in dom0
+# (/var/log/xen/console/guest-<name>.log); dom0 reads its markers from there.
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin:/sbin:/usr/sbin
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
+export HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm /tmp/.X11-unix /var/lib/xkb /root
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+chmod 1777 /tmp /tmp/.X11-unix
+hostname domu
+say() { echo "E2E-DOMU $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+
+say "UP uptime=$(up)"
+insmod /lib/modules/xen-evtchn.ko 2>&1 || say "insmod xen-evtchn failed"
+insmod /lib/modules/xen-gntdev.ko 2>&1 || say "insmod xen-gntdev failed"
+insmod /lib/modules/xen-gntalloc.ko limit=65536 2>&1 || say "insmod xen-gntalloc failed"
+# The Xen transport's rings are grant pages; gntalloc allows 1024 per guest by default.
+echo 65536 > /sys/module/xen_gntalloc/parameters/limit || say "cannot raise the gntalloc limit"
+say "modules: $(ls /dev/xen | tr '\n' ' ') gntalloc-limit=$(cat /sys/module/xen_gntalloc/parameters/limit 2>/dev/null)"
+say "domid=$(xenstore-read domid 2>&1) name=$(xenstore-read name 2>&1) mem=$(grep MemTotal /proc/meminfo | tr -s ' ')"
+
+Xvfb :0 -noreset -nolisten tcp -screen 0 640x480x24 >/tmp/xvfb.log 2>&1 &
+i=0
+while [ ! -e /tmp/.X11-unix/X0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -e /tmp/.X11-unix/X0 ]; then
+  say "XVFB_READY uptime=$(up)"
+else
+  say "XVFB_FAILED"
+  sed 's/^/[xvfb] /' /tmp/xvfb.log
+fi
+export DISPLAY=:0
+GL=/opt/xen3d/lib:$LD_LIBRARY_PATH
+
+# Transport smoke test without GL: handshake, round trips, a bulk transfer.
+say "INFO_START uptime=$(up)"
+XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL timeout 120 /opt/xen3d/bin/xen3d-info --transport xen --pings 20 \
+  --bulk-check 262144 --timeout 60000 2>&1 | sed 's/^/[xen3d-info] /'
+say "INFO_DONE uptime=$(up)"
+
+(
+  XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL /opt/xen3d/bin/x-window --gl --name red \
+    --geometry 200x150+0+0 --color 200,40,40 2>&1
+  echo "exited rc=$?"
+) | sed 's/^/[x-window] /' &
+say "X_WINDOW_STARTED uptime=$(up)"
+(
+  XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL glxgears -geometry 300x300+220+0 2>&1
+  echo "exited rc=$?"
+) | sed 's/^/[glxgears] /' &
+say "GLXGEARS_STARTED uptime=$(up)"
+
+# Stay up (until xl destroy); report now and then that the guest is alive.
+n=0
+while true; do
+  sleep 30
+  n=$((n + 30))
+  say "ALIVE t=${n}s uptime=$(up) $(ps | grep -c '[x]-window\|[g]lxgears') gl procs"
+done
