@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -225,8 +226,9 @@ uint32_t data_pages_of(const ShmLayout& layout) {
 
 std::string grant_limit_advice(xen::XenPlatform& x, uint32_t pages) {
   uint32_t limit = x.grant_limit_pages();
-  std::string s = "this connection needs " + std::to_string(pages + 1) + " grant pages (" +
-                  std::to_string((pages + 1) * 4 / 1024) + " MiB)";
+  char mib[32];
+  std::snprintf(mib, sizeof mib, "%.1f", (pages + 1) * 4.0 / 1024.0);
+  std::string s = "this connection needs " + std::to_string(pages + 1) + " grant pages (" + mib + " MiB)";
   if (limit) s += ", and the guest's gntalloc limit is " + std::to_string(limit) + " pages in all";
   return s + ". Raise it as root: echo 65536 > /sys/module/xen_gntalloc/parameters/limit "
              "(or xen_gntalloc.limit=65536 on the guest kernel command line), or ask for smaller rings.";

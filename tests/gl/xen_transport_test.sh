@@ -5,6 +5,7 @@
 # emulated domain; the compositor is in dom0 and also listens locally, so
 # host_stat can count its objects.
 #   - glxgears renders and its frames arrive; a one-colour GL window arrives exact;
+#   - a domain out of grant pages gets an error that says how to raise the limit;
 #   - a guest killed mid-frame is noticed at once (notify-on-unmap) and freed;
 #   - a destroyed domain is noticed (@releaseDomain) and its guests freed;
 #   - the compositor keeps serving a new domain afterwards.
@@ -17,7 +18,8 @@ emu=$work/xenemu.sock
 pids+=($!)
 for _ in $(seq 100); do [ -S "$emu" ] && break; sleep 0.1; done
 [ -S "$emu" ] || { cat "$work/broker.log"; fail "xenemu broker did not start"; }
-"$XENEMU_CTL" "$emu" create 3 vm-red >/dev/null || fail "cannot create domain 3"
+"$XENEMU_CTL" "$emu" create 3 vm-gears >/dev/null || fail "cannot create domain 3"
+"$XENEMU_CTL" "$emu" create 5 vm-red >/dev/null || fail "cannot create domain 5"
 export XEN3D_XENEMU=$emu
 XEN3D_XENEMU_DOMID=0 start_compositor --listen xen
 grep -q "xenemu" "$work/compositor.log" || fail "the compositor does not say it is on the emulation"
@@ -40,11 +42,18 @@ say "glxgears in domain 3"
 in_domain 3 "$work/gears.log" env XEN3D_STATS=frame glxgears
 gears=$guest_pid
 wait_frames "$work/gears.log" 30
-grep -q "in vm-red (dom3), xen" "$work/compositor.log" || fail "the compositor did not name the guest's VM"
+grep -q "in vm-gears (dom3), xen" "$work/compositor.log" || fail "the compositor did not name the guest's VM"
 "$PNG_COMPARE" --not-blank "$(ls "$snap"/guest*-win*.png | head -1)"
 
-say "a one-colour GL window in domain 3"
-in_domain 3 "$work/red.log" env XEN3D_STATS=frame "$X_WINDOW" --gl --name red --geometry 64x48+0+0 --color 200,40,40
+say "a second GL program in domain 3 runs out of grant pages (default limit: 1024)"
+if env LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT=xen XEN3D_XENEMU_DOMID=3 "$XEN3D_INFO" >"$work/limit.log" 2>&1; then
+  fail "a second connection fit in the grant limit"
+fi
+grep -q "out of grant pages.*gntalloc limit is 1024 pages.*xen_gntalloc/parameters/limit" "$work/limit.log" ||
+  fail "no useful grant-limit error: $(cat "$work/limit.log")"
+
+say "a one-colour GL window in domain 5"
+in_domain 5 "$work/red.log" env XEN3D_STATS=frame "$X_WINDOW" --gl --name red --geometry 64x48+0+0 --color 200,40,40
 red=$guest_pid
 wait_frames "$work/red.log" 5
 id=$(sed -n 's/.*guest \([0-9]*\) (x-window.*/\1/p' "$work/compositor.log" | head -1)
@@ -62,8 +71,8 @@ for _ in $(seq 50); do [ "$(host_stat objects)" -lt "$both" ] && break; sleep 0.
 before=$(frames "$work/red.log"); sleep 1; after=$(frames "$work/red.log")
 [ "$after" -gt "$before" ] || fail "the other guest stopped rendering"
 
-say "destroy domain 3 under a running guest"
-"$XENEMU_CTL" "$emu" destroy 3 >/dev/null || fail "cannot destroy domain 3"
+say "destroy domain 5 under a running guest"
+"$XENEMU_CTL" "$emu" destroy 5 >/dev/null || fail "cannot destroy domain 5"
 for _ in $(seq 50); do grep -q "domain was destroyed" "$work/compositor.log" && break; sleep 0.1; done
 grep -q "domain was destroyed" "$work/compositor.log" || fail "the compositor did not notice the destroyed domain"
 kill -9 "$red" 2>/dev/null || true

@@ -23,7 +23,8 @@ stat_of() { "$BIN/xen3d-info" --transport "local:$SOCK" --timeout 20000 --stats 
 comp_pid() { cat /run/xen3d-compositor.pid 2>/dev/null; }
 comp_alive() { local p; p=$(comp_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 # Connection ids of the guests called $1 (program name) in the compositor log.
-conn_ids() { sed -n "s/.*guest \([0-9]*\) ($1, pid .*, xen) connected\$/\1/p" "$CLOG" | sort -un; }
+# (glxgears is a link to glxgears.x86_64-linux-gnu, the name the guest reports.)
+conn_ids() { sed -n "s/.*guest \([0-9]*\) ($1[^ ,]*, pid .*, xen) connected\$/\1/p" "$CLOG" | sort -un; }
 # The newest latest-frame snapshot of connection $1.
 snap_of() { ls -t "$SNAP"/guest"$1"-win*.png 2>/dev/null | grep -v -- '-frame' | head -1; }
 domid() { xl domid "$DOMU" 2>/dev/null; }
@@ -140,7 +141,7 @@ destroy)
     sleep 0.5
   done
   mark destroy_settled
-  for id in $ids; do grep -E "guest $id (\(|:)" "$CLOG" | grep -E 'went away|freed|said goodbye|broke|connection closed'; done
+  for id in $ids; do grep -E "guest $id( \(|:)" "$CLOG" | grep -E 'went away|freed|said goodbye|broke|connection closed'; done
   echo "guests now: $(stat_of guests) (baseline $base); $(stats)"
   if ! comp_alive; then
     bad destroy "the compositor died"; tail -30 "$CLOG"

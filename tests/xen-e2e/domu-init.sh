@@ -30,7 +30,7 @@ Xvfb :0 -noreset -nolisten tcp -screen 0 640x480x24 >/tmp/xvfb.log 2>&1 &
 i=0
 while [ ! -e /tmp/.X11-unix/X0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 if [ -e /tmp/.X11-unix/X0 ]; then
-  say "XVFB_READY uptime=$(up)"
+  say "XVFB_READY uptime=$(up) ($(dmesg | grep -o 'crng init done' || echo 'crng not ready'))"
 else
   say "XVFB_FAILED"
   sed 's/^/[xvfb] /' /tmp/xvfb.log

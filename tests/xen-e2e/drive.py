@@ -21,7 +21,9 @@ ap.add_argument("--base", required=True)
 ap.add_argument("--work", required=True)
 ap.add_argument("--mem", default="4096", help="QEMU memory (MiB)")
 ap.add_argument("--smp", default="2")
-ap.add_argument("--cpu", default="qemu64", help="-cpu max crashes dom0 (SMEP/SMAP); max,-smap,-smep works")
+# +rdrand: without a hardware RNG the domU's kernel needs ~1 min of TCG time to
+# seed its CRNG, and Xvfb blocks in getrandom() until then.
+ap.add_argument("--cpu", default="qemu64,+rdrand", help="-cpu max crashes dom0 (SMEP/SMAP); max,-smap,-smep works")
 ap.add_argument("--dom0-mem", default="1280M")
 ap.add_argument("--boot-timeout", type=int, default=480)
 ap.add_argument("--create-timeout", type=int, default=300)

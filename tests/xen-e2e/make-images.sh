@@ -41,7 +41,9 @@ cat > "$R/root/.bashrc" <<'B'
 PS1='dom0# '
 export PATH=/opt/xen3d/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 stty -echo 2>/dev/null
+bind 'set enable-bracketed-paste off' 2>/dev/null
 B
+echo '. /root/.bashrc' > "$R/root/.profile"
 sed -i '/^XENCONSOLED_ARGS=/d' "$R/etc/default/xen"
 echo 'XENCONSOLED_ARGS="--log=guest --log-dir=/var/log/xen/console"' >> "$R/etc/default/xen"
 # The expected frame: 200x150 of (200,40,40), as a PPM (png-compare reads both).
