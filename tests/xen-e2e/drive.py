@@ -11,6 +11,7 @@ import json
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -91,6 +92,14 @@ if p.poll() is not None:
 
 class Stop(Exception):
     pass
+
+
+def on_term(signum, frame):
+    raise Stop(f"killed by signal {signum} (overall time limit?)")
+
+
+signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGINT, on_term)
 
 
 def pump(t):
