@@ -1,8 +1,11 @@
 #include "proto/transport.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <unistd.h>
 
+#include "proto/socket_io.h"
 #include "proto/transport_impl.h"
 
 namespace xen3d::proto {
@@ -53,6 +56,36 @@ bool Endpoint::parse(const std::string& spec, Endpoint& out, std::string& error)
     return true;
   }
   return bad("unknown transport");
+}
+
+WaitResult Transport::doorbell_wait(RingId ring, const std::function<bool()>& ready, int timeout_ms,
+                                    const std::function<bool(int ms)>& block) {
+  // Spinning briefly is cheaper than a sleep/wake pair through the doorbell
+  // (tens of microseconds) when the peer is mid-batch.
+  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  for (unsigned i = 1;; ++i) {
+    if (ready()) return WaitResult::Ready;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
+  }
+  RingCounters* c = counters(ring);
+  std::atomic<uint32_t>& flag = produces(ring) ? c->producer_sleeping : c->consumer_sleeping;
+  Deadline dl = Deadline::in(timeout_ms);
+  for (;;) {
+    flag.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ready()) {
+      flag.store(0, std::memory_order_relaxed);
+      return WaitResult::Ready;
+    }
+    const bool alive = block(dl.remaining_ms());
+    flag.store(0, std::memory_order_relaxed);
+    if (ready()) return WaitResult::Ready;  // records queued before the peer left still count
+    if (!alive) return WaitResult::PeerGone;
+    if (dl.remaining_ms() == 0) return WaitResult::Timeout;
+  }
 }
 
 std::string default_socket_path() {

@@ -73,6 +73,18 @@ class Transport {
   uint8_t* at(uint32_t offset) const {
     return offset < kControlBlockSize ? control_ + offset : data_ + (offset - kControlBlockSize);
   }
+  // The doorbell wait of transports with really shared rings: spin briefly
+  // (the peer is often mid-batch), then set this side's sleeping flag and
+  // sleep in `block(ms)` until ready() holds. `block` waits at most `ms`
+  // (-1: no limit) for the doorbell and returns false once the peer is gone
+  // (having set error_); it may check ready() itself before deciding that.
+  WaitResult doorbell_wait(RingId ring, const std::function<bool()>& ready, int timeout_ms,
+                           const std::function<bool(int ms)>& block);
+  WaitResult peer_gone(std::string why) {
+    error_ = std::move(why);
+    return WaitResult::PeerGone;
+  }
+
   void set_memory(uint8_t* whole) {
     control_ = whole;
     data_ = whole + kControlBlockSize;

@@ -2,7 +2,6 @@
 // unix socket (SCM_RIGHTS). The socket stays open for the connection's life
 // so each side notices at once when the other exits or is killed.
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -47,32 +46,11 @@ class LocalTransport final : public Transport {
 
   WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
     if (gone_) return WaitResult::PeerGone;
-    // The peer is often mid-batch: spinning briefly is cheaper than a
-    // sleep/wake pair through the eventfd (tens of microseconds).
-    const auto spin_until = std::chrono::steady_clock::now() + kSpin;
-    for (unsigned i = 1;; ++i) {
-      if (ready()) return WaitResult::Ready;
-      cpu_relax();
-      if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
-    }
-    RingCounters* c = counters(ring);
-    std::atomic<uint32_t>& flag = produces(ring) ? c->producer_sleeping : c->consumer_sleeping;
-    Deadline dl = Deadline::in(timeout_ms);
-    for (;;) {
-      flag.store(1, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (ready()) {
-        flag.store(0, std::memory_order_relaxed);
-        return WaitResult::Ready;
-      }
+    return doorbell_wait(ring, ready, timeout_ms, [&](int ms) {
       pollfd p[2] = {{wait_efd_, POLLIN, 0}, {sock_, POLLIN, 0}};
-      int r = ::poll(p, 2, dl.remaining_ms());
-      flag.store(0, std::memory_order_relaxed);
-      if (r < 0 && errno != EINTR) {
-        return fail("poll failed: " + errno_text(errno));
-      }
-      // Records queued before the peer left still count: drain them first.
-      if (ready()) return WaitResult::Ready;
+      int r = ::poll(p, 2, ms);
+      if (r < 0 && errno != EINTR) return fail("poll failed: " + errno_text(errno));
+      if (ready()) return true;  // drain what the peer queued before any hangup counts
       if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
         char byte;
         ssize_t n = ::recv(sock_, &byte, 1, MSG_DONTWAIT);
@@ -86,24 +64,17 @@ class LocalTransport final : public Transport {
         ssize_t n = ::read(wait_efd_, &v, sizeof v);
         (void)n;
       }
-      if (ready()) return WaitResult::Ready;
-      if (r == 0 || dl.remaining_ms() == 0) return WaitResult::Timeout;
-    }
+      return true;
+    });
   }
 
   std::string name() const override { return "local"; }
 
  private:
-  static constexpr std::chrono::microseconds kSpin{50};
-  static void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-  WaitResult fail(std::string why) {
+  bool fail(std::string why) {
     gone_ = true;
-    error_ = std::move(why);
-    return WaitResult::PeerGone;
+    peer_gone(std::move(why));
+    return false;
   }
 
   int sock_, shm_fd_, wait_efd_, kick_efd_;

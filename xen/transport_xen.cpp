@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -147,45 +146,28 @@ class XenTransport final : public Transport {
 
   WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
     if (gone_) return WaitResult::PeerGone;
-    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-    for (unsigned i = 1;; ++i) {
-      if (ready()) return WaitResult::Ready;
-      if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
-    }
-    RingCounters* c = counters(ring);
-    std::atomic<uint32_t>& flag = produces(ring) ? c->producer_sleeping : c->consumer_sleeping;
-    Deadline dl = Deadline::in(timeout_ms);
-    for (;;) {
-      flag.store(1, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (ready()) {
-        flag.store(0, std::memory_order_relaxed);
-        return WaitResult::Ready;
-      }
-      if (const char* why = peer_gone()) return fail(why);
+    return doorbell_wait(ring, ready, timeout_ms, [&](int ms) {
+      if (const char* why = peer_alive_problem()) return fail(why);
       // Events are hints (the first after bind_interdomain is spurious, and
-      // they coalesce): wake, re-check the ring. The slice bounds how late a
-      // destroyed domain is noticed.
-      int slice = dl.remaining_ms();
-      if (slice < 0 || slice > 200) slice = 200;
+      // they coalesce): wake, and let the caller re-check the ring. The slice
+      // bounds how late a destroyed domain is noticed.
       pollfd pfd{evtchn_fd_, POLLIN, 0};
-      int r = ::poll(&pfd, 1, slice);
-      flag.store(0, std::memory_order_relaxed);
+      int r = ::poll(&pfd, 1, ms < 0 || ms > 200 ? 200 : ms);
       if (r < 0 && errno != EINTR) return fail("poll on the event channel failed: " + errno_text(errno));
       if (r > 0) {
         int port = p_.evtchn->pending();
         if (port >= 0) p_.evtchn->unmask(static_cast<xen::Port>(port));
       }
-      if (ready()) return WaitResult::Ready;
-      if (const char* why = peer_gone()) return fail(why);
-      if (dl.remaining_ms() == 0) return WaitResult::Timeout;
-    }
+      if (ready()) return true;
+      if (const char* why = peer_alive_problem()) return fail(why);
+      return true;
+    });
   }
 
   std::string name() const override { return "xen"; }
 
  private:
-  const char* peer_gone() const {
+  const char* peer_alive_problem() const {
     const uint32_t peer_alive = side_ == Sender::Host ? kGuestAliveOffset : kHostAliveOffset;
     if (reinterpret_cast<volatile uint8_t*>(control_)[peer_alive] == 0) {
       return side_ == Sender::Host ? "the guest unmapped its rings (it exited or crashed)"
@@ -194,10 +176,10 @@ class XenTransport final : public Transport {
     if (p_.domain && p_.domain->gone.load()) return "the guest's domain was destroyed";
     return nullptr;
   }
-  WaitResult fail(std::string why) {
+  bool fail(std::string why) {
     gone_ = true;
-    error_ = std::move(why);
-    return WaitResult::PeerGone;
+    peer_gone(std::move(why));
+    return false;
   }
 
   Parts p_;
