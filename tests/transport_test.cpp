@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "proto/guest_session.h"
+#include "proto/handshake.h"
 #include "proto/host_session.h"
+#include "xen/xen_api.h"
 
 using namespace xen3d::proto;
 
@@ -318,4 +320,98 @@ TEST_CASE("connecting to nothing fails fast with a useful message", "[transport]
   error.clear();
   REQUIRE_FALSE(GuestSession::connect("carrier-pigeon:home", req, error));
   REQUIRE(error.find("expected local:") != std::string::npos);
+}
+
+// A hostile guest writes its own rendezvous: a hello that is not a record,
+// then rings that do not match the welcome. The compositor refuses each with
+// a reason (in xenstore for the guest, in `error` for its log), maps nothing
+// it did not ask for, and still serves the next, honest connection.
+TEST_CASE("xen: a guest lying in its rendezvous is refused, and others still connect", "[transport][xen]") {
+  XenEmulation xen("xen");
+  play_dom0();
+  Endpoint ep;
+  std::string error;
+  REQUIRE(Endpoint::parse("xen", ep, error));
+  auto l = listen_on(ep, error);
+  REQUIRE(l);
+  pid_t guest = fork();
+  REQUIRE(guest >= 0);
+  if (guest == 0) {
+    play_guest();
+    std::string e;
+    auto x = xen3d::xen::open_xen(e);
+    auto xs = x ? x->open_store(e) : nullptr;
+    if (!xs) _exit(10);
+    auto wait_for = [&](const std::string& path, std::string& v) {
+      for (int i = 0; i < 200; ++i) {
+        if (xs->read(path, v)) return true;
+        usleep(20000);
+      }
+      return false;
+    };
+    std::string v;
+    if (!xs->write("data/xen3d/bad1/hello", "not hex") || !wait_for("data/xen3d/bad1/welcome", v)) _exit(11);
+    // A real hello, then one data page where the welcome asked for hundreds.
+    ConnectRequest req;
+    req.client_name = "liar";
+    std::string hello;
+    for (uint8_t b : make_hello(req)) {
+      char h[3];
+      std::snprintf(h, sizeof h, "%02x", b);
+      hello += h;
+    }
+    if (!xs->write("data/xen3d/bad2/hello", hello) || !wait_for("data/xen3d/bad2/welcome", v)) _exit(12);
+    auto ev = x->open_event_channels(e);
+    auto sh = x->open_sharer(e);
+    if (!ev || !sh) _exit(13);
+    int port = ev->bind_unbound_port(0);
+    xen3d::xen::GrantRef cref = 0, dref = 0, iref = 0;
+    auto* control = static_cast<uint8_t*>(sh->share_page_notify(0, &cref, true, 4095, port));
+    void* data = sh->share_pages(0, 1, &dref, true);
+    auto* index = static_cast<xen3d::xen::GrantRef*>(sh->share_pages(0, 1, &iref, false));
+    if (!control || !data || !index) _exit(14);
+    control[4095] = 1;
+    index[0] = dref;
+    if (!xs->write("data/xen3d/bad2/control-ref", std::to_string(cref)) ||
+        !xs->write("data/xen3d/bad2/index-refs", std::to_string(iref)) ||
+        !xs->write("data/xen3d/bad2/data-pages", "1") ||
+        !xs->write("data/xen3d/bad2/event-channel", std::to_string(port)) ||
+        !xs->write("data/xen3d/bad2/state", "ready") || !wait_for("data/xen3d/bad2/host-state", v)) {
+      _exit(15);
+    }
+    if (v.rfind("failed: ", 0) != 0) _exit(16);
+    // An honest guest from the same domain still gets in.
+    auto s = GuestSession::connect("xen", req, e);
+    if (!s) _exit(17);
+    Ping ping;
+    Pong pong;
+    ping.seq = 5;
+    if (!s->call(ping, pong) || pong.seq != 5) _exit(18);
+    _exit(0);
+  }
+  HostPolicy policy;
+  SessionInfo info;
+  std::vector<std::string> refusals;
+  std::unique_ptr<Transport> t;
+  for (int i = 0; i < 20 && !t; ++i) {
+    t = l->accept(policy, [] { return 9u; }, info, error, 5000);
+    if (!t && !error.empty()) refusals.push_back(error);
+  }
+  REQUIRE(t);
+  REQUIRE(refusals.size() == 2);
+  CHECK(refusals[0].find("hello is not a hex record") != std::string::npos);
+  CHECK(refusals[1].find("the guest shared 1 pages where the welcome asked for") != std::string::npos);
+  CHECK(info.peer_domid == 1);
+  CHECK(info.peer_vm == "transport-test");
+  HostSession hs(std::move(t), info);
+  const uint8_t* rec;
+  size_t size;
+  REQUIRE(hs.next(rec, size, 10000) == HostSession::Next::Record);
+  Pong pong;
+  pong.seq = 5;
+  hs.reply(pong);
+  int st = 0;
+  waitpid(guest, &st, 0);
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
 }
