@@ -43,13 +43,14 @@ echo "debootstrap took $(( $(date +%s) - t ))s"
 # The hypervisor must match the tools debootstrap installed (main and security differ).
 XENVER=$(chroot "$R" dpkg-query -W -f '${Version}' xen-utils-4.17)
 echo "xen-utils-4.17 $XENVER"
+# apt-get download with the host's package lists (refreshed once if they lack it).
+dl() { apt-get download -q -o APT::Sandbox::User=root "$1" || { apt-get update -q && apt-get download -q -o APT::Sandbox::User=root "$1"; }; }
 (
   cd "$DEBS"
-  ls xen-hypervisor-4.17-amd64_"${XENVER//:/%3a}"_amd64.deb >/dev/null 2>&1 ||
-    apt-get download -q -o APT::Sandbox::User=root "xen-hypervisor-4.17-amd64=$XENVER"
-  ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download -q -o APT::Sandbox::User=root busybox-static
+  ls xen-hypervisor-4.17-amd64_"${XENVER//:/%3a}"_amd64.deb >/dev/null 2>&1 || dl "xen-hypervisor-4.17-amd64=$XENVER"
+  ls busybox-static_*.deb >/dev/null 2>&1 || dl busybox-static
   # The 6.1.0-56 kernel is only in bookworm-security: the host's apt fetches it.
-  ls linux-image-"$KVER"_*.deb >/dev/null 2>&1 || apt-get download -q -o APT::Sandbox::User=root "linux-image-$KVER"
+  ls linux-image-"$KVER"_*.deb >/dev/null 2>&1 || dl "linux-image-$KVER"
 )
 HV=$(ls "$DEBS"/xen-hypervisor-4.17-amd64_"${XENVER//:/%3a}"_amd64.deb)
 rm -rf "$DIR/hv" && mkdir "$DIR/hv" && dpkg -x "$HV" "$DIR/hv"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # init of the test's dom0 (no systemd: much faster under TCG). Installed as /sbin/e2e-init.
 export PATH=/opt/xen3d/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=${TERM:-vt100}
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null

@@ -28,6 +28,9 @@ conn_ids() { sed -n "s/.*guest \([0-9]*\) ($1[^ ,]*, pid .*, xen) connected\$/\1
 # The newest latest-frame snapshot of connection $1.
 snap_of() { ls -t "$SNAP"/guest"$1"-win*.png 2>/dev/null | grep -v -- '-frame' | head -1; }
 domid() { xl domid "$DOMU" 2>/dev/null; }
+# Whether program $1 in the domU has exited (domu-init.sh prints "[prog] exited rc=N").
+guest_exited() { grep -q "^\[$1\] exited rc=" "$CONLOG" 2>/dev/null; }
+since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 
 case "$1" in
 start-compositor)
@@ -82,6 +85,7 @@ wait-red)
       fi
     fi
     comp_alive || { bad wait-red "the compositor died"; tail -30 "$CLOG"; exit 1; }
+    guest_exited x-window && { sleep 2; grep '^\[x-window\]' "$CONLOG" | tail -15; bad wait-red "x-window exited in the domU (its output is above)"; exit 1; }
     sleep 1
   done
   echo "last comparison: ${last:-none}"
@@ -99,6 +103,7 @@ wait-gears)
       exit 0
     fi
     comp_alive || { bad wait-gears "the compositor died"; exit 1; }
+    guest_exited glxgears && { sleep 2; grep '^\[glxgears\]' "$CONLOG" | tail -15; bad wait-gears "glxgears exited in the domU (its output is above)"; exit 1; }
     sleep 1
   done
   bad wait-gears "no glxgears snapshot within $2 s (connection: ${id:-none})"
@@ -125,9 +130,10 @@ destroy)
   ids=$( (conn_ids x-window; conn_ids glxgears) | sort -un | tr '\n' ' ')
   D=$(domid)
   echo "GL connections of dom$D: $ids; guests before: $(stat_of guests) (baseline $base)"
+  t0=$(date +%s.%N)
   mark destroy_start
   xl destroy "$DOMU" 2>&1 || { bad destroy "xl destroy failed"; exit 1; }
-  mark destroy_returned
+  mark destroy_returned "after $(since "$t0") s"
   end=$(( $(date +%s) + timeout_s ))
   while [ "$(date +%s)" -lt "$end" ]; do
     missing=
@@ -141,6 +147,16 @@ destroy)
     sleep 0.5
   done
   mark destroy_settled
+  # Exact: from the start of xl destroy to the compositor's last "freed" line (both dom0 clocks).
+  last_freed=
+  for id in $ids; do
+    t=$(sed -n "s/^\[\([0-9:.]*\)\].*guest $id: freed.*/\1/p" "$CLOG" | tail -1)
+    [ -n "$t" ] && [[ "$t" > "$last_freed" ]] && last_freed=$t
+  done
+  if [ -n "$last_freed" ]; then
+    d0=$(date -d "@${t0%.*}" +%F)
+    echo "E2E-MARK freed_after $(awk -v a="$(date -d "$d0 $last_freed" +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }') s (last freed at $last_freed)"
+  fi
   for id in $ids; do grep -E "guest $id( \(|:)" "$CLOG" | grep -E 'went away|freed|said goodbye|broke|connection closed'; done
   echo "guests now: $(stat_of guests) (baseline $base); $(stats)"
   if ! comp_alive; then

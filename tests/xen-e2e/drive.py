@@ -51,6 +51,7 @@ qemu = ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", args.cp
 T0 = time.time()
 timings = {}     # name -> seconds
 marks = {}       # E2E-MARK name -> time first seen
+mark_text = {}   # E2E-MARK name -> the rest of its line
 results = []     # (step, ok, detail)
 log = open(os.path.join(WORK, "serial.log"), "wb")
 buf = b""
@@ -124,6 +125,7 @@ def pump(t):
             name = m.group(1).decode()
             if name not in marks:
                 marks[name] = time.time()
+                mark_text[name] = m.group(2).decode("utf-8", "replace").strip()
                 say(f"  mark {name}{m.group(2).decode('utf-8', 'replace').rstrip()}")
 
 
@@ -160,7 +162,7 @@ def run(cmd, timeout=120):
     k = n[0]
     send(f"{cmd}; echo CMD_DONE_{k}_$((40+2))_rc=$?\r")
     m = expect(rb"([\s\S]*?)CMD_DONE_%d_42_rc=(\d+)" % k, timeout)
-    out = m.group(1).decode("utf-8", "replace").replace("\r", "")
+    out = m.group(1).decode("utf-8", "replace").replace("\r", "").replace("dom0# ", "")
     with open(os.path.join(WORK, "dom0-commands.log"), "a") as f:
         f.write(f"### [{now():.1f}s] {cmd}  (rc={m.group(2).decode()})\n{out}\n")
     return out, int(m.group(2))
@@ -193,6 +195,8 @@ try:
     time.sleep(1)
     pump(0.5)
     send("\r")
+    # Quiet shell: no echo of what we type, no bracketed-paste escapes.
+    run("stty -echo; bind 'set enable-bracketed-paste off'; PS1='dom0# '; export PATH=/opt/xen3d/bin:$PATH", 120)
     run("echo hello", 120)
     shell = True
     timings["boot_to_dom0_shell"] = now()
@@ -231,7 +235,11 @@ try:
 
     ok, out = step("destroy_frees", f"destroy {base_guests} {args.destroy_timeout}", args.destroy_timeout)
     if "destroy_start" in marks and "destroy_settled" in marks:
-        timings["destroy_to_freed"] = marks["destroy_settled"] - marks["destroy_start"]
+        timings["destroy_to_settled_seen"] = marks["destroy_settled"] - marks["destroy_start"]
+    for k, name in (("destroy_returned", "xl_destroy_command"), ("freed_after", "destroy_to_freed")):
+        m = re.match(r"(?:after )?([\d.]+) s", mark_text.get(k, ""))
+        if m:
+            timings[name] = float(m.group(1))
     for ln in out.splitlines():
         if "went away" in ln or "freed" in ln or "guests now" in ln:
             say("  " + ln.strip())

@@ -47,7 +47,7 @@ done
 [ -z "$missing" ] || die "missing from $BUILD:$missing (build the project first)"
 
 # ---- 1. host tools ----
-begin "host tools"
+begin "host tools, packages our binaries need"
 pkgs=
 for c in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs cpio:cpio \
          gzip:gzip strip:binutils python3:python3 ldconfig:libc-bin flock:util-linux; do
@@ -60,7 +60,6 @@ if [ -n "$pkgs" ]; then
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >>"$WORK/apt-host.log" 2>&1; } ||
     die "apt-get install$pkgs failed (see $WORK/apt-host.log)"
 fi
-end host_tools
 
 # The Debian packages of the libraries our binaries load (host and rootfs are both bookworm).
 extra=$(for f in host/compositor/xen3d-compositor guest/winsys-remote/libGL.so.1.5.0 guest/winsys-remote/xen3d-info \
@@ -69,6 +68,7 @@ extra=$(for f in host/compositor/xen3d-compositor guest/winsys-remote/libGL.so.1
         done | sort -u | grep -v "^$BUILD" | while read -r l; do
           dpkg -S "$(readlink -f "$l")" 2>/dev/null || dpkg -S "$l" 2>/dev/null || echo "xen-e2e: no package owns $l" >&2
         done | cut -d: -f1 | sort -u | paste -sd, -)
+end host_tools
 
 # ---- 2. base system: Debian rootfs, kernel, Xen (cached) ----
 begin "base system (debootstrap, kernel, Xen)"
@@ -152,7 +152,7 @@ print(f"  host re-check of the x-window snapshot: {host_check}")
 print("timings:")
 def row(name, v):
     print(f"  {name:42s} {v}")
-row("host tools", f"{t_tools}s")
+row("host tools + package list", f"{t_tools}s")
 row("base system" + (" (cached)" if cached == "1" else " (built)"), f"{t_base}s")
 row("images", f"{t_img}s")
 def s(k):
@@ -164,7 +164,8 @@ row("xl create -> x-window connected", s("create_to_red_connected"))
 row("xl create -> first x-window frame", s("create_to_first_red_frame"))
 row("xl create -> correct x-window frame checked", s("create_to_correct_red_frame"))
 row("glxgears frame check", s("glxgears_frame"))
-row("xl destroy -> connections freed", s("destroy_to_freed"))
+row("xl destroy (command)", s("xl_destroy_command"))
+row("xl destroy start -> last connection freed", s("destroy_to_freed"))
 row("QEMU session", f"{t_qemu}s")
 row("total wall time", f"{total}s")
 print(f"logs: {work}  (run.log, serial.log, dom0-commands.log, logs/: compositor.log, guest-xen3d-e2e.log, snap/)")
