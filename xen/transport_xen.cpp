@@ -44,8 +44,9 @@ constexpr uint32_t kHostAliveOffset = kControlBlockSize - 2;
 static_assert(sizeof(ControlBlock) < kHostAliveOffset);
 constexpr uint32_t kRefsPerIndexPage = kPageSize / sizeof(GrantRef);
 // Grant-backed rings are scarcer than memfds (gntalloc allows 1024 pages per
-// guest by default), so guests that ask for nothing get small rings.
-constexpr uint32_t kXenDefaultCmdKib = 256, kXenDefaultBulkKib = 2048, kXenReplyKib = 512;
+// guest by default), so guests that ask for nothing get rings small enough
+// for two GL programs within that default: 354 pages each.
+constexpr uint32_t kXenDefaultCmdKib = 128, kXenDefaultBulkKib = 1024, kXenReplyKib = 256;
 
 std::string hex(const std::vector<uint8_t>& bytes) {
   static const char* digits = "0123456789abcdef";

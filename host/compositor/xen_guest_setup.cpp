@@ -4,7 +4,7 @@ namespace xen3d::host {
 
 std::string xen_guest_setup_text() {
   // Pages per GL connection with the xen defaults (xen/transport_xen.cpp):
-  // 256 KiB commands + 512 KiB replies + 2 MiB bulk + control + index page.
+  // 128 KiB commands + 256 KiB replies + 1 MiB bulk + control + index page.
   return R"(# Xen3D over Xen: what a domU needs for xen3d-compositor --listen xen
 #
 # --- dom0 (where this compositor runs, as root) ---
@@ -16,12 +16,12 @@ std::string xen_guest_setup_text() {
 # found through xenstore (data/xen3d/ under the guest's own directory).
 #   type   = "pv"          # or "pvh"/"hvm" with PV drivers; the guest kernel needs
 #                          # CONFIG_XEN_GNTDEV_ALLOC (xen-gntalloc) and xen-evtchn
-#   memory = 1024          # guest RAM; the rings take ~2.8 MiB per GL program
+#   memory = 1024          # guest RAM; the rings take ~1.4 MiB per GL program
 #
 # --- inside the domU (as root, e.g. from /etc/rc.local) ---
 #   modprobe xen-evtchn xen-gntalloc
 #   # gntalloc grants 1024 pages (4 MiB) per domain by default; each GL program
-#   # uses 706 pages with the default ring sizes:
+#   # uses 354 pages with the default ring sizes, a guest desktop ~1100 more:
 #   echo 65536 > /sys/module/xen_gntalloc/parameters/limit
 #   #   (or boot the guest kernel with xen_gntalloc.limit=65536)
 #   apt-get install libxengnttab1 libxenevtchn1 libxenstore4   # dlopen()ed by libGL
