@@ -308,7 +308,10 @@ std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest&
                  xs.write(p.dir + "/event-channel", std::to_string(p.port)) &&
                  xs.write(p.dir + "/state", "ready");
   std::string host_state;
-  if (written) wait_for_value(xs, p.dir + "/host-state", host_state, dl);
+  // The compositor answered, so it is alive: mapping hundreds of grant pages
+  // on a loaded dom0 (seen under emulated Xen: over 5 s) must not make the
+  // guest give up and unshare under the host's feet.
+  if (written) wait_for_value(xs, p.dir + "/host-state", host_state, Deadline::in(std::max(req.timeout_ms, 30000)));
   // The host copied the refs: the index pages can go back to the grant pool.
   p.sharer->unshare(index, index_pages);
   xs.unwatch(p.dir, "xen3d");
