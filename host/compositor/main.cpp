@@ -1,4 +1,5 @@
 // xen3d-compositor: executes guests' remoted Gallium commands on a local driver.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "host/compositor/outputs.h"
 #include "host/compositor/host_gpu.h"
 #include "host/compositor/log.h"
+#include "host/compositor/pv_display_desktop.h"
 #include "host/compositor/xen_guest_setup.h"
 #include "host/compositor/self_test.h"
 #include "proto/commands.gen.h"
@@ -54,6 +56,9 @@ void usage(FILE* out) {
       "                        vnc[:PORT]        a VNC server (default port 5900)\n"
       "                        png:DIR           DIR/<vm>.png of the selected VM, refreshed at most 1/s\n"
       "  --control PATH      control socket for xen3dctl (default %s; 'none': off)\n"
+      "  --pv-display on|off with --listen xen: be the backend of the domains' Xen PV displays\n"
+      "                      (vdispl, xen-drm-front) and show them as VM desktops (default on)\n"
+      "  --pv-display-hz N   how often a PV display's buffer is checked for changes (default 30)\n"
       "  --max-fps N         compose the selected desktop at most N times a second (default 60)\n"
       "  --max-guest-mem-mib N\n"
       "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
@@ -103,8 +108,8 @@ int main(int argc, char** argv) {
   CompositorOptions opts;
   std::string driver = "llvmpipe", snapshot_dir, control_path = default_control_socket_path();
   std::vector<std::string> output_specs;
-  uint32_t max_fps = 60;
-  bool self_test = false, list_drivers = false;
+  uint32_t max_fps = 60, pv_display_hz = 30;
+  bool self_test = false, list_drivers = false, pv_display = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* what) -> const char* {
@@ -150,6 +155,19 @@ int main(int argc, char** argv) {
       output_specs.emplace_back(value("an output (window, vnc[:PORT], png:DIR)"));
     } else if (a == "--control") {
       control_path = value("a socket path or 'none'");
+    } else if (a == "--pv-display") {
+      const std::string v = value("on or off");
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "xen3d-compositor: --pv-display must be on or off\n");
+        return 2;
+      }
+      pv_display = v == "on";
+    } else if (a == "--pv-display-hz") {
+      number(pv_display_hz);
+      if (!pv_display_hz || pv_display_hz > 240) {
+        std::fprintf(stderr, "xen3d-compositor: --pv-display-hz must be 1..240\n");
+        return 2;
+      }
     } else if (a == "--max-fps") {
       number(max_fps);
       if (!max_fps || max_fps > 1000) {
@@ -264,6 +282,19 @@ int main(int argc, char** argv) {
     }
   }
   opts.connection.desktops = &desktops;
+  // Xen domains' 2D desktops arrive through their PV displays. Stopped (its
+  // desktops closed) before the registry.
+  std::unique_ptr<xen::DisplifBackend> pv_displays;
+  if (pv_display && std::any_of(opts.listen.begin(), opts.listen.end(), [](const std::string& l) { return l.rfind("xen", 0) == 0; })) {
+    pv_displays = xen::DisplifBackend::start(
+        [&desktops](const xen::PvDisplayConfig& c, std::string& why) { return open_pv_display_desktop(desktops, c, why); },
+        static_cast<int>(pv_display_hz), error);
+    if (pv_displays) {
+      XLOG_INFO("PV display backend: serving vdispl devices (xen-drm-front) as VM desktops");
+    } else {
+      XLOG_WARN("no PV display backend: %s", error.c_str());
+    }
+  }
   Compositor compositor(*gpu, opts);
   if (!compositor.start(error)) {
     XLOG_ERROR("%s", error.c_str());
@@ -278,6 +309,7 @@ int main(int argc, char** argv) {
   XLOG_INFO("ready");
   compositor.run();
   g_compositor = nullptr;
+  pv_displays.reset();
   control.stop();
   desktops.stop();
   return 0;

@@ -17,6 +17,10 @@ std::string xen_guest_setup_text() {
 #   type   = "pv"          # or "pvh"/"hvm" with PV drivers; the guest kernel needs
 #                          # CONFIG_XEN_GNTDEV_ALLOC (xen-gntalloc) and xen-evtchn
 #   memory = 1024          # guest RAM; the rings take ~1.4 MiB per GL program
+# The guest's 2D desktop: a PV display whose backend is this compositor (start it
+# before the domain: xl waits for the backend). It becomes the VM desktop named
+# after the domain; xl starts no QEMU for it.
+#   vdispl = [ "backend=Domain-0,be-alloc=0,connectors=c0:1024x768" ]
 #
 # --- inside the domU (as root, e.g. from /etc/rc.local) ---
 #   modprobe xen-evtchn xen-gntalloc
@@ -28,6 +32,9 @@ std::string xen_guest_setup_text() {
 #   # /dev/xen/gntalloc is root-only: let a group of GL users share grants
 #   echo 'KERNEL=="gntalloc", GROUP="video", MODE="0660"' > /etc/udev/rules.d/60-xen3d.rules
 #   echo 'KERNEL=="evtchn", GROUP="video", MODE="0660"'  >> /etc/udev/rules.d/60-xen3d.rules
+#   # the PV display: xen-drm-front (Debian's kernel has it as a module) gives
+#   # /dev/dri/card0; run Xorg with Driver "modesetting" on it (AccelMethod none)
+#   modprobe drm_xen_front
 #
 # --- environment of GL programs in the domU ---
 export XEN3D_TRANSPORT=xen

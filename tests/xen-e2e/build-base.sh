@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the part of the Xen test stack that does not depend on our build:
 #   DIR/rootfs/      Debian bookworm (minbase) for dom0: xen-utils-4.17, the dom0/domU
-#                    kernel, Xvfb, glxgears, xkbcomp and the libraries our binaries use
+#                    kernel, Xvfb, Xorg (modesetting, for the domU's PV display), glxgears,
+#                    xkbcomp and the libraries our binaries use
 #                    (the domU initramfs is cut out of this tree later)
 #   DIR/xen          Xen 4.17 hypervisor, uncompressed (QEMU's multiboot loader needs that)
 #   DIR/vmlinuz, DIR/initrd.img   the kernel and a small initramfs-tools initrd
@@ -35,7 +36,7 @@ MIRROR=$(mirror main)
 echo "mirror: $MIRROR"
 
 t=$(date +%s)
-PKGS=xen-utils-4.17,kmod,busybox,initramfs-tools,linux-base,procps,xvfb,mesa-utils,x11-xkb-utils,xkb-data
+PKGS=xen-utils-4.17,kmod,busybox,initramfs-tools,linux-base,procps,xvfb,xserver-xorg-core,mesa-utils,x11-xkb-utils,xkb-data
 [ -n "$EXTRA" ] && PKGS=$PKGS,$EXTRA
 debootstrap --variant=minbase --cache-dir="$DEBS" --include="$PKGS" bookworm "$R" "$MIRROR"
 echo "debootstrap took $(( $(date +%s) - t ))s"
@@ -80,7 +81,10 @@ cp "$R/boot/initrd.img-$KVER" "$DIR/initrd.img"
 
 # Slim the tree: the dom0 image is rebuilt on every run.
 M=$R/lib/modules/$KVER/kernel
-rm -rf "$M"/sound "$M"/drivers/{media,gpu,infiniband,staging,bluetooth,iio,isdn,hid,usb,input,net/wireless,net/ethernet,comedi,mtd,scsi}
+rm -rf "$M"/sound "$M"/drivers/{media,infiniband,staging,bluetooth,iio,isdn,hid,usb,input,net/wireless,net/ethernet,comedi,mtd,scsi}
+# Of the GPU drivers only DRM's core and xen-drm-front (the domU's PV display).
+find "$M/drivers/gpu" -mindepth 1 -maxdepth 1 ! -name drm -exec rm -rf {} +
+find "$M/drivers/gpu/drm" -mindepth 1 -maxdepth 1 -type d ! -name xen -exec rm -rf {} +
 rm -rf "$R"/usr/share/{doc,man,info,locale} "$R"/var/cache/apt/*.bin "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/* "$R"/boot/*
 chroot "$R" depmod "$KVER"
 touch "$DIR/OK"

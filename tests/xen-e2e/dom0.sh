@@ -65,8 +65,8 @@ wait-red)
   seen_up= seen_conn= seen_snap= last=
   while [ "$(date +%s)" -lt "$end" ]; do
     [ -z "$seen_up" ] && grep -q 'E2E-DOMU UP' "$CONLOG" 2>/dev/null && { seen_up=1; mark domu_init; }
-    id=$(conn_ids x-window | tail -1)
-    if [ -n "$id" ]; then
+    # x-window also runs on the PV display's Xorg (green): any of them may be the red one.
+    for id in $(conn_ids x-window); do
       [ -z "$seen_conn" ] && { seen_conn=1; mark red_connected "id=$id"; }
       f=$(snap_of "$id")
       if [ -n "$f" ]; then
@@ -83,7 +83,7 @@ wait-red)
           exit 0
         }
       fi
-    fi
+    done
     comp_alive || { bad wait-red "the compositor died"; tail -30 "$CLOG"; exit 1; }
     guest_exited x-window && { sleep 2; grep '^\[x-window\]' "$CONLOG" | tail -15; bad wait-red "x-window exited in the domU (its output is above)"; exit 1; }
     sleep 1
@@ -109,11 +109,42 @@ wait-gears)
   bad wait-gears "no glxgears snapshot within $2 s (connection: ${id:-none})"
   ;;
 
+# wait-desktop TIMEOUT: the domU's PV display (xen-drm-front, Xorg) is the VM
+# desktop named after the domain: its 2D window and its GL window (read back into
+# the guest's X server, then scanned out) have their exact colours.
+wait-desktop)
+  end=$(( $(date +%s) + $2 ))
+  seen= b= g=
+  while [ "$(date +%s)" -lt "$end" ]; do
+    if "$BIN/xen3dctl" --socket "$CTL" list 2>/dev/null | cut -f1 | grep -qx "$DOMU"; then
+      [ -z "$seen" ] && { seen=1; mark desktop_seen; "$BIN/xen3dctl" --socket "$CTL" list; }
+      if "$BIN/xen3dctl" --socket "$CTL" screenshot "$DOMU" "$SNAP/desktop.png" >/dev/null 2>&1; then
+        b=$("$BIN/png-compare" --pixel "$SNAP/desktop.png" 100 80)
+        g=$("$BIN/png-compare" --pixel "$SNAP/desktop.png" 300 80)
+        if [ "$b" = "30 60 220" ] && [ "$g" = "40 200 40" ]; then
+          grep -i 'pv display\|PV display' "$CLOG" | head -10
+          ok wait-desktop "2D (100,80)=($b) GL (300,80)=($g) in $SNAP/desktop.png"
+          exit 0
+        fi
+      fi
+    fi
+    comp_alive || { bad wait-desktop "the compositor died"; tail -30 "$CLOG"; exit 1; }
+    sleep 1
+  done
+  grep -E 'PV_DISPLAY|XORG|\[xorg\]|\[x-window-(2d|pv)\]' "$CONLOG" | tail -30
+  grep -i 'pv display' "$CLOG" | tail -20
+  xenstore-ls -f /local/domain/0/backend/vdispl 2>&1 | head -20
+  bad wait-desktop "no VM desktop with both windows within $2 s (desktop listed: ${seen:-no}, 2D pixel: ${b:-none}, GL pixel: ${g:-none})"
+  ;;
+
 # Evidence while the domU is alive: its xenstore directory, its console.
 inspect)
   D=$(domid)
   echo "--- xl list"; xl list
   echo "--- xenstore-ls -f /local/domain/$D/data"; xenstore-ls -f "/local/domain/$D/data" 2>&1 | cut -c1-300
+  echo "--- PV display: backend and frontend nodes"
+  xenstore-ls -f /local/domain/0/backend/vdispl 2>&1 | cut -c1-200
+  xenstore-ls -f "/local/domain/$D/device/vdispl" 2>&1 | cut -c1-200
   echo "--- compositor stats: $(stats)"
   echo "--- xen3dctl list/stats"
   "$BIN/xen3dctl" --socket "$CTL" list 2>&1
@@ -142,6 +173,7 @@ destroy)
       grep -q "guest $id: freed" "$CLOG" || missing="$missing freed:$id"
     done
     g=$(stat_of guests)
+    "$BIN/xen3dctl" --socket "$CTL" list 2>/dev/null | cut -f1 | grep -qx "$DOMU" && missing="$missing desktop"
     [ -z "$missing" ] && [ "$g" = "$base" ] && break
     comp_alive || break
     sleep 0.5
@@ -167,6 +199,8 @@ destroy)
     bad destroy "within $timeout_s s the compositor did not log for every GL connection that it went away and was freed:$missing"
   elif [ "$(stat_of guests)" != "$base" ]; then
     bad destroy "the compositor still counts $(stat_of guests) guests (baseline $base)"
+  elif "$BIN/xen3dctl" --socket "$CTL" list 2>/dev/null | cut -f1 | grep -qx "$DOMU"; then
+    bad destroy "the domain's PV display desktop is still listed: $("$BIN/xen3dctl" --socket "$CTL" list)"
   else
     sleep 2
     if comp_alive && stats | grep -q guests=; then ok destroy "freed connections:$ids"; else bad destroy "compositor unresponsive after the destroy"; fi
@@ -187,7 +221,7 @@ collect)
   ;;
 
 *)
-  echo "usage: dom0.sh start-compositor|create|wait-red T|wait-gears T|inspect|destroy BASE T|collect"
+  echo "usage: dom0.sh start-compositor|create|wait-red T|wait-gears T|wait-desktop T|inspect|destroy BASE T|collect"
   exit 2
   ;;
 esac

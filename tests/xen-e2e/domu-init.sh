@@ -56,6 +56,34 @@ say "X_WINDOW_STARTED uptime=$(up)"
 ) | sed 's/^/[glxgears] /' &
 say "GLXGEARS_STARTED uptime=$(up)"
 
+# The PV display: xen-drm-front gives a DRM device whose scanout buffers dom0's
+# compositor maps (displif); Xorg's modesetting runs on it. A 2D window, and a GL
+# window whose frames come back by readback (no xen3d Xorg module here) and so
+# reach the scanout like any other X drawing.
+for m in /lib/modules/drm/*.ko; do insmod "$m" 2>&1 || say "insmod $m failed"; done
+i=0
+while [ ! -e /dev/dri/card0 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -e /dev/dri/card0 ]; then
+  say "PV_DISPLAY_READY uptime=$(up) $(cat /sys/class/drm/card0-*/modes 2>/dev/null | head -1)"
+  /usr/lib/xorg/Xorg :1 -config /etc/X11/xen3d-pv.conf -noreset -nolisten tcp -novtswitch -sharevts \
+    >/tmp/xorg.log 2>&1 &
+  i=0
+  while [ ! -e /tmp/.X11-unix/X1 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ -e /tmp/.X11-unix/X1 ]; then
+    say "XORG_READY uptime=$(up)"
+    (DISPLAY=:1 /opt/xen3d/bin/x-window --name blue --geometry 160x120+20+20 --color 30,60,220 2>&1;
+     echo "exited rc=$?") | sed 's/^/[x-window-2d] /' &
+    (DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL /opt/xen3d/bin/x-window --gl --name green \
+       --geometry 160x120+220+20 --color 40,200,40 2>&1; echo "exited rc=$?") | sed 's/^/[x-window-pv] /' &
+  else
+    say "XORG_FAILED"
+    sed 's/^/[xorg] /' /tmp/xorg.log /var/log/Xorg.1.log 2>/dev/null | tail -40
+  fi
+else
+  say "PV_DISPLAY_MISSING"
+  dmesg | grep -i -E 'xen|drm' | tail -20
+fi
+
 # Stay up (until xl destroy); report now and then that the guest is alive.
 n=0
 while true; do

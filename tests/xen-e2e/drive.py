@@ -30,6 +30,7 @@ ap.add_argument("--boot-timeout", type=int, default=480)
 ap.add_argument("--create-timeout", type=int, default=300)
 ap.add_argument("--frame-timeout", type=int, default=480)
 ap.add_argument("--gears-timeout", type=int, default=240)
+ap.add_argument("--desktop-timeout", type=int, default=300)
 ap.add_argument("--destroy-timeout", type=int, default=120)
 ap.add_argument("--verbose", action="store_true", help="echo the serial console")
 args = ap.parse_args()
@@ -229,6 +230,12 @@ try:
         timings["create_to_correct_red_frame"] = time.time() - t_create
 
     step("glxgears_frame", f"wait-gears {args.gears_timeout if ok_red else 30}", args.gears_timeout)
+
+    ok_desk, out = step("pv_desktop", f"wait-desktop {args.desktop_timeout}", args.desktop_timeout)
+    if "desktop_seen" in marks:
+        timings["create_to_pv_desktop_listed"] = marks["desktop_seen"] - t_create
+    if ok_desk:
+        timings["create_to_correct_pv_desktop"] = time.time() - t_create
 
     out, _ = run("/opt/xen3d/e2e/dom0.sh inspect", 120)
     print("    | " + "\n    | ".join(out.strip().splitlines()[-60:]))

@@ -8,7 +8,8 @@
 # /opt/xen3d in dom0:  bin/ (compositor, xen3dctl, xen3d-info, png-compare),
 #                      e2e/ (dom0.sh, domu.cfg, vmlinuz, domu-initrd.cpio.gz, ref-red.ppm)
 # The domU initramfs: busybox, Xvfb + xkbcomp + xkb data, glxgears, x-window, our
-# libGL (/opt/xen3d/lib), xen3d-info, the Xen libraries, and their ldd closure.
+# libGL (/opt/xen3d/lib), xen3d-info, the Xen libraries, Xorg with modesetting and
+# the xen-drm-front kernel module chain (the PV display), and their ldd closure.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BASE=$(cd "$1" && pwd)
@@ -74,7 +75,9 @@ copy_from_root() {
     ln -s "$real" "$D$p"
   fi
 }
-progs="/usr/bin/Xvfb /usr/bin/xkbcomp /usr/bin/glxgears"
+progs="/usr/bin/Xvfb /usr/bin/xkbcomp /usr/bin/glxgears /usr/lib/xorg/Xorg"
+# Xorg's modesetting driver on xen-drm-front's DRM device; no glamor, no GLX module.
+xorgmods="/usr/lib/xorg/modules/drivers/modesetting_drv.so /usr/lib/xorg/modules/libshadow.so"
 for x in xenstore-read xenstore-ls xenstore-list; do
   p=$(chroot "$R" sh -c "command -v $x" || true)
   [ -n "$p" ] && progs="$progs $p"
@@ -82,10 +85,10 @@ done
 # Loaded with dlopen() by the xen transport: ldd cannot see them.
 xenlibs=$(cd "$R" && ls usr/lib/x86_64-linux-gnu/libxengnttab.so.1 usr/lib/x86_64-linux-gnu/libxenevtchn.so.1 \
                      usr/lib/x86_64-linux-gnu/libxenstore.so.4 | sed 's|^|/|' | tr '\n' ' ')
-for p in $progs $xenlibs; do copy_from_root "$p"; done
+for p in $progs $xenlibs $xorgmods; do copy_from_root "$p"; done
 # Our binaries go to the rootfs copy under /opt/xen3d for ldd, which runs in the chroot.
 need=$(chroot "$R" env LD_LIBRARY_PATH=/opt/xen3d/lib sh -c \
-  "for f in $progs $xenlibs /opt/xen3d/bin/x-window /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1; do ldd \$f; done" |
+  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1; do ldd \$f; done" |
   awk '/=>/ && $3 ~ /^\// {print $3} /^\t\/lib64/ {print $1}' | sort -u | grep -v '^/opt/xen3d/')
 for p in $need; do copy_from_root "$p"; done
 if [ -d "$R/usr/share/X11/xkb" ]; then
@@ -103,6 +106,38 @@ for m in xen-evtchn xen-gntdev xen-gntalloc; do
     *) cp "$f" "$D/lib/modules/$m.ko" ;;
   esac
 done
+# xen-drm-front and the DRM modules it needs, numbered in load order.
+mkdir -p "$D/lib/modules/drm"
+i=10
+for f in $(chroot "$R" modprobe -S "$KVER" --show-depends drm_xen_front | awk '$1 == "insmod" {print $2}'); do
+  m=$(basename "$f"); m=${m%%.ko*}
+  case $f in
+    *.xz) xz -dc "$R$f" > "$D/lib/modules/drm/$i-$m.ko" ;;
+    *.zst) zstd -qdc "$R$f" > "$D/lib/modules/drm/$i-$m.ko" ;;
+    *) cp "$R$f" "$D/lib/modules/drm/$i-$m.ko" ;;
+  esac
+  i=$((i + 1))
+done
+ls "$D/lib/modules/drm" | grep -q drm_xen_front || { echo "no drm_xen_front module in the rootfs" >&2; exit 1; }
+mkdir -p "$D/etc/X11" "$D/var/log"
+cat > "$D/etc/X11/xen3d-pv.conf" <<'X'
+# Xorg on the domU's Xen PV display (xen-drm-front): the compositor in dom0 is its backend.
+Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+  Option "AutoEnableDevices" "false"
+EndSection
+Section "Device"
+  Identifier "pv-display"
+  Driver "modesetting"
+  Option "kmsdev" "/dev/dri/card0"
+  Option "AccelMethod" "none"
+EndSection
+Section "Screen"
+  Identifier "pv-screen"
+  Device "pv-display"
+  DefaultDepth 24
+EndSection
+X
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$D/etc/passwd"
 printf 'root:x:0:\n' > "$D/etc/group"
 printf '/usr/lib/x86_64-linux-gnu\n/opt/xen3d/lib\n' > "$D/etc/ld.so.conf"
