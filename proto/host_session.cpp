@@ -92,7 +92,9 @@ void HostSession::commit_host_data(uint32_t total, uint32_t offset, uint32_t n) 
 uint8_t* HostSession::reserve_reply(size_t bytes) {
   for (;;) {
     if (uint8_t* p = replies_.reserve(bytes)) return p;
+    if (reply_wait_hook_) reply_wait_hook_(true);
     WaitResult w = transport_->wait(RingId::Reply, [&] { return replies_.has_room(bytes); }, -1);
+    if (reply_wait_hook_) reply_wait_hook_(false);
     if (w == WaitResult::PeerGone) {
       error_ = transport_->error();
       return nullptr;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ class HostSession {
   // Hands consumed command-ring space back to the guest.
   void release_commands();
 
+  // Called with true before an answer waits for the guest to make room in
+  // the reply ring, and with false once it has: the caller lets go of locks
+  // other guests need meanwhile, so a guest that stops reading (a paused
+  // domain, a stuck process) holds up only itself.
+  void set_reply_wait_hook(std::function<void(bool waiting)> hook) { reply_wait_hook_ = std::move(hook); }
+
  private:
   uint8_t* reserve_reply(size_t bytes);
 
@@ -67,6 +74,7 @@ class HostSession {
   uint64_t unreleased_ = 0;
   uint64_t release_every_ = 0;
   std::string error_;
+  std::function<void(bool)> reply_wait_hook_;
 };
 
 }  // namespace xen3d::proto

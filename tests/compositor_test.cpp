@@ -11,6 +11,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <future>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -159,6 +160,36 @@ TEST_CASE("a guest killed mid-stream is dropped and the others go on", "[composi
   for (int i = 0; i < 100 && c.log_text().find("went away") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(c.log_text().find("went away") != std::string::npos);
+  REQUIRE(c.running());
+}
+
+TEST_CASE("a guest that stops reading its answers holds up only itself", "[compositor]") {
+  // Its host thread waits for room in its reply ring; it must not do so
+  // holding the driver lock every guest's records (and composition) need.
+  Compositor c;
+  auto good = c.connect("reader");
+  REQUIRE(ping(*good, 1));
+  pid_t stalled = fork();
+  REQUIRE(stalled >= 0);
+  if (stalled == 0) {
+    ConnectRequest req;
+    req.client_name = "never-reads";
+    std::string e;
+    auto s = GuestSession::connect("local:" + c.socket, req, e);
+    if (!s) _exit(1);
+    for (uint64_t i = 0;; ++i) {  // asks and asks, reads nothing, until killed
+      Ping p;
+      p.seq = i;
+      s->send(p);
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // its reply ring is long full
+  auto answered = std::async(std::launch::async, [&] { return ping(*good, 2) && ping(*good, 3); });
+  const bool in_time = answered.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  kill(stalled, SIGKILL);  // unblocks the host either way, so nothing hangs
+  waitpid(stalled, nullptr, 0);
+  REQUIRE(in_time);
+  REQUIRE(answered.get());
   REQUIRE(c.running());
 }
 

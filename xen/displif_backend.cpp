@@ -25,6 +25,7 @@
 #include <xen/io/displif.h>
 
 #include "host/compositor/log.h"
+#include "xen/xenstore_value.h"
 
 namespace xen3d::xen {
 namespace {
@@ -51,24 +52,6 @@ std::string errno_str(int e) { return std::strerror(e); }
 int32_t refuse(std::string& why, std::string reason, int32_t status) {
   why = std::move(reason);
   return status;
-}
-
-bool parse_u32(const std::string& s, uint32_t& v) {
-  if (s.empty() || s.size() > 10) return false;
-  uint64_t x = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    x = x * 10 + uint64_t(c - '0');
-  }
-  if (x > UINT32_MAX) return false;
-  v = static_cast<uint32_t>(x);
-  return true;
-}
-
-bool parse_resolution(const std::string& s, uint32_t& w, uint32_t& h) {
-  const auto x = s.find('x');
-  return x != std::string::npos && parse_u32(s.substr(0, x), w) && parse_u32(s.substr(x + 1), h) && w && h &&
-         w <= kMaxDimension && h <= kMaxDimension;
 }
 
 const char* op_name(uint8_t op) {
@@ -235,12 +218,12 @@ class Backend final : public DisplifBackend {
     if (xs_->directory(root_, doms)) {
       for (const auto& ds : doms) {
         uint32_t dom = 0;
-        if (!parse_u32(ds, dom) || dom == 0 || dom > 0x7FEF) continue;
+        if (!parse_xs_u32(ds, dom) || dom == 0 || dom > 0x7FEF) continue;
         std::vector<std::string> devs;
         if (!xs_->directory(root_ + "/" + ds, devs)) continue;
         for (const auto& vs : devs) {
           uint32_t dev = 0;
-          if (parse_u32(vs, dev)) present.insert({DomId(dom), dev});
+          if (parse_xs_u32(vs, dev)) present.insert({DomId(dom), dev});
         }
       }
     }
@@ -336,7 +319,7 @@ class Backend final : public DisplifBackend {
   void frontend_changed(Device& d) {
     std::string v;
     uint32_t fs = 0;
-    if (!xs_->read(d.fe + "/state", v) || !parse_u32(v, fs)) fs = Closed;  // gone or garbage: closed
+    if (!xs_->read(d.fe + "/state", v) || !parse_xs_u32(v, fs)) fs = Closed;  // gone or garbage: closed
     if (fs == Initialising) {
       if (d.state == Connected) XLOG_INFO("%s: the guest reset the device", d.label().c_str());
       if (d.state != InitWait) {
@@ -373,7 +356,7 @@ class Backend final : public DisplifBackend {
 
   bool read_u32(const std::string& path, uint32_t& v) {
     std::string s;
-    return xs_->read(path, s) && parse_u32(s, v);
+    return xs_->read(path, s) && parse_xs_u32(s, v);
   }
 
   bool connect(Device& d, std::string& why) {
@@ -399,7 +382,7 @@ class Backend final : public DisplifBackend {
       c.config.device = d.devid;
       c.config.connector = i;
       uint32_t req_ref = 0, req_evt = 0, evt_ref = 0, evt_evt = 0;
-      if (!parse_resolution(res, c.config.width, c.config.height)) {
+      if (!parse_xs_resolution(res, kMaxDimension, c.config.width, c.config.height)) {
         why = "connector " + std::to_string(i) + ": bad resolution '" + res + "'";
         return false;
       }

@@ -29,6 +29,7 @@
 #include "proto/socket_io.h"
 #include "proto/transport_impl.h"
 #include "xen/xen_api.h"
+#include "xen/xenstore_value.h"
 
 namespace xen3d::proto {
 
@@ -70,19 +71,6 @@ bool unhex(const std::string& s, std::vector<uint8_t>& out) {
   return true;
 }
 
-// A decimal number from xenstore, the whole value and nothing else.
-bool parse_u32(const std::string& s, uint32_t& v) {
-  if (s.empty() || s.size() > 10) return false;
-  uint64_t x = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    x = x * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (x > UINT32_MAX) return false;
-  v = static_cast<uint32_t>(x);
-  return true;
-}
-
 bool parse_refs(const std::string& s, std::vector<GrantRef>& refs, size_t max) {
   refs.clear();
   size_t start = 0;
@@ -90,7 +78,7 @@ bool parse_refs(const std::string& s, std::vector<GrantRef>& refs, size_t max) {
     size_t comma = s.find(',', start);
     std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     uint32_t v;
-    if (!parse_u32(item, v) || refs.size() >= max) return false;
+    if (!xen::parse_xs_u32(item, v) || refs.size() >= max) return false;
     refs.push_back(v);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -505,7 +493,7 @@ class XenListener final : public Listener {
     const uint32_t want_index = (want_pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
     if (!xs_->read(dir + "/control-ref", v_control) || !xs_->read(dir + "/index-refs", v_index) ||
         !xs_->read(dir + "/data-pages", v_pages) || !xs_->read(dir + "/event-channel", v_port) ||
-        !parse_u32(v_control, control_ref) || !parse_u32(v_pages, pages) || !parse_u32(v_port, guest_port) ||
+        !xen::parse_xs_u32(v_control, control_ref) || !xen::parse_xs_u32(v_pages, pages) || !xen::parse_xs_u32(v_port, guest_port) ||
         !parse_refs(v_index, index_refs, want_index)) {
       why = "incomplete or malformed ring description in " + dir;
       return nullptr;

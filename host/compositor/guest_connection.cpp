@@ -13,6 +13,16 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
            (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) +
            (info.peer_vm.empty() ? "" : " in " + info.peer_vm + " (dom" + std::to_string(info.peer_domid) + ")") +
            ", " + session_->transport().name() + ")";
+  // An answer waiting for this guest to read earlier ones must not keep the
+  // driver from every other guest and from composition.
+  session_->set_reply_wait_hook([this](bool waiting) {
+    if (!dispatch_lock_ || !dispatch_lock_->mutex()) return;
+    if (waiting) {
+      dispatch_lock_->unlock();
+    } else {
+      dispatch_lock_->lock();
+    }
+  });
   if (options_.screen && options_.caps) {
     GalliumExecutor::Config cfg;
     cfg.screen = options_.screen;
@@ -62,7 +72,9 @@ void GuestConnection::run() {
     DecodeError e;
     {
       auto lock = lock_driver();
+      dispatch_lock_ = &lock;
       e = proto::dispatch(rec, size, proto::Sender::Guest, *this);
+      dispatch_lock_ = nullptr;
     }
     if (!e.ok()) {
       poison(e.opcode ? e : e.at(proto::header_opcode(rec)), rec, size);

@@ -91,6 +91,7 @@ class GuestConnection {
   std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system
   std::shared_ptr<Desktop> joined_desktop_;  // this GL connection presents into it
   std::string label_;
+  std::unique_lock<std::mutex>* dispatch_lock_ = nullptr;  // the driver lock while a record executes
   std::atomic<bool> stop_{false};
   bool poisoned_ = false;
   bool goodbye_ = false;

@@ -13,14 +13,9 @@
 . "$(dirname "$0")/harness.sh"
 : "${XENEMU_BROKER:?}" "${XENEMU_CTL:?}" "${XEN3DCTL:?}" "${PV_DISPLAY_GUEST:?}"
 
-emu=$work/xenemu.sock
-"$XENEMU_BROKER" --socket "$emu" >"$work/broker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$emu" ] && break; sleep 0.1; done
-[ -S "$emu" ] || { cat "$work/broker.log"; fail "xenemu broker did not start"; }
+start_xenemu
 "$XENEMU_CTL" "$emu" create 7 vm-seven >/dev/null || fail "cannot create domain 7"
 "$XENEMU_CTL" "$emu" create 8 vm-eight >/dev/null || fail "cannot create domain 8"
-export XEN3D_XENEMU=$emu
 ctl=$work/control.sock
 XEN3D_XENEMU_DOMID=0 start_compositor --listen xen --control "$ctl"
 grep -q "PV display backend: serving" "$work/compositor.log" || fail "no PV display backend"

@@ -13,14 +13,9 @@
 : "${XENEMU_BROKER:?}" "${XENEMU_CTL:?}" "${X_WINDOW:?}"
 start_xvfb
 
-emu=$work/xenemu.sock
-"$XENEMU_BROKER" --socket "$emu" >"$work/broker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$emu" ] && break; sleep 0.1; done
-[ -S "$emu" ] || { cat "$work/broker.log"; fail "xenemu broker did not start"; }
+start_xenemu
 "$XENEMU_CTL" "$emu" create 3 vm-gears >/dev/null || fail "cannot create domain 3"
 "$XENEMU_CTL" "$emu" create 5 vm-red >/dev/null || fail "cannot create domain 5"
-export XEN3D_XENEMU=$emu
 XEN3D_XENEMU_DOMID=0 start_compositor --listen xen
 grep -q "xenemu" "$work/compositor.log" || fail "the compositor does not say it is on the emulation"
 base=$(host_stat objects)

@@ -45,6 +45,7 @@
 #include <xen/io/displif.h>
 
 #include "xen/xen_api.h"
+#include "xen/xenstore_value.h"
 
 namespace {
 
@@ -110,25 +111,6 @@ std::string status_text(int32_t status) {
   return "not an errno";
 }
 
-// A decimal number, the whole string and nothing else (as xenstore values are).
-bool parse_u32(const std::string& s, uint32_t& v) {
-  if (s.empty() || s.size() > 10) return false;
-  uint64_t x = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    x = x * 10 + uint64_t(c - '0');
-  }
-  if (x > UINT32_MAX) return false;
-  v = static_cast<uint32_t>(x);
-  return true;
-}
-
-bool parse_resolution(const std::string& s, uint32_t& w, uint32_t& h) {
-  const size_t x = s.find(XENDISPL_RESOLUTION_SEPARATOR);
-  return x != std::string::npos && parse_u32(s.substr(0, x), w) && parse_u32(s.substr(x + 1), h) && w > 0 &&
-         h > 0 && w <= 16384 && h <= 16384;
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -145,7 +127,7 @@ std::vector<uint32_t> parse_numbers(const std::string& s, size_t count, const ch
   std::vector<uint32_t> v(parts.size());
   if (parts.size() != count) usage_error("%s: expected %zu comma-separated numbers, got '%s'", what, count, s.c_str());
   for (size_t i = 0; i < parts.size(); ++i)
-    if (!parse_u32(parts[i], v[i])) usage_error("%s: '%s' is not a number", what, parts[i].c_str());
+    if (!parse_xs_u32(parts[i], v[i])) usage_error("%s: '%s' is not a number", what, parts[i].c_str());
   return v;
 }
 
@@ -160,13 +142,13 @@ double parse_seconds(const std::string& s, const char* what) {
 
 DomId parse_domid(const std::string& s) {
   uint32_t v;
-  if (!parse_u32(s, v) || v > 0x7FEF) usage_error("'%s' is not a domain id", s.c_str());
+  if (!parse_xs_u32(s, v) || v > 0x7FEF) usage_error("'%s' is not a domain id", s.c_str());
   return static_cast<DomId>(v);
 }
 
 uint32_t parse_devid(const std::string& s) {
   uint32_t v;
-  if (!parse_u32(s, v)) usage_error("'%s' is not a device id", s.c_str());
+  if (!parse_xs_u32(s, v)) usage_error("'%s' is not a device id", s.c_str());
   return v;
 }
 
@@ -189,7 +171,7 @@ int read_state(XenStore& xs, const std::string& path) {
   std::string v;
   uint32_t s = 0;
   if (!xs.read(path, v)) return -1;
-  if (!parse_u32(v, s) || s > 1000) return Unknown;
+  if (!parse_xs_u32(v, s) || s > 1000) return Unknown;
   return static_cast<int>(s);
 }
 
@@ -323,7 +305,7 @@ int cmd_toolstack_add(const std::vector<std::string>& args) {
   uint32_t be_alloc = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--be-alloc" && i + 1 < args.size()) {
-      if (!parse_u32(args[++i], be_alloc) || be_alloc > 1) usage_error("--be-alloc takes 0 or 1");
+      if (!parse_xs_u32(args[++i], be_alloc) || be_alloc > 1) usage_error("--be-alloc takes 0 or 1");
     } else if (args[i].rfind("--", 0) == 0) {
       usage_error("toolstack-add: unknown option %s", args[i].c_str());
     } else {
@@ -337,7 +319,7 @@ int cmd_toolstack_add(const std::vector<std::string>& args) {
   std::vector<std::pair<uint32_t, uint32_t>> modes;
   for (const std::string& r : split(pos[2], ',')) {
     uint32_t w, h;
-    if (!parse_resolution(r, w, h)) usage_error("'%s' is not a resolution WxH", r.c_str());
+    if (!parse_xs_resolution(r, 16384, w, h)) usage_error("'%s' is not a resolution WxH", r.c_str());
     modes.push_back({w, h});
   }
 
@@ -627,7 +609,7 @@ class Front {
     std::string v;
     uint32_t self = 0;
     const std::string rel = "device/" XENDISPL_DRIVER_NAME "/" + std::to_string(opt_.devid);
-    if (xs_->read("domid", v) && parse_u32(v, self) && self <= 0x7FEF) {
+    if (xs_->read("domid", v) && parse_xs_u32(v, self) && self <= 0x7FEF) {
       self_ = static_cast<DomId>(self);
       fe_ = frontend_path(self_, opt_.devid);
     } else {
@@ -639,7 +621,7 @@ class Front {
            self_ == kDom0 ? "; this process is dom0 (set XEN3D_XENEMU_DOMID to the guest's domid)" : "");
     }
     uint32_t peer = 0;
-    if (!xs_->read(fe_ + "/backend-id", v) || !parse_u32(v, peer) || peer > 0x7FEF)
+    if (!xs_->read(fe_ + "/backend-id", v) || !parse_xs_u32(v, peer) || peer > 0x7FEF)
       fail("%s/backend-id is missing or not a domain id", fe_.c_str());
     peer_ = static_cast<DomId>(peer);
     if (xs_->read(fe_ + "/" XENDISPL_FIELD_BE_ALLOC, v) && v == "1")
@@ -651,7 +633,7 @@ class Front {
       Connector c;
       c.index = i;
       c.dir = fe_ + "/" + std::to_string(i);
-      if (!parse_resolution(v, c.width, c.height)) fail("%s/resolution is '%s', not WxH", c.dir.c_str(), v.c_str());
+      if (!parse_xs_resolution(v, 16384, c.width, c.height)) fail("%s/resolution is '%s', not WxH", c.dir.c_str(), v.c_str());
       modes += " " + std::to_string(i) + "=" + v;
       conns_.push_back(std::move(c));
     }
@@ -1295,7 +1277,7 @@ int cmd_front(const std::vector<std::string>& args) {
       o.timeout = parse_seconds(value(), "--timeout");
       if (o.timeout <= 0) usage_error("--timeout must be positive");
     } else if (a == "--flips") {
-      if (!parse_u32(value(), o.flips) || o.flips > 100000) usage_error("--flips takes a count");
+      if (!parse_xs_u32(value(), o.flips) || o.flips > 100000) usage_error("--flips takes a count");
     } else if (a == "--fill") {
       const auto v = parse_numbers(value(), 3, "--fill");
       for (size_t k = 0; k < 3; ++k) {
