@@ -88,6 +88,22 @@ WaitResult Transport::doorbell_wait(RingId ring, const std::function<bool()>& re
   }
 }
 
+bool ring_sizes_from_env(ConnectRequest& req, std::string& error) {
+  for (auto [name, field] : {std::pair{"XEN3D_CMD_RING_KIB", &req.cmd_ring_kib},
+                             std::pair{"XEN3D_BULK_HEAP_KIB", &req.bulk_heap_kib}}) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const unsigned long kib = std::strtoul(v, &end, 10);
+    if (*end || v[0] == '-' || kib == 0 || kib > (1ul << 22)) {
+      error = std::string(name) + "='" + v + "' is not a size in KiB";
+      return false;
+    }
+    *field = static_cast<uint32_t>(kib);
+  }
+  return true;
+}
+
 std::string default_socket_path() {
   const char* dir = std::getenv("XDG_RUNTIME_DIR");
   if (dir && *dir && access(dir, W_OK) == 0) return std::string(dir) + "/xen3d-compositor.sock";

@@ -30,6 +30,11 @@ struct ConnectRequest {
   int timeout_ms = 5000;       // connect + handshake; never hang on a dead host
 };
 
+// Ring sizes a guest asks for from its environment: XEN3D_CMD_RING_KIB and
+// XEN3D_BULK_HEAP_KIB (e.g. on Xen after raising the gntalloc limit). Unset
+// leaves the host's default; `error` names a value that is not a number.
+bool ring_sizes_from_env(ConnectRequest& req, std::string& error);
+
 // What the host answered.
 struct SessionInfo {
   uint32_t connection_id = 0;

@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
   req.client_name = "xen3d-info";
   req.timeout_ms = static_cast<int>(timeout);
   std::string error;
+  if (!ring_sizes_from_env(req, error)) {
+    std::fprintf(stderr, "xen3d-info: %s\n", error.c_str());
+    return 2;
+  }
   auto s = GuestSession::connect(spec, req, error);
   if (!s) {
     std::fprintf(stderr, "xen3d-info: %s\n", error.c_str());

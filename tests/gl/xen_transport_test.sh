@@ -85,4 +85,14 @@ say "a new domain still gets served"
 in_domain 4 "$work/gears2.log" env XEN3D_STATS=frame glxgears
 wait_frames "$work/gears2.log" 10
 grep -q "in vm-blue (dom4), xen" "$work/compositor.log" || fail "domain 4's guest was not served"
+
+say "a guest asks for a bigger bulk heap (XEN3D_BULK_HEAP_KIB) and gets it, within the grant limit"
+env XEN3D_TRANSPORT=xen XEN3D_XENEMU_DOMID=4 XEN3D_BULK_HEAP_KIB=2048 "$XEN3D_INFO" --bulk-check 3000000 \
+  >"$work/bigheap.log" 2>&1 || fail "a 2 MiB bulk heap: $(cat "$work/bigheap.log")"
+grep -q "bulk heap 2048 KiB" "$work/bigheap.log" || fail "the heap is not 2 MiB: $(cat "$work/bigheap.log")"
+grep -q "checksums match" "$work/bigheap.log" || fail "bulk check failed: $(cat "$work/bigheap.log")"
+if env XEN3D_TRANSPORT=xen XEN3D_XENEMU_DOMID=4 XEN3D_BULK_HEAP_KIB=8192 "$XEN3D_INFO" >"$work/hugeheap.log" 2>&1; then
+  fail "an 8 MiB bulk heap fit in 1024 grant pages"
+fi
+grep -q "out of grant pages" "$work/hugeheap.log" || fail "no grant-limit error for 8 MiB: $(cat "$work/hugeheap.log")"
 say "ok: xen transport over the emulation"
