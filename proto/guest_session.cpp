@@ -20,6 +20,7 @@ std::unique_ptr<GuestSession> GuestSession::connect(const std::string& spec, con
   s->retired_ = s->bulk_.alloc_pos();
   // Publish in slices so the host starts decoding while we keep encoding.
   s->auto_flush_bytes_ = t.ring_size(RingId::Command) / 8;
+  s->answer_timeout_ms_ = req.answer_timeout_ms;
   return s;
 }
 
@@ -34,6 +35,17 @@ bool GuestSession::lose(std::string why) {
   if (alive_) error_ = std::move(why);
   alive_ = false;
   return false;
+}
+
+template <class Pred>
+bool GuestSession::wait_for(RingId ring, Pred ready) {
+  switch (transport_->wait(ring, ready, answer_timeout_ms_)) {
+    case WaitResult::Ready: return true;
+    case WaitResult::PeerGone: return lose("lost the compositor: " + transport_->error());
+    case WaitResult::Timeout: break;
+  }
+  return lose("the compositor did not answer for " + std::to_string(answer_timeout_ms_ / 1000) +
+              " s (stopped or hung?); XEN3D_ANSWER_TIMEOUT_S sets how long to wait");
 }
 
 void GuestSession::flush() {
@@ -82,11 +94,7 @@ uint8_t* GuestSession::reserve(size_t bytes) {
   for (;;) {
     if (uint8_t* p = cmd_.reserve(bytes)) return p;
     flush();
-    WaitResult w = transport_->wait(RingId::Command, [&] { return cmd_.has_room(bytes); }, -1);
-    if (w == WaitResult::PeerGone) {
-      lose("lost the compositor: " + transport_->error());
-      return nullptr;
-    }
+    if (!wait_for(RingId::Command, [&] { return cmd_.has_room(bytes); })) return nullptr;
   }
 }
 
@@ -102,19 +110,11 @@ BulkSpan GuestSession::alloc_bulk(uint32_t bytes) {
     if (bulk_.tail_needed(bytes) > bulk_floor()) return {};
     flush();
     while (retired_ < bulk_floor()) {  // the retire record did not fit: make room
-      WaitResult w = transport_->wait(RingId::Command, [&] { return cmd_.has_room(64); }, -1);
-      if (w == WaitResult::PeerGone) {
-        lose("lost the compositor: " + transport_->error());
-        return {};
-      }
+      if (!wait_for(RingId::Command, [&] { return cmd_.has_room(64); })) return {};
       flush();
     }
     // The host frees bulk space as it runs the records that name it.
-    WaitResult w = transport_->wait(RingId::Bulk, [&] { return bulk_.can_alloc(bytes); }, -1);
-    if (w == WaitResult::PeerGone) {
-      lose("lost the compositor: " + transport_->error());
-      return {};
-    }
+    if (!wait_for(RingId::Bulk, [&] { return bulk_.can_alloc(bytes); })) return {};
   }
 }
 
@@ -177,8 +177,7 @@ bool GuestSession::next_reply(const uint8_t*& rec, size_t& size) {
       return true;
     }
     if (st == ReadStatus::Corrupt) return lose(std::string("corrupt reply ring: ") + why);
-    WaitResult w = transport_->wait(RingId::Reply, [&] { return replies_.readable(); }, -1);
-    if (w == WaitResult::PeerGone) return lose("lost the compositor: " + transport_->error());
+    if (!wait_for(RingId::Reply, [&] { return replies_.readable(); })) return false;
   }
 }
 

@@ -105,6 +105,10 @@ class GuestSession {
   bool next_reply(const uint8_t*& rec, size_t& size);
   void reply_done();
   bool lose(std::string why);
+  // Waits until `ready` (true) or the compositor is gone or silent for
+  // answer_timeout_ms_ (false: the session is lost, error() says which).
+  template <class Pred>
+  bool wait_for(RingId ring, Pred ready);
   // Start of the oldest span not yet done: the host may reuse everything before it.
   uint64_t bulk_floor() const;
   // Queues bulk_retire when the floor moved; false when the ring had no room.
@@ -124,6 +128,7 @@ class GuestSession {
   BulkWriter bulk_;
   std::vector<uint8_t> reply_;
   size_t auto_flush_bytes_ = 0;
+  int answer_timeout_ms_ = -1;
   bool alive_ = true;
   std::string error_;
   uint64_t round_trips_ = 0;

@@ -88,20 +88,42 @@ WaitResult Transport::doorbell_wait(RingId ring, const std::function<bool()>& re
   }
 }
 
-bool ring_sizes_from_env(ConnectRequest& req, std::string& error) {
+namespace {
+// A whole decimal number in [min, max] from the environment; false (with
+// `error`) when set to anything else, true with `out` untouched when unset.
+bool env_number(const char* name, unsigned long min, unsigned long max, unsigned long& out, std::string& error) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return true;
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(v, &end, 10);
+  if (*end || v[0] == '-' || n < min || n > max) {
+    error = std::string(name) + "='" + v + "' is not a number from " + std::to_string(min) + " to " +
+            std::to_string(max);
+    return false;
+  }
+  out = n;
+  return true;
+}
+}  // namespace
+
+bool request_from_env(ConnectRequest& req, std::string& error) {
+  bool ok = true;
   for (auto [name, field] : {std::pair{"XEN3D_CMD_RING_KIB", &req.cmd_ring_kib},
                              std::pair{"XEN3D_BULK_HEAP_KIB", &req.bulk_heap_kib}}) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) continue;
-    char* end = nullptr;
-    const unsigned long kib = std::strtoul(v, &end, 10);
-    if (*end || v[0] == '-' || kib == 0 || kib > (1ul << 22)) {
-      error = std::string(name) + "='" + v + "' is not a size in KiB";
-      return false;
+    unsigned long kib = *field;
+    if (env_number(name, 1, 1ul << 22, kib, error)) {
+      *field = static_cast<uint32_t>(kib);
+    } else {
+      ok = false;
     }
-    *field = static_cast<uint32_t>(kib);
   }
-  return true;
+  unsigned long seconds = req.answer_timeout_ms < 0 ? 0 : static_cast<unsigned long>(req.answer_timeout_ms / 1000);
+  if (env_number("XEN3D_ANSWER_TIMEOUT_S", 0, 86400, seconds, error)) {
+    req.answer_timeout_ms = seconds ? static_cast<int>(seconds * 1000) : -1;
+  } else {
+    ok = false;
+  }
+  return ok;
 }
 
 std::string default_socket_path() {

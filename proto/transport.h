@@ -28,12 +28,16 @@ struct ConnectRequest {
   uint32_t bulk_heap_kib = 0;  // 0: the host's default
   uint32_t framebuffer_kib = 0;  // a desktop's framebuffer region (proto/xenfb_page.h); 0: none
   int timeout_ms = 5000;       // connect + handshake; never hang on a dead host
+  // Guest only: how long to wait for the compositor to answer or make room
+  // before calling it lost (stopped, hung); -1: forever.
+  int answer_timeout_ms = 30000;
 };
 
-// Ring sizes a guest asks for from its environment: XEN3D_CMD_RING_KIB and
-// XEN3D_BULK_HEAP_KIB (e.g. on Xen after raising the gntalloc limit). Unset
-// leaves the host's default; `error` names a value that is not a number.
-bool ring_sizes_from_env(ConnectRequest& req, std::string& error);
+// What a guest asks for, from its environment: XEN3D_CMD_RING_KIB and
+// XEN3D_BULK_HEAP_KIB (e.g. on Xen after raising the gntalloc limit), and
+// XEN3D_ANSWER_TIMEOUT_S (0: wait forever). Unset leaves the defaults;
+// `error` names a value that is not a number (the rest are still applied).
+bool request_from_env(ConnectRequest& req, std::string& error);
 
 // What the host answered.
 struct SessionInfo {

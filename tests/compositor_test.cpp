@@ -731,6 +731,22 @@ TEST_CASE("a mirrored multisample resolve (glCopyTexImage from a window) is done
   }
 }
 
+TEST_CASE("a guest beyond its object quota loses its context; the others go on", "[compositor][executor]") {
+  Compositor c("--max-guest-objects 40");
+  auto other = c.connect("modest");
+  auto greedy = c.connect("greedy");
+  make_context(*other);
+  make_buffer(*other, 2, 4096, PIPE_BIND_VERTEX_BUFFER);
+  make_context(*greedy);
+  for (uint32_t id = 2; id < 60; ++id) make_buffer(*greedy, id, 256, PIPE_BIND_VERTEX_BUFFER);
+  REQUIRE(poisoned_with(*greedy, "quota of 40 objects"));
+  REQUIRE(ping(*other, 5));
+  make_buffer(*other, 3, 4096, PIPE_BIND_VERTEX_BUFFER);
+  REQUIRE(stats(*other).connection_objects == 3);
+  REQUIRE(c.log_text().find("--max-guest-objects") != std::string::npos);
+  REQUIRE(c.running());
+}
+
 TEST_CASE("host objects are counted and freed when a guest leaves", "[compositor][executor]") {
   Compositor c;
   auto observer = c.connect("observer");

@@ -35,7 +35,7 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
   proto::ConnectRequest req;
   req.client_name = client_name;
   std::string error;
-  if (!proto::ring_sizes_from_env(req, error)) guest_log(true, "%s: using the host's default", error.c_str());
+  if (!proto::request_from_env(req, error)) guest_log(true, "%s: using the default", error.c_str());
   auto session = proto::GuestSession::connect("", req, error);
   if (!session) {
     guest_log(true, "%s", error.c_str());

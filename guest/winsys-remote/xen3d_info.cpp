@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   req.client_name = "xen3d-info";
   req.timeout_ms = static_cast<int>(timeout);
   std::string error;
-  if (!ring_sizes_from_env(req, error)) {
+  if (!request_from_env(req, error)) {
     std::fprintf(stderr, "xen3d-info: %s\n", error.c_str());
     return 2;
   }

@@ -21,6 +21,7 @@ using proto::ObjectKind;
 GalliumExecutor::GalliumExecutor(proto::HostSession& session, Config config)
     : session_(session), config_(std::move(config)), caps_(*config_.caps), screen_(config_.screen) {
   grid_input_.reserve(proto::LaunchGrid::kMaxInput);
+  objects_.set_max_objects(config_.max_objects);
   GlobalObjectStats::guests += 1;
 }
 

@@ -50,6 +50,7 @@ class GalliumExecutor {
     pipe_screen* screen = nullptr;
     std::shared_ptr<const proto::CapsTable> caps;
     uint64_t max_resource_bytes = uint64_t(4) << 30;  // per guest
+    uint32_t max_objects = 65536;                      // per guest, every kind
     std::string snapshot_dir;                          // empty: no PNG snapshots
     std::set<uint64_t> snapshot_frames;                // 1-based present counts per window
     uint32_t connection_id = 0;

@@ -28,6 +28,7 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
     cfg.screen = options_.screen;
     cfg.caps = options_.caps;
     cfg.max_resource_bytes = options_.max_guest_resource_bytes;
+    cfg.max_objects = options_.max_guest_objects;
     cfg.snapshot_dir = options_.snapshot_dir;
     cfg.snapshot_frames = options_.snapshot_frames;
     cfg.connection_id = info.connection_id;

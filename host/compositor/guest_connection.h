@@ -29,6 +29,7 @@ struct ConnectionOptions {
   pipe_screen* screen = nullptr;
   std::shared_ptr<const proto::CapsTable> caps;
   uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
+  uint32_t max_guest_objects = 65536;
   std::string snapshot_dir;             // --snapshot: presented frames as PNG files
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
   std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver

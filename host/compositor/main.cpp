@@ -62,6 +62,8 @@ void usage(FILE* out) {
       "  --max-fps N         compose the selected desktop at most N times a second (default 60)\n"
       "  --max-guest-mem-mib N\n"
       "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
+      "  --max-guest-objects N\n"
+      "                      refuse a guest's host objects (of any kind) beyond N (default 65536)\n"
       "  --cmd-ring-kib N    default command ring size per guest (default 1024)\n"
       "  --bulk-heap-kib N   default bulk-data heap per guest (default 65536)\n"
       "  --max-guests N      refuse guests beyond N at once (default 64)\n"
@@ -181,6 +183,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.connection.max_guest_resource_bytes = uint64_t{n} << 20;
+    } else if (a == "--max-guest-objects") {
+      number(n);
+      if (!n) {
+        std::fprintf(stderr, "xen3d-compositor: --max-guest-objects must be at least 1\n");
+        return 2;
+      }
+      opts.connection.max_guest_objects = n;
     } else if (a == "--cmd-ring-kib") {
       number(opts.policy.default_cmd_ring_kib);
     } else if (a == "--bulk-heap-kib") {

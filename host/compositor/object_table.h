@@ -72,12 +72,13 @@ class ObjectTable {
     GlobalObjectStats::bytes -= bytes_;
   }
 
-  // Adds an object under a fresh id. Rejects id 0 and ids already in use.
+  // The guest's object quota (--max-guest-objects): every kind counts.
+  void set_max_objects(size_t n) { max_objects_ = n; }
+
+  // Adds an object under a fresh id. Rejects id 0, ids already in use and
+  // objects beyond the quota.
   proto::DecodeError insert(uint32_t id, const HostObject& obj) {
-    if (id == 0) return reject_("id 0 cannot name a %s", proto::object_kind_name(obj.kind));
-    if (auto it = objects_.find(id); it != objects_.end()) {
-      return reject_("id #%u is already in use by a %s", id, proto::object_kind_name(it->second.kind));
-    }
+    if (auto e = check_free(id, obj.kind); !e.ok()) return e;
     objects_.emplace(id, obj);
     bytes_ += obj.bytes;
     GlobalObjectStats::objects += 1;
@@ -90,6 +91,10 @@ class ObjectTable {
     if (id == 0) return reject_("id 0 cannot name a %s", proto::object_kind_name(kind));
     if (auto it = objects_.find(id); it != objects_.end()) {
       return reject_("id #%u is already in use by a %s", id, proto::object_kind_name(it->second.kind));
+    }
+    if (objects_.size() >= max_objects_) {
+      return reject_("a %s beyond this guest's quota of %zu objects (--max-guest-objects)",
+                     proto::object_kind_name(kind), max_objects_);
     }
     return {};
   }
@@ -150,6 +155,7 @@ class ObjectTable {
   Rejection& reject_;
   std::unordered_map<uint32_t, HostObject> objects_;
   uint64_t bytes_ = 0;
+  size_t max_objects_ = SIZE_MAX;
 };
 
 }  // namespace xen3d::host
