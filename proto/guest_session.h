@@ -57,6 +57,10 @@ class GuestSession {
   // Makes every queued record and bulk span visible to the host, waking it if it sleeps.
   void flush();
 
+  // A round trip that throws away every answer before its own: for replaying
+  // recorded streams, whose answers nobody reads.
+  bool sync_discarding_answers();
+
   // Queues r, flushes, and waits for the host's answer (one synchronous round trip).
   // `out` views memory owned by the session until the next call().
   template <class Answer, class R>
@@ -129,6 +133,7 @@ class GuestSession {
   std::vector<uint8_t> reply_;
   size_t auto_flush_bytes_ = 0;
   int answer_timeout_ms_ = -1;
+  uint64_t sync_seq_ = uint64_t{1} << 62;  // apart from callers' own ping numbers
   bool alive_ = true;
   std::string error_;
   uint64_t round_trips_ = 0;

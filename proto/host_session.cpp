@@ -58,7 +58,9 @@ HostSession::Next HostSession::next(const uint8_t*& rec, size_t& size, int timeo
 }
 
 const uint8_t* HostSession::bulk(const BulkRef& ref, const char*& why) {
-  return bulk_.resolve(ref.pos, ref.size, why);
+  const uint8_t* p = bulk_.resolve(ref.pos, ref.size, why);
+  if (p && bulk_observer_) bulk_observer_(ref, p);
+  return p;
 }
 
 void HostSession::release_bulk(const BulkRef& ref) {

@@ -30,6 +30,11 @@ class HostSession {
 
   // The bytes of a bulk span named by the guest, or nullptr (`why` says why).
   const uint8_t* bulk(const BulkRef& ref, const char*& why);
+  // Sees every bulk span bulk() hands out (recording: the bytes are the
+  // guest's and will be reused).
+  void set_bulk_observer(std::function<void(const BulkRef&, const uint8_t*)> observer) {
+    bulk_observer_ = std::move(observer);
+  }
   // The guest may reuse the heap up to the end of ref.
   void release_bulk(const BulkRef& ref);
 
@@ -75,6 +80,7 @@ class HostSession {
   uint64_t release_every_ = 0;
   std::string error_;
   std::function<void(bool)> reply_wait_hook_;
+  std::function<void(const BulkRef&, const uint8_t*)> bulk_observer_;
 };
 
 }  // namespace xen3d::proto

@@ -1,5 +1,7 @@
 #include "host/compositor/guest_connection.h"
 
+#include <cctype>
+
 #include "host/compositor/log.h"
 
 namespace xen3d::host {
@@ -23,6 +25,24 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
       dispatch_lock_->lock();
     }
   });
+  if (!options_.record_dir.empty()) {
+    std::string name = info.peer_name.empty() ? "unnamed" : info.peer_name;
+    for (char& ch : name)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '_';
+    const std::string path =
+        options_.record_dir + "/guest" + std::to_string(info.connection_id) + "-" + name + ".x3drec";
+    auto w = std::make_unique<proto::RecordingWriter>();
+    std::string error;
+    if (w->open(path, info.peer_name, error)) {
+      proto::RecordingWriter* raw = w.get();
+      session_->set_bulk_observer(
+          [raw](const proto::BulkRef& ref, const uint8_t* data) { raw->bulk(ref.pos, data, ref.size); });
+      recording_ = std::move(w);
+      XLOG_INFO("%s: recording its commands to %s", label_.c_str(), path.c_str());
+    } else {
+      XLOG_WARN("%s: not recorded: %s", label_.c_str(), error.c_str());
+    }
+  }
   if (options_.screen && options_.caps) {
     GalliumExecutor::Config cfg;
     cfg.screen = options_.screen;
@@ -60,6 +80,7 @@ void GuestConnection::run() {
       break;
     }
     ++index_;
+    if (recording_) recording_->record(rec, size);
     if (options_.trace) {
       XLOG_INFO("%s #%llu %s", label_.c_str(), static_cast<unsigned long long>(index_),
                 proto::trace_record(rec, size, proto::Sender::Guest).c_str());

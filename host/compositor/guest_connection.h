@@ -13,6 +13,7 @@
 #include "host/compositor/gallium_executor.h"
 #include "host/compositor/rejection.h"
 #include "proto/commands.gen.h"
+#include "proto/command_recording.h"
 #include "proto/host_session.h"
 
 struct pipe_screen;
@@ -30,6 +31,7 @@ struct ConnectionOptions {
   std::shared_ptr<const proto::CapsTable> caps;
   uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
   uint32_t max_guest_objects = 65536;
+  std::string record_dir;  // --record: each guest's command stream goes to a file here
   std::string snapshot_dir;             // --snapshot: presented frames as PNG files
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
   std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver
@@ -88,6 +90,7 @@ class GuestConnection {
   std::unique_ptr<proto::HostSession> session_;
   ConnectionOptions options_;
   std::unique_ptr<GalliumExecutor> executor_;
+  std::unique_ptr<proto::RecordingWriter> recording_;
   Rejection reject_;  // keeps the text of desktop records' rejections
   std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system
   std::shared_ptr<Desktop> joined_desktop_;  // this GL connection presents into it

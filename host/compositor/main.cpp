@@ -46,6 +46,8 @@ void usage(FILE* out) {
       "  --self-test         render a test frame on the host driver, check the pixels, exit\n"
       "  --snapshot DIR      write each window's latest presented frame as PNG into DIR\n"
       "                      (guest<N>-win<window>.png)\n"
+      "  --record DIR        write each guest's command stream to DIR/guest<N>-<program>.x3drec\n"
+      "                      (replay with xen3d-replay)\n"
       "  --snapshot-frames LIST\n"
       "                      also keep these frames of every window (comma-separated\n"
       "                      1-based present counts) as guest<N>-win<window>-frame<K>.png\n"
@@ -147,6 +149,8 @@ int main(int argc, char** argv) {
       self_test = true;
     } else if (a == "--snapshot") {
       snapshot_dir = value("a directory");
+    } else if (a == "--record") {
+      opts.connection.record_dir = value("a directory");
     } else if (a == "--snapshot-frames") {
       const char* v = value("a comma-separated list of frame numbers");
       if (!parse_frame_list(v, opts.connection.snapshot_frames)) {
@@ -215,11 +219,12 @@ int main(int argc, char** argv) {
     for (const auto& d : HostGpu::available_drivers()) std::printf("%s\n", d.c_str());
     return 0;
   }
-  if (!snapshot_dir.empty()) {
-    mkdir(snapshot_dir.c_str(), 0755);
+  for (const std::string* dir : {&snapshot_dir, &opts.connection.record_dir}) {
+    if (dir->empty()) continue;
+    mkdir(dir->c_str(), 0755);
     struct stat st{};
-    if (stat(snapshot_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      std::fprintf(stderr, "xen3d-compositor: --snapshot: cannot use directory '%s'\n", snapshot_dir.c_str());
+    if (stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::fprintf(stderr, "xen3d-compositor: cannot use directory '%s'\n", dir->c_str());
       return 2;
     }
   }
