@@ -79,6 +79,17 @@ struct Compositor {
   }
 };
 
+// A guest connection in a forked child: no Catch2 assertions there; exit 1
+// when it cannot connect.
+std::unique_ptr<GuestSession> connect_in_child(const Compositor& c, const std::string& name) {
+  ConnectRequest req;
+  req.client_name = name;
+  std::string e;
+  auto s = GuestSession::connect("local:" + c.socket, req, e);
+  if (!s) _exit(1);
+  return s;
+}
+
 bool ping(GuestSession& s, uint64_t seq) {
   Ping p;
   p.seq = seq;
@@ -141,11 +152,7 @@ TEST_CASE("a guest killed mid-stream is dropped and the others go on", "[composi
   pid_t victim = fork();
   REQUIRE(victim >= 0);
   if (victim == 0) {
-    ConnectRequest req;
-    req.client_name = "victim";
-    std::string e;
-    auto s = GuestSession::connect("local:" + c.socket, req, e);
-    if (!s) _exit(1);
+    auto s = connect_in_child(c, "victim");
     for (;;) {  // stream until killed
       Nop n;
       s->send(n);
@@ -172,11 +179,7 @@ TEST_CASE("a guest that stops reading its answers holds up only itself", "[compo
   pid_t stalled = fork();
   REQUIRE(stalled >= 0);
   if (stalled == 0) {
-    ConnectRequest req;
-    req.client_name = "never-reads";
-    std::string e;
-    auto s = GuestSession::connect("local:" + c.socket, req, e);
-    if (!s) _exit(1);
+    auto s = connect_in_child(c, "never-reads");
     for (uint64_t i = 0;; ++i) {  // asks and asks, reads nothing, until killed
       Ping p;
       p.seq = i;

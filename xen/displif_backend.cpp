@@ -25,6 +25,7 @@
 #include <xen/io/displif.h>
 
 #include "host/compositor/log.h"
+#include "xen/displif_ops.h"
 #include "xen/xenstore_value.h"
 
 namespace xen3d::xen {
@@ -55,16 +56,8 @@ int32_t refuse(std::string& why, std::string reason, int32_t status) {
 }
 
 const char* op_name(uint8_t op) {
-  switch (op) {
-    case XENDISPL_OP_DBUF_CREATE: return "dbuf_create";
-    case XENDISPL_OP_DBUF_DESTROY: return "dbuf_destroy";
-    case XENDISPL_OP_FB_ATTACH: return "fb_attach";
-    case XENDISPL_OP_FB_DETACH: return "fb_detach";
-    case XENDISPL_OP_SET_CONFIG: return "set_config";
-    case XENDISPL_OP_PG_FLIP: return "pg_flip";
-    case XENDISPL_OP_GET_EDID: return "get_edid";
-    default: return "unknown";
-  }
+  const char* n = displif_op_name(op);
+  return n ? n : "unknown";
 }
 
 struct DisplayBuffer {

@@ -45,6 +45,7 @@
 #include <xen/io/displif.h>
 
 #include "xen/xen_api.h"
+#include "xen/displif_ops.h"
 #include "xen/xenstore_value.h"
 
 namespace {
@@ -495,21 +496,8 @@ constexpr uint32_t kMaxConnectors = 16;
 static_assert(sizeof(xendispl_req) == 64 && sizeof(xendispl_resp) == 64 && sizeof(xendispl_evt) == 64);
 static_assert(kRefsPerDirPage == 1023);
 
-const char* op_name(uint8_t op) {
-  switch (op) {
-    case XENDISPL_OP_DBUF_CREATE: return "dbuf_create";
-    case XENDISPL_OP_DBUF_DESTROY: return "dbuf_destroy";
-    case XENDISPL_OP_FB_ATTACH: return "fb_attach";
-    case XENDISPL_OP_FB_DETACH: return "fb_detach";
-    case XENDISPL_OP_SET_CONFIG: return "set_config";
-    case XENDISPL_OP_PG_FLIP: return "pg_flip";
-    case XENDISPL_OP_GET_EDID: return "get_edid";
-    default: return nullptr;
-  }
-}
-
 std::string op_text(uint8_t op) {
-  if (const char* n = op_name(op)) return n;
+  if (const char* n = displif_op_name(op)) return n;
   char b[16];
   std::snprintf(b, sizeof b, "op_0x%02x", op);
   return b;
