@@ -91,12 +91,24 @@ void HostSession::commit_host_data(uint32_t total, uint32_t offset, uint32_t n) 
   transport_->kick(RingId::Reply, replies_.publish());
 }
 
+namespace {
+constexpr int kReplyGraceMs = 100;
+}  // namespace
+
 uint8_t* HostSession::reserve_reply(size_t bytes) {
   for (;;) {
     if (uint8_t* p = replies_.reserve(bytes)) return p;
-    if (reply_wait_hook_) reply_wait_hook_(true);
-    WaitResult w = transport_->wait(RingId::Reply, [&] { return replies_.has_room(bytes); }, -1);
-    if (reply_wait_hook_) reply_wait_hook_(false);
+    // A guest reading along (a big readback streaming through the ring) makes
+    // room within moments: keep the caller's locks for that, or every chunk
+    // would queue again behind other guests. Only a guest that stays silent
+    // gets them released.
+    auto room = [&] { return replies_.has_room(bytes); };
+    WaitResult w = transport_->wait(RingId::Reply, room, kReplyGraceMs);
+    if (w == WaitResult::Timeout) {
+      if (reply_wait_hook_) reply_wait_hook_(true);
+      w = transport_->wait(RingId::Reply, room, -1);
+      if (reply_wait_hook_) reply_wait_hook_(false);
+    }
     if (w == WaitResult::PeerGone) {
       error_ = transport_->error();
       return nullptr;
