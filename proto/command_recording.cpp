@@ -34,6 +34,9 @@ bool RecordingWriter::open(const std::string& path, const std::string& client_na
 }
 
 void RecordingWriter::bulk(uint64_t pos, const uint8_t* data, size_t size) {
+  for (uint64_t seen : spans_of_record_)
+    if (seen == pos) return;
+  spans_of_record_.push_back(pos);
   uint8_t p[8];
   store_le<uint64_t>(p, pos);
   entry(RecordingEntry::Bulk, p, sizeof p, data, size);

@@ -29,7 +29,12 @@ class RecordingWriter {
   ~RecordingWriter();
   // False (with `error`) when the file cannot be created.
   bool open(const std::string& path, const std::string& client_name, std::string& error);
-  void record(const uint8_t* rec, size_t size) { entry(RecordingEntry::Record, nullptr, 0, rec, size); }
+  void record(const uint8_t* rec, size_t size) {
+    spans_of_record_.clear();
+    entry(RecordingEntry::Record, nullptr, 0, rec, size);
+  }
+  // A span the current record's execution read; once per record, however
+  // often the executor looks at it (a replay renames each span once).
   void bulk(uint64_t pos, const uint8_t* data, size_t size);
   const std::string& path() const { return path_; }
 
@@ -37,6 +42,7 @@ class RecordingWriter {
   void entry(uint32_t kind, const void* head, size_t head_size, const void* body, size_t body_size);
   FILE* f_ = nullptr;
   std::string path_;
+  std::vector<uint64_t> spans_of_record_;
 };
 
 // Reads a whole recording; false (with `error`) when it is not one or is cut short.
