@@ -47,5 +47,13 @@ class RecordingWriter {
 
 // Reads a whole recording; false (with `error`) when it is not one or is cut short.
 bool read_recording(const std::string& path, std::vector<RecordingEntry>& out, std::string& error);
+// The same from memory (fuzz inputs are recordings), and back.
+bool parse_recording(const uint8_t* data, size_t size, std::vector<RecordingEntry>& out, std::string& error);
+std::vector<uint8_t> serialize_recording(const std::vector<RecordingEntry>& entries);
+
+// A replay puts a recorded bulk span into its own heap: the record naming it
+// gets the new position in the first 4-aligned place holding {old_pos u64,
+// size u32} (a BulkRef). False when the record names no such span.
+bool rename_bulk_span(std::vector<uint8_t>& rec, uint64_t old_pos, uint32_t size, uint64_t new_pos);
 
 }  // namespace xen3d::proto

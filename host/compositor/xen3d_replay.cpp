@@ -53,18 +53,6 @@ struct AwaitsAnswer {
   }
 };
 
-// Renames a bulk span inside a record: the first 4-aligned place holding
-// {old_pos u64, size u32} (a BulkRef) gets new_pos.
-bool rename_span(std::vector<uint8_t>& rec, uint64_t old_pos, uint32_t size, uint64_t new_pos) {
-  for (size_t off = 8; off + 12 <= rec.size(); off += 4) {
-    if (load_le<uint64_t>(rec.data() + off) == old_pos && load_le<uint32_t>(rec.data() + off + 8) == size) {
-      store_le<uint64_t>(rec.data() + off, new_pos);
-      return true;
-    }
-  }
-  return false;
-}
-
 std::string sibling_compositor() {
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -200,7 +188,7 @@ int main(int argc, char** argv) {
         break;
       }
       std::memcpy(span.data, b.data() + 8, size);
-      if (!rename_span(rec, old_pos, size, span.pos)) {
+      if (!rename_bulk_span(rec, old_pos, size, span.pos)) {
         std::fprintf(stderr, "xen3d-replay: record %llu (%s) does not name its recorded bulk span\n",
                      static_cast<unsigned long long>(records), opcode_name(op));
         rc = 1;
