@@ -33,7 +33,8 @@ stacks_start_xvfb() {
 # xen3d-compositor on a private local socket and an ephemeral loopback tcp
 # port; logs to $1. Sets stacks_tcp_spec.
 stacks_start_compositor() {
-  local log=$1 comp=$stacks_build/host/compositor/xen3d-compositor
+  # XEN3D_COMPOSITOR picks another build of it (meson test --setup sanitized).
+  local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
   [ -x "$comp" ] || { echo "$comp is not built (run scripts/setup.sh)" >&2; return 1; }
   "$comp" --listen "local:$stacks_work/c.sock" --listen tcp:127.0.0.1:0 >"$log" 2>&1 &
   stacks_pids+=($!)

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <future>
@@ -34,10 +35,12 @@ struct Compositor {
     pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+      // Goes with the test when a timeout kills it, instead of holding on.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       FILE* f = freopen(log.c_str(), "w", stderr);
       (void)f;
       std::string listen = "local:" + socket;
-      std::vector<std::string> args = {bin, "--listen", listen, "--driver", "llvmpipe"};
+      std::vector<std::string> args = {bin, "--listen", listen, "--driver", "llvmpipe", "--control", "none"};
       std::istringstream more(extra);
       for (std::string a; more >> a;) args.push_back(a);
       std::vector<char*> argv;

@@ -306,8 +306,10 @@ bool ControlServer::start(const std::string& path, std::string& error) {
       error = path + " exists and is not a socket; not replacing it";
       return false;
     }
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    // Non-blocking: a stuck owner with a full backlog must not hang this start
+    // (EAGAIN means someone is still listening there).
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool live = probe >= 0 && (connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EAGAIN);
     if (probe >= 0) close(probe);
     if (live) {
       error = "another process (a running xen3d-compositor?) is listening on " + path;

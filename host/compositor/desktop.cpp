@@ -180,6 +180,10 @@ bool Desktop::dirty() const {
 bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::string& error) {
   const auto t0 = std::chrono::steady_clock::now();
   damage.clear();
+  // The composition thread may still hold a desktop whose window system just
+  // left: release_gpu() ran (under the same GPU lock), and a texture made now
+  // would outlive it (found by LeakSanitizer).
+  if (closed_) return true;
   std::unique_lock<std::mutex> g(mutex_);
   const uint32_t fw = fb_->width(), fh = fb_->height();
   if (!fw || !fh) return true;

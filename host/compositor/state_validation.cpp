@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -118,6 +119,12 @@ std::string decode_rasterizer(const uint8_t* blob, size_t size, const proto::Cap
 }
 
 std::string decode_sampler(const uint8_t* blob, size_t size, const proto::CapsTable& caps, pipe_sampler_state& out) {
+  if (size == sizeof(pipe_sampler_state)) {
+    // A plain enum: checked as a number first (loading an out-of-range enum is undefined).
+    uint32_t border_format;
+    std::memcpy(&border_format, blob + offsetof(pipe_sampler_state, border_color_format), sizeof border_format);
+    if (border_format >= PIPE_FORMAT_COUNT) return fmt("sampler border_color_format %u is not a pipe_format", border_format);
+  }
   if (auto e = copy_exact(blob, size, "pipe_sampler_state", out); !e.empty()) return e;
   if (out.min_mip_filter > PIPE_TEX_MIPFILTER_NONE) {
     return fmt("sampler min_mip_filter %u is not a PIPE_TEX_MIPFILTER_*", out.min_mip_filter);
@@ -131,9 +138,6 @@ std::string decode_sampler(const uint8_t* blob, size_t size, const proto::CapsTa
     return "sampler min/max reduction is not supported by the host";
   }
   if (std::isnan(out.lod_bias) || std::isnan(out.min_lod) || std::isnan(out.max_lod)) return "sampler LOD value is NaN";
-  if (static_cast<unsigned>(out.border_color_format) >= PIPE_FORMAT_COUNT) {
-    return fmt("sampler border_color_format %u is not a pipe_format", static_cast<unsigned>(out.border_color_format));
-  }
   return {};
 }
 
@@ -146,7 +150,7 @@ std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen
                kElem);
   }
   out.resize(size / kElem);
-  std::memcpy(out.data(), blob, size);
+  if (size) std::memcpy(out.data(), blob, size);  // blob may be null when empty
   for (size_t i = 0; i < out.size(); ++i) {
     const pipe_vertex_element& e = out[i];
     const auto format = static_cast<pipe_format>(e.src_format);
@@ -166,6 +170,8 @@ std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen
   return {};
 }
 
+constexpr size_t kViewportSwizzleOffset = 6 * sizeof(float);
+
 std::string decode_viewports(const uint8_t* blob, size_t size, unsigned start, std::vector<pipe_viewport_state>& out) {
   constexpr size_t kElem = sizeof(pipe_viewport_state);
   if (size == 0 || size % kElem) {
@@ -175,16 +181,21 @@ std::string decode_viewports(const uint8_t* blob, size_t size, unsigned start, s
   if (start >= PIPE_MAX_VIEWPORTS || count > PIPE_MAX_VIEWPORTS - start) {
     return fmt("viewports %u..%zu exceed the %u viewport slots", start, start + count - 1, PIPE_MAX_VIEWPORTS);
   }
+  // The swizzles are enum bitfields: checked as bytes before the blob becomes
+  // structs, since loading an out-of-range enum is itself undefined (UBSan).
+  static_assert(kElem == kViewportSwizzleOffset + 4, "pipe_viewport_state: scale[3], translate[3], 4 swizzle bytes");
+  for (size_t i = 0; i < count; ++i) {
+    for (unsigned c = 0; c < 4; ++c) {
+      const unsigned sw = blob[i * kElem + kViewportSwizzleOffset + c];
+      if (sw > PIPE_VIEWPORT_SWIZZLE_NEGATIVE_W) {
+        return fmt("viewport %zu swizzle[%u] %u is not a PIPE_VIEWPORT_SWIZZLE_*", start + i, c, sw);
+      }
+    }
+  }
   out.resize(count);
   std::memcpy(out.data(), blob, size);
   for (size_t i = 0; i < count; ++i) {
     const pipe_viewport_state& v = out[i];
-    const unsigned sw[4] = {unsigned(v.swizzle_x), unsigned(v.swizzle_y), unsigned(v.swizzle_z), unsigned(v.swizzle_w)};
-    for (unsigned c = 0; c < 4; ++c) {
-      if (sw[c] > PIPE_VIEWPORT_SWIZZLE_NEGATIVE_W) {
-        return fmt("viewport %zu swizzle[%u] %u is not a PIPE_VIEWPORT_SWIZZLE_*", start + i, c, sw[c]);
-      }
-    }
     // Window coordinates far beyond any surface overflow the rasterizer's fixed point.
     for (unsigned c = 0; c < 3; ++c) {
       const float limit = c < 2 ? 1048576.0f : 1e9f;
