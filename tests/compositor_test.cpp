@@ -753,6 +753,43 @@ TEST_CASE("a guest beyond its object quota loses its context; the others go on",
   REQUIRE(c.running());
 }
 
+TEST_CASE("shader size, shader memory and ring size quotas cut off only the guest beyond them", "[compositor][executor]") {
+  Compositor c("--max-shader-tokens 100 --max-guest-mem-mib 1 --max-cmd-ring-kib 256 --max-bulk-heap-kib 1024");
+  // 60 instructions: well over 100 tokens.
+  std::string big = "VERT\nDCL IN[0]\nDCL OUT[0], POSITION\nDCL TEMP[0]\n";
+  for (int i = 0; i < 60; ++i) big += "  " + std::to_string(i) + ": ADD TEMP[0], IN[0], IN[0]\n";
+  big += "  60: MOV OUT[0], TEMP[0]\n  61: END\n";
+  auto modest = c.connect("modest");
+  auto greedy = c.connect("greedy");
+  auto hoarder = c.connect("hoarder");
+  make_context(*modest);
+  make_context(*greedy);
+  make_context(*hoarder);
+  send_tgsi(*modest, 20, PIPE_SHADER_VERTEX, kPassthroughVs);
+  REQUIRE(ping(*modest, 1));
+  send_tgsi(*greedy, 20, PIPE_SHADER_VERTEX, big.c_str());
+  REQUIRE(poisoned_with(*greedy, "shader size quota of 100 tokens"));
+  // Shader tokens count against the memory quota like resources do.
+  make_buffer(*hoarder, 2, (1u << 20) - 64, PIPE_BIND_VERTEX_BUFFER);
+  REQUIRE(ping(*hoarder, 1));
+  send_tgsi(*hoarder, 20, PIPE_SHADER_VERTEX, kPassthroughVs);
+  REQUIRE(poisoned_with(*hoarder, "memory quota"));
+  REQUIRE(ping(*modest, 2));
+  REQUIRE(c.log_text().find("--max-shader-tokens") != std::string::npos);
+  // Commands in flight: a guest asking for a 8 MiB command ring and a 64 MiB heap gets the caps.
+  ConnectRequest req;
+  req.client_name = "big-rings";
+  req.cmd_ring_kib = 8192;
+  req.bulk_heap_kib = 65536;
+  std::string error;
+  auto big_rings = GuestSession::connect("local:" + c.socket, req, error);
+  REQUIRE(big_rings);
+  CHECK(big_rings->transport().ring_size(RingId::Command) == 256u * 1024);
+  CHECK(big_rings->transport().ring_size(RingId::Bulk) == 1024u * 1024);
+  REQUIRE(ping(*big_rings, 3));
+  REQUIRE(c.running());
+}
+
 TEST_CASE("host objects are counted and freed when a guest leaves", "[compositor][executor]") {
   Compositor c;
   auto observer = c.connect("observer");

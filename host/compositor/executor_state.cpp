@@ -98,6 +98,19 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   if (uint64_t{r.token_count} * sizeof(tgsi_token) != r.tokens.size) {
     return reject_("%s #%u: token_count %u does not match the %u-byte bulk span", rec, r.id, r.token_count, r.tokens.size);
   }
+  if (r.token_count > config_.max_shader_tokens) {
+    return reject_("%s #%u: %u TGSI tokens exceed this guest's shader size quota of %u tokens (--max-shader-tokens)",
+                   rec, r.id, r.token_count, config_.max_shader_tokens);
+  }
+  // A compiled shader costs the host at least its tokens: charged like resource memory.
+  const uint64_t shader_bytes = uint64_t{r.token_count} * sizeof(tgsi_token);
+  if (objects_.bytes() > config_.max_resource_bytes - std::min(shader_bytes, config_.max_resource_bytes)) {
+    return reject_("%s #%u: %llu more bytes would pass the guest's memory quota of %llu bytes (%llu in use; "
+                   "--max-guest-mem-mib)",
+                   rec, r.id, static_cast<unsigned long long>(shader_bytes),
+                   static_cast<unsigned long long>(config_.max_resource_bytes),
+                   static_cast<unsigned long long>(objects_.bytes()));
+  }
   // A private copy: the guest could rewrite shared memory between check and compile.
   std::vector<tgsi_token> tokens = padded_tgsi_copy(bytes, r.token_count);
   pipe_stream_output_info so;
@@ -167,6 +180,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   obj.stage = static_cast<uint8_t>(stage);
   obj.shader_temps = static_cast<uint16_t>(summary.temps);
   obj.const_bytes = summary.const_bytes;
+  obj.bytes = shader_bytes;
   if (stage == PIPE_SHADER_GEOMETRY) {
     obj.gs_input_prim = static_cast<uint8_t>(summary.gs_input_prim < 0 ? PIPE_PRIM_POINTS : summary.gs_input_prim);
   }

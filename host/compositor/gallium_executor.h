@@ -51,6 +51,7 @@ class GalliumExecutor {
     std::shared_ptr<const proto::CapsTable> caps;
     uint64_t max_resource_bytes = uint64_t(4) << 30;  // per guest
     uint32_t max_objects = 65536;                      // per guest, every kind
+    uint32_t max_shader_tokens = 262144;               // per shader (1 MiB of TGSI)
     std::string snapshot_dir;                          // empty: no PNG snapshots
     std::set<uint64_t> snapshot_frames;                // 1-based present counts per window
     uint32_t connection_id = 0;

@@ -49,6 +49,7 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
     cfg.caps = options_.caps;
     cfg.max_resource_bytes = options_.max_guest_resource_bytes;
     cfg.max_objects = options_.max_guest_objects;
+    cfg.max_shader_tokens = options_.max_shader_tokens;
     cfg.snapshot_dir = options_.snapshot_dir;
     cfg.snapshot_frames = options_.snapshot_frames;
     cfg.connection_id = info.connection_id;

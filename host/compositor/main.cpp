@@ -66,8 +66,14 @@ void usage(FILE* out) {
       "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
       "  --max-guest-objects N\n"
       "                      refuse a guest's host objects (of any kind) beyond N (default 65536)\n"
+      "  --max-shader-tokens N\n"
+      "                      refuse shaders of more than N TGSI tokens (default 262144); a\n"
+      "                      shader's tokens also count against --max-guest-mem-mib\n"
       "  --cmd-ring-kib N    default command ring size per guest (default 1024)\n"
       "  --bulk-heap-kib N   default bulk-data heap per guest (default 65536)\n"
+      "  --max-cmd-ring-kib N, --max-bulk-heap-kib N\n"
+      "                      the most a guest may ask for: bounds the commands and data it\n"
+      "                      can have in flight (defaults 16384 and 262144)\n"
       "  --max-guests N      refuse guests beyond N at once (default 64)\n"
       "  --trace             log every record guests send, decoded\n"
       "  --list-drivers      list the drivers this build can open\n"
@@ -194,6 +200,21 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.connection.max_guest_objects = n;
+    } else if (a == "--max-shader-tokens") {
+      number(n);
+      if (n < 64 || n > 1048576) {
+        std::fprintf(stderr, "xen3d-compositor: --max-shader-tokens must be 64..1048576\n");
+        return 2;
+      }
+      opts.connection.max_shader_tokens = n;
+    } else if (a == "--max-cmd-ring-kib" || a == "--max-bulk-heap-kib") {
+      // A command ring must hold two of the largest records (64 KiB each).
+      number(n);
+      if (n < 256 || n > 1048576) {
+        std::fprintf(stderr, "xen3d-compositor: %s must be 256..1048576\n", a.c_str());
+        return 2;
+      }
+      (a == "--max-cmd-ring-kib" ? opts.policy.max_cmd_ring_kib : opts.policy.max_bulk_heap_kib) = n;
     } else if (a == "--cmd-ring-kib") {
       number(opts.policy.default_cmd_ring_kib);
     } else if (a == "--bulk-heap-kib") {
