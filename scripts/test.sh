@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Builds Xen3D (installing what it needs) and runs every test suite.
+#   scripts/test.sh             what CI runs (two passes, below)
+#   scripts/test.sh ARGS...     just `meson test -C build ARGS...`
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 scripts/setup.sh
-printf '\033[1m==> running the tests\033[0m\n'
-# Everything, the piglit conformance subset included (suite "conformance",
-# about 5 minutes): meson test -C build --suite conformance runs it alone.
-meson test -C build --print-errorlogs "$@"
+if [ $# -gt 0 ]; then
+  exec meson test -C build --print-errorlogs "$@"
+fi
+rc=0
+printf '\033[1m==> running the tests on the release compositor (all but the conformance subset)\033[0m\n'
+meson test -C build --print-errorlogs --no-suite conformance || rc=1
+# The end-to-end tests again, and the piglit conformance subset (~6 min), on
+# the ASan+UBSan compositor; the last test fails on any sanitizer report.
+printf '\033[1m==> running the e2e tests and the conformance subset on the sanitized compositor\033[0m\n'
+rm -rf build/meson-logs/sanitizer-reports
+meson test -C build --print-errorlogs --setup sanitized --suite e2e --suite conformance || rc=1
+exit $rc
