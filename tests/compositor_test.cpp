@@ -239,8 +239,9 @@ void make_context(GuestSession& s, uint32_t id = kCtx) {
   REQUIRE(s.send(u));
 }
 
-void make_texture(GuestSession& s, uint32_t id, unsigned w = kSize, unsigned h = kSize, unsigned format = kBgra,
-                  unsigned bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW) {
+// A 2D texture's resource_create (no assertions: forked guests send it too).
+ResourceCreate texture_record(uint32_t id, unsigned w, unsigned h, unsigned format = kBgra,
+                              unsigned bind = PIPE_BIND_SAMPLER_VIEW) {
   ResourceCreate r;
   r.id = id;
   r.width = w;
@@ -250,7 +251,12 @@ void make_texture(GuestSession& s, uint32_t id, unsigned w = kSize, unsigned h =
   r.format = uint16_t(format);
   r.target = PIPE_TEXTURE_2D;
   r.bind = bind;
-  REQUIRE(s.send(r));
+  return r;
+}
+
+void make_texture(GuestSession& s, uint32_t id, unsigned w = kSize, unsigned h = kSize, unsigned format = kBgra,
+                  unsigned bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW) {
+  REQUIRE(s.send(texture_record(id, w, h, format, bind)));
 }
 
 void make_buffer(GuestSession& s, uint32_t id, uint32_t bytes, unsigned bind) {
@@ -828,17 +834,7 @@ TEST_CASE("host objects are counted and freed when a guest leaves", "[compositor
       ContextCreate cc;
       cc.id = 1;
       s->send(cc);
-      for (uint32_t id = 2; id < 10; ++id) {
-        ResourceCreate r;
-        r.id = id;
-        r.width = 256;
-        r.height = 256;
-        r.depth = r.array_size = 1;
-        r.format = kBgra;
-        r.target = PIPE_TEXTURE_2D;
-        r.bind = PIPE_BIND_SAMPLER_VIEW;
-        s->send(r);
-      }
+      for (uint32_t id = 2; id < 10; ++id) s->send(texture_record(id, 256, 256));
       Ping p;
       p.seq = 1;
       Pong pong;
@@ -876,17 +872,7 @@ void hoard(GuestSession& s) {
   ContextCreate cc;
   cc.id = kCtx;
   s.send(cc);
-  for (uint32_t id = 2; id < 2 + kHoardTextures; ++id) {
-    ResourceCreate r;
-    r.id = id;
-    r.width = 1024;
-    r.height = 1024;
-    r.depth = r.array_size = 1;
-    r.format = kBgra;
-    r.target = PIPE_TEXTURE_2D;
-    r.bind = PIPE_BIND_SAMPLER_VIEW;
-    s.send(r);
-  }
+  for (uint32_t id = 2; id < 2 + kHoardTextures; ++id) s.send(texture_record(id, 1024, 1024));
 }
 
 // A hostile guest in a child process: hoards, says so on `ready`, waits for
@@ -999,14 +985,7 @@ TEST_CASE("hostile guests are cut off cleanly and give back every byte they held
 
   // 4. Gone in the middle of a 64 MiB readback streaming through its reply ring.
   g = hostile_child(c, "mid-transfer", ready[1], go[0], [](GuestSession& s) {
-    ResourceCreate big;
-    big.id = 100;
-    big.width = big.height = 4096;
-    big.depth = big.array_size = 1;
-    big.format = kBgra;
-    big.target = PIPE_TEXTURE_2D;
-    big.bind = PIPE_BIND_SAMPLER_VIEW;
-    s.send(big);
+    s.send(texture_record(100, 4096, 4096));
     TransferRead r;
     r.resource = 100;
     r.box = box2d(0, 0, 4096, 4096);
@@ -1053,6 +1032,21 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
     sc.format = kBgra;
     REQUIRE(bad->send(sc));
     CHECK(poisoned_with(*bad, "unknown id #77"));
+  }
+  // Found by UBSan (the sanitized run): loading these as Gallium enums was itself undefined.
+  SECTION("a viewport swizzle that is no PIPE_VIEWPORT_SWIZZLE_*") {
+    std::array<uint8_t, sizeof(pipe_viewport_state)> vp{};
+    vp[6 * sizeof(float) + 1] = 104;  // swizzle_y
+    SetViewports v;
+    v.blob = std::span<const uint8_t>(vp);
+    REQUIRE(bad->send(v));
+    CHECK(poisoned_with(*bad, "swizzle[1] 104 is not a PIPE_VIEWPORT_SWIZZLE_*"));
+  }
+  SECTION("a sampler border colour format that is no pipe_format") {
+    std::array<uint8_t, sizeof(pipe_sampler_state)> samp{};
+    store_le<uint32_t>(samp.data() + offsetof(pipe_sampler_state, border_color_format), 12800);
+    send_state(*bad, 14, ObjectKind::Sampler, samp);
+    CHECK(poisoned_with(*bad, "border_color_format 12800 is not a pipe_format"));
   }
   SECTION("a box outside the resource in transfer_write") {
     write_box(*bad, 5, box2d(0, 0, 100, 1), 400, std::vector<uint8_t>(400, 1));
