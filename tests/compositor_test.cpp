@@ -1033,6 +1033,16 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
     REQUIRE(bad->send(sc));
     CHECK(poisoned_with(*bad, "unknown id #77"));
   }
+  SECTION("another guest's object") {
+    // Ids are per connection: the good guest's texture #40 is nothing to this one.
+    make_texture(*good, 40);
+    REQUIRE(ping(*good, 3));
+    TransferRead r;
+    r.resource = 40;
+    r.box = box2d(0, 0, 4, 1);
+    REQUIRE(bad->send(r));
+    CHECK(poisoned_with(*bad, "unknown id #40"));
+  }
   // Found by UBSan (the sanitized run): loading these as Gallium enums was itself undefined.
   SECTION("a viewport swizzle that is no PIPE_VIEWPORT_SWIZZLE_*") {
     std::array<uint8_t, sizeof(pipe_viewport_state)> vp{};
