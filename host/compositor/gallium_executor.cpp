@@ -148,12 +148,17 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   auto ctx = std::make_unique<ContextState>();
   ctx->id = r.id;
   ctx->pipe = pipe;
+  pipe_sampler_state plain{};
+  plain.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
+  ctx->default_sampler = pipe->create_sampler_state(pipe, &plain);
+  for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) rebind_samplers(*ctx, s);
   HostObject obj;
   obj.kind = ObjectKind::Context;
   obj.ptr = ctx.get();
   obj.ctx = pipe;
   obj.owner = r.id;
   if (auto e = add_object(r.id, obj); !e.ok()) {
+    forget_default_sampler(*ctx);
     pipe->destroy(pipe);
     return e;
   }
@@ -223,9 +228,8 @@ void GalliumExecutor::rebind_samplers(ContextState& c, unsigned stage) {
   if (!n) return;
   std::array<void*, PIPE_MAX_SAMPLERS> handles{};
   for (unsigned i = 0; i < n; ++i) {
-    if (!c.samplers[stage][i]) continue;
-    const HostObject* o = objects_.find(c.samplers[stage][i]);
-    handles[i] = o ? o->ptr : nullptr;
+    const HostObject* o = c.samplers[stage][i] ? objects_.find(c.samplers[stage][i]) : nullptr;
+    handles[i] = o && o->ptr ? o->ptr : c.default_sampler;
   }
   c.pipe->bind_sampler_states(c.pipe, static_cast<pipe_shader_type>(stage), 0, n, handles.data());
 }
@@ -343,9 +347,21 @@ void GalliumExecutor::destroy_context(uint32_t id, ContextState& c) {
       o->orphaned = true;
     }
   }
+  forget_default_sampler(c);
   c.pipe->destroy(c.pipe);
   c.pipe = nullptr;
   if (current_ == &c) current_ = nullptr;
+}
+
+void GalliumExecutor::forget_default_sampler(ContextState& c) {
+  if (!c.default_sampler) return;
+  std::array<void*, PIPE_MAX_SAMPLERS> none{};
+  for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
+    const unsigned n = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_TEXTURE_SAMPLERS), unsigned(PIPE_MAX_SAMPLERS));
+    if (n) c.pipe->bind_sampler_states(c.pipe, static_cast<pipe_shader_type>(s), 0, n, none.data());
+  }
+  c.pipe->delete_sampler_state(c.pipe, c.default_sampler);
+  c.default_sampler = nullptr;
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::ObjectDestroy& r) {
@@ -384,6 +400,7 @@ void GalliumExecutor::teardown() {
     }
   }
   for (auto& [id, c] : contexts_) {
+    forget_default_sampler(*c);
     c->pipe->destroy(c->pipe);
     objects_.erase(id);
   }

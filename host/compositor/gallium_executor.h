@@ -159,6 +159,10 @@ class GalliumExecutor {
     bool fb_zs = false;
     uint32_t fb_layers = ~0u;       // fewest layers among the attachments (none: unlimited)
     uint8_t patch_vertices = 0;
+    // Bound in every sampler slot the guest leaves empty: softpipe dereferences
+    // the sampler of any slot a shader samples (a NULL one crashed it: found
+    // by xen3d-fuzz-stream).
+    void* default_sampler = nullptr;
     // Inline constant data stays alive while bound: drivers may keep the pointer.
     std::array<std::array<std::vector<uint8_t>, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> user_constants;
     // Bytes a shader may read from each constant buffer binding: the inline
@@ -195,6 +199,8 @@ class GalliumExecutor {
   // polygon-stipple wrapper) only accept bind_sampler_states at start 0.
   void rebind_samplers(ContextState& ctx, unsigned stage);
   void destroy_context(uint32_t id, ContextState& ctx);
+  // Unbinds and deletes ctx.default_sampler (before the context goes).
+  void forget_default_sampler(ContextState& ctx);
   // Before a draw or dispatch: every constant buffer the bound shaders of
   // `stages` read at a constant index holds at least their declared range
   // (zero-padding inline data and empty slots); a guest buffer too short
