@@ -453,14 +453,13 @@ def emit_shapes(o, structs, cmds):
           '};', '']
     def slots_init(slots):
         return ', '.join(f'{{{o_}, {sz}, {n}, FieldSlot::{k}, {m}u}}' for (o_, sz, n, k, m) in slots)
+    fixed = {c.name: flat_slots([f for f in c.fields if not (c.tail and f is c.count_field)]) for c in cmds}
     for c in cmds:
-        fixed = flat_slots([f for f in c.fields if not (c.tail and f is c.count_field)])
-        o.append(f'inline constexpr FieldSlot kSlots{c.cname}[] = {{{slots_init(fixed) or "{0, 0, 0, FieldSlot::Scalar, 0u}"}}};')
+        o.append(f'inline constexpr FieldSlot kSlots{c.cname}[] = {{{slots_init(fixed[c.name]) or "{0, 0, 0, FieldSlot::Scalar, 0u}"}}};')
         if c.tail and 'struct' in c.tail:
             o.append(f'inline constexpr FieldSlot kTailSlots{c.cname}[] = {{{slots_init(flat_slots(c.tail["struct"].fields))}}};')
     o.append(f'inline constexpr RecordShape kRecordShapes[] = {{')
     for c in cmds:
-        fixed = flat_slots([f for f in c.fields if not (c.tail and f is c.count_field)])
         if c.tail:
             t = c.tail
             tails = f'kTailSlots{c.cname}' if 'struct' in t else 'nullptr'
@@ -468,7 +467,7 @@ def emit_shapes(o, structs, cmds):
             tail = f'{c.tail_offset}, {t["size"]}, {c.count_field.offset}, {t["max"]}u, {tails}, {ntail}'
         else:
             tail = '0, 0, 0, 0u, nullptr, 0'
-        o.append(f'  {{Opcode::{c.cname}, {"true" if c.sender == "guest" else "false"}, kSlots{c.cname}, {len(fixed)}, {tail}}},')
+        o.append(f'  {{Opcode::{c.cname}, {"true" if c.sender == "guest" else "false"}, kSlots{c.cname}, {len(fixed[c.name])}, {tail}}},')
     o.append('};')
     o.append('inline const RecordShape* record_shape(uint16_t opcode) {')
     o.append('  for (const auto& s : kRecordShapes) if (uint16_t(s.opcode) == opcode) return &s;')
