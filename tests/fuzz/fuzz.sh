@@ -61,6 +61,21 @@ for f in "${fuzzers[@]}"; do
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$f.log" | tail -1)
   grep -E "^#[0-9]+ +DONE|^Done" "$work/$f.log" | tail -2 || true
   echo "xen3d-fuzz-$f: ${execs:-?} executions in $(( $(date +%s) - start )) s, corpus $(ls "$corpus/$f" | wc -l) inputs"
+  # An input that only runs long (a huge dispatch or draw, a long shader
+  # loop) is the known open problem of GPU time without preemption
+  # (docs/hardening.md): reported with its input, not a failure. Crashes,
+  # sanitizer reports and leaks still fail.
+  shopt -s nullglob
+  found=("$work/artifacts-$f"/*)
+  shopt -u nullglob
+  if [ $status -ne 0 ] && [ ${#found[@]} -gt 0 ] && [ -z "$(ls "$work/artifacts-$f" | grep -v '^timeout-')" ] &&
+     ! grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error" "$work/$f.log"; then
+    mkdir -p "$corpus/slow-$f"
+    cp "${found[@]}" "$corpus/slow-$f/"
+    echo "SLOW INPUT (not failing: no GPU-time preemption yet, docs/hardening.md): kept in $corpus/slow-$f/;" \
+         "replay: $bin ${found[0]}"
+    status=0
+  fi
   if [ $status -ne 0 ]; then
     grep -E "ERROR|SUMMARY|runtime error|Test unit written" "$work/$f.log" | head -20
     tail -60 "$work/$f.log"
