@@ -5,6 +5,8 @@
 #include <ctime>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "proto/wire.h"
@@ -163,6 +165,41 @@ std::string errno_text(int err) { return std::strerror(err); }
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
+}
+
+
+int listen_unix(const std::string& path, int backlog, int extra_type_flags, unsigned mode, std::string& error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string temp = path + ".new-" + std::to_string(getpid());
+  if (path.size() >= sizeof addr.sun_path) {
+    error = "socket path too long: " + path;
+    return -1;
+  }
+  // A path at the length limit has no room for a temporary name: bound in place.
+  if (temp.size() >= sizeof addr.sun_path) temp = path;
+  std::memcpy(addr.sun_path, temp.c_str(), temp.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | extra_type_flags, 0);
+  if (fd < 0) {
+    error = "cannot create a socket: " + errno_text(errno);
+    return -1;
+  }
+  ::unlink(temp.c_str());
+  const char* step = nullptr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    step = "bind";
+  } else if (mode != 0 && ::chmod(temp.c_str(), mode) != 0) {
+    step = "chmod";
+  } else if (::listen(fd, backlog) != 0) {
+    step = "listen";
+  } else if (temp != path && ::rename(temp.c_str(), path.c_str()) != 0) {
+    step = "rename into place";
+  }
+  if (step == nullptr) return fd;
+  error = "cannot listen on " + path + " (" + step + "): " + errno_text(errno);
+  ::close(fd);
+  if (temp != path) ::unlink(temp.c_str());
+  return -1;
 }
 
 }  // namespace xen3d::proto

@@ -27,6 +27,13 @@ bool send_record(int fd, const std::vector<uint8_t>& rec, const int* fds, int nf
 bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector<int>* fds,
                  Deadline dl, std::string& error);
 
+// A listening Unix socket at `path` (SOCK_CLOEXEC plus `extra_type_flags`),
+// made private with `mode` when it is not 0. It is bound under a temporary
+// name and renamed into place once it listens, so a client that sees the file
+// can connect to it. -1 with `error` set on failure; `path` is not replaced
+// then.
+int listen_unix(const std::string& path, int backlog, int extra_type_flags, unsigned mode, std::string& error);
+
 std::string errno_text(int err);
 void close_fd(int& fd);
 

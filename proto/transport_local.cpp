@@ -221,14 +221,8 @@ std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error) {
     return nullptr;
   }
   if (probe >= 0) ::close(probe);
-  ::unlink(ep.path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 64) != 0) {
-    error = "cannot listen on " + ep.text() + ": " + errno_text(errno);
-    if (fd >= 0) ::close(fd);
-    return nullptr;
-  }
+  const int fd = listen_unix(ep.path, 64, 0, 0, error);
+  if (fd < 0) return nullptr;
   return std::make_unique<LocalListener>(fd, ep.path);
 }
 

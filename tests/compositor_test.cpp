@@ -49,12 +49,17 @@ struct Compositor {
       execv(bin, argv.data());
       _exit(127);
     }
-    for (int i = 0; i < 200; ++i) {
-      struct stat st;
-      if (stat(socket.c_str(), &st) == 0) return;
+    // The socket file appears at bind(), a moment before listen(): "ready" in
+    // the log is the compositor's own word that guests can connect.
+    for (int i = 0; i < 600; ++i) {
+      if (log_text().find(" info: ready\n") != std::string::npos) return;
+      if (!running()) {
+        pid = -1;
+        FAIL("compositor exited before it was ready; its log:\n" << log_text());
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    FAIL("compositor did not start listening on " << socket);
+    FAIL("compositor not ready on " << socket << " after 30 s; its log:\n" << log_text());
   }
   ~Compositor() {
     if (pid > 0) {
@@ -76,7 +81,8 @@ struct Compositor {
     req.client_name = name;
     std::string error;
     auto s = GuestSession::connect("local:" + socket, req, error);
-    INFO(error);
+    const std::string state = s ? "" : std::string(running() ? "running" : "gone") + "; its log:\n" + log_text();
+    INFO(error << "\ncompositor " << state);
     REQUIRE(s);
     return s;
   }

@@ -20,6 +20,7 @@
 
 #include "host/compositor/log.h"
 #include "host/compositor/png_writer.h"
+#include "proto/socket_io.h"
 
 namespace xen3d::host {
 namespace {
@@ -320,33 +321,20 @@ bool ControlServer::start(const std::string& path, std::string& error) {
 
   Impl& s = *impl_;
   s.path = path;
-  s.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  std::string why;
+  s.listen_fd = proto::listen_unix(path, 8, SOCK_NONBLOCK, 0600, why);
   if (s.listen_fd < 0) {
-    error = "cannot create the control socket: " + errno_text();
+    error = "control socket: " + why;
+    return false;
+  }
+  int wake[2];
+  if (lstat(path.c_str(), &st) != 0 || pipe2(wake, O_CLOEXEC) != 0) {
+    error = "cannot set up control socket " + path + ": " + errno_text();
     s.close_all();
-    return false;
-  }
-  if (bind(s.listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    error = "cannot bind the control socket to " + path + ": " + errno_text();
-    close(s.listen_fd);
-    s.listen_fd = -1;
-    return false;
-  }
-  if (chmod(path.c_str(), 0600) != 0 || lstat(path.c_str(), &st) != 0) {
-    error = "cannot make control socket " + path + " private (mode 0600): " + errno_text();
-    close(s.listen_fd);
-    s.listen_fd = -1;
-    unlink(path.c_str());
     return false;
   }
   s.socket_dev = st.st_dev;
   s.socket_ino = st.st_ino;
-  int wake[2];
-  if (listen(s.listen_fd, 8) != 0 || pipe2(wake, O_CLOEXEC) != 0) {
-    error = "cannot listen on control socket " + path + ": " + errno_text();
-    s.close_all();
-    return false;
-  }
   s.wake_read = wake[0];
   s.wake_write = wake[1];
   s.thread = std::thread([&s] { s.serve(); });
