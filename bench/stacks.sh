@@ -67,6 +67,9 @@ stacks_env() {
     virpipe) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=virpipe" ;;
     remote) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
     tcp) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=$stacks_tcp_spec" ;;
-    *) echo "unknown stack '$1' (direct, remote, tcp, virpipe)" >&2; return 1 ;;
+    # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
+    remote-egl) local d=$stacks_build/guest/winsys-remote/egl
+      echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
+    *) echo "unknown stack '$1' (direct, remote, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }

@@ -93,6 +93,11 @@ bool is_format_supported(pipe_screen* s, enum pipe_format format, enum pipe_text
   const int si = proto::caps_sample_index(sample_count);
   if (si < 0 || storage_sample_count > (sample_count ? sample_count : 1)) return false;
   const uint64_t entry = caps(s).format[format][target][si];
+  // Frames are shown by the guest's window system from pixels read back, or
+  // composited by the compositor from the render target: the host never makes
+  // a display target (executor_resources.cpp drops the binds), and its null
+  // winsys would refuse them, so they ask nothing of the host.
+  bindings &= ~unsigned(PIPE_BIND_DISPLAY_TARGET | PIPE_BIND_SCANOUT);
   // Drivers answer "no bindings" on its own terms (llvmpipe rejects some
   // vertex-only formats there), so it only decides queries without bindings.
   if (!bindings) return entry & proto::kCapsFormatExists;

@@ -1,5 +1,7 @@
 #include "guest/pipe-remote/remote_device.h"
 
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -30,6 +32,14 @@ StatsMode stats_from_env() {
   return StatsMode::Summary;
 }
 }  // namespace
+
+std::unique_ptr<RemoteDevice> RemoteDevice::open_for_this_program() {
+  char buf[256];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return open("unknown");
+  const std::string path(buf, static_cast<size_t>(n));
+  return open(path.substr(path.rfind('/') + 1));
+}
 
 std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name) {
   proto::ConnectRequest req;

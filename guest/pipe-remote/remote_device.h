@@ -24,6 +24,8 @@ class RemoteDevice {
   // Connects to XEN3D_TRANSPORT (default: the local compositor socket).
   // nullptr on failure; the reason is printed to stderr prefixed "xen3d:".
   static std::unique_ptr<RemoteDevice> open(const std::string& client_name);
+  // The same, named after this program's executable (what every target uses).
+  static std::unique_ptr<RemoteDevice> open_for_this_program();
   ~RemoteDevice();
 
   proto::GuestSession& session() { return *session_; }

@@ -8,15 +8,18 @@
 #            virgl_test_server --use-egl-surfaceless (virglrenderer)
 #
 #   tests/conformance/piglit_run.sh --driver D --results DIR
-#       [--profile quick_gl] [--test-list FILE] [-j N] [--build DIR]
+#       [--profile quick_gl] [--test-list FILE] [-j N] [--build DIR] [--egl]
+#
+# --egl: tests make their contexts through X11 EGL (waffle's x11_egl), the way
+# OpenGL ES programs do; remote is then Mesa's libEGL with our swrast_dri.so.
 #
 # Results are piglit's (DIR/results.json.bz2); read them with piglit_compare.py.
 # The compositor / virgl_test_server logs are kept in DIR/ for failures.
 # The stacks are bench/stacks.sh's.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
-driver="" results="" profile=quick_gl test_list="" jobs=$(nproc) build=$top/build
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+driver="" results="" profile=quick_gl test_list="" jobs=$(nproc) build=$top/build egl=0
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --driver) driver=$2; shift 2 ;;
@@ -25,6 +28,7 @@ while [ $# -gt 0 ]; do
     --test-list) test_list=$2; shift 2 ;;
     -j) jobs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
+    --egl) egl=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "piglit_run: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -44,15 +48,21 @@ case $driver in
   remote) stacks_start_compositor "$results/compositor.log" ;;
   virpipe) stacks_start_virgl "$results/virgl_test_server.log" ;;
 esac
-read -r -a envs <<<"$(stacks_env "$driver")"
+stack=$driver
+[ "$egl" = 1 ] && [ "$driver" = remote ] && stack=remote-egl
+read -r -a envs <<<"$(stacks_env "$stack")"
 
-# GLX for every stack: waffle's default (mixed_glx_egl) sends tests that also
-# support GLES through X11/EGL, and the guest has no EGL yet (issue 8): Debian's
-# libEGL next to our non-glvnd libGL crashes at the first glGetString.
-export PIGLIT_PLATFORM=glx
+# One window system per run, never waffle's mixed default (GLX, and X11 EGL
+# for tests that can use GLES): each stack's libGL and libEGL come as a pair.
+if [ "$egl" = 1 ]; then
+  [ "$driver" = virpipe ] && { echo "piglit_run: --egl is for direct and remote" >&2; exit 2; }
+  export PIGLIT_PLATFORM=x11_egl
+else
+  export PIGLIT_PLATFORM=glx
+fi
 args=(run "$profile" -l dummy -j "$jobs" --timeout 120 -n "$driver")
 [ -n "$test_list" ] && args+=(--test-list "$test_list")
-echo "piglit_run: $driver, profile $profile${test_list:+, list $test_list}, $jobs jobs, DISPLAY=$DISPLAY -> $results"
+echo "piglit_run: $stack ($PIGLIT_PLATFORM), profile $profile${test_list:+, list $test_list}, $jobs jobs, DISPLAY=$DISPLAY -> $results"
 start=$(date +%s)
 # piglit exits non-zero when tests fail; the results say how many.
 env "${envs[@]}" piglit "${args[@]}" "$results" >"$results/piglit.log" 2>&1 || true

@@ -51,16 +51,7 @@ check() {  # name, frame, tolerance (levels), command...
   local got
   got=$(ls "$snap"/guest*-frame"$frame".png 2>/dev/null | head -1)
   [ -n "$got" ] || fail "$name: the compositor kept no frame $frame ($(ls "$snap"))"
-  "$PNG_COMPARE" --not-blank "$got"
-  if [ "$tol" -eq 0 ]; then
-    "$PNG_COMPARE" "$got" "$ref" || fail "$name: frame $frame differs from llvmpipe"
-  else
-    local px
-    px=$(python3 -c "from struct import unpack; f=open('$got','rb').read(24); w,h=unpack('>II', f[16:24]); print(w*h)")
-    "$PNG_COMPARE" "$got" "$ref" --tolerance "$tol" --max-differing $((px / 2000)) ||
-      fail "$name: frame $frame differs from llvmpipe beyond $tol levels"
-    "$PNG_COMPARE" "$got" "$ref" --max-differing $((px / 200)) || fail "$name: too many pixels differ"
-  fi
+  matches_llvmpipe "$name: frame $frame" "$got" "$ref" "$tol"
 }
 
 check glxgears 10 0 glxgears

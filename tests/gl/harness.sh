@@ -83,6 +83,33 @@ start_xenemu() {
 # Prints a compositor statistic (objects, bytes, guests).
 host_stat() { XEN3D_TRANSPORT="local:$sock" "$XEN3D_INFO" --stats | sed -n "s/^$1=//p"; }
 
+# Checks an image rendered remote against llvmpipe's: what, got.png, ref.png,
+# tolerance. Tolerance 0: pixel-exact. Otherwise (shaders the host compiles
+# from TGSI, where direct llvmpipe compiles NIR: frame_match_test.sh says why)
+# at most 0.5% of pixels may differ, and 0.05% by more than `tolerance` levels.
+matches_llvmpipe() {
+  local what=$1 got=$2 ref=$3 tol=$4
+  "$PNG_COMPARE" --not-blank "$got" || fail "$what: blank"
+  if [ "$tol" -eq 0 ]; then
+    "$PNG_COMPARE" "$got" "$ref" || fail "$what differs from llvmpipe"
+  else
+    local px
+    px=$(python3 -c "from struct import unpack; f=open('$got','rb').read(24); w,h=unpack('>II', f[16:24]); print(w*h)")
+    "$PNG_COMPARE" "$got" "$ref" --tolerance "$tol" --max-differing $((px / 2000)) ||
+      fail "$what differs from llvmpipe beyond $tol levels"
+    "$PNG_COMPARE" "$got" "$ref" --max-differing $((px / 200)) || fail "$what: too many pixels differ from llvmpipe"
+  fi
+}
+
+# Runs an EGL / OpenGL ES program through the remote driver: Mesa's libEGL
+# and libGLESv2 with our swrast_dri.so (guest/winsys-remote/egl).
+guest_egl() {
+  env LD_LIBRARY_PATH="$XEN3D_REMOTE_EGL" LIBGL_DRIVERS_PATH="$XEN3D_REMOTE_EGL" XEN3D_TRANSPORT="local:$sock" "$@"
+}
+# Runs it on Debian's EGL with llvmpipe (the reference). meson test puts the
+# folders of the test's libraries, ours included, on LD_LIBRARY_PATH.
+direct_egl() { env -u LD_LIBRARY_PATH -u LIBGL_DRIVERS_PATH GALLIUM_DRIVER=llvmpipe "$@"; }
+
 # Waits up to $2 seconds for a file to appear.
 wait_file() {
   for _ in $(seq $(( $2 * 10 ))); do [ -s "$1" ] && return 0; sleep 0.1; done
