@@ -66,6 +66,14 @@ int get_shader_param(pipe_screen* s, enum pipe_shader_type shader, enum pipe_sha
       return PIPE_SHADER_IR_TGSI;
     case PIPE_SHADER_CAP_SUPPORTED_IRS:
       return 1 << PIPE_SHADER_IR_TGSI;
+    // TGSI has no 16-bit types: with these, st/mesa lowers GLES mediump to
+    // f2f16/f2fmp, which nir_to_tgsi cannot translate.
+    case PIPE_SHADER_CAP_FP16:
+    case PIPE_SHADER_CAP_FP16_DERIVATIVES:
+    case PIPE_SHADER_CAP_FP16_CONST_BUFFERS:
+    case PIPE_SHADER_CAP_INT16:
+    case PIPE_SHADER_CAP_GLSL_16BIT_CONSTS:
+      return 0;
     default:
       return caps(s).shader[shader][param];
   }

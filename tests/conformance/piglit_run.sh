@@ -12,6 +12,7 @@
 #
 # --egl: tests make their contexts through X11 EGL (waffle's x11_egl), the way
 # OpenGL ES programs do; remote is then Mesa's libEGL with our swrast_dri.so.
+# (Debian's piglit helpers also link glvnd's libGL: docs/frontends.md.)
 #
 # Results are piglit's (DIR/results.json.bz2); read them with piglit_compare.py.
 # The compositor / virgl_test_server logs are kept in DIR/ for failures.
@@ -19,7 +20,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 driver="" results="" profile=quick_gl test_list="" jobs=$(nproc) build=$top/build egl=0
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --driver) driver=$2; shift 2 ;;
