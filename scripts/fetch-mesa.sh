@@ -9,8 +9,20 @@ cache=$top/subprojects/packagecache
 dest=$cache/$tarball
 
 mkdir -p "$cache"
+# The tree is unpacked here, not by meson: subprojects/mesa-egl (the second
+# Mesa configuration) is a symlink to it, and meson only sees subproject
+# folders that exist when it starts.
+unpack() {
+  if [ ! -f "$top/subprojects/mesa-22.3.6/meson.build" ]; then
+    echo "fetch-mesa: unpacking $tarball into subprojects/mesa-22.3.6"
+    rm -rf "$top/subprojects/mesa-22.3.6"
+    tar -xzf "$dest" -C "$top/subprojects"
+  fi
+}
+
 if [ -f "$dest" ] && echo "$want  $dest" | sha256sum -c --quiet - 2>/dev/null; then
   echo "fetch-mesa: $tarball present and verified"
+  unpack
   exit 0
 fi
 
@@ -41,3 +53,4 @@ if ! echo "$want  $work/$tarball" | sha256sum -c --quiet -; then
 fi
 mv "$work/$tarball" "$dest"
 echo "fetch-mesa: $tarball verified -> $dest"
+unpack
