@@ -10,14 +10,15 @@ dest=$cache/$tarball
 
 mkdir -p "$cache"
 # The tree is unpacked here, not by meson: subprojects/mesa-egl (the second
-# Mesa configuration) is a symlink to it, and meson only sees subproject
-# folders that exist when it starts.
+# Mesa configuration, meson.build: mesa_egl) is a symlink to it, and meson only
+# sees subproject folders that exist when it starts.
 unpack() {
   if [ ! -f "$top/subprojects/mesa-22.3.6/meson.build" ]; then
     echo "fetch-mesa: unpacking $tarball into subprojects/mesa-22.3.6"
     rm -rf "$top/subprojects/mesa-22.3.6"
     tar -xzf "$dest" -C "$top/subprojects"
   fi
+  ln -sfn mesa-22.3.6 "$top/subprojects/mesa-egl"
 }
 
 if [ -f "$dest" ] && echo "$want  $dest" | sha256sum -c --quiet - 2>/dev/null; then
