@@ -114,6 +114,25 @@ run_one() {
       trips=$(sed -n 's/^xen3d: frame [0-9]*: \([0-9]*\) round trips.*/\1/p' "$log" | sort -n |
               awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }') ;;
   esac
+  # A guest that stopped drawing still "finishes", often faster: its number
+  # is no result. Lost contexts, and fewer frames presented than drawn, fail.
+  local problem="" drawn="" presented
+  presented=$(sed -n 's/^xen3d: stats: \([0-9]*\) frames.*/\1/p' "$log" | tail -1)
+  case $app in
+    openarena) drawn=$(sed -n 's/^\([0-9]*\) frames,\{0,1\} [0-9.]* seconds.*/\1/p' "$log" | tail -1) ;;
+    glretrace) drawn=$(sed -n 's/^Rendered \([0-9]*\) frames.*/\1/p' "$log" | tail -1) ;;
+  esac
+  if grep -q '^xen3d: rendering stopped' "$log"; then
+    problem="lost its context: $(grep -m1 '^xen3d: rendering stopped' "$log")"
+  elif [ -n "$drawn" ] && [ -n "$presented" ] && [ "$presented" -lt "$drawn" ]; then
+    problem="presented $presented frames of the $drawn it drew"
+  fi
+  if [ -n "$problem" ]; then
+    say "$app on $stack $problem"
+    cp "$log" "$out/failed-$app-$stack.log"
+    echo "$app $stack: $problem" >>"$work/problems"
+    value=""
+  fi
   if [ -z "$value" ]; then
     say "$app on $stack produced no result; log tail:"
     tail -5 "$log" | sed 's/^/   /' >&2
@@ -136,3 +155,8 @@ for r in $(seq "$rounds"); do
 done
 /usr/bin/python3 "$top/bench/apps_report.py" "$csv" --md "$out/apps.md" --png "$out/apps.png"
 cat "$out/apps.md"
+if [ -s "$work/problems" ]; then
+  say "FAILED: a guest stopped drawing (logs in $out/failed-*.log):"
+  sed 's/^/   /' "$work/problems" >&2
+  exit 1
+fi

@@ -99,15 +99,23 @@ uint8_t* GuestSession::reserve(size_t bytes) {
 }
 
 BulkSpan GuestSession::alloc_bulk(uint32_t bytes) {
+  bulk_stats_.largest = std::max<uint64_t>(bulk_stats_.largest, bytes);
   if (!alive_ || bytes == 0 || bytes > bulk_.max_alloc()) return {};
-  for (;;) {
+  for (bool waited = false;; waited = true) {
     BulkSpan s = bulk_.alloc(bytes);
     if (s.data) {
       held_.push_back({s.pos, bulk_.alloc_pos(), false});
+      bulk_stats_.waits += waited;
+      ++bulk_stats_.spans;
+      bulk_stats_.span_bytes += bytes;
+      bulk_stats_.peak_in_use = std::max(bulk_stats_.peak_in_use, bulk_.in_use());
       return s;
     }
     // The host can only free what we retired; an open map may hold the rest.
-    if (bulk_.tail_needed(bytes) > bulk_floor()) return {};
+    if (bulk_.tail_needed(bytes) > bulk_floor()) {
+      ++bulk_stats_.held_refusals;
+      return {};
+    }
     flush();
     while (retired_ < bulk_floor()) {  // the retire record did not fit: make room
       if (!wait_for(RingId::Command, [&] { return cmd_.has_room(64); })) return {};
@@ -116,6 +124,37 @@ BulkSpan GuestSession::alloc_bulk(uint32_t bytes) {
     // The host frees bulk space as it runs the records that name it.
     if (!wait_for(RingId::Bulk, [&] { return bulk_.can_alloc(bytes); })) return {};
   }
+}
+
+bool GuestSession::put_payload(const void* data, size_t size, Payload& out) {
+  out = {};
+  if (!alive_) return false;
+  if (size > UINT32_MAX) return lose("a " + std::to_string(size) + "-byte payload does not fit one record");
+  const auto* src = static_cast<const uint8_t*>(data);
+  out.ref.size = static_cast<uint32_t>(size);
+  out.span = alloc_bulk(static_cast<uint32_t>(size));  // {} for 0 bytes: staged, as one empty chunk
+  if (out.span.data) {
+    std::memcpy(out.span.data, src, size);
+    out.ref.pos = out.span.pos;
+    return true;
+  }
+  if (!alive_) return false;
+  // The heap cannot take it now (an open map holds the space) or ever (over
+  // half the heap): the record's bytes travel in the command ring instead.
+  PayloadChunk c;
+  c.total = out.ref.size;
+  size_t off = 0;
+  do {
+    const size_t n = std::min(size - off, PayloadChunk::kMaxData);
+    c.offset = static_cast<uint32_t>(off);
+    c.data = TailView<uint8_t>(std::span<const uint8_t>(src + off, n));
+    if (!send(c)) return false;
+    off += n;
+  } while (off < size);
+  ++bulk_stats_.staged;
+  bulk_stats_.staged_bytes += size;
+  out.ref.pos = kStagedPayloadPos;
+  return true;
 }
 
 bool GuestSession::read_data(uint8_t* dst, size_t size, size_t dst_stride, size_t row_bytes) {

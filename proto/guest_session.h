@@ -98,6 +98,37 @@ class GuestSession {
   BulkSpan alloc_bulk(uint32_t bytes);
   void bulk_done(const BulkSpan& span);
   uint32_t max_bulk() const { return bulk_.max_alloc(); }
+  uint32_t bulk_heap_size() const { return bulk_.capacity(); }
+
+  // The payload of one record (shader tokens, user indices): in the bulk heap
+  // when it can take the bytes, else staged on the host by payload_chunk
+  // records. Never refused for lack of heap; false only once the session is
+  // lost. `span` (when in the heap) goes back with payload_done() once the
+  // record that names `ref` is queued.
+  struct Payload {
+    BulkRef ref;
+    BulkSpan span;
+  };
+  bool put_payload(const void* data, size_t size, Payload& out);
+  void payload_done(const Payload& p) {
+    if (p.span.data) bulk_done(p.span);
+  }
+
+  // Marks the session lost with `why` (a record that cannot be sent at all).
+  void fail(std::string why) { lose(std::move(why)); }
+
+  // How the bulk heap served this connection (XEN3D_STATS, heap sizing).
+  struct BulkStats {
+    uint64_t spans = 0, span_bytes = 0;      // payloads that went through the heap
+    uint64_t peak_in_use = 0;                // most heap bytes the host had not handed back
+    uint64_t largest = 0;                    // largest single span or payload asked for
+    uint64_t waits = 0;                      // allocations that waited for the host
+    uint64_t held_refusals = 0;              // allocations refused: an open map held the space
+    uint64_t staged = 0, staged_bytes = 0;   // payloads sent by payload_chunk instead
+    uint64_t inline_bytes = 0;               // uploads sent in transfer_write_inline records
+  };
+  const BulkStats& bulk_stats() const { return bulk_stats_; }
+  BulkStats& bulk_stats() { return bulk_stats_; }
 
  private:
   GuestSession() = default;
@@ -123,6 +154,7 @@ class GuestSession {
     bool done;
   };
   std::deque<HeldSpan> held_;
+  BulkStats bulk_stats_;
   uint64_t retired_ = 0;
 
   std::unique_ptr<Transport> transport_;

@@ -10,6 +10,7 @@ HostSession::HostSession(std::unique_ptr<Transport> transport, SessionInfo info)
   bulk_ = BulkReader(t.counters(RingId::Bulk), t.ring_data(RingId::Bulk), t.ring_size(RingId::Bulk));
   record_buf_.resize(kMaxRecordSize / 8);
   release_every_ = t.ring_size(RingId::Command) / 8;
+  staged_limit_ = t.ring_size(RingId::Bulk);
 }
 
 void HostSession::release_commands() {
@@ -58,13 +59,56 @@ HostSession::Next HostSession::next(const uint8_t*& rec, size_t& size, int timeo
 }
 
 const uint8_t* HostSession::bulk(const BulkRef& ref, const char*& why) {
+  if (ref.pos == kStagedPayloadPos) {
+    // Recordings hold the payload_chunk records themselves: nothing to observe.
+    if (!staged_started_ || staged_.size() != staged_total_) {
+      why = "names a staged payload, but none is complete";
+      return nullptr;
+    }
+    if (ref.size != staged_total_) {
+      why = "names a staged payload of another size";
+      return nullptr;
+    }
+    // An empty vector's data() may be null: an empty payload still resolves.
+    static const uint8_t kNothing = 0;
+    return staged_.empty() ? &kNothing : staged_.data();
+  }
   const uint8_t* p = bulk_.resolve(ref.pos, ref.size, why);
   if (p && bulk_observer_) bulk_observer_(ref, p);
   return p;
 }
 
 void HostSession::release_bulk(const BulkRef& ref) {
+  if (ref.pos == kStagedPayloadPos) return;  // not heap space
   transport_->kick(RingId::Bulk, bulk_.release_through(ref.pos + ref.size));
+}
+
+bool HostSession::stage_payload(const PayloadChunk& chunk, const char*& why) {
+  const uint32_t n = static_cast<uint32_t>(chunk.data.size());
+  if (chunk.offset == 0) {
+    if (chunk.total > staged_limit_) {
+      why = "staged payload larger than this connection's limit";
+      return false;
+    }
+    // A big payload's memory goes back once a much smaller one replaces it.
+    if (staged_.capacity() > (size_t{1} << 20) && chunk.total < staged_.capacity() / 4) {
+      std::vector<uint8_t>().swap(staged_);
+    }
+    staged_.clear();
+    staged_.reserve(chunk.total);
+    staged_total_ = chunk.total;
+    staged_started_ = true;
+  } else if (!staged_started_ || chunk.total != staged_total_ || chunk.offset != staged_.size()) {
+    why = "payload chunk out of order";
+    return false;
+  }
+  if (n > staged_total_ - staged_.size()) {
+    why = "payload chunk runs past the payload's total";
+    return false;
+  }
+  const uint8_t* src = chunk.data.wire_bytes();
+  staged_.insert(staged_.end(), src, src + n);
+  return true;
 }
 
 namespace {

@@ -29,7 +29,13 @@ class HostSession {
   Next next(const uint8_t*& rec, size_t& size, int timeout_ms);
 
   // The bytes of a bulk span named by the guest, or nullptr (`why` says why).
+  // A ref at kStagedPayloadPos names the staged payload instead.
   const uint8_t* bulk(const BulkRef& ref, const char*& why);
+  // A payload_chunk record: appends to the staged payload. False (with `why`)
+  // when it breaks the order or passes the limit.
+  bool stage_payload(const PayloadChunk& chunk, const char*& why);
+  // The largest payload a guest may stage (default: the bulk heap's size).
+  void set_staged_payload_limit(uint32_t bytes) { staged_limit_ = bytes; }
   // Sees every bulk span bulk() hands out (recording: the bytes are the
   // guest's and will be reused).
   void set_bulk_observer(std::function<void(const BulkRef&, const uint8_t*)> observer) {
@@ -81,6 +87,11 @@ class HostSession {
   std::string error_;
   std::function<void(bool)> reply_wait_hook_;
   std::function<void(const BulkRef&, const uint8_t*)> bulk_observer_;
+  // The staged payload: `staged_` holds what arrived of `staged_total_` bytes.
+  std::vector<uint8_t> staged_;
+  uint32_t staged_total_ = 0;
+  bool staged_started_ = false;
+  uint32_t staged_limit_ = 0;
 };
 
 }  // namespace xen3d::proto

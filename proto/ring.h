@@ -88,6 +88,10 @@ class RecordReader {
   uint64_t head_cache_ = 0;
 };
 
+// The bulk_ref position that names the payload staged through payload_chunk
+// records instead of a span of the heap (proto/commands.toml).
+inline constexpr uint64_t kStagedPayloadPos = ~uint64_t{0};
+
 // A span of the bulk heap, writable by the guest.
 struct BulkSpan {
   uint8_t* data = nullptr;
@@ -108,6 +112,9 @@ class BulkWriter {
   bool publish();
   uint32_t max_alloc() const { return size_ / 2; }
   uint64_t unpublished() const { return alloc_pos_ - published_; }
+  // Bytes the host has not handed back yet (what the heap holds right now).
+  uint64_t in_use() const { return alloc_pos_ - c_->tail.load(std::memory_order_acquire); }
+  uint32_t capacity() const { return size_; }
   // Position the next span would start at (the end of everything allocated).
   uint64_t alloc_pos() const { return alloc_pos_; }
   // How far the host must have released for alloc(bytes) to succeed.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "guest/pipe-remote/remote_objects.h"
 #include "tgsi/tgsi_parse.h"
@@ -36,6 +37,14 @@ bool emit_field(pipe_context* ctx, F R::*field, V value) {
   R r;
   r.*field = static_cast<F>(value);
   return emit(remote(ctx), r);
+}
+
+// What the driver cannot send at all ends the context with the reason, so
+// the app sees a lost context now instead of an unknown id later.
+void lose_context(RemoteContext* c, const std::string& why) {
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  c->dev->session().fail(why);
+  c->dev->lost();
 }
 
 void destroy_object(RemoteContext* c, uint32_t id, ObjectKind kind) {
@@ -129,24 +138,19 @@ uint32_t create_shader(RemoteContext* c, pipe_shader_type stage, const tgsi_toke
   std::lock_guard<std::mutex> g(c->dev->lock());
   if (c->dev->lost()) return r.id;
   proto::GuestSession& s = c->dev->session();
-  proto::BulkSpan span = s.alloc_bulk(n * sizeof(tgsi_token));
-  if (!span.data) {
-    guest_log(true, "no room in the bulk heap for a %u-token shader", n);
-    return r.id;
-  }
-  std::memcpy(span.data, tokens, n * sizeof(tgsi_token));
-  r.tokens.pos = span.pos;
-  r.tokens.size = n * sizeof(tgsi_token);
   c->dev->use_context(c->id);
+  proto::GuestSession::Payload tokens_payload;
+  if (!s.put_payload(tokens, size_t(n) * sizeof(tgsi_token), tokens_payload)) return r.id;
+  r.tokens = tokens_payload.ref;
   s.send(r);
-  s.bulk_done(span);
+  s.payload_done(tokens_payload);
   return r.id;
 }
 
 template <pipe_shader_type Stage>
 void* create_shader_state(pipe_context* ctx, const pipe_shader_state* s) {
   if (s->type != PIPE_SHADER_IR_TGSI) {
-    guest_log(true, "shader IR %d is not TGSI; the remote driver ships TGSI only", int(s->type));
+    lose_context(remote(ctx), "shader IR " + std::to_string(int(s->type)) + " is not TGSI; the remote driver ships TGSI only");
     return nullptr;
   }
   return handle_of(create_shader(remote(ctx), Stage, s->tokens, &s->stream_output, 0));
@@ -159,7 +163,7 @@ void delete_shader_state(pipe_context* ctx, void* h) { destroy_object(remote(ctx
 
 void* create_compute_state(pipe_context* ctx, const pipe_compute_state* s) {
   if (s->ir_type != PIPE_SHADER_IR_TGSI) {
-    guest_log(true, "compute IR %d is not TGSI; the remote driver ships TGSI only", int(s->ir_type));
+    lose_context(remote(ctx), "compute IR " + std::to_string(int(s->ir_type)) + " is not TGSI; the remote driver ships TGSI only");
     return nullptr;
   }
   return handle_of(create_shader(remote(ctx), PIPE_SHADER_COMPUTE, static_cast<const tgsi_token*>(s->prog), nullptr,
@@ -258,8 +262,8 @@ void set_constant_buffer(pipe_context* ctx, enum pipe_shader_type shader, uint i
       remote(ctx)->uploaded_constants[shader][index] = up.buffer;  // the upload's reference
       return;
     }
-    guest_log(true, "no memory for %u bytes of constants; they are cut to %zu", cb->buffer_size,
-              size_t(proto::SetConstantBuffer::kMaxUserData));
+    lose_context(remote(ctx), "no memory to upload " + std::to_string(cb->buffer_size) + " bytes of constants");
+    return;
   }
   pipe_resource_reference(&remote(ctx)->uploaded_constants[shader][index], nullptr);
   proto::SetConstantBuffer r;
@@ -289,7 +293,11 @@ void set_vertex_buffers(pipe_context* ctx, unsigned start, unsigned num, unsigne
     wire[i].resource = vbs[i].is_user_buffer ? 0 : id_of(vbs[i].buffer.resource);
     wire[i].offset = vbs[i].buffer_offset;
     wire[i].stride = vbs[i].stride;
-    if (vbs[i].is_user_buffer) guest_log(true, "user vertex buffers cannot be remoted; slot %u dropped", start + i);
+    if (vbs[i].is_user_buffer) {
+      // The screen says it has none (PIPE_CAP_USER_VERTEX_BUFFERS): a frontend that sends one anyway gets a lost context, not wrong vertices.
+      lose_context(remote(ctx), "a user vertex buffer in slot " + std::to_string(start + i) + " (the remote driver takes buffers only)");
+      return;
+    }
   }
   proto::SetVertexBuffers r;
   r.start = uint8_t(start);
@@ -489,6 +497,31 @@ void set_stream_output_targets(pipe_context* ctx, unsigned num, pipe_stream_outp
 // --- draws and compute ---
 
 void draw_vbo(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_offset,
+              const pipe_draw_indirect_info* indirect, const pipe_draw_start_count_bias* draws, unsigned num_draws);
+
+// A draw whose user indices are too many for the heap: they go into a buffer
+// of their own for this draw (the buffer dies after it on both sides).
+void draw_from_index_buffer(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_offset,
+                            const pipe_draw_start_count_bias* draws, unsigned num_draws, uint64_t bytes) {
+  if (bytes > UINT32_MAX) {
+    lose_context(remote(ctx), "a draw names " + std::to_string(bytes) + " bytes of user indices (at most 4 GiB)");
+    return;
+  }
+  pipe_resource* buf = pipe_buffer_create(ctx->screen, PIPE_BIND_INDEX_BUFFER, PIPE_USAGE_STREAM, unsigned(bytes));
+  if (!buf) {
+    lose_context(remote(ctx), "no memory for a " + std::to_string(bytes) + "-byte index buffer");
+    return;
+  }
+  ctx->buffer_subdata(ctx, buf, PIPE_MAP_WRITE | PIPE_MAP_DISCARD_WHOLE_RESOURCE, 0, unsigned(bytes), info->index.user);
+  pipe_draw_info copy = *info;
+  copy.has_user_indices = false;
+  copy.take_index_buffer_ownership = false;
+  copy.index.resource = buf;
+  draw_vbo(ctx, &copy, drawid_offset, nullptr, draws, num_draws);
+  pipe_resource_reference(&buf, nullptr);
+}
+
+void draw_vbo(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_offset,
               const pipe_draw_indirect_info* indirect, const pipe_draw_start_count_bias* draws, unsigned num_draws) {
   RemoteContext* c = remote(ctx);
   proto::Draw r;
@@ -513,26 +546,29 @@ void draw_vbo(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_off
     r.count_from_stream_output = id_of(indirect->count_from_stream_output);
   }
 
+  // Client-memory indices: ship the range the draws use.
+  uint64_t user_index_bytes = 0;
+  if (info->index_size && info->has_user_indices && !indirect) {
+    uint64_t end = 0;
+    for (unsigned i = 0; i < num_draws; ++i) end = std::max<uint64_t>(end, uint64_t(draws[i].start) + draws[i].count);
+    user_index_bytes = end * info->index_size;
+    if (user_index_bytes > c->dev->session().bulk_heap_size()) {
+      // More than a heap's worth: through a temporary index buffer, whose
+      // upload streams through the heap in pieces.
+      draw_from_index_buffer(ctx, info, drawid_offset, draws, num_draws, user_index_bytes);
+      return;
+    }
+  }
+
   std::lock_guard<std::mutex> g(c->dev->lock());
   if (c->dev->lost()) return;
   proto::GuestSession& s = c->dev->session();
   c->dev->use_context(c->id);
-  proto::BulkSpan user_span;
+  proto::GuestSession::Payload user_indices;
   if (info->index_size && info->has_user_indices) {
-    // Client-memory indices: ship the range the draws use.
-    uint64_t end = 0;
-    for (unsigned i = 0; i < num_draws; ++i) end = std::max<uint64_t>(end, uint64_t(draws[i].start) + draws[i].count);
-    const uint64_t size = end * info->index_size;
-    if (size && size <= s.max_bulk()) user_span = s.alloc_bulk(uint32_t(size));
-    if (size && !user_span.data) {
-      guest_log(true, "no room in the bulk heap for %llu bytes of user indices; draw dropped",
-                static_cast<unsigned long long>(size));
-      return;
-    }
-    if (user_span.data) std::memcpy(user_span.data, info->index.user, size);
+    if (!s.put_payload(info->index.user, user_index_bytes, user_indices)) return;
     r.flags |= proto::kDrawUserIndices;
-    r.user_indices.pos = user_span.pos;
-    r.user_indices.size = user_span.size;
+    r.user_indices = user_indices.ref;
   } else if (info->index_size) {
     r.index_buffer = id_of(info->index.resource);
   }
@@ -548,7 +584,7 @@ void draw_vbo(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_off
     s.send(r);
     if (num_draws == 0) break;
   }
-  if (user_span.data) s.bulk_done(user_span);
+  s.payload_done(user_indices);
   if (info->take_index_buffer_ownership && info->index_size && !info->has_user_indices) {
     pipe_resource* ib = info->index.resource;
     pipe_resource_reference(&ib, nullptr);

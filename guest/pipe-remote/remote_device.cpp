@@ -111,6 +111,15 @@ void RemoteDevice::print_summary() {
                " records (%.1f per frame)\n",
                frames_, trips, frames_ ? double(trips) / double(frames_) : 0.0, session_->records_sent(),
                frames_ ? double(session_->records_sent()) / double(frames_) : 0.0);
+  // What sizing the heap needs: how much of it the host held at most, how
+  // often the guest waited for it, and what took another path.
+  const auto& b = session_->bulk_stats();
+  std::fprintf(stderr,
+               "xen3d: bulk heap: %u KiB, peak %" PRIu64 " KiB in use, largest payload %" PRIu64 " KiB, %" PRIu64
+               " spans (%" PRIu64 " KiB), %" PRIu64 " waits for the host, %" PRIu64 " refused (open map), %" PRIu64
+               " payloads staged (%" PRIu64 " KiB), %" PRIu64 " KiB inline\n",
+               session_->bulk_heap_size() / 1024, b.peak_in_use / 1024, b.largest / 1024, b.spans, b.span_bytes / 1024,
+               b.waits, b.held_refusals, b.staged, b.staged_bytes / 1024, b.inline_bytes / 1024);
 }
 
 }  // namespace xen3d::guest

@@ -57,7 +57,7 @@ struct RemoteFence {
 struct RemoteTransfer {
   pipe_transfer base;
   proto::BulkSpan span;
-  std::vector<uint8_t> staging;
+  std::unique_ptr<uint8_t[]> staging;  // not zero-filled: map() fills what may be read
   uint8_t* data;
   size_t size;
   // PIPE_MAP_FLUSH_EXPLICIT: only these byte ranges (of the mapping) go back.

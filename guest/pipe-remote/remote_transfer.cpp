@@ -57,72 +57,105 @@ void send_write(RemoteContext* c, pipe_resource* res, unsigned level, const pipe
   c->dev->session().send(r);
 }
 
-// Inline chunks when the heap cannot take the bytes: whole rows of blocks,
-// or slices of one row when a row alone is too long.
-void upload_inline(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, const uint8_t* data,
-                   unsigned stride, uintptr_t layer_stride) {
-  constexpr size_t kMax = proto::TransferWriteInline::kMaxData;
-  proto::GuestSession& s = c->dev->session();
-  proto::TransferWriteInline r;
-  r.resource = id_of(res);
-  r.level = level;
+// Calls fn(sub_box, src, src_stride, src_layer_stride) for pieces of `box`
+// whose packed bytes each fit `max` (at least one block): whole layers when
+// they fit, else bands of block rows, else slices of one row.
+template <class Fn>
+void for_each_piece(const pipe_resource* res, const pipe_box& box, const uint8_t* data, unsigned stride,
+                    uintptr_t layer_stride, size_t max, Fn&& fn) {
   if (res->target == PIPE_BUFFER) {
-    for (int off = 0; off < box.width; off += int(kMax)) {
-      const int n = std::min<int>(box.width - off, int(kMax));
+    for (int off = 0; off < box.width;) {
+      const int n = int(std::min<size_t>(size_t(box.width - off), max));
       pipe_box b = box;
       b.x += off;
       b.width = n;
-      r.box = wire_box(b);
-      r.stride = r.layer_stride = uint32_t(n);
-      r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(data + off, size_t(n)));
-      s.send(r);
+      fn(b, data + off, unsigned(n), uintptr_t(n));
+      off += n;
     }
     return;
   }
+  const Layout whole = packed_layout(res, box);
   const unsigned bw = util_format_get_blockwidth(res->format), bh = util_format_get_blockheight(res->format);
   const unsigned bsize = util_format_get_blocksize(res->format);
   const unsigned rows = util_format_get_nblocksy(res->format, box.height);
-  const unsigned row_bytes = util_format_get_stride(res->format, box.width);
+  const unsigned blocks = util_format_get_nblocksx(res->format, box.width);
+  if (whole.layer_stride && whole.layer_stride <= max) {
+    const int per = int(std::min<uintptr_t>(max / whole.layer_stride, uintptr_t(box.depth)));
+    for (int z = 0; z < box.depth; z += per) {
+      pipe_box b = box;
+      b.z = box.z + z;
+      b.depth = std::min(per, box.depth - z);
+      fn(b, data + size_t(z) * layer_stride, stride, layer_stride);
+    }
+    return;
+  }
   for (int z = 0; z < box.depth; ++z) {
-    const uint8_t* layer = data + z * layer_stride;
-    if (row_bytes <= kMax) {
-      const unsigned per = unsigned(kMax / row_bytes);
+    const uint8_t* layer = data + size_t(z) * layer_stride;
+    if (whole.stride <= max) {
+      const unsigned per = unsigned(max / whole.stride);
       for (unsigned y = 0; y < rows; y += per) {
         const unsigned n = std::min(per, rows - y);
-        std::vector<uint8_t> tmp(size_t(n) * row_bytes);
-        for (unsigned i = 0; i < n; ++i) std::memcpy(&tmp[size_t(i) * row_bytes], layer + size_t(y + i) * stride, row_bytes);
         pipe_box b = box;
         b.z = box.z + z;
         b.depth = 1;
         b.y = box.y + int(y * bh);
         b.height = int(std::min<unsigned>(n * bh, unsigned(box.y + box.height - b.y)));
-        r.box = wire_box(b);
-        r.stride = row_bytes;
-        r.layer_stride = uint32_t(tmp.size());
-        r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(tmp.data(), tmp.size()));
-        s.send(r);
+        fn(b, layer + size_t(y) * stride, stride, uintptr_t(stride) * n);
       }
-    } else {
-      const unsigned blocks_per = unsigned(kMax / bsize);
-      const unsigned blocks = util_format_get_nblocksx(res->format, box.width);
-      for (unsigned y = 0; y < rows; ++y) {
-        for (unsigned x = 0; x < blocks; x += blocks_per) {
-          const unsigned n = std::min(blocks_per, blocks - x);
-          pipe_box b = box;
-          b.z = box.z + z;
-          b.depth = 1;
-          b.y = box.y + int(y * bh);
-          b.height = int(std::min<unsigned>(bh, unsigned(box.y + box.height - b.y)));
-          b.x = box.x + int(x * bw);
-          b.width = int(std::min<unsigned>(n * bw, unsigned(box.x + box.width - b.x)));
-          r.box = wire_box(b);
-          r.stride = r.layer_stride = n * bsize;
-          r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(layer + size_t(y) * stride + size_t(x) * bsize, n * bsize));
-          s.send(r);
-        }
+      continue;
+    }
+    const unsigned per = std::max(1u, unsigned(max / bsize));
+    for (unsigned y = 0; y < rows; ++y) {
+      for (unsigned x = 0; x < blocks; x += per) {
+        const unsigned n = std::min(per, blocks - x);
+        pipe_box b = box;
+        b.z = box.z + z;
+        b.depth = 1;
+        b.y = box.y + int(y * bh);
+        b.height = int(std::min<unsigned>(bh, unsigned(box.y + box.height - b.y)));
+        b.x = box.x + int(x * bw);
+        b.width = int(std::min<unsigned>(n * bw, unsigned(box.x + box.width - b.x)));
+        fn(b, layer + size_t(y) * stride + size_t(x) * bsize, stride, uintptr_t(stride));
       }
     }
   }
+}
+
+// Copies `box` from rows `stride` apart (layers `layer_stride` apart) into `dst`, packed.
+void pack(const pipe_resource* res, const pipe_box& box, const uint8_t* src, unsigned stride, uintptr_t layer_stride,
+          const Layout& l, uint8_t* dst) {
+  if (res->target == PIPE_BUFFER || (stride == l.stride && layer_stride == l.layer_stride)) {
+    std::memcpy(dst, src, l.size);
+    return;
+  }
+  const unsigned rows = util_format_get_nblocksy(res->format, box.height);
+  for (int z = 0; z < box.depth; ++z) {
+    for (unsigned y = 0; y < rows; ++y) {
+      std::memcpy(dst + z * l.layer_stride + size_t(y) * l.stride, src + z * layer_stride + size_t(y) * stride, l.stride);
+    }
+  }
+}
+
+// Inline chunks when the heap cannot take the bytes: the record carries them.
+void upload_inline(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, const uint8_t* data,
+                   unsigned stride, uintptr_t layer_stride) {
+  proto::GuestSession& s = c->dev->session();
+  proto::TransferWriteInline r;
+  r.resource = id_of(res);
+  r.level = level;
+  std::vector<uint8_t> tmp;
+  for_each_piece(res, box, data, stride, layer_stride, proto::TransferWriteInline::kMaxData,
+                 [&](const pipe_box& b, const uint8_t* src, unsigned src_stride, uintptr_t src_layer_stride) {
+                   const Layout l = packed_layout(res, b);
+                   tmp.resize(l.size);
+                   pack(res, b, src, src_stride, src_layer_stride, l, tmp.data());
+                   r.box = wire_box(b);
+                   r.stride = l.stride;
+                   r.layer_stride = uint32_t(l.layer_stride);
+                   r.data = proto::TailView<uint8_t>(std::span<const uint8_t>(tmp.data(), tmp.size()));
+                   s.send(r);
+                 });
+  s.bulk_stats().inline_bytes += packed_layout(res, box).size;
 }
 
 void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage, const pipe_box* box,
@@ -146,12 +179,22 @@ void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage,
   std::lock_guard<std::mutex> g(c->dev->lock());
   proto::GuestSession& s = c->dev->session();
   const bool lost = c->dev->lost();
-  if ((usage & PIPE_MAP_WRITE) && !lost && l.size && l.size <= s.max_bulk()) t->span = s.alloc_bulk(uint32_t(l.size));
+  // Write maps live in the heap (no copy on unmap) unless they may stay open
+  // long (FLUSH_EXPLICIT: upload managers, streaming apps) or are large: an
+  // open map holds every later byte of the heap until it is unmapped.
+  const bool heap_map = (usage & PIPE_MAP_WRITE) && !(usage & PIPE_MAP_FLUSH_EXPLICIT) && l.size &&
+                        l.size <= s.bulk_heap_size() / 4;
+  if (heap_map && !lost) t->span = s.alloc_bulk(uint32_t(l.size));
   if (t->span.data) {
     t->data = t->span.data;
   } else {
-    t->staging.resize(std::max<size_t>(l.size, 1));
-    t->data = t->staging.data();
+    t->staging.reset(new (std::nothrow) uint8_t[std::max<size_t>(l.size, 1)]);
+    if (!t->staging) {
+      pipe_resource_reference(&t->base.resource, nullptr);
+      delete t;
+      return nullptr;
+    }
+    t->data = t->staging.get();
   }
   if (need_read && !lost) {
     c->dev->use_context(c->id);
@@ -237,27 +280,23 @@ void texture_subdata(pipe_context* ctx, pipe_resource* res, unsigned level, unsi
 void remote_upload(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, const uint8_t* data,
                    unsigned stride, uintptr_t layer_stride) {
   proto::GuestSession& s = c->dev->session();
-  const Layout l = packed_layout(res, box);
-  if (!l.size) return;
-  proto::BulkSpan span;
-  if (l.size <= s.max_bulk()) span = s.alloc_bulk(uint32_t(l.size));
-  if (!span.data) {
-    upload_inline(c, res, level, box, data, stride, layer_stride);
-    return;
-  }
-  if (res->target == PIPE_BUFFER || (stride == l.stride && layer_stride == l.layer_stride)) {
-    std::memcpy(span.data, data, l.size);
-  } else {
-    const unsigned rows = util_format_get_nblocksy(res->format, box.height);
-    for (int z = 0; z < box.depth; ++z) {
-      for (unsigned y = 0; y < rows; ++y) {
-        std::memcpy(span.data + z * l.layer_stride + size_t(y) * l.stride, data + z * layer_stride + size_t(y) * stride,
-                    l.stride);
-      }
-    }
-  }
-  send_write(c, res, level, box, l.stride, l.layer_stride, span, 0, uint32_t(l.size));
-  s.bulk_done(span);
+  if (!packed_layout(res, box).size) return;
+  // Pieces of at most a quarter of the heap: an upload larger than the heap
+  // streams through it while the host consumes the pieces before.
+  const size_t piece = std::max<size_t>(s.bulk_heap_size() / 4, 4096);
+  for_each_piece(res, box, data, stride, layer_stride, piece,
+                 [&](const pipe_box& b, const uint8_t* src, unsigned src_stride, uintptr_t src_layer_stride) {
+                   const Layout l = packed_layout(res, b);
+                   proto::BulkSpan span;
+                   if (l.size <= s.max_bulk()) span = s.alloc_bulk(uint32_t(l.size));
+                   if (!span.data) {  // an open map holds the heap (or the session is lost)
+                     if (s.alive()) upload_inline(c, res, level, b, src, src_stride, src_layer_stride);
+                     return;
+                   }
+                   pack(res, b, src, src_stride, src_layer_stride, l, span.data);
+                   send_write(c, res, level, b, l.stride, l.layer_stride, span, 0, uint32_t(l.size));
+                   s.bulk_done(span);
+                 });
 }
 
 void remote_init_transfer_functions(pipe_context* p) {

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "host/compositor/log.h"
@@ -13,6 +14,10 @@ using proto::DecodeError;
 GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, ConnectionOptions options)
     : session_(std::move(session)), options_(options) {
   const auto& info = session_->info();
+  // A payload the heap cannot take is staged instead: a heap's worth, or one
+  // shader as large as the quota allows (a small Xen heap holds less).
+  session_->set_staged_payload_limit(static_cast<uint32_t>(std::max<uint64_t>(
+      session_->transport().ring_size(proto::RingId::Bulk), uint64_t{options_.max_shader_tokens} * 4)));
   label_ = "guest " + std::to_string(info.connection_id) + " (" +
            (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) +
            (info.peer_vm.empty() ? "" : " in " + info.peer_vm + " (dom" + std::to_string(info.peer_domid) + ")") +
@@ -164,6 +169,12 @@ DecodeError GuestConnection::operator()(const proto::BulkSink& c) {
   const char* why = nullptr;
   if (!session_->bulk(c.data, why)) return DecodeError::rejected(why);
   session_->release_bulk(c.data);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::PayloadChunk& c) {
+  const char* why = nullptr;
+  if (!session_->stage_payload(c, why)) return DecodeError::rejected(why);
   return {};
 }
 

@@ -59,6 +59,7 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::Ping&);
   proto::DecodeError operator()(const proto::ChecksumBulk&);
   proto::DecodeError operator()(const proto::BulkSink&);
+  proto::DecodeError operator()(const proto::PayloadChunk&);
   proto::DecodeError operator()(const proto::Goodbye&);
   // Desktops (connection_desktop.cpp): the window system's records and a GL connection's join.
   proto::DecodeError operator()(const proto::DesktopOpen&);

@@ -12,10 +12,20 @@ mkdir -p "$snap"
 sock=$work/compositor.sock
 pids=()
 
+# Tests whose guests are meant to lose their context (hostile or broken
+# streams) set this; in every other test a lost context fails the test, even
+# when everything it checked looked right.
+allow_lost_contexts=${allow_lost_contexts:-0}
+
 cleanup() {
   local rc=$?
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ $rc -eq 0 ] && [ "$allow_lost_contexts" != 1 ] && grep -q "its context is now lost" "$work/compositor.log" 2>/dev/null; then
+    echo "FAIL: the compositor rejected a guest's record (its context was lost):" >&2
+    grep "its context is now lost" "$work/compositor.log" | head -5 >&2
+    rc=1
+  fi
   if [ $rc -ne 0 ]; then
     echo "--- compositor log (failure) ---"
     tail -40 "$work/compositor.log" 2>/dev/null || true
@@ -109,6 +119,23 @@ guest_egl() {
 # Runs it on Debian's EGL with llvmpipe (the reference). meson test puts the
 # folders of the test's libraries, ours included, on LD_LIBRARY_PATH.
 direct_egl() { env -u LD_LIBRARY_PATH -u LIBGL_DRIVERS_PATH GALLIUM_DRIVER=llvmpipe "$@"; }
+
+# Fails when a guest's log ($1) says its rendering stopped (a lost context).
+no_lost_context() {
+  if grep -q '^xen3d: rendering stopped' "$1"; then
+    grep '^xen3d: rendering stopped' "$1" | head -3 >&2
+    fail "the guest lost its context ($1)"
+  fi
+}
+
+# Fails unless a guest run with XEN3D_STATS=1 (log $1) presented at least $2
+# frames: a program that stops drawing still "finishes", with fewer frames.
+presented_at_least() {
+  local got
+  got=$(sed -n 's/^xen3d: stats: \([0-9]*\) frames.*/\1/p' "$1" | tail -1)
+  [ -n "$got" ] || fail "no XEN3D_STATS summary in $1"
+  [ "$got" -ge "$2" ] || fail "the guest presented $got frames, the program drew $2 ($1)"
+}
 
 # Waits up to $2 seconds for a file to appear.
 wait_file() {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Uploads far beyond the bulk heap never drop a record. upload-stress runs on
+# a 128 KiB heap: shaders (one larger than the heap), textures, buffers and
+# user indices, first with a write map holding part of the heap open, then
+# without; every result is read back and checked. Meanwhile glxgears in
+# another guest keeps drawing. The guest's XEN3D_STATS must show the long
+# paths were taken (payloads staged, uploads split and sent inline).
+. "$(dirname "$0")/harness.sh"
+start_xvfb
+start_compositor
+
+start_guest "$work/gears.log" env XEN3D_STATS=frame glxgears
+frames() { grep -c '^xen3d: frame' "$1" || true; }
+for _ in $(seq 200); do [ "$(frames "$work/gears.log")" -ge 10 ] && break; sleep 0.1; done
+[ "$(frames "$work/gears.log")" -ge 10 ] || fail "glxgears did not start drawing: $(tail -3 "$work/gears.log")"
+
+before=$(frames "$work/gears.log")
+t0=$(date +%s.%N)
+guest env XEN3D_BULK_HEAP_KIB=128 XEN3D_STATS=1 "$UPLOAD_STRESS" --rounds 2 >"$work/stress.log" 2>&1 ||
+  { cat "$work/stress.log"; fail "upload-stress failed"; }
+t1=$(date +%s.%N)
+after=$(frames "$work/gears.log")
+cat "$work/stress.log"
+grep -q '^upload-stress: ok' "$work/stress.log" || fail "upload-stress did not finish"
+no_lost_context "$work/stress.log"
+heap=$(grep '^xen3d: bulk heap:' "$work/stress.log") || fail "no bulk heap statistics"
+num() { sed -n "s/.* \([0-9]*\) $1.*/\1/p" <<<"$heap"; }
+[ "$(num 'payloads staged')" -gt 0 ] || fail "no payload was staged: the open map never held the heap? ($heap)"
+[ "$(num 'refused (open map)')" -gt 0 ] || fail "the heap never refused an allocation ($heap)"
+[ "$(num 'waits for the host')" -gt 0 ] || fail "the guest never waited for heap space ($heap)"
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+say "upload-stress: $secs s; glxgears in the other guest: $((after - before)) frames meanwhile"
+# The other guest must not stall: at least 2 frames a second on a loaded machine.
+[ "$((after - before))" -ge "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 2 }')" ] || fail "glxgears stalled during the uploads"
+kill -0 "$comp_pid" || fail "the compositor died"
+no_lost_context "$work/gears.log"
+say "ok"
