@@ -4,7 +4,7 @@
 // program on both and check every frame it drew was presented.
 //
 // Programs that dlopen their libGL (SDL: SDL_VIDEO_GL_DRIVER, ioquake3:
-// r_glDriver) load this file instead: it needs libGL.so.1, so every other GLX
+// SDL_OPENGL_LIBRARY) load this file instead: it needs libGL.so.1, so every other GLX
 // and GL symbol resolves there; only glXSwapBuffers is ours.
 //
 //   XEN3D_GRAB_FRAMES=500,1500   frames to save (1 = the first swap)
@@ -60,11 +60,19 @@ void* real_gl() {
   return h;
 }
 
+// Referenced directly so the linker keeps libGL.so.1 as our dependency: that
+// is what makes every other GLX/GL symbol resolve there.
+__attribute__((used)) void* const g_keep_libgl = reinterpret_cast<void*>(&glXQueryVersion);
+
+using GetProcFn = __GLXextFuncPtr (*)(const GLubyte*);
+GetProcFn real_get_proc() {
+  static auto f = reinterpret_cast<GetProcFn>(dlsym(real_gl(), "glXGetProcAddressARB"));
+  return f;
+}
+
 template <class F>
 F gl(const char* name) {
-  using GetProc = void* (*)(const GLubyte*);
-  static auto get = reinterpret_cast<GetProc>(dlsym(real_gl(), "glXGetProcAddressARB"));
-  return reinterpret_cast<F>(get ? get(reinterpret_cast<const GLubyte*>(name)) : dlsym(real_gl(), name));
+  return real_get_proc() ? reinterpret_cast<F>(real_get_proc()(reinterpret_cast<const GLubyte*>(name))) : nullptr;
 }
 
 // Reads the back buffer (the frame about to be shown) without disturbing the
@@ -124,4 +132,15 @@ extern "C" __attribute__((visibility("default"))) void glXSwapBuffers(Display* d
   const unsigned long frame = ++g_swaps;
   if (config().frames.count(frame)) save(dpy, d, frame);
   if (real) real(dpy, d);
+}
+
+// SDL finds glXSwapBuffers through glXGetProcAddress: hand out ours there too.
+extern "C" __attribute__((visibility("default"))) __GLXextFuncPtr glXGetProcAddressARB(const GLubyte* name) {
+  if (name && !std::strcmp(reinterpret_cast<const char*>(name), "glXSwapBuffers")) {
+    return reinterpret_cast<__GLXextFuncPtr>(&glXSwapBuffers);
+  }
+  return real_get_proc() ? real_get_proc()(name) : nullptr;
+}
+extern "C" __attribute__((visibility("default"))) __GLXextFuncPtr glXGetProcAddress(const GLubyte* name) {
+  return glXGetProcAddressARB(name);
 }
