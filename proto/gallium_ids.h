@@ -8,6 +8,14 @@
 
 namespace xen3d::proto {
 
+// goodbye.reason: why a guest leaves.
+enum GoodbyeReason : uint32_t {
+  kGoodbyeDone = 0,
+  // The guest's driver gave up on its context (a record it could not send);
+  // the host logs it, so a guest that stopped drawing shows in its log too.
+  kGoodbyeContextLost = 1,
+};
+
 // object_destroy.kind and the host's object tables.
 enum class ObjectKind : uint8_t {
   None = 0,

@@ -1,5 +1,7 @@
 #include "proto/guest_session.h"
 
+#include "proto/gallium_ids.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -29,6 +31,16 @@ GuestSession::~GuestSession() {
     send(Goodbye{});
     flush();
   }
+}
+
+void GuestSession::fail(std::string why) {
+  if (alive_) {
+    Goodbye bye;
+    bye.reason = kGoodbyeContextLost;
+    send(bye);
+    flush();
+  }
+  lose(std::move(why));
 }
 
 bool GuestSession::lose(std::string why) {

@@ -114,8 +114,9 @@ class GuestSession {
     if (p.span.data) bulk_done(p.span);
   }
 
-  // Marks the session lost with `why` (a record that cannot be sent at all).
-  void fail(std::string why) { lose(std::move(why)); }
+  // Marks the session lost with `why` (a record that cannot be sent at all),
+  // telling the host it leaves for that reason.
+  void fail(std::string why);
 
   // How the bulk heap served this connection (XEN3D_STATS, heap sizing).
   struct BulkStats {

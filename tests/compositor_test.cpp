@@ -286,20 +286,18 @@ std::vector<uint8_t> read_box(GuestSession& s, uint32_t id, const Box& box, size
   return out;
 }
 
-// Sends bytes through the bulk heap as a transfer_write.
+// Sends bytes as a transfer_write: through the bulk heap, or staged when it is held.
 void write_box(GuestSession& s, uint32_t id, const Box& box, uint32_t stride, const std::vector<uint8_t>& bytes) {
-  BulkSpan span = s.alloc_bulk(uint32_t(bytes.size()));
-  REQUIRE(span.data);
-  std::memcpy(span.data, bytes.data(), bytes.size());
+  GuestSession::Payload payload;
+  REQUIRE(s.put_payload(bytes.data(), bytes.size(), payload));
   TransferWrite w;
   w.resource = id;
   w.box = box;
   w.stride = stride;
   w.layer_stride = 0;
-  w.data.pos = span.pos;
-  w.data.size = span.size;
+  w.data = payload.ref;
   REQUIRE(s.send(w));
-  s.bulk_done(span);
+  s.payload_done(payload);
 }
 
 Stats stats(GuestSession& s) {
@@ -324,17 +322,16 @@ uint32_t send_tgsi(GuestSession& s, uint32_t id, unsigned stage, const char* tex
   struct tgsi_header header;
   std::memcpy(&header, tokens.data(), sizeof header);
   const uint32_t n = header.HeaderSize + header.BodySize;
-  BulkSpan span = s.alloc_bulk(n * 4);
-  REQUIRE(span.data);
-  std::memcpy(span.data, tokens.data(), n * 4);
+  // As the driver sends them: in the heap, or staged when it is held.
+  GuestSession::Payload payload;
+  REQUIRE(s.put_payload(tokens.data(), n * 4, payload));
   ShaderCreate c;
   c.id = id;
   c.stage = uint8_t(stage);
   c.token_count = n;
-  c.tokens.pos = span.pos;
-  c.tokens.size = span.size;
+  c.tokens = payload.ref;
   REQUIRE(s.send(c));
-  s.bulk_done(span);
+  s.payload_done(payload);
   return id;
 }
 
@@ -643,6 +640,89 @@ void make_msaa_target(GuestSession& s) {
   sc.resource = 20;
   sc.format = kBgra;
   REQUIRE(s.send(sc));
+}
+
+TEST_CASE("payloads the bulk heap cannot take are staged, never dropped", "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("held-heap");
+  make_context(*g);
+  // An open map's span, never done, then the rest of the heap: nothing after
+  // it can be allocated until it is released.
+  BulkSpan held = g->alloc_bulk(g->max_bulk());
+  REQUIRE(held.data);
+  BulkSpan filler = g->alloc_bulk(g->max_bulk());
+  REQUIRE(filler.data);
+  g->bulk_done(filler);
+  setup_pipeline(*g);  // its shaders cannot go through the heap now
+  CHECK(g->bulk_stats().staged >= 2);
+  CHECK(g->bulk_stats().held_refusals >= 2);
+  clear_to_blue(*g);
+  draw_triangle(*g);
+  auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 255, 255});
+  g->bulk_done(held);
+  REQUIRE(ping(*g, 1));
+}
+
+TEST_CASE("a bad staged payload poisons only its guest", "[compositor][executor]") {
+  Compositor c;
+  auto good = c.connect("good-guest");
+  auto bad = c.connect("bad-guest");
+  make_context(*good);
+  make_context(*bad);
+  make_texture(*bad, 5);
+  const std::vector<uint8_t> bytes(256, 7);
+  auto chunk = [&](uint32_t total, uint32_t offset, size_t n) {
+    PayloadChunk p;
+    p.total = total;
+    p.offset = offset;
+    p.data = TailView<uint8_t>(std::span<const uint8_t>(bytes.data(), n));
+    REQUIRE(bad->send(p));
+  };
+  auto write_staged = [&](uint32_t size) {
+    TransferWrite w;
+    w.resource = 5;
+    w.box = box2d(0, 0, 4, 1);
+    w.stride = 16;
+    w.layer_stride = 16;
+    w.data.pos = kStagedPayloadPos;
+    w.data.size = size;
+    REQUIRE(bad->send(w));
+  };
+  SECTION("a staged ref before any payload") {
+    write_staged(16);
+    CHECK(poisoned_with(*bad, "none is complete"));
+  }
+  SECTION("a ref to a payload still arriving") {
+    chunk(64, 0, 16);
+    write_staged(64);
+    CHECK(poisoned_with(*bad, "none is complete"));
+  }
+  SECTION("a ref of another size") {
+    chunk(16, 0, 16);
+    write_staged(32);
+    CHECK(poisoned_with(*bad, "another size"));
+  }
+  SECTION("chunks out of order") {
+    chunk(64, 0, 16);
+    chunk(64, 32, 16);
+    CHECK(poisoned_with(*bad, "out of order"));
+  }
+  SECTION("a chunk past the payload's total") {
+    chunk(16, 0, 32);
+    CHECK(poisoned_with(*bad, "past the payload's total"));
+  }
+  SECTION("a payload over the connection's limit") {
+    chunk(0xfffffff0u, 0, 16);
+    CHECK(poisoned_with(*bad, "limit"));
+  }
+  SECTION("a complete payload is written like a heap span") {
+    chunk(16, 0, 16);
+    write_staged(16);
+    REQUIRE(ping(*bad, 2));
+    CHECK(read_box(*bad, 5, box2d(0, 0, 4, 1), 16) == std::vector<uint8_t>(16, 7));
+  }
+  REQUIRE(ping(*good, 3));
 }
 
 TEST_CASE("a multisampled window is resolved on the host for present", "[compositor][executor]") {

@@ -178,7 +178,11 @@ DecodeError GuestConnection::operator()(const proto::PayloadChunk& c) {
   return {};
 }
 
-DecodeError GuestConnection::operator()(const proto::Goodbye&) {
+DecodeError GuestConnection::operator()(const proto::Goodbye& g) {
+  if (g.reason == proto::kGoodbyeContextLost) {
+    XLOG_WARN("%s: its driver lost its context (a record it could not send; the guest's log says why)",
+              label_.c_str());
+  }
   goodbye_ = true;
   return {};
 }

@@ -21,9 +21,10 @@ cleanup() {
   local rc=$?
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ $rc -eq 0 ] && [ "$allow_lost_contexts" != 1 ] && grep -q "its context is now lost" "$work/compositor.log" 2>/dev/null; then
-    echo "FAIL: the compositor rejected a guest's record (its context was lost):" >&2
-    grep "its context is now lost" "$work/compositor.log" | head -5 >&2
+  local lost="its context is now lost|its driver lost its context"
+  if [ $rc -eq 0 ] && [ "$allow_lost_contexts" != 1 ] && grep -qE "$lost" "$work/compositor.log" 2>/dev/null; then
+    echo "FAIL: a guest lost its context:" >&2
+    grep -E "$lost" "$work/compositor.log" | head -5 >&2
     rc=1
   fi
   if [ $rc -ne 0 ]; then
