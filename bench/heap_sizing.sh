@@ -9,12 +9,12 @@
 # Apps:   openarena  timedemo demo088-test1 at 640x480 (fps)
 #         glmark2    texture, build, shading, refract, jellyfish, terrain at 800x600 (score)
 #         piglit     texsubimage, streaming-texture-leak, max-texture-size-level,
-#                    gl-3.0-texture-integer, copypixels-draw-sync (pass count)
+#                    gl-3.0-texture-integer, copypixels-draw-sync (passes, seconds)
 # Output: DIR/heap.md (one row per app and size) and the logs. Default DIR:
 # bench-out/heap/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-sizes="1024,4096,16384,65536" apps="openarena,glmark2,piglit" out=$top/bench-out/heap
+sizes="256,1024,4096,16384,65536" apps="openarena,glmark2,piglit" out=$top/bench-out/heap
 while [ $# -gt 0 ]; do
   case $1 in
     --sizes) sizes=$2; shift 2 ;;
@@ -60,13 +60,14 @@ run() {
       value=$(sed -n 's/.*glmark2 Score: \([0-9]*\).*/\1/p' "$log") ;;
     piglit)
       : >"$log"
-      local pass=0 t
+      local pass=0 t t0
+      t0=$(date +%s.%N)
       for t in "texsubimage -auto" "streaming-texture-leak -auto" "max-texture-size-level -auto" \
                "gl-3.0-texture-integer -auto" "copypixels-draw-sync -auto"; do
         # shellcheck disable=SC2086
         if env "${envs[@]}" timeout 300 "$piglit_bin"/$t >>"$log" 2>&1; then pass=$((pass + 1)); fi
       done
-      value="$pass/5" ;;
+      value="$pass/5 in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s" ;;
   esac
   echo "${value:-failed}"
 }

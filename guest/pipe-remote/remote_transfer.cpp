@@ -89,18 +89,22 @@ void for_each_piece(const pipe_resource* res, const pipe_box& box, const uint8_t
     }
     return;
   }
+  // `n` block rows from block row `y` of layer `z`.
+  auto band = [&](int z, unsigned y, unsigned n) {
+    pipe_box b = box;
+    b.z = box.z + z;
+    b.depth = 1;
+    b.y = box.y + int(y * bh);
+    b.height = int(std::min<unsigned>(n * bh, unsigned(box.y + box.height - b.y)));
+    return b;
+  };
   for (int z = 0; z < box.depth; ++z) {
     const uint8_t* layer = data + size_t(z) * layer_stride;
     if (whole.stride <= max) {
       const unsigned per = unsigned(max / whole.stride);
       for (unsigned y = 0; y < rows; y += per) {
         const unsigned n = std::min(per, rows - y);
-        pipe_box b = box;
-        b.z = box.z + z;
-        b.depth = 1;
-        b.y = box.y + int(y * bh);
-        b.height = int(std::min<unsigned>(n * bh, unsigned(box.y + box.height - b.y)));
-        fn(b, layer + size_t(y) * stride, stride, uintptr_t(stride) * n);
+        fn(band(z, y, n), layer + size_t(y) * stride, stride, uintptr_t(stride) * n);
       }
       continue;
     }
@@ -108,11 +112,7 @@ void for_each_piece(const pipe_resource* res, const pipe_box& box, const uint8_t
     for (unsigned y = 0; y < rows; ++y) {
       for (unsigned x = 0; x < blocks; x += per) {
         const unsigned n = std::min(per, blocks - x);
-        pipe_box b = box;
-        b.z = box.z + z;
-        b.depth = 1;
-        b.y = box.y + int(y * bh);
-        b.height = int(std::min<unsigned>(bh, unsigned(box.y + box.height - b.y)));
+        pipe_box b = band(z, y, 1);
         b.x = box.x + int(x * bw);
         b.width = int(std::min<unsigned>(n * bw, unsigned(box.x + box.width - b.x)));
         fn(b, layer + size_t(y) * stride + size_t(x) * bsize, stride, uintptr_t(stride));
@@ -280,7 +280,9 @@ void texture_subdata(pipe_context* ctx, pipe_resource* res, unsigned level, unsi
 void remote_upload(RemoteContext* c, pipe_resource* res, unsigned level, const pipe_box& box, const uint8_t* data,
                    unsigned stride, uintptr_t layer_stride) {
   proto::GuestSession& s = c->dev->session();
-  if (!packed_layout(res, box).size) return;
+  const size_t total = packed_layout(res, box).size;
+  if (!total) return;
+  s.bulk_stats().largest = std::max<uint64_t>(s.bulk_stats().largest, total);
   // Pieces of at most a quarter of the heap: an upload larger than the heap
   // streams through it while the host consumes the pieces before.
   const size_t piece = std::max<size_t>(s.bulk_heap_size() / 4, 4096);
