@@ -72,7 +72,12 @@ def table(apps, stacks, values, trips, failed, ours="remote"):
 
 
 def chart(apps, stacks, values, path):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        # The tables are the result; the chart is a picture of them.
+        print("apps_report: no chart without matplotlib (apt-get install python3-matplotlib)", file=sys.stderr)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     shown = [s for s in stacks if s != "direct"]
