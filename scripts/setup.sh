@@ -37,7 +37,9 @@ if [ ! -f build/build.ninja ]; then
   meson setup build --native-file native.ini --wrap-mode=nodownload >build-setup.log 2>&1 || {
     tail -30 build-setup.log; echo "meson setup failed; full log: build-setup.log" >&2; exit 1; }
 fi
-# Hits across clones in different folders (CI uses a fresh clone).
-export CCACHE_BASEDIR="$top"
+# Hits across clones in different folders (CI uses a fresh clone): paths
+# relative to the clone, and the build folder left out of the hash (ccache
+# hashes it by default when compiling with -g, so no other folder ever hit).
+export CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=true
 say "building"
 ninja -C build
