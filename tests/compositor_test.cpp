@@ -664,6 +664,34 @@ TEST_CASE("payloads the bulk heap cannot take are staged, never dropped", "[comp
   REQUIRE(ping(*g, 1));
 }
 
+TEST_CASE("vertex slots without a buffer read zeros and never memory the guest points at", "[compositor][executor]") {
+  // xen3d-fuzz-stream found softpipe reading vertices from address
+  // 0 + offset + stride * index for a slot with no buffer.
+  const char* driver = GENERATE("softpipe", "llvmpipe");
+  Compositor c(std::string("--driver ") + driver);
+  auto g = c.connect("empty-slots");
+  make_context(*g);
+  setup_pipeline(*g);
+  clear_to_blue(*g);
+  SECTION("a slot bound to no buffer, with a far offset and stride") {
+    SetVertexBuffers vbs;
+    const VertexBuffer vb{0, 0x7fff0000u, 4096, 0};
+    vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
+    REQUIRE(g->send(vbs));
+  }
+  SECTION("a slot unbound") {
+    SetVertexBuffers vbs;
+    vbs.unbind_trailing = 1;
+    REQUIRE(g->send(vbs));
+  }
+  draw_triangle(*g);
+  REQUIRE(ping(*g, 1));
+  // Every vertex at the origin: nothing drawn over the clear.
+  auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{255, 0, 0, 255});
+  REQUIRE(c.running());
+}
+
 TEST_CASE("a bad staged payload poisons only its guest", "[compositor][executor]") {
   Compositor c;
   auto good = c.connect("good-guest");

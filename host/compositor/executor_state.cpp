@@ -469,7 +469,10 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetVertexBuffers& r) {
     if (auto e = get_buffer(vb.resource, vbs[i].buffer.resource, role); !e.ok()) return e;
     // Offsets past the end are fine: vertex fetch is bounds-checked against the buffer size.
   }
-  ctx->pipe->set_vertex_buffers(ctx->pipe, r.start, n, r.unbind_trailing, false, vbs.data());
+  // Empty and unbound slots get the zeroed stand-in: never a null buffer.
+  const unsigned total = n + r.unbind_trailing;
+  if (!empty_vertex_buffers(vbs.data(), total)) return reject_("%s: the host driver could not create a vertex buffer", rec);
+  ctx->pipe->set_vertex_buffers(ctx->pipe, r.start, total, 0, false, vbs.data());
   return {};
 }
 

@@ -120,6 +120,30 @@ pipe_context* GalliumExecutor::utility_context() {
   return utility_;
 }
 
+bool GalliumExecutor::empty_vertex_buffers(pipe_vertex_buffer* vbs, unsigned n) {
+  for (unsigned i = 0; i < n; ++i) {
+    if (vbs[i].buffer.resource || vbs[i].is_user_buffer) continue;
+    if (!empty_vertex_buffer_) {
+      pipe_resource templ{};
+      templ.target = PIPE_BUFFER;
+      templ.format = PIPE_FORMAT_R8_UNORM;
+      templ.width0 = 4096;  // past any vertex element's src_offset plus its format
+      templ.height0 = templ.depth0 = templ.array_size = 1;
+      templ.bind = PIPE_BIND_VERTEX_BUFFER;
+      empty_vertex_buffer_ = screen_->resource_create(screen_, &templ);
+      if (!empty_vertex_buffer_) return false;
+      if (!zero_fill(empty_vertex_buffer_)) {
+        pipe_resource_reference(&empty_vertex_buffer_, nullptr);
+        return false;
+      }
+    }
+    vbs[i].buffer.resource = empty_vertex_buffer_;
+    vbs[i].stride = 0;
+    vbs[i].buffer_offset = 0;
+  }
+  return true;
+}
+
 void GalliumExecutor::settle_other_contexts(pipe_context* except) {
   for (auto& [id, c] : contexts_) {
     if (c->pipe == except) continue;
@@ -152,6 +176,14 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   plain.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   ctx->default_sampler = pipe->create_sampler_state(pipe, &plain);
   for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) rebind_samplers(*ctx, s);
+  // No slot is ever empty: a vertex element may name any of them.
+  std::array<pipe_vertex_buffer, PIPE_MAX_ATTRIBS> empty{};
+  if (!empty_vertex_buffers(empty.data(), PIPE_MAX_ATTRIBS)) {
+    forget_default_sampler(*ctx);
+    pipe->destroy(pipe);
+    return reject_("context_create: the host driver could not create a vertex buffer");
+  }
+  pipe->set_vertex_buffers(pipe, 0, PIPE_MAX_ATTRIBS, 0, false, empty.data());
   HostObject obj;
   obj.kind = ObjectKind::Context;
   obj.ptr = ctx.get();
@@ -407,6 +439,7 @@ void GalliumExecutor::teardown() {
   contexts_.clear();
   current_ = nullptr;
   pipe_resource_reference(&present_resolve_, nullptr);
+  pipe_resource_reference(&empty_vertex_buffer_, nullptr);
   if (utility_) utility_->destroy(utility_);
   utility_ = nullptr;
   GlobalObjectStats::guests -= 1;

@@ -207,6 +207,12 @@ class GalliumExecutor {
   // for it is refused. gallivm does not bounds-check those reads.
   DecodeError guard_constant_reads(ContextState& ctx, std::initializer_list<unsigned> stages, const char* rec);
   pipe_context* utility_context();
+  // Fills vbs[0..n) slots that name no buffer with a zeroed 4 KiB buffer
+  // (stride and offset 0). Drivers' vertex fetch bounds-checks only real
+  // buffers: an empty slot is read from address 0 + offset + stride * index,
+  // which a guest chooses (found by xen3d-fuzz-stream). False when the host
+  // could not make the buffer.
+  bool empty_vertex_buffers(pipe_vertex_buffer* vbs, unsigned n);
   bool zero_fill(pipe_resource* res);
   // Flushes every context of this guest other than `except` and waits, so a
   // read through `except` sees all of the guest's rendering.
@@ -238,6 +244,8 @@ class GalliumExecutor {
   std::shared_ptr<Desktop> desktop_;
   DesktopRegistry* desktops_ = nullptr;
   pipe_resource* present_resolve_ = nullptr;  // see resolve_for_present
+  // Stands in every vertex buffer slot the guest leaves empty (empty_vertex_buffers).
+  pipe_resource* empty_vertex_buffer_ = nullptr;
   bool torn_down_ = false;
   bool snapshot_warned_ = false;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> last_snapshot_;  // per window
