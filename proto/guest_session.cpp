@@ -157,7 +157,7 @@ bool GuestSession::put_payload(const void* data, size_t size, Payload& out) {
   c.total = out.ref.size;
   size_t off = 0;
   do {
-    const size_t n = std::min(size - off, PayloadChunk::kMaxData);
+    const size_t n = std::min(size - off, max_inline_bytes());
     c.offset = static_cast<uint32_t>(off);
     c.data = TailView<uint8_t>(std::span<const uint8_t>(src + off, n));
     if (!send(c)) return false;

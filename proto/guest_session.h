@@ -3,6 +3,7 @@
 // and by tools; knows nothing about which transport carries the rings.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -99,6 +100,9 @@ class GuestSession {
   void bulk_done(const BulkSpan& span);
   uint32_t max_bulk() const { return bulk_.max_alloc(); }
   uint32_t bulk_heap_size() const { return bulk_.capacity(); }
+  // The most data bytes one record may carry inline on this connection (a
+  // small command ring holds smaller records than the protocol's 64 KiB).
+  size_t max_inline_bytes() const { return std::min<size_t>(PayloadChunk::kMaxData, cmd_.max_record() - 64); }
 
   // The payload of one record (shader tokens, user indices): in the bulk heap
   // when it can take the bytes, else staged on the host by payload_chunk

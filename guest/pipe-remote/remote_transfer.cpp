@@ -144,7 +144,8 @@ void upload_inline(RemoteContext* c, pipe_resource* res, unsigned level, const p
   r.resource = id_of(res);
   r.level = level;
   std::vector<uint8_t> tmp;
-  for_each_piece(res, box, data, stride, layer_stride, proto::TransferWriteInline::kMaxData,
+  static_assert(proto::TransferWriteInline::kMaxData == proto::PayloadChunk::kMaxData);
+  for_each_piece(res, box, data, stride, layer_stride, s.max_inline_bytes(),
                  [&](const pipe_box& b, const uint8_t* src, unsigned src_stride, uintptr_t src_layer_stride) {
                    const Layout l = packed_layout(res, b);
                    tmp.resize(l.size);
