@@ -72,6 +72,14 @@ class HostSession {
   // other guests need meanwhile, so a guest that stops reading (a paused
   // domain, a stuck process) holds up only itself.
   void set_reply_wait_hook(std::function<void(bool waiting)> hook) { reply_wait_hook_ = std::move(hook); }
+  // Runs `wait` (for this guest's own work: a fence) with those locks let go
+  // the same way, so a guest whose work takes long holds up only itself.
+  template <class F>
+  void wait_unlocked(F&& wait) {
+    if (reply_wait_hook_) reply_wait_hook_(true);
+    wait();
+    if (reply_wait_hook_) reply_wait_hook_(false);
+  }
 
  private:
   uint8_t* reserve_reply(size_t bytes);

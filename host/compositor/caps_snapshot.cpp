@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "host/compositor/host_limits.h"
 #include "host/compositor/log.h"
 #include "pipe/p_defines.h"
 #include "pipe/p_screen.h"
@@ -83,8 +84,12 @@ bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage) {
     // Translating on the host is no way out: Mesa 22.3.6's tgsi_to_nir hits
     // unreachable() on the tessellation properties (TES_PRIM_MODE), which a
     // guest could use to crash the compositor.
-    if (draw_module_driver(screen)) return false;
+    return false;
   }
+  // Drivers outside the draw module (zink, radeonsi, iris) take TGSI through
+  // Mesa's tgsi_to_nir, which hits unreachable() on geometry-shader
+  // properties as well: only the draw module runs TGSI geometry shaders.
+  if (type == PIPE_SHADER_GEOMETRY && !draw_module_driver(screen)) return false;
   return true;
 }
 
@@ -113,11 +118,12 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen) 
   copy_string(t->device_vendor, sizeof t->device_vendor,
               screen->get_device_vendor ? screen->get_device_vendor(screen) : nullptr);
   fill_formats(screen, *t);
+  const char* masked = mask_host_caps(*t, screen);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  XLOG_INFO("caps snapshot of %s: %zu bytes in %.1f ms%s", t->name, sizeof(proto::CapsTable), ms,
-            masked_stages ? " (stages that cannot take TGSI reported as absent)" : "");
+  XLOG_INFO("caps snapshot of %s: %zu bytes in %.1f ms%s%s%s", t->name, sizeof(proto::CapsTable), ms,
+            masked_stages ? " (stages that cannot take TGSI reported as absent)" : "", *masked ? "; " : "", masked);
   return t;
 }
 

@@ -20,9 +20,11 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen);
 
 // Whether shader_create can hand TGSI tokens of this stage to the host
 // driver. False when the driver does not list TGSI among the stage's
-// supported IRs, and for tessellation on drivers built on Mesa's draw module
-// (llvmpipe, softpipe), whose tessellation stages read only NIR although the
-// caps claim TGSI.
+// supported IRs; for tessellation everywhere (the draw module's tessellation
+// reads only NIR although the caps claim TGSI, and Mesa's tgsi_to_nir, which
+// other drivers use, hits unreachable() on tessellation properties); and for
+// geometry shaders outside the draw module (tgsi_to_nir again). The host's
+// own TGSI->NIR lowering lifts these.
 bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage);
 
 // Whether the driver runs geometry and tessellation through Mesa's draw

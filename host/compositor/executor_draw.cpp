@@ -1,5 +1,6 @@
 // GalliumExecutor: draws, compute, clears, copies, flushes and queries.
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -55,27 +56,52 @@ proto::DecodeError GalliumExecutor::guard_constant_reads(ContextState& ctx, std:
     const uint32_t id = ctx.bound[slot_of(stage)];
     const HostObject* shader = id ? objects_.find(id) : nullptr;
     if (!shader) continue;
+    // llvmpipe copies at most this much of a fragment or compute shader's
+    // constant buffer; the JIT reads past the copy unchecked.
+    const bool copied = stage == PIPE_SHADER_FRAGMENT || stage == PIPE_SHADER_COMPUTE;
+    const uint32_t copy_limit = copied && limits_.constant_copy_bytes ? limits_.constant_copy_bytes : UINT32_MAX;
     for (unsigned slot = 0; slot < shader->const_bytes.size(); ++slot) {
       const uint32_t need = shader->const_bytes[slot];
-      const uint32_t have = ctx.constant_bytes[stage][slot];
-      if (need <= have) continue;
-      if (ctx.constant_buffer_is_resource(stage, slot)) {
-        // A shader reads whole vec4 registers: a buffer ending inside its last
-        // one (a UBO holding one float) is read into the 48 bytes llvmpipe
-        // allocates past every buffer's end.
-        if (need <= ((have + 15u) & ~15u)) continue;
-        return reject_("%s: the %s shader #%u reads %u bytes of constant buffer %u; the bound buffer holds %u", rec,
-                       stage_name(stage), id, need, slot, have);
+      if (need > copy_limit) {
+        return reject_("%s: the %s shader #%u reads %u bytes of constant buffer %u; the host driver makes at most %u "
+                       "readable", rec, stage_name(stage), id, need, slot, copy_limit);
       }
-      // Inline data shorter than the declared range (or none): zero-fill the
-      // rest, as reads past a bound range return zero on robust drivers.
-      auto& data = ctx.user_constants[stage][slot];
-      data.resize(need, 0);
+      if (need <= ctx.constant_bytes[stage][slot]) continue;
+      const auto source = ctx.constant_source[stage][slot];
       pipe_constant_buffer cb{};
+      auto& data = ctx.user_constants[stage][slot];
+      if (source.resource) {
+        pipe_resource* res = nullptr;
+        if (auto e = get_buffer(source.resource, res, "the bound constant buffer"); !e.ok()) return e;
+        const uint32_t readable = res->width0 > source.offset ? res->width0 - source.offset : 0;
+        if (readable >= need) {
+          // The guest's own bytes past its bound size: widen the binding so
+          // the driver copies (and the shader reads) no further than them.
+          cb.buffer = res;
+          cb.buffer_offset = source.offset;
+          cb.buffer_size = need;
+          ctx.pipe->set_constant_buffer(ctx.pipe, static_cast<pipe_shader_type>(stage), slot, false, &cb);
+          ctx.constant_bytes[stage][slot] = need;
+          continue;
+        }
+        // A buffer ending inside the shader's last vec4 (a uniform block of
+        // one float): a zero-padded copy, taken again at every draw (the
+        // guest may write the buffer in between).
+        if (need > ((readable + 15u) & ~15u)) {
+          return reject_("%s: the %s shader #%u reads %u bytes of constant buffer %u; the bound buffer holds %u", rec,
+                         stage_name(stage), id, need, slot, readable);
+        }
+        data.assign(need, 0);
+        if (readable) pipe_buffer_read(ctx.pipe, res, source.offset, readable, data.data());
+      } else {
+        // Inline data shorter than the declared range (or none): zero-fill
+        // the rest, as reads past a bound range return zero on robust drivers.
+        data.resize(need, 0);
+        ctx.constant_bytes[stage][slot] = need;
+      }
       cb.user_buffer = data.data();
       cb.buffer_size = need;
       ctx.pipe->set_constant_buffer(ctx.pipe, static_cast<pipe_shader_type>(stage), slot, false, &cb);
-      ctx.constant_bytes[stage][slot] = need;
     }
   }
   return {};
@@ -133,6 +159,25 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
       return reject_("%s: smooth lines/points or polygon stipple need a fragment shader with at most 30 "
                      "temporaries on this host (shader #%u has %u)", rec, ctx->bound[slot_of(PIPE_SHADER_FRAGMENT)],
                      unsigned(fs->shader_temps));
+    }
+  }
+  // The draw module emits position, every fragment input and a few vertex
+  // outputs through one fixed-size translate key: past it, it writes out of
+  // bounds (a fragment shader with 40 inputs crashed the compositor).
+  if (limits_.draw_emit_attribs) {
+    const HostObject* fs = objects_.find(ctx->bound[slot_of(PIPE_SHADER_FRAGMENT)]);
+    const uint32_t last_id = ctx->bound[slot_of(PIPE_SHADER_GEOMETRY)] ? ctx->bound[slot_of(PIPE_SHADER_GEOMETRY)]
+                                                                       : ctx->bound[slot_of(PIPE_SHADER_VERTEX)];
+    const HostObject* last = objects_.find(last_id);
+    const HostObject* rast = objects_.find(ctx->bound[unsigned(BindSlot::Rasterizer)]);
+    if (fs && last) {
+      const unsigned attribs = draw_emit_attribs(last->interface, fs->interface, rast && rast->rast_rewrites_fs);
+      if (attribs > limits_.draw_emit_attribs) {
+        return reject_("%s: the fragment shader #%u (%u inputs) and %s shader #%u need %u vertex attributes from the "
+                       "host's draw module, which emits at most %u", rec, ctx->bound[slot_of(PIPE_SHADER_FRAGMENT)],
+                       unsigned(fs->interface.num_inputs), stage_name(last->stage), last_id, attribs,
+                       limits_.draw_emit_attribs);
+      }
     }
   }
   // Each view renders to the framebuffer layer of its index.
@@ -291,7 +336,18 @@ proto::DecodeError GalliumExecutor::handle(const proto::LaunchGrid& r) {
     if (auto e = get_buffer(r.indirect, info.indirect, "launch_grid indirect"); !e.ok()) return e;
     if (r.indirect_offset % 4) return reject_("%s: indirect offset %u is not 4-byte aligned", rec, r.indirect_offset);
     if (auto e = check_range(*info.indirect, r.indirect_offset, 12, "launch_grid indirect", r.indirect); !e.ok()) return e;
-    info.indirect_offset = r.indirect_offset;
+    // The grid the guest's buffer holds gets the same check as a direct one:
+    // read here (after the guest's earlier writes), launched as direct.
+    uint32_t grid[3] = {};
+    pipe_buffer_read(ctx->pipe, info.indirect, r.indirect_offset, sizeof grid, grid);
+    info.indirect = nullptr;
+    for (unsigned i = 0; i < 3; ++i) {
+      if (grid[i] > max_grid[i]) {
+        return reject_("%s: the indirect grid[%u] %u exceeds %llu", rec, i, grid[i], static_cast<unsigned long long>(max_grid[i]));
+      }
+      info.grid[i] = grid[i];
+    }
+    if (!grid[0] || !grid[1] || !grid[2]) return {};
   } else if (!r.grid[0] || !r.grid[1] || !r.grid[2]) {
     return {};  // an empty grid runs nothing
   }
@@ -741,6 +797,14 @@ proto::DecodeError GalliumExecutor::handle(const proto::QueryResult& r) {
   } u;
   std::memset(&u, 0, sizeof u);
   proto::QueryValue v;
+  if (r.wait) {
+    // Waiting is for the guest's own rendering: done on a fence with the
+    // driver lock let go, not inside get_query_result holding it.
+    std::vector<std::pair<pipe_context*, pipe_fence_handle*>> fences(1, {ctx->pipe, nullptr});
+    ctx->pipe->flush(ctx->pipe, &fences[0].second, 0);
+    if (!fences[0].second) fences.clear();
+    wait_for_fences(fences);
+  }
   v.ready = ctx->pipe->get_query_result(ctx->pipe, static_cast<pipe_query*>(o->ptr), r.wait, &u.result);
   for (unsigned i = 0; i < 16; ++i) v.value[i] = u.words[i];
   session_.reply(v);

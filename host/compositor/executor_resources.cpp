@@ -321,9 +321,16 @@ proto::DecodeError GalliumExecutor::handle(const proto::SamplerViewCreate& r) {
       return reject_("%s: levels %u..%u outside resource #%u's 0..%u", rec, unsigned(r.first_level), unsigned(r.last_level),
                      r.resource, unsigned(res->last_level));
     }
-    const unsigned layers = res->target == PIPE_TEXTURE_3D ? res->depth0 : res->array_size;
+    // A 2D view of a 3D texture names depth slices, and the driver offsets
+    // every viewed level by first_layer slices of that level (llvmpipe:
+    // mip_offsets[j] += first_layer * img_stride[j]): they must exist in the
+    // smallest level viewed, not only in level 0.
+    const bool slices = res->target == PIPE_TEXTURE_3D && r.target != PIPE_TEXTURE_3D;
+    const unsigned layers = slices ? u_minify(res->depth0, r.last_level)
+                                   : res->target == PIPE_TEXTURE_3D ? res->depth0 : res->array_size;
     if (r.first > r.last || r.last >= layers) {
-      return reject_("%s: layers %u..%u outside the %u layers of resource #%u", rec, r.first, r.last, layers, r.resource);
+      return reject_("%s: layers %u..%u outside the %u layers of resource #%u%s", rec, r.first, r.last, layers,
+                     r.resource, slices ? " at the last level viewed" : "");
     }
     const unsigned count = r.last - r.first + 1;
     if (r.target == PIPE_TEXTURE_CUBE || r.target == PIPE_TEXTURE_CUBE_ARRAY) {

@@ -53,7 +53,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
     }
     case ObjectKind::Sampler: {
       pipe_sampler_state s;
-      if ((why = decode_sampler(blob, size, caps_, s)).empty()) handle = p->create_sampler_state(p, &s);
+      if ((why = decode_sampler(blob, size, caps_, s)).empty()) {
+        // Clamped, not refused: GL lets any program ask for anisotropy, and
+        // the host may not sample with it (mask_host_caps says why).
+        s.max_anisotropy = std::min(s.max_anisotropy, static_cast<unsigned>(limits_.max_anisotropy));
+        handle = p->create_sampler_state(p, &s);
+      }
       break;
     }
     case ObjectKind::VertexElements: {
@@ -115,7 +120,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   std::vector<tgsi_token> tokens = padded_tgsi_copy(bytes, r.token_count);
   pipe_stream_output_info so;
   if (auto e = decode_stream_output(r.stream_output, so); !e.empty()) return reject_("%s #%u: %s", rec, r.id, e.c_str());
-  TgsiLimits limits = tgsi_limits(caps_, stage, screen_);
+  TgsiLimits limits = tgsi_limits(limits_, stage);
   if (stage == PIPE_SHADER_GEOMETRY && draw_module_driver(screen_)) {
     // Mesa's draw module sizes a TGSI geometry shader's per-stream output
     // arrays by the streams its stream output names: EMIT to any other
@@ -180,6 +185,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   obj.stage = static_cast<uint8_t>(stage);
   obj.shader_temps = static_cast<uint16_t>(summary.temps);
   obj.const_bytes = summary.const_bytes;
+  obj.interface = summary.interface;
   obj.bytes = shader_bytes;
   if (stage == PIPE_SHADER_GEOMETRY) {
     obj.gs_input_prim = static_cast<uint8_t>(summary.gs_input_prim < 0 ? PIPE_PRIM_POINTS : summary.gs_input_prim);
@@ -406,7 +412,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
   const char* rec = "set_constant_buffer";
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
-  const unsigned limit = std::min(shader_cap(r.stage, PIPE_SHADER_CAP_MAX_CONST_BUFFERS), unsigned(PIPE_MAX_CONSTANT_BUFFERS));
+  const unsigned limit = limits_.stage[r.stage].const_buffers;
   if (r.index >= limit) return reject_("%s: index %u exceeds the %u %s constant buffers", rec, unsigned(r.index), limit, stage_name(r.stage));
   const auto stage = static_cast<pipe_shader_type>(r.stage);
   auto& copy = ctx->user_constants[r.stage][r.index];
@@ -416,6 +422,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
     p->set_constant_buffer(p, stage, r.index, false, nullptr);
     std::vector<uint8_t>().swap(copy);
     ctx->constant_bytes[r.stage][r.index] = 0;
+    ctx->constant_source[r.stage][r.index] = {};
     return {};
   }
   pipe_constant_buffer cb{};
@@ -430,6 +437,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
     p->set_constant_buffer(p, stage, r.index, false, &cb);
     copy.swap(data);
     ctx->constant_bytes[r.stage][r.index] = r.size;
+    ctx->constant_source[r.stage][r.index] = {};
     return {};
   }
   if (!r.user_data.empty()) return reject_("%s: both a buffer and inline data", rec);
@@ -443,9 +451,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetConstantBuffer& r) {
   cb.buffer_size = r.size;
   p->set_constant_buffer(p, stage, r.index, false, &cb);
   std::vector<uint8_t>().swap(copy);
-  // The driver reads from the offset on; bytes of the guest's own buffer past
-  // the bound size are harmless, the end of the buffer is the limit.
-  ctx->constant_bytes[r.stage][r.index] = res->width0 - r.offset;
+  // What the driver reads is the bound size, not the buffer: llvmpipe copies
+  // that many bytes (fragment, compute) or substitutes a zero vec4 when it is
+  // under 4 bytes. guard_constant_reads widens the binding when a shader
+  // reads further.
+  ctx->constant_bytes[r.stage][r.index] = r.size >= 4 ? r.size : 0;
+  ctx->constant_source[r.stage][r.index] = {r.resource, r.offset};
   return {};
 }
 
@@ -481,7 +492,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSamplerViews& r) {
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   const unsigned n = static_cast<unsigned>(r.ids.size());
-  const unsigned limit = std::min(shader_cap(r.stage, PIPE_SHADER_CAP_MAX_SAMPLER_VIEWS), unsigned(PIPE_MAX_SHADER_SAMPLER_VIEWS));
+  const unsigned limit = limits_.stage[r.stage].sampler_views;
   if (unsigned(r.start) + n + r.unbind_trailing > limit) {
     return reject_("%s: slots %u..%u (with %u unbound) exceed the %u %s sampler views", rec, unsigned(r.start),
                    r.start + n - 1, unsigned(r.unbind_trailing), limit, stage_name(r.stage));
@@ -506,7 +517,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetShaderImages& r) {
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (!ctx->pipe->set_shader_images) return reject_("%s: the host driver has no shader images", rec);
   const unsigned n = static_cast<unsigned>(r.images.size());
-  const unsigned limit = std::min(shader_cap(r.stage, PIPE_SHADER_CAP_MAX_SHADER_IMAGES), unsigned(PIPE_MAX_SHADER_IMAGES));
+  const unsigned limit = limits_.stage[r.stage].images;
   if (unsigned(r.start) + n + r.unbind_trailing > limit) {
     return reject_("%s: slots %u..%u (with %u unbound) exceed the %u %s images", rec, unsigned(r.start), r.start + n - 1,
                    unsigned(r.unbind_trailing), limit, stage_name(r.stage));
@@ -567,7 +578,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetShaderBuffers& r) {
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (!ctx->pipe->set_shader_buffers) return reject_("%s: the host driver has no shader buffers", rec);
   const unsigned n = static_cast<unsigned>(r.buffers.size());
-  const unsigned limit = std::min(shader_cap(r.stage, PIPE_SHADER_CAP_MAX_SHADER_BUFFERS), unsigned(PIPE_MAX_SHADER_BUFFERS));
+  const unsigned limit = limits_.stage[r.stage].buffers;
   if (unsigned(r.start) + n > limit) {
     return reject_("%s: slots %u..%u exceed the %u %s buffers", rec, unsigned(r.start), r.start + n - 1, limit, stage_name(r.stage));
   }

@@ -19,7 +19,8 @@ namespace xen3d::host {
 using proto::ObjectKind;
 
 GalliumExecutor::GalliumExecutor(proto::HostSession& session, Config config)
-    : session_(session), config_(std::move(config)), caps_(*config_.caps), screen_(config_.screen) {
+    : session_(session), config_(std::move(config)), caps_(*config_.caps), screen_(config_.screen),
+      limits_(derive_host_limits(caps_, screen_)) {
   grid_input_.reserve(proto::LaunchGrid::kMaxInput);
   objects_.set_max_objects(config_.max_objects);
   GlobalObjectStats::guests += 1;
@@ -145,15 +146,25 @@ bool GalliumExecutor::empty_vertex_buffers(pipe_vertex_buffer* vbs, unsigned n) 
 }
 
 void GalliumExecutor::settle_other_contexts(pipe_context* except) {
+  std::vector<std::pair<pipe_context*, pipe_fence_handle*>> fences;
   for (auto& [id, c] : contexts_) {
     if (c->pipe == except) continue;
     pipe_fence_handle* fence = nullptr;
     c->pipe->flush(c->pipe, &fence, 0);
-    if (fence) {
-      screen_->fence_finish(screen_, c->pipe, fence, PIPE_TIMEOUT_INFINITE);
-      screen_->fence_reference(screen_, &fence, nullptr);
-    }
+    if (fence) fences.emplace_back(c->pipe, fence);
   }
+  wait_for_fences(fences);
+}
+
+void GalliumExecutor::wait_for_fences(std::vector<std::pair<pipe_context*, pipe_fence_handle*>>& fences) {
+  if (fences.empty()) return;
+  // This guest's own work, however long it runs, must not hold the driver
+  // lock from every other guest and from composition meanwhile.
+  session_.wait_unlocked([&] {
+    for (auto& [pipe, f] : fences) screen_->fence_finish(screen_, pipe, f, PIPE_TIMEOUT_INFINITE);
+  });
+  for (auto& [pipe, f] : fences) screen_->fence_reference(screen_, &f, nullptr);
+  fences.clear();
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
@@ -238,18 +249,19 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
     c.samplers[s].fill(0);
     if (any) rebind_samplers(c, s);
     const auto stage = static_cast<pipe_shader_type>(s);
-    if (const unsigned n = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_SAMPLER_VIEWS), unsigned(PIPE_MAX_SHADER_SAMPLER_VIEWS)))
+    if (const unsigned n = limits_.stage[s].sampler_views)
       p->set_sampler_views(p, stage, 0, 0, n, false, nullptr);
-    if (const unsigned n = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_SHADER_IMAGES), unsigned(PIPE_MAX_SHADER_IMAGES));
+    if (const unsigned n = limits_.stage[s].images;
         n && p->set_shader_images)
       p->set_shader_images(p, stage, 0, 0, n, nullptr);
-    if (const unsigned n = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_SHADER_BUFFERS), unsigned(PIPE_MAX_SHADER_BUFFERS));
+    if (const unsigned n = limits_.stage[s].buffers;
         n && p->set_shader_buffers)
       p->set_shader_buffers(p, stage, 0, n, nullptr, 0);
-    const unsigned ncb = std::min(shader_cap(s, PIPE_SHADER_CAP_MAX_CONST_BUFFERS), unsigned(PIPE_MAX_CONSTANT_BUFFERS));
+    const unsigned ncb = limits_.stage[s].const_buffers;
     for (unsigned i = 0; i < ncb; ++i) p->set_constant_buffer(p, stage, i, false, nullptr);
     for (auto& v : c.user_constants[s]) std::vector<uint8_t>().swap(v);
     c.constant_bytes[s].fill(0);
+    c.constant_source[s].fill({});
   }
   p->set_vertex_buffers(p, 0, 0, PIPE_MAX_ATTRIBS, false, nullptr);
   if (p->set_stream_output_targets) p->set_stream_output_targets(p, 0, nullptr, nullptr);
@@ -443,14 +455,12 @@ void GalliumExecutor::teardown() {
   if (utility_) utility_->destroy(utility_);
   utility_ = nullptr;
   GlobalObjectStats::guests -= 1;
+  uint64_t presented = 0;
+  for (const auto& [window, n] : presents_) presented += n;
   // Connections that only asked questions (stats, caps) have nothing worth a line.
-  if (count) {
-    XLOG_INFO("guest %u: freed %zu objects (%llu bytes)", config_.connection_id, count,
-              static_cast<unsigned long long>(bytes));
-  } else {
-    XLOG_DEBUG("guest %u: freed %zu objects (%llu bytes)", config_.connection_id, count,
-               static_cast<unsigned long long>(bytes));
-  }
+  log(count ? LogLevel::Info : LogLevel::Debug, "guest %u: freed %zu objects (%llu bytes); presented %llu frames",
+          config_.connection_id, count, static_cast<unsigned long long>(bytes),
+          static_cast<unsigned long long>(presented));
 }
 
 // --- screen records ------------------------------------------------------------

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "host/compositor/host_limits.h"
 #include "host/compositor/object_table.h"
 #include "host/compositor/rejection.h"
 #include "pipe/p_format.h"
@@ -36,6 +37,7 @@
 #include "proto/commands.gen.h"
 #include "proto/host_session.h"
 
+struct pipe_fence_handle;
 struct pipe_context;
 struct pipe_screen;
 
@@ -163,14 +165,20 @@ class GalliumExecutor {
     // the sampler of any slot a shader samples (a NULL one crashed it: found
     // by xen3d-fuzz-stream).
     void* default_sampler = nullptr;
-    // Inline constant data stays alive while bound: drivers may keep the pointer.
+    // Inline constant data stays alive while bound: drivers may keep the
+    // pointer. Also holds the zero-padded shadow of a buffer too short for
+    // the bound shader (guard_constant_reads).
     std::array<std::array<std::vector<uint8_t>, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> user_constants;
-    // Bytes a shader may read from each constant buffer binding: the inline
-    // data, or the bound buffer from the offset to its end; 0 when unbound.
+    // Bytes the driver makes readable from each binding: the size handed to
+    // set_constant_buffer (what llvmpipe copies; under 4 bytes it substitutes
+    // a zero vec4), 0 when unbound.
     std::array<std::array<uint32_t, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> constant_bytes{};
-    bool constant_buffer_is_resource(unsigned stage, unsigned slot) const {
-      return constant_bytes[stage][slot] && user_constants[stage][slot].empty();
-    }
+    // The guest buffer behind a binding (0: inline data or unbound) and its offset.
+    struct ConstantSource {
+      uint32_t resource = 0;
+      uint32_t offset = 0;
+    };
+    std::array<std::array<ConstantSource, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> constant_source{};
   };
 
   // --- lookups (all return a rejection naming the role on failure) ---
@@ -217,6 +225,8 @@ class GalliumExecutor {
   // Flushes every context of this guest other than `except` and waits, so a
   // read through `except` sees all of the guest's rendering.
   void settle_other_contexts(pipe_context* except);
+  // Waits for the fences with the driver lock let go, then drops them.
+  void wait_for_fences(std::vector<std::pair<pipe_context*, pipe_fence_handle*>>& fences);
 
   // --- shared by several handlers ---
   DecodeError write_box(const char* record, uint32_t id, uint32_t level, const proto::Box& box, uint32_t stride,
@@ -235,6 +245,7 @@ class GalliumExecutor {
   Config config_;
   const proto::CapsTable& caps_;
   pipe_screen* screen_;
+  const HostLimits limits_;  // every check's numbers come from here
   Rejection reject_;
   ObjectTable objects_{reject_};
   std::map<uint32_t, std::unique_ptr<ContextState>> contexts_;

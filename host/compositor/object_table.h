@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "host/compositor/rejection.h"
+#include "host/compositor/shader_interface.h"
 #include "proto/gallium_ids.h"
 
 struct pipe_context;
@@ -50,8 +51,10 @@ struct HostObject {
   // the draw module rewrite the bound fragment shader (draw checks the pair).
   uint16_t shader_temps = 0;
   bool rast_rewrites_fs = false;
-  // Shaders: TgsiSummary::const_bytes (what each constant buffer must hold).
+  // Shaders: TgsiSummary::const_bytes (what each constant buffer must hold)
+  // and ::interface (what draw checks the linked stages against).
   std::vector<uint32_t> const_bytes;
+  ShaderInterface interface;
   // Queries: PIPE_QUERY_* and whether begin has been called without end.
   uint16_t query_type = 0;
   bool query_active = false;

@@ -316,9 +316,9 @@ struct Declared {
   std::array<int, PIPE_MAX_SAMPLERS> sampler_target;                  // first texture target seen
   std::vector<std::array<uint32_t, 4>> immediates;
   std::vector<uint8_t> immediate_type;
-  std::array<int, PIPE_MAX_SHADER_INPUTS> input_semantic;            // -1 = none
+  std::vector<int> input_semantic;                                    // -1 = none
   Declared() {
-    input_semantic.fill(-1);
+    input_semantic.assign(MesaInternal::kScanInputs, -1);
     sview_target.fill(-1);
     sampler_target.fill(-1);
   }
@@ -330,23 +330,20 @@ class Validator {
     const unsigned size[TGSI_FILE_COUNT] = {
         0,                                       // NULL
         0,                                       // CONSTANT: tracked per buffer in consts2d
-        // Inputs and outputs: the caps are what GL exposes, but st/mesa adds
-        // its own (position, point size, clip vertex) beyond them, as llvmpipe
-        // accepts; Gallium's TGSI consumers size their arrays by PIPE_MAX_*.
-        unsigned(PIPE_MAX_SHADER_INPUTS),
-        unsigned(PIPE_MAX_SHADER_OUTPUTS),
-        std::min(lim_.temps, 4096u),
-        std::min(lim_.samplers, unsigned(PIPE_MAX_SAMPLERS)),
-        16,                                      // ADDRESS: gallivm's LP_MAX_TGSI_ADDRS
-        4096,                                    // IMMEDIATE
-        PIPE_MAX_SHADER_INPUTS,                  // SYSTEM_VALUE (tgsi_scan's array)
-        std::min(lim_.images, 32u),              // IMAGE (tgsi_scan keeps a 32-bit mask)
-        std::min(lim_.sampler_views, unsigned(PIPE_MAX_SHADER_SAMPLER_VIEWS)),
-        std::min(lim_.buffers, 32u),             // BUFFER
+        lim_.inputs,
+        lim_.outputs,
+        lim_.temps,
+        lim_.samplers,
+        lim_.address_regs,
+        lim_.immediates,
+        lim_.system_values,
+        lim_.images,
+        lim_.sampler_views,
+        lim_.buffers,
         0, 0, 0,                                 // MEMORY, CONSTBUF, HW_ATOMIC: not accepted
     };
     for (unsigned f = 0; f < TGSI_FILE_COUNT; ++f) decl_.regs[f].assign(size[f], false);
-    decl_.consts2d.resize(std::min(lim_.const_buffers, unsigned(PIPE_MAX_CONSTANT_BUFFERS)));
+    decl_.consts2d.resize(lim_.const_buffers);
   }
 
   std::string declaration(uint32_t pos, const tgsi_full_declaration& d);
@@ -389,6 +386,7 @@ class Validator {
   std::string check_indirect(uint32_t pos, const char* what, unsigned file, const tgsi_ind_register& ind);
   std::string check_texture(uint32_t pos, const tgsi_full_instruction& in);
   std::string control_flow(uint32_t pos, unsigned op);
+  void note_semantic(unsigned file, unsigned name, unsigned index, unsigned count);
 
   unsigned stage_;
   TgsiLimits lim_;
@@ -428,8 +426,8 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
   if (d.Declaration.Semantic) {
     const unsigned name = d.Semantic.Name, index = d.Semantic.Index;
     if (name >= TGSI_SEMANTIC_COUNT) return fmt("declaration at token %u: semantic %u is unknown", pos, name);
-    const unsigned top = index + (last - first);  // tgsi_scan stores these in bytes
-    unsigned limit = 256;
+    const unsigned top = index + (last - first);
+    unsigned limit = MesaInternal::kSemanticIndex;
     if (name == TGSI_SEMANTIC_COLOR || name == TGSI_SEMANTIC_BCOLOR) limit = PIPE_MAX_COLOR_BUFS;
     if (name == TGSI_SEMANTIC_CLIPDIST) limit = 2;
     if (top >= limit) return fmt("declaration at token %u: semantic index %u exceeds %u", pos, top, limit - 1);
@@ -443,8 +441,10 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
   }
   if (d.Declaration.Array) {
     const unsigned id = d.Array.ArrayID;
-    // tgsi_scan records input/output array starts in PIPE_MAX_SHADER_INPUTS-sized arrays.
-    if (id == 0 || id >= PIPE_MAX_SHADER_INPUTS) return fmt("declaration at token %u: ArrayID %u is not 1..%u", pos, id, PIPE_MAX_SHADER_INPUTS - 1);
+    // tgsi_scan records input/output array starts in arrays of its register count.
+    if (id == 0 || id >= MesaInternal::kScanInputs) {
+      return fmt("declaration at token %u: ArrayID %u is not 1..%u", pos, id, MesaInternal::kScanInputs - 1);
+    }
     if (!decl_.arrays[file].insert(id).second) return fmt("declaration at token %u: ArrayID %u declared twice", pos, id);
   }
   if (file == TGSI_FILE_SAMPLER_VIEW) {
@@ -483,8 +483,9 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     // st/mesa appends state parameters after a full set of uniforms, so the
     // declared range can pass MAX_CONST_BUFFER0_SIZE. gallivm bounds-checks
     // only indirect constant reads; the executor makes bound buffers cover the
-    // declared range (summary.const_bytes).
-    const unsigned limit = std::min(lim_.consts * 4, 65536u);
+    // declared range (summary.const_bytes), within what the driver makes
+    // readable (HostLimits::constant_copy_bytes).
+    const unsigned limit = lim_.consts * 4;
     if (last >= limit) return fmt("declaration at token %u: CONST[%u][%u] exceeds %u constants", pos, buf, last, limit);
     if (regs.empty()) regs.assign(limit, false);
     for (unsigned r = first; r <= last; ++r) {
@@ -505,8 +506,30 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     if (file == TGSI_FILE_INPUT && d.Declaration.Semantic) decl_.input_semantic[r] = d.Semantic.Name;
   }
   if (file == TGSI_FILE_OUTPUT) summary.num_outputs = std::max(summary.num_outputs, last + 1);
+  if (file == TGSI_FILE_INPUT) {
+    summary.interface.num_inputs = static_cast<uint16_t>(std::max<unsigned>(summary.interface.num_inputs, last + 1));
+  }
+  if (d.Declaration.Semantic) note_semantic(file, d.Semantic.Name, d.Semantic.Index, last - first + 1);
   if (file == TGSI_FILE_TEMPORARY) summary.temps = std::max(summary.temps, last + 1);
   return {};
+}
+
+void Validator::note_semantic(unsigned file, unsigned name, unsigned index, unsigned count) {
+  ShaderInterface& io = summary.interface;
+  if (file == TGSI_FILE_INPUT) {
+    io.input_face |= name == TGSI_SEMANTIC_FACE;
+    io.input_layer |= name == TGSI_SEMANTIC_LAYER;
+    io.input_viewport_index |= name == TGSI_SEMANTIC_VIEWPORT_INDEX;
+  } else if (file == TGSI_FILE_SYSTEM_VALUE) {
+    io.uses_frontface |= name == TGSI_SEMANTIC_FACE;
+  } else if (file == TGSI_FILE_OUTPUT) {
+    for (unsigned i = index; i < index + count && i < 2; ++i) {
+      if (name == TGSI_SEMANTIC_BCOLOR) io.output_bcolors |= static_cast<uint8_t>(1u << i);
+    }
+    io.output_psize |= name == TGSI_SEMANTIC_PSIZE;
+    io.output_layer |= name == TGSI_SEMANTIC_LAYER;
+    io.output_viewport_index |= name == TGSI_SEMANTIC_VIEWPORT_INDEX;
+  }
 }
 
 std::string Validator::immediate(uint32_t pos, const tgsi_full_immediate& im) {
@@ -935,10 +958,6 @@ std::string Validator::finish() {
   return {};
 }
 
-unsigned shader_cap(const proto::CapsTable& caps, unsigned stage, pipe_shader_cap cap) {
-  const int v = caps.shader[stage][cap];
-  return v > 0 ? static_cast<unsigned>(v) : 0u;
-}
 
 }  // namespace
 
@@ -949,33 +968,31 @@ std::vector<tgsi_token> padded_tgsi_copy(const uint8_t* bytes, uint32_t token_co
   return tokens;
 }
 
-TgsiLimits tgsi_limits(const proto::CapsTable& caps, unsigned stage, pipe_screen* screen) {
+TgsiLimits tgsi_limits(const HostLimits& host, unsigned stage) {
   TgsiLimits l;
-  l.inputs = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_INPUTS);
-  l.outputs = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_OUTPUTS);
-  l.temps = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_TEMPS);
-  l.consts = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_CONST_BUFFER0_SIZE) / 16;
-  l.const_buffers = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_CONST_BUFFERS);
-  l.samplers = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_TEXTURE_SAMPLERS);
-  l.sampler_views = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_SAMPLER_VIEWS);
-  l.images = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_SHADER_IMAGES);
-  l.buffers = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_SHADER_BUFFERS);
-  l.instructions = shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_INSTRUCTIONS);
-  l.control_flow_depth = std::min(shader_cap(caps, stage, PIPE_SHADER_CAP_MAX_CONTROL_FLOW_DEPTH), 64u);
-  auto cap = [&](pipe_cap c) { return caps.param[c] > 0 ? static_cast<unsigned>(caps.param[c]) : 0u; };
-  l.gs_max_output_vertices = cap(PIPE_CAP_MAX_GEOMETRY_OUTPUT_VERTICES);
-  l.gs_max_total_components = cap(PIPE_CAP_MAX_GEOMETRY_TOTAL_OUTPUT_COMPONENTS);
-  l.gs_max_invocations = cap(PIPE_CAP_MAX_GS_INVOCATIONS);
-  l.vertex_streams = std::max(1u, std::min(cap(PIPE_CAP_MAX_VERTEX_STREAMS), unsigned(PIPE_MAX_VERTEX_STREAMS)));
-  l.vs_window_space_position = cap(PIPE_CAP_VS_WINDOW_SPACE_POSITION) != 0;
-  l.tg4_component_in_swizzle = cap(PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE) != 0;
-  l.cs_max_block = 1024;
-  if (caps.compute_size[PIPE_COMPUTE_CAP_MAX_BLOCK_SIZE] >= sizeof(uint64_t) * 3) {
-    uint64_t block[3];
-    std::memcpy(block, caps.compute[PIPE_COMPUTE_CAP_MAX_BLOCK_SIZE], sizeof block);
-    l.cs_max_block = static_cast<unsigned>(std::min<uint64_t>(std::max({block[0], block[1], block[2]}), 1u << 16));
-  }
-  l.screen = screen;
+  const StageLimits& s = host.stage[stage];
+  l.inputs = s.inputs;
+  l.outputs = s.outputs;
+  l.temps = s.temps;
+  l.consts = s.consts;
+  l.const_buffers = s.const_buffers;
+  l.immediates = s.immediates;
+  l.address_regs = s.address_regs;
+  l.system_values = s.system_values;
+  l.samplers = s.samplers;
+  l.sampler_views = s.sampler_views;
+  l.images = std::min(s.images, MesaInternal::kScanMaskBits);
+  l.buffers = std::min(s.buffers, MesaInternal::kScanMaskBits);
+  l.instructions = s.instructions;
+  l.control_flow_depth = s.control_flow_depth;
+  l.gs_max_output_vertices = host.gs_max_output_vertices;
+  l.gs_max_total_components = host.gs_max_total_components;
+  l.gs_max_invocations = host.gs_max_invocations;
+  l.vertex_streams = host.vertex_streams;
+  l.vs_window_space_position = host.vs_window_space_position;
+  l.tg4_component_in_swizzle = host.tg4_component_in_swizzle;
+  l.cs_max_block = host.cs_max_block;
+  l.screen = host.screen;
   return l;
 }
 

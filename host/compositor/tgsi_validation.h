@@ -17,9 +17,8 @@
 
 #include "pipe/p_format.h"
 #include "pipe/p_shader_tokens.h"
-#include "proto/caps_table.h"  // needs p_format.h first
-
-struct pipe_screen;
+#include "host/compositor/host_limits.h"
+#include "host/compositor/shader_interface.h"
 
 namespace xen3d::host {
 
@@ -31,9 +30,10 @@ inline constexpr uint32_t kTgsiPadTokens = 512;
 // they are checked and compiled), followed by kTgsiPadTokens zero tokens.
 std::vector<tgsi_token> padded_tgsi_copy(const uint8_t* bytes, uint32_t token_count);
 
-// Per-stage limits, from the host caps and the fixed arrays of Mesa's TGSI consumers.
+// Per-stage limits, taken from the host limits table (host_limits.h).
 struct TgsiLimits {
   unsigned inputs = 0, outputs = 0, temps = 0, consts = 0, const_buffers = 0;
+  unsigned immediates = 0, address_regs = 0, system_values = 0;
   unsigned samplers = 0, sampler_views = 0, images = 0, buffers = 0;
   unsigned instructions = 0, control_flow_depth = 0;
   unsigned gs_max_output_vertices = 0, gs_max_total_components = 0, gs_max_invocations = 0;
@@ -43,11 +43,12 @@ struct TgsiLimits {
   bool tg4_component_in_swizzle = false;  // TG4 src1 may be empty (PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE)
   pipe_screen* screen = nullptr;  // image formats are checked against it when set
 };
-TgsiLimits tgsi_limits(const proto::CapsTable& caps, unsigned stage, pipe_screen* screen);
+TgsiLimits tgsi_limits(const HostLimits& host, unsigned stage);
 
 // What the executor needs to know about an accepted shader.
 struct TgsiSummary {
   unsigned num_outputs = 0;    // highest declared OUTPUT register + 1
+  ShaderInterface interface;    // what draw checks a linked pipeline's emit against
   int gs_input_prim = -1;      // TGSI_PROPERTY_GS_INPUT_PRIM (PIPE_PRIM_*), -1 when absent
   unsigned instructions = 0;
   unsigned temps = 0;          // highest declared TEMP register + 1

@@ -1,0 +1,100 @@
+// The one table of host limits every guest record is checked against.
+//
+// Most limits come from the host screen's caps (proto::CapsTable, read once at
+// start by caps_snapshot.cpp). A few limits are imposed by Mesa's own code and
+// stated by no cap; they are listed in MesaInternal below, each taken from the
+// Mesa macro where Mesa has one and naming the file that imposes it. No other
+// file of the host validates against a number of its own.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "pipe/p_defines.h"
+#include "pipe/p_format.h"
+#include "proto/caps_table.h"  // needs p_format.h first
+
+struct pipe_screen;
+
+namespace xen3d::host {
+
+// Limits Mesa 22.3.6 imposes without a cap (values in host_limits.cpp).
+struct MesaInternal {
+  // auxiliary/translate/translate.h TRANSLATE_MAX_ATTRIBS: the draw module
+  // emits each vertex for the rasterizer through one translate key of this
+  // many elements (draw_pt_emit.c, draw_vbuf.c); llvmpipe's and softpipe's
+  // compute_vertex_info emit position, every fragment input, and back colors,
+  // point size, layer, viewport index and face when present.
+  static const unsigned kDrawEmitAttribs;
+  // gallivm/lp_bld_limits.h LP_MAX_TGSI_CONST_BUFFER_SIZE: llvmpipe copies at
+  // most this many bytes of each fragment/compute constant buffer into its
+  // scene (lp_setup.c, lp_state_cs.c) and substitutes a 16-byte zero buffer
+  // for ranges under 4 bytes; the JIT does not bounds-check direct reads.
+  static const unsigned kConstantCopyBytes;
+  // gallivm/lp_bld_limits.h LP_MAX_TGSI_ADDRS: ADDR registers gallivm allocates.
+  static const unsigned kAddressRegs;
+  // gallivm/lp_bld_limits.h LP_MAX_TGSI_IMMEDIATES: immediates gallivm's TGSI
+  // translator keeps in a fixed array.
+  static const unsigned kImmediates;
+  // gallivm/lp_bld_limits.h LP_MAX_TGSI_NESTING: control-flow nesting gallivm tracks.
+  static const unsigned kNesting;
+  // pipe/p_state.h PIPE_MAX_SHADER_INPUTS/OUTPUTS: tgsi_scan's per-register
+  // arrays (input_semantic_name[], ...), the largest register file any TGSI
+  // consumer indexes.
+  static const unsigned kScanInputs;
+  static const unsigned kScanOutputs;
+  // tgsi/tgsi_scan.h: images_declared and shader_buffers_declared are 32-bit masks.
+  static const unsigned kScanMaskBits;
+  // draw/draw_tess.h NUM_TCS_INPUTS: draw's tessellation-control input array
+  // (data[32][NUM_TCS_INPUTS][4]); per-vertex inputs past it overflow it.
+  static const unsigned kDrawTcsInputs;
+  // draw/draw_tess.h: the 32 vertices of that array's first dimension.
+  static const unsigned kDrawTcsVertices;
+  // tgsi_scan stores semantic indices in bytes (ubyte input_semantic_index[]).
+  static const unsigned kSemanticIndex;
+};
+
+// What one shader stage may declare and use.
+struct StageLimits {
+  bool available = false;  // the stage exists on the host and takes TGSI
+  unsigned inputs = 0, outputs = 0;  // register files, as TGSI consumers size them
+  unsigned temps = 0, consts = 0, const_buffers = 0, immediates = 0, address_regs = 0, system_values = 0;
+  unsigned samplers = 0, sampler_views = 0;
+  unsigned images = 0, buffers = 0;  // binding slots (a shader declares at most kScanMaskBits)
+  unsigned instructions = 0, control_flow_depth = 0;
+};
+
+struct HostLimits {
+  std::array<StageLimits, PIPE_SHADER_TYPES> stage{};
+  // Geometry shaders.
+  unsigned gs_max_output_vertices = 0, gs_max_total_components = 0, gs_max_invocations = 0;
+  unsigned vertex_streams = 1;
+  // Compute.
+  unsigned cs_max_block = 0;                         // largest block dimension
+  std::array<uint64_t, 3> cs_max_grid{};             // PIPE_COMPUTE_CAP_MAX_GRID_SIZE
+  uint64_t cs_max_local_bytes = 0;                   // PIPE_COMPUTE_CAP_MAX_LOCAL_SIZE
+  // Textures.
+  unsigned max_texture_2d = 0, max_texture_3d = 0, max_texture_cube = 0, max_array_layers = 0;
+  float max_anisotropy = 1.0f;                       // samplers are clamped to it
+  // Rasterizer interface: attributes the draw module may emit per vertex
+  // (0: the host driver does not go through the draw module).
+  unsigned draw_emit_attribs = 0;
+  // Bytes of a constant buffer binding the driver copies for fragment and
+  // compute shaders (0: it reads the bound resource itself).
+  unsigned constant_copy_bytes = 0;
+  bool vs_window_space_position = false;
+  bool tg4_component_in_swizzle = false;
+  bool draw_module = false;                          // llvmpipe or softpipe
+  pipe_screen* screen = nullptr;                     // for format questions
+};
+
+// Derived from the caps snapshot (already masked by mask_host_caps) and the
+// host screen's name.
+HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen);
+
+// Masks in the caps what the host accepts less of than its driver states, so
+// guests are never told about what the validator will clamp or refuse.
+// Returns a short note on what was masked (empty when nothing).
+const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen);
+
+}  // namespace xen3d::host
