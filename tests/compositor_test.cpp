@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -22,6 +23,23 @@
 using namespace xen3d::proto;
 
 namespace {
+
+// Under `meson test --setup sanitized` reports are files named by pid: note
+// which test case started this compositor (tests/fuzz/sanitizer_reports_test.sh).
+void register_for_sanitizer_reports(pid_t pid) {
+  const char* opts = std::getenv("ASAN_OPTIONS");
+  const char* at = opts ? std::strstr(opts, "log_path=") : nullptr;
+  if (!at) return;
+  std::string path(at + 9);
+  path = path.substr(0, path.find(':'));
+  path = path.substr(0, path.rfind('/')) + "/index";
+  std::string name = Catch::getResultCapture().getCurrentTestName();
+  for (char& ch : name) if (ch == ' ') ch = '_';
+  if (FILE* f = std::fopen(path.c_str(), "a")) {
+    std::fprintf(f, "%d compositor_tests:%s\n", int(pid), name.c_str());
+    std::fclose(f);
+  }
+}
 
 struct Compositor {
   pid_t pid = -1;
@@ -49,6 +67,7 @@ struct Compositor {
       execv(bin, argv.data());
       _exit(127);
     }
+    register_for_sanitizer_reports(pid);
     // The socket file appears at bind(), a moment before listen(): "ready" in
     // the log is the compositor's own word that guests can connect.
     for (int i = 0; i < 600; ++i) {

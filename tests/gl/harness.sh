@@ -61,6 +61,12 @@ start_compositor() {
   "$XEN3D_COMPOSITOR" --listen "local:$sock" --snapshot "$snap" "$@" >"$work/compositor.log" 2>&1 &
   comp_pid=$!
   pids+=($comp_pid)
+  # Which test a sanitizer report (named by pid) came from: see sanitizer_reports_test.sh.
+  if [[ "${ASAN_OPTIONS:-}" == *log_path=* ]]; then
+    local reports
+    reports=$(dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")")
+    mkdir -p "$reports" && echo "$comp_pid $(basename "$0" .sh)" >>"$reports/index"
+  fi
   for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
   cat "$work/compositor.log"
   fail "compositor did not start"
