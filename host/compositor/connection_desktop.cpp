@@ -8,6 +8,7 @@
 #include "host/compositor/framebuffer_source.h"
 #include "host/compositor/guest_connection.h"
 #include "host/compositor/log.h"
+#include "host/compositor/window_clip.h"
 
 namespace xen3d::host {
 
@@ -15,6 +16,9 @@ using proto::DecodeError;
 
 namespace {
 constexpr size_t kMaxWindowsPerDesktop = 256;
+// Disjoint rects kept per window: X's clip lists are far shorter; a longer
+// one becomes its bounding box, as the guest's own module does.
+constexpr size_t kMaxClipRectsPerWindow = 1024;
 }
 
 DecodeError GuestConnection::owned_desktop(const char* record) {
@@ -80,12 +84,20 @@ DecodeError GuestConnection::operator()(const proto::WindowState& r) {
   w.width = r.width;
   w.height = r.height;
   w.mapped = r.mapped != 0;
-  w.clip.reserve(r.clip.size());
+  std::vector<DesktopRect> clip;
+  clip.reserve(r.clip.size());
   for (size_t i = 0; i < r.clip.size(); ++i) {
     const proto::Rect c = r.clip[i];
-    if (c.width && c.height) w.clip.push_back({c.x, c.y, c.width, c.height});
+    clip.push_back({c.x, c.y, c.width, c.height});
   }
-  owned_desktop_->place_window(std::move(w));
+  // Composition trusts the list to be inside the window and disjoint: make it so.
+  NormalizedClip normalized = normalize_clip(clip, DesktopRect{r.x, r.y, r.width, r.height}, kMaxClipRectsPerWindow);
+  if (normalized.coarsened) {
+    XLOG_DEBUG("%s: window 0x%x: %zu clip rects taken as their bounding box", label_.c_str(), r.window, r.clip.size());
+  }
+  w.clip = std::move(normalized.rects);
+  std::string error;
+  if (!owned_desktop_->place_window(std::move(w), error)) return reject_("window_state: %s", error.c_str());
   options_.desktops->damaged(*owned_desktop_);
   return {};
 }
@@ -121,7 +133,7 @@ DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
   }
   if (!joined_desktop_) {
     joined_desktop_ = d;
-    d->connection_joined();
+    d->connection_joined(id(), memory_);
     executor_->present_into(d, options_.desktops);
     XLOG_INFO("%s joined desktop %u '%s'", label_.c_str(), d->id(), d->name().c_str());
   }

@@ -62,6 +62,8 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
     cfg.connection_id = info.connection_id;
     cfg.label = label_;
     executor_ = std::make_unique<GalliumExecutor>(*session_, std::move(cfg));
+    memory_ = std::make_shared<GuestMemoryAccount>(options_.max_guest_resource_bytes);
+    executor_->charge_memory_to(memory_);
   }
 }
 

@@ -92,6 +92,8 @@ class GuestConnection {
   std::unique_ptr<proto::HostSession> session_;
   ConnectionOptions options_;
   std::unique_ptr<GalliumExecutor> executor_;
+  // --max-guest-mem-mib: the executor's objects and the window surfaces desktops keep for this guest.
+  std::shared_ptr<GuestMemoryAccount> memory_;
   std::unique_ptr<proto::RecordingWriter> recording_;
   Rejection reject_;  // keeps the text of desktop records' rejections
   std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system
