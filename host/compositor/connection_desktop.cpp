@@ -25,6 +25,9 @@ DecodeError GuestConnection::owned_desktop(const char* record) {
   if (!owned_desktop_) {
     return reject_("%s: this connection has not opened a desktop", record);
   }
+  if (const std::string why = owned_desktop_->evicted(); !why.empty()) {
+    return reject_("%s: desktop '%s' was closed: %s", record, owned_desktop_->name().c_str(), why.c_str());
+  }
   return {};
 }
 
@@ -44,7 +47,16 @@ DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
   auto fb = std::make_unique<LocalFramebuffer>(transport.framebuffer(), transport.framebuffer_size());
   std::string error;
   if (!fb->resize(r.width, r.height, r.stride, error)) return refuse(error);
-  auto desktop = options_.desktops->open(std::string(r.name), std::move(fb), error);
+  // A Xen domain's desktop is named as the domain is in xenstore (set by
+  // the host's toolstack, unique among domains), whatever the guest asked.
+  const auto& info = session_->info();
+  const bool xen = info.peer_domid != 0 && !info.peer_vm.empty();
+  const std::string name = xen ? info.peer_vm : std::string(r.name);
+  if (xen && name != std::string_view(r.name)) {
+    XLOG_INFO("%s: desktop '%.*s' is named '%s' after its Xen domain", label_.c_str(), int(r.name.size()),
+              r.name.data(), name.c_str());
+  }
+  auto desktop = options_.desktops->open(name, {info.peer_id, xen}, std::move(fb), error);
   if (!desktop) return refuse(error);
   owned_desktop_ = desktop;
   answer.ok = true;

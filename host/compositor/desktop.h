@@ -83,6 +83,16 @@ class Desktop {
   // presents into it are dropped.
   void release_gpu();
   bool closed() const { return closed_; }
+  // Another peer's Xen domain took the desktop's name: the window system is
+  // told why on its next record (its thread reads this, the registry writes it).
+  void evict(std::string why) {
+    std::lock_guard<std::mutex> g(mutex_);
+    evicted_ = std::move(why);
+  }
+  std::string evicted() const {
+    std::lock_guard<std::mutex> g(mutex_);
+    return evicted_;
+  }
 
   VmSummary summary() const;
 
@@ -113,6 +123,7 @@ class Desktop {
   uint32_t connections_ = 0;
   std::map<uint32_t, std::shared_ptr<GuestMemoryAccount>> memory_;  // of each joined GL connection
   size_t clip_rects_ = 0;  // over every window in windows_
+  std::string evicted_;    // why the desktop was taken away ("" while it is not)
 
   // GPU lock
   std::map<uint32_t, Surface> surfaces_;  // by X window id
