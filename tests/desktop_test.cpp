@@ -78,12 +78,14 @@ struct Compositor {
     ss << f.rdbuf();
     return ss.str();
   }
-  std::unique_ptr<GuestSession> connect(const std::string& name, uint32_t framebuffer_kib = 0) {
+  // `endpoint` empty: the compositor's local socket.
+  std::unique_ptr<GuestSession> connect(const std::string& name, uint32_t framebuffer_kib = 0,
+                                        const std::string& endpoint = "") {
     ConnectRequest req;
     req.client_name = name;
     req.framebuffer_kib = framebuffer_kib;
     std::string error;
-    auto s = GuestSession::connect("local:" + socket, req, error);
+    auto s = GuestSession::connect(endpoint.empty() ? "local:" + socket : endpoint, req, error);
     INFO(error);
     REQUIRE(s);
     return s;
@@ -147,8 +149,9 @@ bool ping(GuestSession& s, uint64_t seq) {
 struct WindowSystem {
   std::unique_ptr<GuestSession> s;
   uint64_t token = 0;
-  WindowSystem(Compositor& c, const std::string& name, uint8_t grey) {
-    s = c.connect("window system " + name, (kXenfbPixelsOffset + kStride * kHeight + 1023) / 1024);
+  // `endpoint` empty: the compositor's local socket.
+  WindowSystem(Compositor& c, const std::string& name, uint8_t grey, const std::string& endpoint = "") {
+    s = c.connect("window system " + name, (kXenfbPixelsOffset + kStride * kHeight + 1023) / 1024, endpoint);
     uint8_t* region = s->transport().framebuffer();
     REQUIRE(region);
     auto* page = reinterpret_cast<XenfbPage*>(region);
@@ -508,4 +511,71 @@ TEST_CASE("clip lists are made disjoint and bounded before composition", "[deskt
   CHECK(refused);
   CHECK(beta.s->error().find("clip rects, more than 8192") != std::string::npos);
   CHECK(ping(*alpha.s, 2));
+}
+
+namespace {
+
+// xenemu (xen/emulation): a broker playing Xen with domain 3, "vm-three".
+struct XenEmulation {
+  pid_t pid = -1;
+  std::string socket;
+  XenEmulation() {
+    const char* broker = std::getenv("XENEMU_BROKER");
+    const char* ctl = std::getenv("XENEMU_CTL");
+    REQUIRE(broker);
+    REQUIRE(ctl);
+    socket = "/tmp/xen3d-dtest-xenemu-" + std::to_string(getpid()) + ".sock";
+    unlink(socket.c_str());
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      FILE* f = freopen("/dev/null", "w", stderr);
+      (void)f;
+      execl(broker, broker, "--socket", socket.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100 && access(socket.c_str(), F_OK) != 0; ++i) usleep(50000);
+    REQUIRE(std::system((std::string(ctl) + " " + socket + " create 3 vm-three >/dev/null").c_str()) == 0);
+    setenv("XEN3D_XENEMU", socket.c_str(), 1);
+    setenv("XEN3D_XENEMU_DOMID", "0", 1);  // the compositor forked next is dom0
+  }
+  ~XenEmulation() {
+    unsetenv("XEN3D_XENEMU");
+    unsetenv("XEN3D_XENEMU_DOMID");
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    unlink(socket.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a Xen domain's desktop is named after the domain and cannot be squatted", "[desktop][names]") {
+  XenEmulation xen;
+  Compositor c({"--listen", "xen", "--pv-display", "off"});
+  setenv("XEN3D_XENEMU_DOMID", "3", 1);  // this process's xen connections are dom3's from here on
+
+  // A local peer took the domain's name first.
+  WindowSystem squatter(c, "vm-three", 0x10);
+  // The domain asks for any name: its desktop is "vm-three", and it takes the name back.
+  WindowSystem domain(c, "whatever", 0x90, "xen");
+  CHECK(eventually(c, "vm-three", 5, 5, {0x90, 0x90, 0x90}));
+  CHECK(c.request("screenshot whatever").rfind("error", 0) == 0);
+  // The squatter is told why on its next desktop record; the domain goes on.
+  REQUIRE(squatter.s->send(DesktopDamage{}));
+  CHECK(!ping(*squatter.s, 1));
+  INFO(squatter.s->error());
+  CHECK(squatter.s->error().find("belongs to Xen domain dom3") != std::string::npos);
+  CHECK(ping(*domain.s, 2));
+
+  // The name is the domain's now: no other peer may open it.
+  auto again = c.connect("squatter again", 64);
+  DesktopOpen open;
+  open.width = open.height = 16;
+  open.stride = 64;
+  open.name = "vm-three";
+  DesktopOpened opened;
+  REQUIRE(again->call(open, opened));
+  CHECK(!opened.ok);
+  CHECK(std::string(opened.reason).find("belongs to dom3") != std::string::npos);
 }
