@@ -489,7 +489,7 @@ TEST_CASE("clip lists are made disjoint and bounded before composition", "[deskt
   (void)screenshot(c, "alpha");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   INFO("two screenshots took " << seconds << " s");
-  CHECK(seconds < 1.5);
+  CHECK(seconds < 0.5);  // ~2 s without normalization on 2 cores, ~1 ms with it
   CHECK(shot.at(10, 10) == kBlue);
   CHECK(ping(*gl, 2));
 
