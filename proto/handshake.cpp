@@ -135,31 +135,23 @@ bool guest_read_welcome(const std::vector<uint8_t>& rec, ShmLayout& layout, Sess
   return true;
 }
 
-int host_accept_hello(int listen_fd, const HostPolicy& policy, int timeout_ms, HelloDecision& decision,
-                      std::string& error) {
+bool host_read_hello_on(int sock, const HostPolicy& policy, HelloDecision& decision, std::string& error) {
   error.clear();
-  pollfd p{listen_fd, POLLIN, 0};
-  if (::poll(&p, 1, timeout_ms) <= 0) return -1;
-  int sock = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-  if (sock < 0) {
-    error = "accept failed: " + errno_text(errno);
-    return -1;
-  }
   Deadline dl = Deadline::in(policy.handshake_timeout_ms);
   std::vector<uint8_t> rec;
   if (!recv_record(sock, rec, kMaxRecordSize, nullptr, dl, error)) {
     error = "handshake: " + error;
     ::close(sock);
-    return -1;
+    return false;
   }
   decision = host_read_hello(rec, policy);
   if (!decision.accepted) {
     send_record(sock, make_refuse(decision.reason), nullptr, 0, dl);
     error = "refused a guest: " + decision.reason;
     ::close(sock);
-    return -1;
+    return false;
   }
-  return sock;
+  return true;
 }
 
 void init_control_block(uint8_t* base, const ShmLayout& layout) {

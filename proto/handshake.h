@@ -32,12 +32,11 @@ std::vector<uint8_t> make_welcome(const ShmLayout& layout, uint32_t connection_i
                                   const std::string& renderer);
 std::vector<uint8_t> make_refuse(const std::string& reason);
 
-// Host: waits up to timeout_ms for a guest on listen_fd, accepts it and
-// reads its hello (refusing it on the spot if it does not qualify).
-// Returns the connected socket (>= 0) with `decision` accepted, or -1: a
-// timeout leaves `error` empty, a failed handshake explains itself there.
-int host_accept_hello(int listen_fd, const HostPolicy& policy, int timeout_ms, HelloDecision& decision,
-                      std::string& error);
+// Host: reads the hello of the guest connected on `sock` (within the
+// handshake deadline) and refuses it on the spot if it does not qualify.
+// True with `decision` accepted; false with `error` explaining why, `sock`
+// closed.
+bool host_read_hello_on(int sock, const HostPolicy& policy, HelloDecision& decision, std::string& error);
 
 // Guest: understands the host's answer. False with `error` for refuse/garbage.
 bool guest_read_welcome(const std::vector<uint8_t>& rec, ShmLayout& layout, SessionInfo& info,

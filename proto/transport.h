@@ -49,6 +49,14 @@ struct SessionInfo {
   // xen: the guest's domain and its name in xenstore (0 and "" otherwise).
   uint32_t peer_domid = 0;
   std::string peer_vm;
+  // Host side: who is behind the connection, as the host knows it (never
+  // from the guest's hello): "dom5" (xen), "tcp 10.0.0.7" (the address),
+  // "uid 1000" (local, the socket's peer credentials). Per-VM limits and
+  // desktop name ownership go by it.
+  std::string peer_id;
+  // Host side: a local process of the compositor's own user, i.e. the host's
+  // operator (xen3d-info, tests), not a guest VM.
+  bool peer_is_host = false;
 };
 
 class Transport {

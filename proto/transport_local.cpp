@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proto/handshake.h"
+#include "proto/handshake_pool.h"
 #include "proto/socket_io.h"
 #include "proto/transport_impl.h"
 
@@ -91,10 +92,27 @@ class LocalListener final : public Listener {
 
   std::unique_ptr<Transport> accept(const HostPolicy& policy, const std::function<uint32_t()>& next_id,
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
-    error.clear();
+    auto handshake = [this, policy, next_id](int sock, SessionInfo& info, std::string& error) {
+      return handshake_on(sock, policy, next_id, info, error);
+    };
+    return handshakes_.next(fd_, peer_of, handshake, info, error, timeout_ms);
+  }
+
+  std::string describe() const override { return "local:" + path_; }
+
+ private:
+  // The peer's uid from the kernel (SO_PEERCRED), never from its hello.
+  static std::string peer_of(int sock) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "uid ?";
+    return "uid " + std::to_string(cred.uid);
+  }
+
+  std::unique_ptr<Transport> handshake_on(int sock, const HostPolicy& policy, const std::function<uint32_t()>& next_id,
+                                          SessionInfo& info, std::string& error) {
     HelloDecision d;
-    int sock = host_accept_hello(fd_, policy, timeout_ms, d, error);
-    if (sock < 0) return nullptr;
+    if (!host_read_hello_on(sock, policy, d, error)) return nullptr;
     const uint32_t connection_id = next_id();
     Deadline dl = Deadline::in(policy.handshake_timeout_ms);
     // The host owns the memory: sealed so a guest can never shrink it under us.
@@ -135,15 +153,18 @@ class LocalListener final : public Listener {
     info.peer_name = d.client_name;
     info.host_renderer = policy.host_renderer;
     info.endpoint = describe();
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    const bool known = getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+    info.peer_id = known ? "uid " + std::to_string(cred.uid) : "uid ?";
+    info.peer_is_host = known && cred.uid == geteuid();
     return std::make_unique<LocalTransport>(Sender::Host, sock, shm, base, d.layout, host_efd,
                                             guest_efd);
   }
 
-  std::string describe() const override { return "local:" + path_; }
-
- private:
   int fd_;
   std::string path_;
+  HandshakePool handshakes_;  // last: its threads finish before the rest goes
 };
 
 bool unix_address(const Endpoint& ep, sockaddr_un& addr, std::string& error) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "proto/handshake.h"
+#include "proto/handshake_pool.h"
 #include "proto/socket_io.h"
 #include "proto/transport_impl.h"
 
@@ -228,12 +229,32 @@ class TcpListener final : public Listener {
 
   std::unique_ptr<Transport> accept(const HostPolicy& policy, const std::function<uint32_t()>& next_id,
                                     SessionInfo& info, std::string& error, int timeout_ms) override {
-    error.clear();
+    auto handshake = [this, policy, next_id](int sock, SessionInfo& info, std::string& error) {
+      return handshake_on(sock, policy, next_id, info, error);
+    };
+    return handshakes_.next(fd_, peer_of, handshake, info, error, timeout_ms);
+  }
+
+  std::string describe() const override { return text_; }
+
+ private:
+  // The peer's address, without its port: one machine is one peer.
+  static std::string peer_of(int sock) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    char host[NI_MAXHOST] = "?";
+    if (getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, nullptr, 0, NI_NUMERICHOST);
+    }
+    return std::string("tcp ") + host;
+  }
+
+  std::unique_ptr<Transport> handshake_on(int sock, const HostPolicy& policy, const std::function<uint32_t()>& next_id,
+                                          SessionInfo& info, std::string& error) {
     HelloDecision d;
     HostPolicy tcp_policy = policy;
     tcp_policy.framebuffers = false;  // each side has a private mirror: nothing to share pixels through
-    int sock = host_accept_hello(fd_, tcp_policy, timeout_ms, d, error);
-    if (sock < 0) return nullptr;
+    if (!host_read_hello_on(sock, tcp_policy, d, error)) return nullptr;
     const uint32_t connection_id = next_id();
     set_nodelay(sock);
     Deadline dl = Deadline::in(policy.handshake_timeout_ms);
@@ -249,14 +270,13 @@ class TcpListener final : public Listener {
     info.peer_name = d.client_name;
     info.host_renderer = policy.host_renderer;
     info.endpoint = text_;
+    info.peer_id = peer_of(sock);
     return std::make_unique<TcpTransport>(Sender::Host, sock, base, d.layout);
   }
 
-  std::string describe() const override { return text_; }
-
- private:
   int fd_;
   std::string text_;
+  HandshakePool handshakes_;  // last: its threads finish before the rest goes
 };
 
 addrinfo* resolve(const Endpoint& ep, bool passive, std::string& error) {

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <future>
@@ -2458,4 +2460,105 @@ TEST_CASE("an indirect compute grid is checked like a direct one", "[compositor]
   launch({0x7fffffff, 0x7fffffff, 0x7fffffff});
   CHECK(poisoned_with(*g, "the indirect grid[0] 2147483647 exceeds"));
   REQUIRE(c.running());
+
+// --- Host limits between guests (docs/hardening.md, "Guests share the compositor fairly") ---
+
+namespace {
+
+// The compositor also listening on TCP port 0: the port it got, from its log.
+std::string tcp_endpoint(Compositor& c) {
+  for (int i = 0; i < 100; ++i) {
+    const std::string log = c.log_text();
+    const size_t at = log.find("listening on tcp:");
+    if (at != std::string::npos) {
+      const size_t start = at + std::string("listening on ").size();
+      return log.substr(start, log.find('\n', start) - start);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL("the compositor does not say which TCP port it listens on");
+  return {};
+}
+
+std::unique_ptr<GuestSession> connect_to(const std::string& endpoint, const std::string& name, int timeout_ms = 5000) {
+  ConnectRequest req;
+  req.client_name = name;
+  req.timeout_ms = timeout_ms;
+  std::string error;
+  auto s = GuestSession::connect(endpoint, req, error);
+  INFO(endpoint << ": " << error);
+  REQUIRE(s);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("a peer that connects and says nothing does not hold up other guests' handshakes", "[compositor][limits]") {
+  Compositor c;
+  // Three silent peers: each would hold a serial acceptor for the whole 5 s handshake deadline.
+  std::vector<int> silent;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, c.socket.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    silent.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the acceptor has taken them
+  const auto t0 = std::chrono::steady_clock::now();
+  auto g = connect_to("local:" + c.socket, "punctual", 2000);
+  CHECK(ping(*g, 1));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO("connecting took " << seconds << " s");
+  CHECK(seconds < 1.0);
+  for (int fd : silent) ::close(fd);
+}
+
+TEST_CASE("a guest VM's host_stats show only its own objects", "[compositor][limits]") {
+  Compositor c("--listen tcp:127.0.0.1:0");
+  const std::string tcp = tcp_endpoint(c);
+  // A local process of the compositor's own user is the host's operator: it sees the totals.
+  auto host = c.connect("operator");
+  ContextCreate cc;
+  cc.id = 1;
+  REQUIRE(host->send(cc));
+  REQUIRE(ping(*host, 1));
+  auto vm = connect_to(tcp, "vm guest");
+  const Stats mine = stats(*vm);
+  CHECK(mine.connection_objects == 0);
+  CHECK(mine.total_objects == 0);  // not the operator's context
+  CHECK(mine.total_bytes == mine.connection_bytes);
+  CHECK(mine.guests == 1);
+  const Stats all = stats(*host);
+  CHECK(all.total_objects >= 1);
+  CHECK(all.guests >= 2);
+}
+
+TEST_CASE("one VM cannot take every guest slot", "[compositor][limits]") {
+  Compositor c("--listen tcp:127.0.0.1:0 --max-guests-per-vm 2");
+  const std::string tcp = tcp_endpoint(c);
+  auto a = connect_to(tcp, "vm guest a");
+  auto b = connect_to(tcp, "vm guest b");
+  REQUIRE(ping(*a, 1));
+  REQUIRE(ping(*b, 1));
+  // The third connection from the same peer address is told why it is refused.
+  auto refused = connect_to(tcp, "vm guest c");
+  CHECK(!ping(*refused, 1));
+  INFO(refused->error());
+  CHECK(refused->error().find("already has 2 guest connections (--max-guests-per-vm)") != std::string::npos);
+  // Its first two and the host's own processes go on.
+  CHECK(ping(*a, 2));
+  auto host = c.connect("operator");
+  CHECK(ping(*host, 1));
+  // A slot freed is a slot again.
+  b.reset();
+  bool back = false;
+  for (int i = 0; i < 50 && !back; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the compositor reaps every 100 ms
+    auto again = connect_to(tcp, "vm guest d");
+    back = ping(*again, 1);
+  }
+  CHECK(back);
 }

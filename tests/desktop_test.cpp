@@ -38,7 +38,7 @@ constexpr uint32_t kGlWindow = 0x77;
 struct Compositor {
   pid_t pid = -1;
   std::string socket, control, log;
-  Compositor() {
+  explicit Compositor(std::vector<std::string> extra_args = {}) {
     const char* bin = std::getenv("XEN3D_COMPOSITOR");
     REQUIRE(bin);
     const std::string base = "/tmp/xen3d-dtest-" + std::to_string(getpid());
@@ -51,8 +51,12 @@ struct Compositor {
     if (pid == 0) {
       FILE* f = freopen(log.c_str(), "w", stderr);
       (void)f;
-      execl(bin, bin, "--listen", ("local:" + socket).c_str(), "--control", control.c_str(), "--max-fps", "200",
-            nullptr);
+      std::vector<std::string> args = {bin, "--listen", "local:" + socket, "--control", control, "--max-fps", "200"};
+      args.insert(args.end(), extra_args.begin(), extra_args.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(bin, argv.data());
       _exit(127);
     }
     for (int i = 0; i < 200; ++i) {
@@ -74,12 +78,14 @@ struct Compositor {
     ss << f.rdbuf();
     return ss.str();
   }
-  std::unique_ptr<GuestSession> connect(const std::string& name, uint32_t framebuffer_kib = 0) {
+  // `endpoint` empty: the compositor's local socket.
+  std::unique_ptr<GuestSession> connect(const std::string& name, uint32_t framebuffer_kib = 0,
+                                        const std::string& endpoint = "") {
     ConnectRequest req;
     req.client_name = name;
     req.framebuffer_kib = framebuffer_kib;
     std::string error;
-    auto s = GuestSession::connect("local:" + socket, req, error);
+    auto s = GuestSession::connect(endpoint.empty() ? "local:" + socket : endpoint, req, error);
     INFO(error);
     REQUIRE(s);
     return s;
@@ -143,8 +149,9 @@ bool ping(GuestSession& s, uint64_t seq) {
 struct WindowSystem {
   std::unique_ptr<GuestSession> s;
   uint64_t token = 0;
-  WindowSystem(Compositor& c, const std::string& name, uint8_t grey) {
-    s = c.connect("window system " + name, (kXenfbPixelsOffset + kStride * kHeight + 1023) / 1024);
+  // `endpoint` empty: the compositor's local socket.
+  WindowSystem(Compositor& c, const std::string& name, uint8_t grey, const std::string& endpoint = "") {
+    s = c.connect("window system " + name, (kXenfbPixelsOffset + kStride * kHeight + 1023) / 1024, endpoint);
     uint8_t* region = s->transport().framebuffer();
     REQUIRE(region);
     auto* page = reinterpret_cast<XenfbPage*>(region);
@@ -169,9 +176,9 @@ struct WindowSystem {
     REQUIRE(s->send(DesktopDamage{}));
     s->flush();
   }
-  void place(int x, int y, bool mapped, std::vector<Rect> clip) {
+  void place(int x, int y, bool mapped, std::vector<Rect> clip, uint32_t window = kGlWindow) {
     WindowState w;
-    w.window = kGlWindow;
+    w.window = window;
     w.x = x;
     w.y = y;
     w.width = w.height = 64;
@@ -182,8 +189,8 @@ struct WindowSystem {
   }
 };
 
-// A GL connection with a 64x64 render target #10 cleared to blue.
-std::unique_ptr<GuestSession> blue_frame_guest(Compositor& c) {
+// A GL connection with a render target #10 (64x64 unless asked) cleared to blue.
+std::unique_ptr<GuestSession> blue_frame_guest(Compositor& c, uint32_t width = 64, uint32_t height = 64) {
   auto g = c.connect("gl app");
   ContextCreate cc;
   cc.id = 1;
@@ -193,8 +200,8 @@ std::unique_ptr<GuestSession> blue_frame_guest(Compositor& c) {
   REQUIRE(g->send(u));
   ResourceCreate r;
   r.id = 10;
-  r.width = 64;
-  r.height = 64;
+  r.width = width;
+  r.height = height;
   r.depth = r.array_size = 1;
   r.format = PIPE_FORMAT_B8G8R8A8_UNORM;
   r.target = PIPE_TEXTURE_2D;
@@ -206,8 +213,8 @@ std::unique_ptr<GuestSession> blue_frame_guest(Compositor& c) {
   sc.format = PIPE_FORMAT_B8G8R8A8_UNORM;
   REQUIRE(g->send(sc));
   SetFramebuffer fb;
-  fb.width = 64;
-  fb.height = 64;
+  fb.width = width;
+  fb.height = height;
   fb.layers = 1;
   const uint32_t cbuf = 11;
   fb.cbufs = std::span<const uint32_t>(&cbuf, 1);
@@ -228,12 +235,25 @@ DesktopJoined join(GuestSession& g, uint64_t token) {
   return answer;
 }
 
-void present(GuestSession& g) {
+void present(GuestSession& g, uint32_t window = kGlWindow) {
   Present p;
   p.resource = 10;
-  p.window = kGlWindow;
+  p.window = window;
   REQUIRE(g.send(p));
   REQUIRE(ping(g, 3));
+}
+
+// A render target the guest creates (not drawn to).
+void create_texture(GuestSession& g, uint32_t id, uint32_t width, uint32_t height) {
+  ResourceCreate r;
+  r.id = id;
+  r.width = width;
+  r.height = height;
+  r.depth = r.array_size = 1;
+  r.format = PIPE_FORMAT_B8G8R8A8_UNORM;
+  r.target = PIPE_TEXTURE_2D;
+  r.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
+  REQUIRE(g.send(r));
 }
 
 // Composition runs on its own thread: wait until the screenshot shows `want` at (x, y).
@@ -396,4 +416,166 @@ TEST_CASE("hostile desktop records poison only their sender", "[desktop]") {
   gamma.place(-100000, 2000000, true, {Rect{-5, -5, 16384, 16384}, Rect{INT32_MAX - 10, INT32_MIN, 16384, 16384}});
   auto shot = screenshot(c, "gamma");
   CHECK(shot.at(1, 1) == std::array<uint8_t, 3>{0x40, 0x40, 0x40});
+}
+
+TEST_CASE("window surfaces count against the presenting guest's memory quota", "[desktop][quota]") {
+  Compositor c({"--max-guest-mem-mib", "1"});
+  WindowSystem alpha(c, "alpha", 0x40);
+  alpha.place(0, 0, true, {Rect{0, 0, 64, 64}});
+
+  // 400x400 pixels are 640,000 bytes: the frame fits the 1 MiB quota, a
+  // second copy of it as the window's surface does not.
+  auto big = blue_frame_guest(c, 400, 400);
+  REQUIRE(ping(*big, 1));
+  REQUIRE(join(*big, alpha.token).ok);
+  Present p;
+  p.resource = 10;
+  p.window = kGlWindow;
+  REQUIRE(big->send(p));
+  CHECK(!ping(*big, 2));
+  INFO(big->error());
+  CHECK(big->error().find("--max-guest-mem-mib") != std::string::npos);
+  CHECK(c.log_text().find("surface (640000 bytes) would pass the guest's memory quota") != std::string::npos);
+
+  // The other way round: a 256x256 surface (262,144 bytes) is held, so a
+  // 600x300 texture (720,000 bytes) that would fit beside the frame alone is refused.
+  auto small = blue_frame_guest(c, 256, 256);
+  REQUIRE(join(*small, alpha.token).ok);
+  present(*small);
+  create_texture(*small, 20, 600, 300);
+  CHECK(!ping(*small, 4));
+  CHECK(small->error().find("quota") != std::string::npos);
+
+  // The window system and a fresh GL guest are untouched.
+  CHECK(ping(*alpha.s, 5));
+  auto fine = blue_frame_guest(c);
+  REQUIRE(join(*fine, alpha.token).ok);
+  present(*fine);
+  CHECK(eventually(c, "alpha", 10, 10, kBlue));
+}
+
+TEST_CASE("clip lists are made disjoint and bounded before composition", "[desktop][clip]") {
+  Compositor c;
+  WindowSystem alpha(c, "alpha", 0x40);
+  const std::array<uint8_t, 3> grey{0x40, 0x40, 0x40};
+
+  // Overlapping, repeated and outside rects still show exactly the visible part.
+  alpha.place(10, 20, true, {Rect{10, 20, 40, 40}, Rect{30, 40, 44, 44}, Rect{30, 40, 44, 44}, Rect{0, 0, 12, 22}});
+  auto gl = blue_frame_guest(c);
+  REQUIRE(join(*gl, alpha.token).ok);
+  present(*gl);
+  CHECK(eventually(c, "alpha", 15, 25, kBlue));
+  auto shot = screenshot(c, "alpha");
+  CHECK(shot.at(10, 20) == kBlue);
+  CHECK(shot.at(73, 83) == kBlue);  // the second rect's far corner
+  CHECK(shot.at(60, 25) == grey);   // in the window, outside both rects
+  CHECK(shot.at(5, 5) == grey);     // the rect outside the window shows nothing of it
+
+  // 63 more windows, each with 4,093 copies of one rect: without normalization a
+  // composition is 63 x 4,093 blits per damage rect, seconds under the driver lock.
+  std::vector<Rect> flood(4093, Rect{0, 0, 64, 64});
+  for (uint32_t w = 1; w <= 63; ++w) {  // with kGlWindow, the 64 surfaces a desktop holds
+    present(*gl, w);
+    WindowState ws;
+    ws.window = w;
+    ws.width = ws.height = 64;
+    ws.mapped = true;
+    ws.clip = std::span<const Rect>(flood);
+    REQUIRE(alpha.s->send(ws));
+  }
+  REQUIRE(ping(*alpha.s, 1));
+  const auto t0 = std::chrono::steady_clock::now();
+  shot = screenshot(c, "alpha");
+  (void)screenshot(c, "alpha");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO("two screenshots took " << seconds << " s");
+  CHECK(seconds < 0.5);  // ~2 s without normalization on 2 cores, ~1 ms with it
+  CHECK(shot.at(10, 10) == kBlue);
+  CHECK(ping(*gl, 2));
+
+  // Many disjoint rects in many windows: past the desktop's budget the window system is refused.
+  WindowSystem beta(c, "beta", 0x40);
+  std::vector<Rect> dots;
+  for (int i = 0; i < 1000; ++i) dots.push_back(Rect{2 * (i % 100), 2 * (i / 100), 1, 1});
+  bool refused = false;
+  for (uint32_t w = 1; w <= 9 && !refused; ++w) {
+    WindowState ws;
+    ws.window = w;
+    ws.width = 200;
+    ws.height = 20;
+    ws.mapped = true;
+    ws.clip = std::span<const Rect>(dots);
+    REQUIRE(beta.s->send(ws));
+    refused = !ping(*beta.s, w);
+  }
+  CHECK(refused);
+  CHECK(beta.s->error().find("clip rects, more than 8192") != std::string::npos);
+  CHECK(ping(*alpha.s, 2));
+}
+
+namespace {
+
+// xenemu (xen/emulation): a broker playing Xen with domain 3, "vm-three".
+struct XenEmulation {
+  pid_t pid = -1;
+  std::string socket;
+  XenEmulation() {
+    const char* broker = std::getenv("XENEMU_BROKER");
+    const char* ctl = std::getenv("XENEMU_CTL");
+    REQUIRE(broker);
+    REQUIRE(ctl);
+    socket = "/tmp/xen3d-dtest-xenemu-" + std::to_string(getpid()) + ".sock";
+    unlink(socket.c_str());
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      FILE* f = freopen("/dev/null", "w", stderr);
+      (void)f;
+      execl(broker, broker, "--socket", socket.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100 && access(socket.c_str(), F_OK) != 0; ++i) usleep(50000);
+    REQUIRE(std::system((std::string(ctl) + " " + socket + " create 3 vm-three >/dev/null").c_str()) == 0);
+    setenv("XEN3D_XENEMU", socket.c_str(), 1);
+    setenv("XEN3D_XENEMU_DOMID", "0", 1);  // the compositor forked next is dom0
+  }
+  ~XenEmulation() {
+    unsetenv("XEN3D_XENEMU");
+    unsetenv("XEN3D_XENEMU_DOMID");
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    unlink(socket.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a Xen domain's desktop is named after the domain and cannot be squatted", "[desktop][names]") {
+  XenEmulation xen;
+  Compositor c({"--listen", "xen", "--pv-display", "off"});
+  setenv("XEN3D_XENEMU_DOMID", "3", 1);  // this process's xen connections are dom3's from here on
+
+  // A local peer took the domain's name first.
+  WindowSystem squatter(c, "vm-three", 0x10);
+  // The domain asks for any name: its desktop is "vm-three", and it takes the name back.
+  WindowSystem domain(c, "whatever", 0x90, "xen");
+  CHECK(eventually(c, "vm-three", 5, 5, {0x90, 0x90, 0x90}));
+  CHECK(c.request("screenshot whatever").rfind("error", 0) == 0);
+  // The squatter is told why on its next desktop record; the domain goes on.
+  REQUIRE(squatter.s->send(DesktopDamage{}));
+  CHECK(!ping(*squatter.s, 1));
+  INFO(squatter.s->error());
+  CHECK(squatter.s->error().find("belongs to Xen domain dom3") != std::string::npos);
+  CHECK(ping(*domain.s, 2));
+
+  // The name is the domain's now: no other peer may open it.
+  auto again = c.connect("squatter again", 64);
+  DesktopOpen open;
+  open.width = open.height = 16;
+  open.stride = 64;
+  open.name = "vm-three";
+  DesktopOpened opened;
+  REQUIRE(again->call(open, opened));
+  CHECK(!opened.ok);
+  CHECK(std::string(opened.reason).find("belongs to dom3") != std::string::npos);
 }

@@ -472,6 +472,7 @@ class XenListener final : public Listener {
       info.peer_name = c.client_name;
       info.peer_domid = d;
       info.peer_vm = vm.empty() ? "dom" + std::to_string(d) : vm;
+      info.peer_id = "dom" + std::to_string(d);
       info.host_renderer = policy.host_renderer;
       info.endpoint = describe();
       return t;

@@ -91,23 +91,48 @@ void Compositor::abandon_stuck_guests() {
   }
 }
 
+std::string Compositor::refusal(const proto::SessionInfo& info) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t all = 0, same_vm = 0;
+  for (const auto& s : guests_) {
+    if (s.done) continue;
+    ++all;
+    same_vm += s.peer_id == info.peer_id;
+  }
+  if (all >= static_cast<size_t>(options_.max_guests)) {
+    return "the compositor already serves " + std::to_string(options_.max_guests) + " guests (--max-guests)";
+  }
+  if (!info.peer_is_host && same_vm >= static_cast<size_t>(options_.max_guests_per_vm)) {
+    return info.peer_id + " already has " + std::to_string(options_.max_guests_per_vm) +
+           " guest connections (--max-guests-per-vm)";
+  }
+  return {};
+}
+
 void Compositor::accept_loop(proto::Listener* listener) {
   while (!stop_) {
     proto::SessionInfo info;
     std::string error;
-    uint32_t id = 0;
-    auto transport = listener->accept(options_.policy, [&] { return id = next_id_++; }, info, error, 200);
+    // Handshakes run on threads of their own (proto/handshake_pool.h): this
+    // is called from them, possibly after accept() returned.
+    auto transport = listener->accept(options_.policy, [this] { return next_id_++; }, info, error, 200);
     if (!transport) {
       if (!error.empty()) XLOG_WARN("%s: %s", listener->describe().c_str(), error.c_str());
       continue;
     }
-    if (guest_count() >= static_cast<size_t>(options_.max_guests)) {
-      XLOG_WARN("refusing guest %u: already serving %d guests", id, options_.max_guests);
-      continue;  // dropping the transport closes it; the guest sees the socket close
-    }
     auto session = std::make_unique<proto::HostSession>(std::move(transport), info);
+    if (const std::string why = refusal(info); !why.empty()) {
+      // The guest is told why: its first answer is this context_lost.
+      XLOG_WARN("refusing guest %u (%s, %s): %s", info.connection_id,
+                info.peer_name.empty() ? "unnamed" : info.peer_name.c_str(), info.peer_id.c_str(), why.c_str());
+      proto::ContextLost lost;
+      lost.message = "refused: " + why;
+      session->reply(lost);
+      continue;  // dropping the session closes the connection
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     Slot& slot = guests_.emplace_back();
+    slot.peer_id = info.peer_id;
     slot.conn = std::make_unique<GuestConnection>(std::move(session), options_.connection);
     slot.thread = std::thread([&slot] {
       slot.conn->run();

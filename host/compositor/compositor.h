@@ -24,6 +24,9 @@ struct CompositorOptions {
   ConnectionOptions connection;
   proto::HostPolicy policy;
   int max_guests = 64;
+  // Per VM (SessionInfo::peer_id), so one VM cannot take every slot; the
+  // host's own processes (peer_is_host) are not limited.
+  int max_guests_per_vm = 16;
 };
 
 class Compositor {
@@ -43,11 +46,14 @@ class Compositor {
 
  private:
   struct Slot {
+    std::string peer_id;
     std::unique_ptr<GuestConnection> conn;
     std::thread thread;
     std::atomic<bool> done{false};
   };
   void accept_loop(proto::Listener* listener);
+  // Why a guest that finished its handshake may not be served ("" if it may).
+  std::string refusal(const proto::SessionInfo& info) const;
   void reap(bool all);
   // Stops every guest; exits the process if one stays stuck in the host driver.
   void abandon_stuck_guests();

@@ -8,6 +8,7 @@
 #include "host/compositor/framebuffer_source.h"
 #include "host/compositor/guest_connection.h"
 #include "host/compositor/log.h"
+#include "host/compositor/window_clip.h"
 
 namespace xen3d::host {
 
@@ -15,11 +16,17 @@ using proto::DecodeError;
 
 namespace {
 constexpr size_t kMaxWindowsPerDesktop = 256;
+// Disjoint rects kept per window: X's clip lists are far shorter; a longer
+// one becomes its bounding box, as the guest's own module does.
+constexpr size_t kMaxClipRectsPerWindow = 1024;
 }
 
 DecodeError GuestConnection::owned_desktop(const char* record) {
   if (!owned_desktop_) {
     return reject_("%s: this connection has not opened a desktop", record);
+  }
+  if (const std::string why = owned_desktop_->evicted(); !why.empty()) {
+    return reject_("%s: desktop '%s' was closed: %s", record, owned_desktop_->name().c_str(), why.c_str());
   }
   return {};
 }
@@ -40,7 +47,16 @@ DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
   auto fb = std::make_unique<LocalFramebuffer>(transport.framebuffer(), transport.framebuffer_size());
   std::string error;
   if (!fb->resize(r.width, r.height, r.stride, error)) return refuse(error);
-  auto desktop = options_.desktops->open(std::string(r.name), std::move(fb), error);
+  // A Xen domain's desktop is named as the domain is in xenstore (set by
+  // the host's toolstack, unique among domains), whatever the guest asked.
+  const auto& info = session_->info();
+  const bool xen = info.peer_domid != 0 && !info.peer_vm.empty();
+  const std::string name = xen ? info.peer_vm : std::string(r.name);
+  if (xen && name != std::string_view(r.name)) {
+    XLOG_INFO("%s: desktop '%.*s' is named '%s' after its Xen domain", label_.c_str(), int(r.name.size()),
+              r.name.data(), name.c_str());
+  }
+  auto desktop = options_.desktops->open(name, {info.peer_id, xen}, std::move(fb), error);
   if (!desktop) return refuse(error);
   owned_desktop_ = desktop;
   answer.ok = true;
@@ -80,12 +96,20 @@ DecodeError GuestConnection::operator()(const proto::WindowState& r) {
   w.width = r.width;
   w.height = r.height;
   w.mapped = r.mapped != 0;
-  w.clip.reserve(r.clip.size());
+  std::vector<DesktopRect> clip;
+  clip.reserve(r.clip.size());
   for (size_t i = 0; i < r.clip.size(); ++i) {
     const proto::Rect c = r.clip[i];
-    if (c.width && c.height) w.clip.push_back({c.x, c.y, c.width, c.height});
+    clip.push_back({c.x, c.y, c.width, c.height});
   }
-  owned_desktop_->place_window(std::move(w));
+  // Composition trusts the list to be inside the window and disjoint: make it so.
+  NormalizedClip normalized = normalize_clip(clip, DesktopRect{r.x, r.y, r.width, r.height}, kMaxClipRectsPerWindow);
+  if (normalized.coarsened) {
+    XLOG_DEBUG("%s: window 0x%x: %zu clip rects taken as their bounding box", label_.c_str(), r.window, r.clip.size());
+  }
+  w.clip = std::move(normalized.rects);
+  std::string error;
+  if (!owned_desktop_->place_window(std::move(w), error)) return reject_("window_state: %s", error.c_str());
   options_.desktops->damaged(*owned_desktop_);
   return {};
 }
@@ -121,7 +145,7 @@ DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
   }
   if (!joined_desktop_) {
     joined_desktop_ = d;
-    d->connection_joined();
+    d->connection_joined(id(), memory_);
     executor_->present_into(d, options_.desktops);
     XLOG_INFO("%s joined desktop %u '%s'", label_.c_str(), d->id(), d->name().c_str());
   }

@@ -1,8 +1,10 @@
 #include "host/compositor/desktop.h"
 #include "host/compositor/desktop_rect.h"
+#include "host/compositor/log.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "pipe/p_context.h"
@@ -19,6 +21,14 @@ namespace {
 constexpr pipe_format kDesktopFormat = PIPE_FORMAT_B8G8R8X8_UNORM;  // the framebuffer page's pixels
 constexpr size_t kMaxDamageRects = 32;  // beyond this one bounding box is cheaper than many blits
 constexpr size_t kMaxSurfaces = 64;     // GL windows per desktop
+// Clip rects over all of a desktop's windows: each is intersected with every
+// damage rect on every composition, under the driver lock.
+constexpr size_t kMaxClipRectsPerDesktop = 8192;
+// Clip lists of different windows may still overlap (a hostile guest, or a
+// restack caught half-way): no composition blits more than this many times
+// the desktop's area, or more than this many rects.
+constexpr uint64_t kMaxBlitAreaPerScreen = 4;
+constexpr size_t kMaxBlitsPerComposition = 65536;
 
 pipe_resource* create_texture(pipe_screen* screen, uint32_t width, uint32_t height) {
   pipe_resource templ{};
@@ -46,6 +56,12 @@ void blit_rect(pipe_context* ctx, pipe_resource* src, pipe_format src_format, un
   ctx->blit(ctx, &blit);
 }
 
+std::string hex(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%x", v);
+  return buf;
+}
+
 }  // namespace
 
 Desktop::Desktop(uint32_t id, std::string name, uint64_t token, std::unique_ptr<FramebufferSource> fb)
@@ -69,13 +85,22 @@ void Desktop::damage_window_locked(const WindowPlacement& w) {
   for (const auto& r : w.clip) damage_locked(r, true);
 }
 
-void Desktop::place_window(WindowPlacement w) {
+bool Desktop::place_window(WindowPlacement w, std::string& error) {
   std::lock_guard<std::mutex> g(mutex_);
   if (!w.mapped) w.clip.clear();
   auto it = windows_.find(w.window);
+  const size_t replaced = it != windows_.end() ? it->second.clip.size() : 0;
+  if (clip_rects_ - replaced + w.clip.size() > kMaxClipRectsPerDesktop) {
+    error = "window 0x" + hex(w.window) + " would bring desktop '" + name_ + "' to " +
+            std::to_string(clip_rects_ - replaced + w.clip.size()) + " clip rects, more than " +
+            std::to_string(kMaxClipRectsPerDesktop);
+    return false;
+  }
+  clip_rects_ = clip_rects_ - replaced + w.clip.size();
   if (it != windows_.end()) damage_window_locked(it->second);
   damage_window_locked(w);
   windows_[w.window] = std::move(w);
+  return true;
 }
 
 void Desktop::forget_window(uint32_t window) {
@@ -83,6 +108,7 @@ void Desktop::forget_window(uint32_t window) {
   auto it = windows_.find(window);
   if (it == windows_.end()) return;
   damage_window_locked(it->second);
+  clip_rects_ -= it->second.clip.size();
   windows_.erase(it);
 }
 
@@ -107,9 +133,17 @@ bool Desktop::resize(uint32_t width, uint32_t height, uint32_t stride, std::stri
   return true;
 }
 
-void Desktop::connection_joined() {
+void Desktop::connection_joined(uint32_t connection, std::shared_ptr<GuestMemoryAccount> memory) {
   std::lock_guard<std::mutex> g(mutex_);
   ++connections_;
+  memory_[connection] = std::move(memory);
+}
+
+void Desktop::free_surface(Surface& s) {
+  pipe_resource_reference(&s.texture, nullptr);
+  if (s.charged) s.charged->release(s.bytes);
+  s.charged.reset();
+  s.bytes = 0;
 }
 
 bool Desktop::present(pipe_context* guest, pipe_resource* frame, unsigned level, unsigned layer, uint32_t window,
@@ -127,13 +161,41 @@ bool Desktop::present(pipe_context* guest, pipe_resource* frame, unsigned level,
     it = surfaces_.emplace(window, Surface{}).first;
   }
   Surface& s = it->second;
-  s.connection = connection;
-  if (!s.texture || s.texture->width0 != w || s.texture->height0 != h) {
-    pipe_resource_reference(&s.texture, nullptr);
+  if (!s.texture || s.texture->width0 != w || s.texture->height0 != h || s.connection != connection) {
+    free_surface(s);
+    s.connection = connection;
+    // The frame is a resource the guest made, so within the host's limits
+    // already; the surface is checked again as it is a second copy.
+    const uint32_t max_size = static_cast<uint32_t>(screen->get_param(screen, PIPE_CAP_MAX_TEXTURE_2D_SIZE));
+    const std::string what = "window 0x" + hex(window) + "'s " + std::to_string(w) + "x" + std::to_string(h) + " surface";
+    if (w > max_size || h > max_size) {
+      surfaces_.erase(it);
+      error = what + " is larger than the host's " + std::to_string(max_size) + "x" + std::to_string(max_size) +
+              " textures";
+      return false;
+    }
+    std::shared_ptr<GuestMemoryAccount> memory;
+    {
+      std::lock_guard<std::mutex> g(mutex_);
+      if (auto m = memory_.find(connection); m != memory_.end()) memory = m->second;
+    }
+    const uint64_t bytes = uint64_t{w} * h * util_format_get_blocksize(kDesktopFormat);
+    if (!memory) {
+      surfaces_.erase(it);
+      error = "connection " + std::to_string(connection) + " presents into desktop '" + name_ + "' without joining it";
+      return false;
+    }
+    if (!memory->charge(bytes, what, error)) {
+      surfaces_.erase(it);
+      return false;
+    }
+    s.charged = std::move(memory);
+    s.bytes = bytes;
     s.texture = create_texture(screen, w, h);
     if (!s.texture) {
+      free_surface(s);
       surfaces_.erase(it);
-      error = "the host could not allocate a " + std::to_string(w) + "x" + std::to_string(h) + " window surface";
+      error = "the host could not allocate " + what;
       return false;
     }
   }
@@ -159,7 +221,7 @@ bool Desktop::present(pipe_context* guest, pipe_resource* frame, unsigned level,
 void Desktop::connection_left(uint32_t connection) {
   for (auto it = surfaces_.begin(); it != surfaces_.end();) {
     if (it->second.connection == connection) {
-      pipe_resource_reference(&it->second.texture, nullptr);
+      free_surface(it->second);
       std::lock_guard<std::mutex> g(mutex_);
       auto win = windows_.find(it->first);
       if (win != windows_.end()) damage_window_locked(win->second);
@@ -170,6 +232,7 @@ void Desktop::connection_left(uint32_t connection) {
   }
   std::lock_guard<std::mutex> g(mutex_);
   if (connections_) --connections_;
+  memory_.erase(connection);
 }
 
 bool Desktop::dirty() const {
@@ -225,26 +288,43 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
                          stride, 0);
   }
   // Then each GL window's frame inside its visible part. Clip lists of
-  // different windows are disjoint, so the order does not matter.
+  // different windows are disjoint when the guest is honest, so the order
+  // does not matter; when it is not, the work stays bounded.
   std::vector<DesktopRect> changed = upload;
   changed.insert(changed.end(), blits.begin(), blits.end());
+  const uint64_t max_blit_area = uint64_t{fw} * fh * kMaxBlitAreaPerScreen;
+  uint64_t blit_area = 0;
+  size_t blit_count = 0;
+  bool over_budget = false;
   for (const auto& [id, win] : windows_) {
+    if (over_budget) break;
     auto s = surfaces_.find(id);
     if (!win.mapped || s == surfaces_.end() || !s->second.texture) continue;
     const pipe_resource* tex = s->second.texture;
     const DesktopRect frame{win.x, win.y, tex->width0, tex->height0};
     for (const auto& clip : win.clip) {
+      if (over_budget) break;
       DesktopRect visible;
       if (!rect_intersect(clip, frame, visible) || !rect_intersect(visible, screen, visible)) continue;
       for (const auto& d : changed) {
         DesktopRect r;
         if (!rect_intersect(visible, d, r)) continue;
+        blit_area += uint64_t{r.width} * r.height;
+        if (++blit_count > kMaxBlitsPerComposition || blit_area > max_blit_area) {
+          over_budget = true;
+          break;
+        }
         blit_rect(ctx, s->second.texture, s->second.texture->format, 0, 0, r.x - win.x, r.y - win.y, composed_, r.x,
                   r.y, r.width, r.height);
       }
     }
   }
   g.unlock();
+  if (over_budget && !warned_overlap_) {
+    warned_overlap_ = true;
+    XLOG_WARN("desktop '%s': its windows' clip lists overlap past %llu times its area; the rest of this "
+              "composition's GL frames were left out", name_.c_str(), static_cast<unsigned long long>(kMaxBlitAreaPerScreen));
+  }
 
   // Read the changed part back for the outputs.
   if (!changed.empty()) {
@@ -298,7 +378,7 @@ bool Desktop::take_unshown_locked(std::vector<DesktopRect>& damage) {
 
 void Desktop::release_gpu() {
   closed_ = true;
-  for (auto& [id, s] : surfaces_) pipe_resource_reference(&s.texture, nullptr);
+  for (auto& [id, s] : surfaces_) free_surface(s);
   surfaces_.clear();
   pipe_resource_reference(&composed_, nullptr);
 }

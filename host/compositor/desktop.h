@@ -19,6 +19,7 @@
 
 #include "host/compositor/desktop_control.h"
 #include "host/compositor/framebuffer_source.h"
+#include "host/compositor/guest_memory_account.h"
 
 struct pipe_context;
 struct pipe_resource;
@@ -31,7 +32,7 @@ struct WindowPlacement {
   int32_t x = 0, y = 0;
   uint32_t width = 0, height = 0;
   bool mapped = false;
-  std::vector<DesktopRect> clip;  // screen coordinates, disjoint
+  std::vector<DesktopRect> clip;  // screen coordinates, inside the window, disjoint (window_clip.h)
 };
 
 class Desktop {
@@ -46,7 +47,9 @@ class Desktop {
   uint64_t token() const { return token_; }
 
   // --- the window system (its connection's thread) ---
-  void place_window(WindowPlacement w);
+  // False with `error` when the desktop's windows would hold more clip rects
+  // than composition may blit (kMaxClipRectsPerDesktop).
+  bool place_window(WindowPlacement w, std::string& error);
   void forget_window(uint32_t window);
   bool has_window(uint32_t window) const;
   // Takes the framebuffer's queued update events. False: the guest broke its page.
@@ -55,11 +58,13 @@ class Desktop {
 
   // --- GL connections (their threads, GPU lock held) ---
   // Copies `frame` into the window's surface with the guest's own context
-  // and waits for it, so the composition context may read it at once.
+  // and waits for it, so the composition context may read it at once. The
+  // surface is charged to the presenting connection's memory account.
   bool present(pipe_context* guest, pipe_resource* frame, unsigned level, unsigned layer, uint32_t window,
                uint32_t connection, std::string& error);
-  // A GL connection left: its windows' frames go (the app is gone).
-  void connection_joined();
+  // A GL connection joined: its window surfaces are charged to `memory`.
+  // It left: its windows' frames go (the app is gone).
+  void connection_joined(uint32_t connection, std::shared_ptr<GuestMemoryAccount> memory);
   void connection_left(uint32_t connection);
 
   // --- composition (GPU lock held) ---
@@ -78,6 +83,16 @@ class Desktop {
   // presents into it are dropped.
   void release_gpu();
   bool closed() const { return closed_; }
+  // Another peer's Xen domain took the desktop's name: the window system is
+  // told why on its next record (its thread reads this, the registry writes it).
+  void evict(std::string why) {
+    std::lock_guard<std::mutex> g(mutex_);
+    evicted_ = std::move(why);
+  }
+  std::string evicted() const {
+    std::lock_guard<std::mutex> g(mutex_);
+    return evicted_;
+  }
 
   VmSummary summary() const;
 
@@ -85,7 +100,10 @@ class Desktop {
   struct Surface {
     pipe_resource* texture = nullptr;
     uint32_t connection = 0;  // who presented it
+    std::shared_ptr<GuestMemoryAccount> charged;  // whose quota holds `bytes`
+    uint64_t bytes = 0;
   };
+  static void free_surface(Surface& s);
   void damage_locked(const DesktopRect& r, bool from_framebuffer);
   void damage_window_locked(const WindowPlacement& w);
   static void coalesce(std::vector<DesktopRect>& rects);
@@ -103,11 +121,15 @@ class Desktop {
   uint64_t presents_ = 0, fb_updates_ = 0, readback_bytes_saved_ = 0, compositions_ = 0;
   double compose_ms_total_ = 0, present_ms_total_ = 0;
   uint32_t connections_ = 0;
+  std::map<uint32_t, std::shared_ptr<GuestMemoryAccount>> memory_;  // of each joined GL connection
+  size_t clip_rects_ = 0;  // over every window in windows_
+  std::string evicted_;    // why the desktop was taken away ("" while it is not)
 
   // GPU lock
   std::map<uint32_t, Surface> surfaces_;  // by X window id
   pipe_resource* composed_ = nullptr;
   bool closed_ = false;
+  bool warned_overlap_ = false;
 
   std::mutex image_mutex_;
   DesktopImage image_;

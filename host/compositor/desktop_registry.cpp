@@ -11,6 +11,8 @@ namespace xen3d::host {
 
 namespace {
 
+constexpr size_t kMaxRememberedNames = 4096;
+
 uint64_t new_token() {
   std::random_device rd;  // /dev/urandom: tokens must not be guessable by other guests
   uint64_t t = 0;
@@ -28,7 +30,9 @@ DesktopRegistry::~DesktopRegistry() {
   std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
   std::lock_guard<std::mutex> g(gpu_mutex_);
   for (auto& [id, d] : desktops_) d->release_gpu();
+  for (auto& d : evicted_) d->release_gpu();
   desktops_.clear();
+  evicted_.clear();
   if (ctx_) ctx_->destroy(ctx_);
   ctx_ = nullptr;
 }
@@ -55,8 +59,8 @@ std::shared_ptr<Desktop> DesktopRegistry::find_locked(const std::string& name) c
   return nullptr;
 }
 
-std::shared_ptr<Desktop> DesktopRegistry::open(const std::string& name, std::unique_ptr<FramebufferSource> fb,
-                                               std::string& error) {
+std::shared_ptr<Desktop> DesktopRegistry::open(const std::string& name, const NameOwner& owner,
+                                               std::unique_ptr<FramebufferSource> fb, std::string& error) {
   if (name.empty()) {
     error = "a desktop needs a name";
     return nullptr;
@@ -67,18 +71,51 @@ std::shared_ptr<Desktop> DesktopRegistry::open(const std::string& name, std::uni
       return nullptr;
     }
   }
-  std::lock_guard<std::mutex> g(mutex_);
-  if (find_locked(name)) {
-    error = "a desktop named '" + name + "' is already open";
-    return nullptr;
+  std::shared_ptr<Desktop> evicted;
+  std::shared_ptr<Desktop> d;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto claim = name_owners_.find(name);
+    const bool someone_elses = claim != name_owners_.end() && claim->second.peer != owner.peer;
+    if (someone_elses && !owner.xen_domain_name) {
+      error = "the desktop name '" + name + "' belongs to " + claim->second.peer;
+      return nullptr;
+    }
+    if (auto open = find_locked(name)) {
+      if (!someone_elses) {
+        error = "a desktop named '" + name + "' is already open";
+        return nullptr;
+      }
+      // The Xen domain of that name wins over whoever took its name first.
+      evicted = open;
+      evicted->evict("the name '" + name + "' belongs to Xen domain " + owner.peer);
+      desktops_.erase(open->id());
+      // Its GPU objects go on the composition thread, which takes the GPU
+      // lock (callers of open() may hold the driver lock or not).
+      evicted_.push_back(open);
+    }
+    // Names are remembered for the compositor's life; a peer cycling through
+    // names must not grow the map without bound.
+    if (name_owners_.size() >= kMaxRememberedNames) {
+      for (auto it = name_owners_.begin(); it != name_owners_.end();) {
+        it = find_locked(it->first) ? std::next(it) : name_owners_.erase(it);
+      }
+    }
+    name_owners_[name] = owner;
+    d = std::make_shared<Desktop>(next_id_++, name, new_token(), std::move(fb));
+    desktops_[d->id()] = d;
+    if (selected_.empty()) {
+      selected_ = name;
+      switched_ = true;
+    }
+    if (evicted && selected_ == name) switched_ = true;
+    XLOG_INFO("desktop %u '%s' opened by %s%s", d->id(), name.c_str(), owner.peer.c_str(),
+              selected_ == name ? " (selected)" : "");
   }
-  auto d = std::make_shared<Desktop>(next_id_++, name, new_token(), std::move(fb));
-  desktops_[d->id()] = d;
-  if (selected_.empty()) {
-    selected_ = name;
-    switched_ = true;
+  if (evicted) {
+    XLOG_WARN("desktop %u '%s' of another peer closed: the name belongs to Xen domain %s", evicted->id(),
+              name.c_str(), owner.peer.c_str());
   }
-  XLOG_INFO("desktop %u '%s' opened%s", d->id(), name.c_str(), selected_ == name ? " (selected)" : "");
   wake_.notify_all();
   return d;
 }
@@ -86,8 +123,10 @@ std::shared_ptr<Desktop> DesktopRegistry::open(const std::string& name, std::uni
 void DesktopRegistry::close(const std::shared_ptr<Desktop>& desktop) {
   {
     std::lock_guard<std::mutex> g(mutex_);
-    desktops_.erase(desktop->id());
-    if (selected_ == desktop->name()) {
+    // An evicted desktop left the map already; its name may be another's now.
+    if (!desktops_.erase(desktop->id())) {
+      // fall through to free its GPU objects (again: release_gpu is idempotent)
+    } else if (selected_ == desktop->name()) {
       selected_ = desktops_.empty() ? std::string() : desktops_.begin()->second->name();
       switched_ = true;
     }
@@ -180,17 +219,30 @@ bool DesktopRegistry::capture(const std::string& name, DesktopImage& out, std::s
   return true;
 }
 
+void DesktopRegistry::release_evicted() {
+  std::vector<std::shared_ptr<Desktop>> evicted;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    evicted.swap(evicted_);
+  }
+  if (evicted.empty()) return;
+  std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  std::lock_guard<std::mutex> g(gpu_mutex_);
+  for (auto& d : evicted) d->release_gpu();
+}
+
 void DesktopRegistry::compose_loop() {
   const auto min_interval = std::chrono::microseconds(1000000 / max_fps_);
   auto last = std::chrono::steady_clock::now() - min_interval;
   bool showed_nothing = false;
   for (;;) {
+    release_evicted();
     std::shared_ptr<Desktop> d;
     bool whole = false;
     {
       std::unique_lock<std::mutex> g(mutex_);
       wake_.wait_for(g, std::chrono::milliseconds(250), [&] {
-        if (stop_) return true;
+        if (stop_ || !evicted_.empty()) return true;
         auto sel = find_locked(selected_);
         return switched_ || (sel && (sel->dirty() || sel->has_unshown()));
       });

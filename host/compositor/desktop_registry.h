@@ -36,8 +36,18 @@ class DesktopRegistry final : public DesktopControl {
   // Guest threads that already hold the driver lock take composition_lock() only.
   std::mutex& composition_lock() { return gpu_mutex_; }
 
-  // A window system opens a desktop (names are unique among open desktops).
-  std::shared_ptr<Desktop> open(const std::string& name, std::unique_ptr<FramebufferSource> fb, std::string& error);
+  // Who opens a desktop: the peer that owns its name (SessionInfo::peer_id),
+  // and whether the name is that peer's Xen domain name from xenstore.
+  struct NameOwner {
+    std::string peer;
+    bool xen_domain_name = false;
+  };
+  // A window system opens a desktop. A name belongs to the first peer that
+  // opens it, for the compositor's life: no other peer may open a desktop of
+  // that name, except a Xen domain named so in xenstore, which takes it over
+  // (an open desktop of another peer with that name is closed).
+  std::shared_ptr<Desktop> open(const std::string& name, const NameOwner& owner, std::unique_ptr<FramebufferSource> fb,
+                                std::string& error);
   // The window system left: the desktop goes (GPU objects freed here).
   void close(const std::shared_ptr<Desktop>& desktop);
   // A GL connection joins by token; nullptr when no open desktop has it.
@@ -53,6 +63,7 @@ class DesktopRegistry final : public DesktopControl {
 
  private:
   void compose_loop();
+  void release_evicted();  // frees taken-over desktops' GPU objects (takes the GPU lock)
   std::shared_ptr<Desktop> find_locked(const std::string& name) const;
   bool compose_now(Desktop& d, std::vector<DesktopRect>& damage, std::string& error);
 
@@ -65,6 +76,8 @@ class DesktopRegistry final : public DesktopControl {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::map<uint32_t, std::shared_ptr<Desktop>> desktops_;
+  std::map<std::string, NameOwner> name_owners_;  // every desktop name opened so far
+  std::vector<std::shared_ptr<Desktop>> evicted_;   // taken over by a Xen domain; GPU objects not freed yet
   uint32_t next_id_ = 1;
   std::string selected_;
   bool switched_ = true;  // the outputs need a whole picture

@@ -75,6 +75,8 @@ class GalliumExecutor {
     desktops_ = registry;
   }
 
+  // Memory held for this guest outside the executor (desktop window surfaces) counts against its quota.
+  void charge_memory_to(std::shared_ptr<GuestMemoryAccount> a) { objects_.set_memory_account(std::move(a)); }
   size_t object_count() const { return objects_.count(); }
   uint64_t object_bytes() const { return objects_.bytes(); }
 

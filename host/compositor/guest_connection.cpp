@@ -62,6 +62,8 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
     cfg.connection_id = info.connection_id;
     cfg.label = label_;
     executor_ = std::make_unique<GalliumExecutor>(*session_, std::move(cfg));
+    memory_ = std::make_shared<GuestMemoryAccount>(options_.max_guest_resource_bytes);
+    executor_->charge_memory_to(memory_);
   }
 }
 
@@ -184,6 +186,30 @@ DecodeError GuestConnection::operator()(const proto::Goodbye& g) {
               label_.c_str());
   }
   goodbye_ = true;
+  return {};
+}
+
+}  // namespace xen3d::host
+
+namespace xen3d::host {
+
+DecodeError GuestConnection::operator()(const proto::HostStats&) {
+  if (!executor_) return DecodeError::rejected("this compositor has no host GPU for Gallium records");
+  proto::Stats s;
+  s.connection_objects = static_cast<uint32_t>(executor_->object_count());
+  s.connection_bytes = executor_->object_bytes();
+  if (session_->info().peer_is_host) {
+    s.guests = GlobalObjectStats::guests.load();
+    s.total_objects = GlobalObjectStats::objects.load();
+    s.total_bytes = GlobalObjectStats::bytes.load();
+  } else {
+    // How many guests the compositor serves and what they hold says what
+    // other VMs are doing: a guest VM sees only itself.
+    s.guests = 1;
+    s.total_objects = s.connection_objects;
+    s.total_bytes = s.connection_bytes;
+  }
+  session_->reply(s);
   return {};
 }
 

@@ -61,6 +61,8 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::BulkSink&);
   proto::DecodeError operator()(const proto::PayloadChunk&);
   proto::DecodeError operator()(const proto::Goodbye&);
+  // Only this connection's own numbers, unless the peer is the host's operator (compositor-wide totals).
+  proto::DecodeError operator()(const proto::HostStats&);
   // Desktops (connection_desktop.cpp): the window system's records and a GL connection's join.
   proto::DecodeError operator()(const proto::DesktopOpen&);
   proto::DecodeError operator()(const proto::DesktopResize&);
@@ -68,7 +70,7 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::WindowState&);
   proto::DecodeError operator()(const proto::WindowGone&);
   proto::DecodeError operator()(const proto::DesktopJoin&);
-  // Gallium records (and host_stats) go to the executor; handshake and
+  // Gallium records go to the executor; handshake and
   // host-side records are only valid elsewhere.
   template <class R>
   proto::DecodeError operator()(const R& r) {
@@ -92,6 +94,8 @@ class GuestConnection {
   std::unique_ptr<proto::HostSession> session_;
   ConnectionOptions options_;
   std::unique_ptr<GalliumExecutor> executor_;
+  // --max-guest-mem-mib: the executor's objects and the window surfaces desktops keep for this guest.
+  std::shared_ptr<GuestMemoryAccount> memory_;
   std::unique_ptr<proto::RecordingWriter> recording_;
   Rejection reject_;  // keeps the text of desktop records' rejections
   std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system

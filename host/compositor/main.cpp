@@ -75,6 +75,10 @@ void usage(FILE* out) {
       "                      the most a guest may ask for: bounds the commands and data it\n"
       "                      can have in flight (defaults 16384 and 262144)\n"
       "  --max-guests N      refuse guests beyond N at once (default 64)\n"
+      "  --max-guests-per-vm N\n"
+      "                      refuse a VM's guest connections beyond N at once (default 16), so\n"
+      "                      one VM cannot take every slot; a VM is a Xen domain, a TCP peer\n"
+      "                      address or a local uid (the compositor's own uid is not limited)\n"
       "  --trace             log every record guests send, decoded\n"
       "  --list-drivers      list the drivers this build can open\n"
       "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
@@ -222,6 +226,13 @@ int main(int argc, char** argv) {
     } else if (a == "--max-guests") {
       number(n);
       opts.max_guests = static_cast<int>(n);
+    } else if (a == "--max-guests-per-vm") {
+      number(n);
+      if (n == 0) {
+        std::fprintf(stderr, "xen3d-compositor: --max-guests-per-vm must be at least 1\n");
+        return 2;
+      }
+      opts.max_guests_per_vm = static_cast<int>(n);
     } else if (a == "--trace") {
       opts.connection.trace = true;
     } else if (a == "--list-drivers") {

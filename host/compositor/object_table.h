@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "host/compositor/guest_memory_account.h"
 #include "host/compositor/rejection.h"
 #include "host/compositor/shader_interface.h"
 #include "proto/gallium_ids.h"
@@ -77,6 +79,13 @@ class ObjectTable {
 
   // The guest's object quota (--max-guest-objects): every kind counts.
   void set_max_objects(size_t n) { max_objects_ = n; }
+  // The guest's memory held outside the table (desktop window surfaces)
+  // counts in bytes(), so every quota check sees it; the account sees the
+  // table's bytes in turn.
+  void set_memory_account(std::shared_ptr<GuestMemoryAccount> account) {
+    account_ = std::move(account);
+    if (account_) account_->set_table_bytes(bytes_);
+  }
 
   // Adds an object under a fresh id. Rejects id 0, ids already in use and
   // objects beyond the quota.
@@ -84,6 +93,7 @@ class ObjectTable {
     if (auto e = check_free(id, obj.kind); !e.ok()) return e;
     objects_.emplace(id, obj);
     bytes_ += obj.bytes;
+    if (account_) account_->set_table_bytes(bytes_);
     GlobalObjectStats::objects += 1;
     GlobalObjectStats::bytes += obj.bytes;
     return {};
@@ -135,6 +145,7 @@ class ObjectTable {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
     bytes_ -= it->second.bytes;
+    if (account_) account_->set_table_bytes(bytes_);
     GlobalObjectStats::objects -= 1;
     GlobalObjectStats::bytes -= it->second.bytes;
     objects_.erase(it);
@@ -152,13 +163,15 @@ class ObjectTable {
   }
 
   size_t count() const { return objects_.size(); }
-  uint64_t bytes() const { return bytes_; }
+  // Quota bytes: the table's own and what is held for the guest elsewhere.
+  uint64_t bytes() const { return bytes_ + (account_ ? account_->outside_table() : 0); }
 
  private:
   Rejection& reject_;
   std::unordered_map<uint32_t, HostObject> objects_;
   uint64_t bytes_ = 0;
   size_t max_objects_ = SIZE_MAX;
+  std::shared_ptr<GuestMemoryAccount> account_;
 };
 
 }  // namespace xen3d::host

@@ -162,7 +162,8 @@ std::unique_ptr<xen::PvDisplay> open_pv_display_desktop(DesktopRegistry& desktop
   if (c.device || c.connector) name += "/" + std::to_string(c.device) + "." + std::to_string(c.connector);
   auto fb = std::make_unique<ScanoutFramebuffer>(c.width, c.height);
   ScanoutFramebuffer* raw = fb.get();
-  auto desktop = desktops.open(name, std::move(fb), error);
+  // Named after the domain in xenstore: the domain owns the name.
+  auto desktop = desktops.open(name, {"dom" + std::to_string(c.domid), true}, std::move(fb), error);
   if (!desktop) return nullptr;
   XLOG_INFO("VM desktop '%s' (%ux%u) from dom%u's PV display", name.c_str(), c.width, c.height, c.domid);
   return std::make_unique<PvDisplayDesktop>(desktops, std::move(desktop), raw);
