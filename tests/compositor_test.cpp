@@ -2460,6 +2460,7 @@ TEST_CASE("an indirect compute grid is checked like a direct one", "[compositor]
   launch({0x7fffffff, 0x7fffffff, 0x7fffffff});
   CHECK(poisoned_with(*g, "the indirect grid[0] 2147483647 exceeds"));
   REQUIRE(c.running());
+}
 
 // --- Host limits between guests (docs/hardening.md, "Guests share the compositor fairly") ---
 
