@@ -15,8 +15,11 @@ commands) against the same gcc-built Mesa archives. Outputs in OUT_DIR:
   xen3d-fuzz-raw          libFuzzer: raw bytes as a command ring
   xen3d-fuzz-stream       libFuzzer: structure-aware, recorded streams
 
-Mesa itself is not instrumented: ASan still catches our code's bad accesses
-into Mesa's memory, and a crash inside Mesa is still a crash.
+Mesa itself is not instrumented here: ASan still catches our code's bad
+accesses into Mesa's memory, and a crash inside Mesa is still a crash. With
+XEN3D_MESA_BUILD set (tests/fuzz/build_instrumented_mesa.sh) Mesa's archives
+come from that folder instead: Mesa built with clang, ASan, UBSan, asserts
+and coverage.
 """
 import concurrent.futures
 import json
@@ -26,6 +29,7 @@ import shutil
 import subprocess
 import sys
 
+MESA_SUBPROJECT = 'subprojects/mesa-22.3.6/'
 UNITS = ('proto/libxen3d_proto.a.p/', 'host/compositor/libxen3d_host.a.p/', 'host/compositor/xen3d-compositor.p/')
 SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']
 COVERAGE = ['-fsanitize=fuzzer-no-link']
@@ -88,6 +92,8 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     build, out_dir, depfile = (os.path.abspath(a) for a in sys.argv[1:4])
+    # build_instrumented_mesa.sh: link Mesa's archives from its ASan build instead.
+    mesa_build = os.environ.get('XEN3D_MESA_BUILD')
     harness = [os.path.abspath(a) for a in sys.argv[4:]]
     for tool in ('clang', 'clang++'):
         if not shutil.which(tool):
@@ -159,7 +165,11 @@ def main():
             continue
         if a.startswith('host/compositor/xen3d-compositor.p/'):
             continue
+        if mesa_build and a.startswith(MESA_SUBPROJECT) and a.endswith('.a'):
+            a = os.path.join(mesa_build, a[len(MESA_SUBPROJECT):])  # the instrumented archive
         rest.append(a)
+    if mesa_build:
+        rest = [a for a in rest if a not in ('-Wl,--no-undefined', '-Wl,-z,defs')]
     lib_objs = [j[2] for j in jobs if j[0].startswith(UNITS[:2])]
     main_objs = [j[2] for j in jobs if j[0].startswith(UNITS[2])]
     fuzz_common = [harness_objs['fuzz_host'], harness_objs['stream_mutator']]
