@@ -125,8 +125,10 @@ void Compositor::accept_loop(proto::Listener* listener) {
       // The guest is told why: its first answer is this context_lost.
       XLOG_WARN("refusing guest %u (%s, %s): %s", info.connection_id,
                 info.peer_name.empty() ? "unnamed" : info.peer_name.c_str(), info.peer_id.c_str(), why.c_str());
+      // Records view their text: it must outlive the reply.
+      const std::string message = "refused: " + why;
       proto::ContextLost lost;
-      lost.message = "refused: " + why;
+      lost.message = message;
       session->reply(lost);
       continue;  // dropping the session closes the connection
     }

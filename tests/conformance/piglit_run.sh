@@ -70,3 +70,11 @@ env "${envs[@]}" piglit "${args[@]}" "$results" >"$results/piglit.log" 2>&1 || t
 [ -f "$results/results.json.bz2" ] || [ -f "$results/results.json" ] || {
   tail -20 "$results/piglit.log"; echo "piglit_run: piglit wrote no results" >&2; exit 1; }
 echo "piglit_run: $driver done in $(( $(date +%s) - start )) s"
+# A compositor that died part-way turns every later test into a failure or
+# skip that says nothing about it: say so, with how it went.
+if [ "$driver" = remote ] && ! kill -0 "${stacks_pids[-1]}" 2>/dev/null; then
+  wait "${stacks_pids[-1]}" 2>/dev/null && status=0 || status=$?
+  tail -20 "$results/compositor.log"
+  echo "piglit_run: FAIL: the compositor died during the run (exit status $status$([ $status -gt 128 ] && echo ", signal $((status - 128))")); every test after that point is void; its log: $results/compositor.log" >&2
+  exit 1
+fi

@@ -33,6 +33,9 @@ work=$(mktemp -d /tmp/xen3d-fuzz-XXXXXX)
 [ -n "$corpus" ] || corpus=$work/corpus
 export XEN3D_FUZZ_DRIVER=$driver
 export LSAN_OPTIONS=suppressions=$here/lsan.supp:print_suppressions=0
+# Mesa's reviewed harmless undefined behaviour, for build_instrumented_mesa.sh's
+# build (ours is built not to recover from any).
+export UBSAN_OPTIONS=suppressions=$here/ubsan-mesa.supp:print_stacktrace=1
 rc=0
 for f in "${fuzzers[@]}"; do
   bin=$build/tests/fuzz/xen3d-fuzz-$f
