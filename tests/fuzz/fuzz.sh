@@ -35,7 +35,7 @@ export XEN3D_FUZZ_DRIVER=$driver
 export LSAN_OPTIONS=suppressions=$here/lsan.supp:print_suppressions=0
 # Mesa's reviewed harmless undefined behaviour, for build_instrumented_mesa.sh's
 # build (ours is built not to recover from any).
-export UBSAN_OPTIONS=suppressions=$here/ubsan-mesa.supp:print_stacktrace=1
+export UBSAN_OPTIONS=suppressions=$here/ubsan-mesa.supp:print_stacktrace=1:halt_on_error=1
 rc=0
 for f in "${fuzzers[@]}"; do
   bin=$build/tests/fuzz/xen3d-fuzz-$f
