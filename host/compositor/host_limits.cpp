@@ -44,18 +44,31 @@ bool compute_cap(const proto::CapsTable& caps, pipe_compute_cap cap, std::array<
 }  // namespace
 
 const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
+  // llvmpipe makes only the first kConstantCopyBytes of a fragment or
+  // compute constant buffer readable, and reports exactly that as the
+  // buffer's size; st/mesa then appends its state parameters after a full
+  // set of uniforms, past the copy (piglit's glsl-uniform-interstage-limits:
+  // 65552 bytes), which the executor must refuse. Guests are offered
+  // kStateParamHeadroom less, so GL's uniforms and those parameters fit.
+  if (is_llvmpipe(screen)) {
+    constexpr int kStateParamHeadroom = 4096;  // 256 vec4 of state parameters
+    for (unsigned s : {unsigned(PIPE_SHADER_FRAGMENT), unsigned(PIPE_SHADER_COMPUTE)}) {
+      int& size = caps.shader[s][PIPE_SHADER_CAP_MAX_CONST_BUFFER0_SIZE];
+      size = std::min(size, int(MesaInternal::kConstantCopyBytes) - kStateParamHeadroom);
+    }
+  }
   // gallivm's TGSI translator never builds the anisotropic filter table its
   // NIR path passes (lp_build_tgsi_soa: aniso_filter_table = NULL):
   // sampling with max_anisotropy > 1 dereferences it while compiling
   // (found running neverball). Guests see no anisotropic filtering; samplers
   // asking for it are clamped (executor_state.cpp).
-  if (is_llvmpipe(screen) && (caps.param[PIPE_CAP_ANISOTROPIC_FILTER] ||
-                              caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] > 1.0f)) {
+  if (is_llvmpipe(screen)) {
     caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
     caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
-    return "anisotropic filtering masked: llvmpipe's TGSI path cannot sample with it";
   }
-  return "";
+  return is_llvmpipe(screen) ? "anisotropic filtering masked and fragment/compute constant buffer 0 offered 4 KiB "
+                               "short of the 64 KiB llvmpipe copies (host_limits.cpp says why)"
+                             : "";
 }
 
 HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen) {
