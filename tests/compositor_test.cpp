@@ -1512,6 +1512,54 @@ void run_shader_fuzz(uint32_t seed, unsigned iterations) {
 
 }  // namespace
 
+TEST_CASE("a sampler view unbound with unbind_trailing leaves nothing for a shader to sample", "[compositor][executor]") {
+  // xen3d-fuzz-stream found softpipe sampling through its private copy of a
+  // view the guest had unbound with unbind_trailing: a tile cache with no
+  // texture (SEGV in sp_find_cached_tile_tex), or a texture already freed.
+  const char* driver = GENERATE("softpipe", "llvmpipe");
+  Compositor c(std::string("--driver ") + driver);
+  auto g = c.connect("trailing-unbind");
+  make_context(*g);
+  setup_pipeline(*g);
+  make_sampled_texture(*g, 12, 13);
+  pipe_sampler_state samp{};
+  samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
+  send_state(*g, 14, ObjectKind::Sampler, blob_of(samp));
+  SetSamplerViews bind_view;
+  bind_view.stage = PIPE_SHADER_FRAGMENT;
+  const uint32_t views[1] = {13};
+  bind_view.ids = std::span<const uint32_t>(views);
+  REQUIRE(g->send(bind_view));
+  BindSamplers bind_sampler;
+  bind_sampler.stage = PIPE_SHADER_FRAGMENT;
+  const uint32_t samplers[1] = {14};
+  bind_sampler.ids = std::span<const uint32_t>(samplers);
+  REQUIRE(g->send(bind_sampler));
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
+            "FRAG\n"
+            "DCL IN[0], COLOR, COLOR\n"
+            "DCL OUT[0], COLOR\n"
+            "DCL SAMP[0]\n"
+            "DCL SVIEW[0], 2D, FLOAT\n"
+            "DCL TEMP[0]\n"
+            "  0: TEX TEMP[0], IN[0], SAMP[0], 2D\n"
+            "  1: MOV OUT[0], TEMP[0]\n"
+            "  2: END\n");
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
+  draw_triangle(*g);
+  INFO(g->error());
+  REQUIRE(ping(*g, 1));
+  SetSamplerViews unbind;
+  unbind.stage = PIPE_SHADER_FRAGMENT;
+  unbind.unbind_trailing = 1;
+  REQUIRE(g->send(unbind));
+  draw_triangle(*g);
+  const bool answered = ping(*g, 2);
+  INFO(g->error() << "\ncompositor log:\n" << c.log_text());
+  REQUIRE(answered);
+  REQUIRE(c.running());
+}
+
 // llvmpipe's contexts read each other's scenes (llvmpipe_flush_resource walks
 // every context on the screen), so guests on their own compositor threads
 // raced until the host driver was serialized: piglit found the segfault in
