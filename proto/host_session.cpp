@@ -4,13 +4,22 @@ namespace xen3d::proto {
 
 HostSession::HostSession(std::unique_ptr<Transport> transport, SessionInfo info)
     : transport_(std::move(transport)), info_(std::move(info)) {
+  record_buf_.resize(kMaxRecordSize / 8);
+  release_every_ = transport_->ring_size(RingId::Command) / 8;
+  staged_limit_ = transport_->ring_size(RingId::Bulk);
+  restart();
+}
+
+void HostSession::restart() {
   Transport& t = *transport_;
   cmd_ = RecordReader(t.counters(RingId::Command), t.ring_data(RingId::Command), t.ring_size(RingId::Command));
   replies_ = RecordWriter(t.counters(RingId::Reply), t.ring_data(RingId::Reply), t.ring_size(RingId::Reply));
   bulk_ = BulkReader(t.counters(RingId::Bulk), t.ring_data(RingId::Bulk), t.ring_size(RingId::Bulk));
-  record_buf_.resize(kMaxRecordSize / 8);
-  release_every_ = t.ring_size(RingId::Command) / 8;
-  staged_limit_ = t.ring_size(RingId::Bulk);
+  unreleased_ = 0;
+  error_.clear();
+  std::vector<uint8_t>().swap(staged_);
+  staged_total_ = 0;
+  staged_started_ = false;
 }
 
 void HostSession::release_commands() {

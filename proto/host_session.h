@@ -19,6 +19,11 @@ class HostSession {
  public:
   HostSession(std::unique_ptr<Transport> transport, SessionInfo info);
 
+  // Starts over on the same transport, as if it had just been set up: the
+  // guest has zeroed the rings' counters (the fuzz harness reusing one
+  // connection for every input). Readers, staged payload and error forgotten.
+  void restart();
+
   const SessionInfo& info() const { return info_; }
   Transport& transport() { return *transport_; }
   const std::string& error() const { return error_; }

@@ -497,7 +497,8 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSamplerViews& r) {
     return reject_("%s: slots %u..%u (with %u unbound) exceed the %u %s sampler views", rec, unsigned(r.start),
                    r.start + n - 1, unsigned(r.unbind_trailing), limit, stage_name(r.stage));
   }
-  std::vector<pipe_sampler_view*> views(n, nullptr);
+  // Slots to unbind go to the driver as NULL views (set_sampler_views says why).
+  std::vector<pipe_sampler_view*> views(n + r.unbind_trailing, nullptr);
   for (unsigned i = 0; i < n; ++i) {
     if (!r.ids[i]) continue;
     HostObject* o = nullptr;
@@ -506,8 +507,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSamplerViews& r) {
     if (auto e = get_owned(r.ids[i], ObjectKind::SamplerView, *ctx, o, role); !e.ok()) return e;
     views[i] = static_cast<pipe_sampler_view*>(o->ptr);
   }
-  ctx->pipe->set_sampler_views(ctx->pipe, static_cast<pipe_shader_type>(r.stage), r.start, n, r.unbind_trailing, false,
-                               views.data());
+  set_sampler_views(ctx->pipe, r.stage, r.start, static_cast<unsigned>(views.size()), views.data());
   return {};
 }
 

@@ -61,6 +61,17 @@ inline void bind_slot(pipe_context* p, unsigned slot, void* h) {
   }
 }
 
+// Sets views[0..n) of a stage's sampler view slots from `start`; NULL
+// entries unbind. Slots are never unbound with Gallium's trailing count:
+// softpipe's trailing unbind drops the view but keeps its sampler's private
+// copy of it (texture pointer and all), so a shader sampling the slot read
+// through a tile cache with no texture (SEGV) or a texture already freed.
+// Found by xen3d-fuzz-stream (regressions/softpipe-trailing-view-unbind).
+inline void set_sampler_views(pipe_context* p, unsigned stage, unsigned start, unsigned n,
+                              pipe_sampler_view** views) {
+  p->set_sampler_views(p, static_cast<pipe_shader_type>(stage), start, n, 0, false, views);
+}
+
 inline void delete_slot_object(pipe_context* p, unsigned slot, void* h) {
   switch (static_cast<proto::BindSlot>(slot)) {
     case proto::BindSlot::Blend: p->delete_blend_state(p, h); break;

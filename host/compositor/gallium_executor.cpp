@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "host/compositor/context_pool.h"
 #include "host/compositor/executor_util.h"
 #include "host/compositor/host_data_writer.h"
 #include "host/compositor/resource_layout.h"
@@ -117,8 +118,21 @@ proto::DecodeError GalliumExecutor::check_view_format(const pipe_resource& r, ui
 // --- contexts ------------------------------------------------------------------
 
 pipe_context* GalliumExecutor::utility_context() {
-  if (!utility_) utility_ = screen_->context_create(screen_, nullptr, 0);
+  if (!utility_) utility_ = create_pipe(0);
   return utility_;
+}
+
+pipe_context* GalliumExecutor::create_pipe(unsigned flags) {
+  if (config_.context_pool) return config_.context_pool->take(flags);
+  return screen_->context_create(screen_, nullptr, flags);
+}
+
+void GalliumExecutor::retire_pipe(pipe_context* pipe, unsigned flags) {
+  if (config_.context_pool) {
+    config_.context_pool->give(pipe, flags);
+  } else {
+    pipe->destroy(pipe);
+  }
 }
 
 bool GalliumExecutor::empty_vertex_buffers(pipe_vertex_buffer* vbs, unsigned n) {
@@ -177,12 +191,13 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   if (contexts_.size() >= kMaxContexts) return reject_("context_create: a guest may hold at most %u contexts", kMaxContexts);
   // The host never runs a threaded context (records already arrive on their own
   // thread), nor a compute-only one: some drivers leave its graphics entry points unset.
-  pipe_context* pipe =
-      screen_->context_create(screen_, nullptr, r.flags & ~(PIPE_CONTEXT_PREFER_THREADED | PIPE_CONTEXT_COMPUTE_ONLY));
+  const unsigned flags = r.flags & ~(PIPE_CONTEXT_PREFER_THREADED | PIPE_CONTEXT_COMPUTE_ONLY);
+  pipe_context* pipe = create_pipe(flags);
   if (!pipe) return reject_("context_create: the host driver could not create context #%u", r.id);
   auto ctx = std::make_unique<ContextState>();
   ctx->id = r.id;
   ctx->pipe = pipe;
+  ctx->flags = flags;
   pipe_sampler_state plain{};
   plain.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   ctx->default_sampler = pipe->create_sampler_state(pipe, &plain);
@@ -191,7 +206,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   std::array<pipe_vertex_buffer, PIPE_MAX_ATTRIBS> empty{};
   if (!empty_vertex_buffers(empty.data(), PIPE_MAX_ATTRIBS)) {
     forget_default_sampler(*ctx);
-    pipe->destroy(pipe);
+    retire_pipe(pipe, flags);
     return reject_("context_create: the host driver could not create a vertex buffer");
   }
   pipe->set_vertex_buffers(pipe, 0, PIPE_MAX_ATTRIBS, 0, false, empty.data());
@@ -201,8 +216,10 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   obj.ctx = pipe;
   obj.owner = r.id;
   if (auto e = add_object(r.id, obj); !e.ok()) {
+    // The empty vertex buffers stay bound: unbind them as a destroyed context would be.
+    pipe->set_vertex_buffers(pipe, 0, 0, PIPE_MAX_ATTRIBS, false, nullptr);
     forget_default_sampler(*ctx);
-    pipe->destroy(pipe);
+    retire_pipe(pipe, flags);
     return e;
   }
   contexts_[r.id] = std::move(ctx);
@@ -249,8 +266,10 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
     c.samplers[s].fill(0);
     if (any) rebind_samplers(c, s);
     const auto stage = static_cast<pipe_shader_type>(s);
-    if (const unsigned n = limits_.stage[s].sampler_views)
-      p->set_sampler_views(p, stage, 0, 0, n, false, nullptr);
+    if (const unsigned n = limits_.stage[s].sampler_views) {
+      std::array<pipe_sampler_view*, PIPE_MAX_SHADER_SAMPLER_VIEWS> none{};
+      set_sampler_views(p, s, 0, n, none.data());
+    }
     if (const unsigned n = limits_.stage[s].images;
         n && p->set_shader_images)
       p->set_shader_images(p, stage, 0, 0, n, nullptr);
@@ -392,7 +411,7 @@ void GalliumExecutor::destroy_context(uint32_t id, ContextState& c) {
     }
   }
   forget_default_sampler(c);
-  c.pipe->destroy(c.pipe);
+  retire_pipe(c.pipe, c.flags);
   c.pipe = nullptr;
   if (current_ == &c) current_ = nullptr;
 }
@@ -445,14 +464,14 @@ void GalliumExecutor::teardown() {
   }
   for (auto& [id, c] : contexts_) {
     forget_default_sampler(*c);
-    c->pipe->destroy(c->pipe);
+    retire_pipe(c->pipe, c->flags);
     objects_.erase(id);
   }
   contexts_.clear();
   current_ = nullptr;
   pipe_resource_reference(&present_resolve_, nullptr);
   pipe_resource_reference(&empty_vertex_buffer_, nullptr);
-  if (utility_) utility_->destroy(utility_);
+  if (utility_) retire_pipe(utility_, 0);
   utility_ = nullptr;
   GlobalObjectStats::guests -= 1;
   uint64_t presented = 0;

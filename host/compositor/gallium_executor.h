@@ -43,6 +43,7 @@ struct pipe_screen;
 
 namespace xen3d::host {
 
+class ContextPool;
 class Desktop;
 class DesktopRegistry;
 
@@ -58,6 +59,9 @@ class GalliumExecutor {
     std::set<uint64_t> snapshot_frames;                // 1-based present counts per window
     uint32_t connection_id = 0;
     std::string label;                                 // for log lines
+    // The fuzz harness's only: host contexts come from and go back to this
+    // pool instead of being created and destroyed (context_pool.h).
+    ContextPool* context_pool = nullptr;
   };
 
   GalliumExecutor(proto::HostSession& session, Config config);
@@ -155,6 +159,7 @@ class GalliumExecutor {
   struct ContextState {
     uint32_t id = 0;
     pipe_context* pipe = nullptr;
+    unsigned flags = 0;  // what context_create was called with
     std::array<uint32_t, kBindSlots> bound{};
     std::array<std::array<uint32_t, PIPE_MAX_SAMPLERS>, PIPE_SHADER_TYPES> samplers{};
     uint32_t render_condition = 0;  // query id
@@ -217,6 +222,10 @@ class GalliumExecutor {
   // for it is refused. gallivm does not bounds-check those reads.
   DecodeError guard_constant_reads(ContextState& ctx, std::initializer_list<unsigned> stages, const char* rec);
   pipe_context* utility_context();
+  // Every host context comes from and goes to these: the driver's
+  // context_create and destroy, or the fuzz harness's pool.
+  pipe_context* create_pipe(unsigned flags);
+  void retire_pipe(pipe_context* pipe, unsigned flags);
   // Fills vbs[0..n) slots that name no buffer with a zeroed 4 KiB buffer
   // (stride and offset 0). Drivers' vertex fetch bounds-checks only real
   // buffers: an empty slot is read from address 0 + offset + stride * index,

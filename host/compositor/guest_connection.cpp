@@ -50,21 +50,38 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
       XLOG_WARN("%s: not recorded: %s", label_.c_str(), error.c_str());
     }
   }
-  if (options_.screen && options_.caps) {
-    GalliumExecutor::Config cfg;
-    cfg.screen = options_.screen;
-    cfg.caps = options_.caps;
-    cfg.max_resource_bytes = options_.max_guest_resource_bytes;
-    cfg.max_objects = options_.max_guest_objects;
-    cfg.max_shader_tokens = options_.max_shader_tokens;
-    cfg.snapshot_dir = options_.snapshot_dir;
-    cfg.snapshot_frames = options_.snapshot_frames;
-    cfg.connection_id = info.connection_id;
-    cfg.label = label_;
-    executor_ = std::make_unique<GalliumExecutor>(*session_, std::move(cfg));
-    memory_ = std::make_shared<GuestMemoryAccount>(options_.max_guest_resource_bytes);
-    executor_->charge_memory_to(memory_);
+  make_executor();
+}
+
+void GuestConnection::make_executor() {
+  if (!options_.screen || !options_.caps) return;
+  GalliumExecutor::Config cfg;
+  cfg.screen = options_.screen;
+  cfg.caps = options_.caps;
+  cfg.max_resource_bytes = options_.max_guest_resource_bytes;
+  cfg.max_objects = options_.max_guest_objects;
+  cfg.max_shader_tokens = options_.max_shader_tokens;
+  cfg.snapshot_dir = options_.snapshot_dir;
+  cfg.snapshot_frames = options_.snapshot_frames;
+  cfg.connection_id = session_->info().connection_id;
+  cfg.label = label_;
+  cfg.context_pool = options_.context_pool;
+  executor_ = std::make_unique<GalliumExecutor>(*session_, std::move(cfg));
+  memory_ = std::make_shared<GuestMemoryAccount>(options_.max_guest_resource_bytes);
+  executor_->charge_memory_to(memory_);
+}
+
+void GuestConnection::restart() {
+  {
+    // The old executor is torn down already; its destructor only counts it out.
+    auto lock = lock_driver();
+    executor_.reset();
   }
+  make_executor();
+  session_->restart();
+  poisoned_ = goodbye_ = false;
+  stop_ = false;
+  executed_ = index_ = 0;
 }
 
 GuestConnection::~GuestConnection() {

@@ -20,6 +20,7 @@ struct pipe_screen;
 
 namespace xen3d::host {
 
+class ContextPool;
 class Desktop;
 class DesktopRegistry;
 
@@ -37,6 +38,7 @@ struct ConnectionOptions {
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
   std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver
   DesktopRegistry* desktops = nullptr;  // VM desktops; null: this compositor composites nothing
+  ContextPool* context_pool = nullptr;  // the fuzz harness only: GalliumExecutor::Config::context_pool
 };
 
 class GuestConnection {
@@ -48,6 +50,13 @@ class GuestConnection {
   // stop() is called. Everything the guest owns is freed before returning.
   void run();
   void stop() { stop_ = true; }
+  // After run() has returned: the connection as it was when constructed, on
+  // the same session, which starts over on rings whose counters the guest
+  // has zeroed. Every guest object is already freed (run() tore them down);
+  // the executor and its quota account are new, so ids, quotas, default
+  // samplers and empty vertex buffers are those of a new connection. The
+  // fuzz harness runs every input this way instead of connecting anew.
+  void restart();
 
   uint32_t id() const { return session_->info().connection_id; }
   const std::string& label() const { return label_; }
@@ -83,6 +92,8 @@ class GuestConnection {
   }
 
  private:
+  // A new executor and quota account (constructor and restart).
+  void make_executor();
   void poison(const proto::DecodeError& e, const uint8_t* rec, size_t size);
   proto::DecodeError owned_desktop(const char* record);
   // Leaves the desktop this connection opened or joined (end of the connection).

@@ -955,6 +955,20 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
 std::string Validator::finish() {
   if (!seen_end_) return "the shader has no END instruction";
   if (stage_ == PIPE_SHADER_TESS_CTRL && !tcs_vertices_out_) return "tessellation control shader without TCS_VERTICES_OUT";
+  // The draw module's LLVM vertex path (draw_llvm.c) stores every output
+  // below the highest declared one, and gallivm allocates only declared
+  // ones: a hole was a NULL value in LLVM's hands (SEGV compiling the draw
+  // variant; found by the limits generator of compositor_test with OUT[79]
+  // alone). st/mesa declares outputs without holes.
+  if (stage_ == PIPE_SHADER_VERTEX || stage_ == PIPE_SHADER_GEOMETRY || stage_ == PIPE_SHADER_TESS_EVAL) {
+    const auto& out = decl_.regs[TGSI_FILE_OUTPUT];
+    for (unsigned r = 0; r < summary.num_outputs; ++r) {
+      if (!out[r]) {
+        return fmt("OUT[%u] is declared but OUT[%u] below it is not: the draw module reads every output up to the "
+                   "highest", summary.num_outputs - 1, r);
+      }
+    }
+  }
   return {};
 }
 

@@ -13,7 +13,8 @@ commands) against the same gcc-built Mesa archives. Outputs in OUT_DIR:
 
   xen3d-compositor-asan   the compositor, sanitized (tests run under it)
   xen3d-fuzz-raw          libFuzzer: raw bytes as a command ring
-  xen3d-fuzz-stream       libFuzzer: structure-aware, recorded streams
+  xen3d-fuzz-stream       libFuzzer: structure-aware, recorded streams, one reused connection
+  xen3d-fuzz-teardown     libFuzzer: the same inputs, each on a new connection destroyed after it
 
 Mesa itself is not instrumented here: ASan still catches our code's bad
 accesses into Mesa's memory, and a crash inside Mesa is still a crash. With
@@ -172,11 +173,13 @@ def main():
         rest = [a for a in rest if a not in ('-Wl,--no-undefined', '-Wl,-z,defs')]
     lib_objs = [j[2] for j in jobs if j[0].startswith(UNITS[:2])]
     main_objs = [j[2] for j in jobs if j[0].startswith(UNITS[2])]
-    fuzz_common = [harness_objs['fuzz_host'], harness_objs['stream_mutator']]
+    fuzz_common = [harness_objs['fuzz_host'], harness_objs['stream_mutator'], harness_objs['stream_input']]
+    fuzzer = SANITIZE + ['-fsanitize=fuzzer']
     targets = {
         'xen3d-compositor-asan': (main_objs, SANITIZE),
-        'xen3d-fuzz-raw': ([harness_objs['fuzz_raw']] + fuzz_common, SANITIZE + ['-fsanitize=fuzzer']),
-        'xen3d-fuzz-stream': ([harness_objs['fuzz_stream']] + fuzz_common, SANITIZE + ['-fsanitize=fuzzer']),
+        'xen3d-fuzz-raw': ([harness_objs['fuzz_raw']] + fuzz_common, fuzzer),
+        'xen3d-fuzz-stream': ([harness_objs['fuzz_stream']] + fuzz_common, fuzzer),
+        'xen3d-fuzz-teardown': ([harness_objs['fuzz_teardown']] + fuzz_common, fuzzer),
     }
     for target, (objs, flags) in targets.items():
         exe = os.path.join(out_dir, target)

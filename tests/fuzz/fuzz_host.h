@@ -28,21 +28,43 @@ struct GuestRings {
   uint32_t command_size = 0, bulk_size = 0;
 };
 
+// How inputs get their connection.
+enum class Connections {
+  // One connection serves every input: after each, GuestConnection::restart()
+  // frees what the input made and starts over on the same rings, and host
+  // contexts go back to a pool instead of the driver (context_pool.h).
+  // Creating softpipe contexts was nearly all of an execution's time.
+  Reused,
+  // A new connection per input, destroyed with everything the input left in
+  // it, its contexts created and destroyed by the driver: the guest that
+  // vanishes mid-stream. Slow; xen3d-fuzz-teardown keeps that path fuzzed.
+  Fresh,
+};
+
 class FuzzHost {
  public:
+  // The process's host; the first call decides how inputs get connections.
   // The host driver comes from XEN3D_FUZZ_DRIVER (default softpipe: no LLVM
   // compile per shader, so far more executions a second; llvmpipe works too).
   // Exits with a message when it cannot be opened.
-  static FuzzHost& get();
+  //
+  // XEN3D_FUZZ_CHECK_RESET=1 (Reused only) runs every input twice, on a new
+  // connection with new contexts and on the reused one, and aborts when the
+  // answers the guest gets differ (record types, the context_lost text,
+  // records executed): a recycled connection must be indistinguishable.
+  static FuzzHost& get(Connections connections);
 
-  // One connection from start to teardown. `feed(rings, poisoned)` returns
-  // false when the input is over (the guest then "goes away"); `poisoned`
-  // says the host has already rejected a record.
+  // One input, from the guest's first record until it "goes away". A feed
+  // writes the input: `feed(rings, poisoned)` returns false when the input is
+  // over; `poisoned` says the host has already rejected a record. `input()`
+  // makes a feed from the start of the input (called twice with
+  // XEN3D_FUZZ_CHECK_RESET).
   using Feed = std::function<bool(GuestRings& rings, bool poisoned)>;
-  void run(const Feed& feed);
+  using Input = std::function<Feed()>;
+  void run(const Input& input);
 
  private:
-  FuzzHost();
+  explicit FuzzHost(Connections connections);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -11,29 +11,33 @@
 
 #include "tests/fuzz/fuzz_host.h"
 
+using xen3d::fuzz::Connections;
 using xen3d::fuzz::FuzzHost;
 using xen3d::fuzz::GuestRings;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  FuzzHost::get();
+  FuzzHost::get(Connections::Reused);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  bool fed = false;
-  FuzzHost::get().run([&](GuestRings& g, bool poisoned) {
-    if (fed || poisoned) return false;
-    fed = true;
-    const size_t n = std::min<size_t>(size, g.command_size);
-    const size_t padded = (n + 7) & ~size_t(7);
-    std::memcpy(g.command_data, data, n);
-    std::memset(g.command_data + n, 0, padded - n);
-    // Bulk: the input repeated over the first 64 KiB of the heap.
-    const size_t heap = std::min<size_t>(g.bulk_size, 64 * 1024);
-    for (size_t at = 0; at < heap && size; at += size) std::memcpy(g.bulk_data + at, data, std::min(size, heap - at));
-    g.bulk_counters->head.store(heap);
-    g.command_counters->head.store(padded);
-    return true;
+  FuzzHost::get(Connections::Reused).run([&] {
+    return FuzzHost::Feed([&, fed = false](GuestRings& g, bool poisoned) mutable {
+      if (fed || poisoned) return false;
+      fed = true;
+      const size_t n = std::min<size_t>(size, g.command_size);
+      const size_t padded = (n + 7) & ~size_t(7);
+      std::memcpy(g.command_data, data, n);
+      std::memset(g.command_data + n, 0, padded - n);
+      // Bulk: the input repeated over the first 64 KiB of the heap.
+      const size_t heap = std::min<size_t>(g.bulk_size, 64 * 1024);
+      for (size_t at = 0; at < heap && size; at += size) {
+        std::memcpy(g.bulk_data + at, data, std::min(size, heap - at));
+      }
+      g.bulk_counters->head.store(heap);
+      g.command_counters->head.store(padded);
+      return true;
+    });
   });
   return 0;
 }
