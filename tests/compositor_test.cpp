@@ -1887,11 +1887,9 @@ void run_limit_cases(const char* driver, bool exhaustive) {
 }  // namespace
 
 // Quick: llvmpipe, whose gallivm imposes the MesaInternal limits (the long
-// run adds softpipe, every texture pair and the instruction limits).
-// OPEN: hidden until its second finding is fixed: a fragment shader with
-// DCL TEMP[0..4095] (the caps' limit) kills the compositor on llvmpipe
-// (run it: compositor_tests "[fuzz-limits-quick]").
-TEST_CASE("TGSI at and past every host limit runs or poisons only its guest", "[.][fuzz-limits-quick]") {
+// run adds softpipe, every texture pair and the instruction limits). It
+// found that llvmpipe's TGSI path dies on 512+ temporaries (now a limit).
+TEST_CASE("TGSI at and past every host limit runs or poisons only its guest", "[compositor][executor][fuzz]") {
   run_limit_cases("llvmpipe", false);
 }
 
@@ -2743,4 +2741,52 @@ TEST_CASE("one VM cannot take every guest slot", "[compositor][limits]") {
     back = ping(*again, 1);
   }
   CHECK(back);
+}
+
+// gallivm's TGSI path keeps more than 256 temporaries in one stack array;
+// 512-544 in a fragment shader killed the compositor (found by the TGSI
+// limits generator): llvmpipe hosts take 256.
+TEST_CASE("temporaries past what llvmpipe's TGSI path runs are refused", "[compositor][limits]") {
+  Compositor c;
+  auto g = c.connect("temps");
+  make_context(*g);
+  setup_pipeline(*g);
+  auto shader = [](unsigned last) {
+    const std::string n = std::to_string(last);
+    return "FRAG\nDCL IN[0], COLOR, COLOR\nDCL OUT[0], COLOR\nDCL TEMP[0.." + n + "]\n  0: MOV TEMP[" + n +
+           "], IN[0]\n  1: MOV OUT[0], TEMP[" + n + "]\n  2: END\n";
+  };
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT, shader(255).c_str());
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
+  draw_triangle(*g);
+  REQUIRE(ping(*g, 1));
+  const auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 255, 255});
+  send_tgsi(*g, 43, PIPE_SHADER_FRAGMENT, shader(543).c_str());
+  CHECK(poisoned_with(*g, "TEMP[543] exceeds the 256 TEMP registers allowed"));
+  REQUIRE(c.running());
+}
+
+// gallivm keeps THREAD_ID, BLOCK_ID and GRID_SIZE as 3-element values: a
+// compute shader reading THREAD_ID.w made LLVM dereference null (found by
+// the TGSI limits generator).
+TEST_CASE("reading the missing w of a 3-component system value is refused", "[compositor][limits]") {
+  Compositor c;
+  auto g = c.connect("thread-id");
+  make_context(*g);
+  auto launch = [&](uint32_t id, const char* read) {
+    const std::string text = std::string("COMP\nDCL SV[0], THREAD_ID\nDCL TEMP[0]\nMOV TEMP[0], ") + read + "\nEND\n";
+    send_tgsi(*g, id, PIPE_SHADER_COMPUTE, text.c_str());
+    bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_COMPUTE), id);
+    LaunchGrid lg;
+    lg.block = {4, 1, 1};
+    lg.grid = {1, 1, 1};
+    lg.work_dim = 1;
+    REQUIRE(g->send(lg));
+  };
+  launch(70, "SV[0].xyzx");
+  REQUIRE(ping(*g, 1));
+  launch(71, "SV[0]");
+  CHECK(poisoned_with(*g, "reads component w of a 3-component system value"));
+  REQUIRE(c.running());
 }

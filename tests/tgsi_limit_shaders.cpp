@@ -42,7 +42,7 @@ const char* stage_header(unsigned stage) {
 // A register every stage's programs can read.
 std::string source(unsigned stage) {
   switch (stage) {
-    case PIPE_SHADER_COMPUTE: return "SV[0]";
+    case PIPE_SHADER_COMPUTE: return "SV[0].xyzx";  // THREAD_ID has no w (the validator refuses reading it)
     case PIPE_SHADER_GEOMETRY: return "IN[0][1]";
     default: return "IN[0]";
   }

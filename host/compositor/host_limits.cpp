@@ -24,6 +24,7 @@ const unsigned MesaInternal::kScanMaskBits = 32;
 const unsigned MesaInternal::kDrawTcsInputs = NUM_TCS_INPUTS;
 const unsigned MesaInternal::kDrawTcsVertices = 32;
 const unsigned MesaInternal::kSemanticIndex = 256;
+const unsigned MesaInternal::kGallivmTemps = LP_MAX_INLINED_TEMPS;
 
 namespace {
 
@@ -51,6 +52,10 @@ const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
   // 65552 bytes), which the executor must refuse. Guests are offered
   // kStateParamHeadroom less, so GL's uniforms and those parameters fit.
   if (is_llvmpipe(screen)) {
+    for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
+      int& temps = caps.shader[s][PIPE_SHADER_CAP_MAX_TEMPS];
+      temps = std::min(temps, int(MesaInternal::kGallivmTemps));
+    }
     constexpr int kStateParamHeadroom = 4096;  // 256 vec4 of state parameters
     for (unsigned s : {unsigned(PIPE_SHADER_FRAGMENT), unsigned(PIPE_SHADER_COMPUTE)}) {
       int& size = caps.shader[s][PIPE_SHADER_CAP_MAX_CONST_BUFFER0_SIZE];
@@ -66,8 +71,8 @@ const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
     caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
     caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
   }
-  return is_llvmpipe(screen) ? "anisotropic filtering masked and fragment/compute constant buffer 0 offered 4 KiB "
-                               "short of the 64 KiB llvmpipe copies (host_limits.cpp says why)"
+  return is_llvmpipe(screen) ? "anisotropic filtering masked, at most 256 temporaries, fragment/compute constant "
+                               "buffer 0 offered 4 KiB short of the 64 KiB llvmpipe copies (host_limits.cpp says why)"
                              : "";
 }
 

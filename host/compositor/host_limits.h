@@ -52,6 +52,13 @@ struct MesaInternal {
   static const unsigned kDrawTcsVertices;
   // tgsi_scan stores semantic indices in bytes (ubyte input_semantic_index[]).
   static const unsigned kSemanticIndex;
+  // gallivm/lp_bld_limits.h LP_MAX_INLINED_TEMPS: past this many
+  // temporaries gallivm's TGSI translator keeps them all in one stack array
+  // (lp_bld_tgsi_soa.c emit_prologue), and fragment shaders with 512-544 of
+  // them killed llvmpipe's rasterizer (it jumps into data; found by the TGSI
+  // limits generator, tests/tgsi_limit_shaders.cpp; the cause inside
+  // gallivm is not traced yet). llvmpipe hosts take at most this many.
+  static const unsigned kGallivmTemps;
 };
 
 // What one shader stage may declare and use.

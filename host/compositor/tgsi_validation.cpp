@@ -14,6 +14,7 @@
 #include "tgsi/tgsi_info.h"
 #include "tgsi/tgsi_parse.h"
 #include "tgsi/tgsi_sanity.h"
+#include "tgsi/tgsi_util.h"
 #include "util/format/u_format.h"
 
 namespace xen3d::host {
@@ -317,8 +318,10 @@ struct Declared {
   std::vector<std::array<uint32_t, 4>> immediates;
   std::vector<uint8_t> immediate_type;
   std::vector<int> input_semantic;                                    // -1 = none
+  std::vector<int> sv_semantic;                                       // -1 = none
   Declared() {
     input_semantic.assign(MesaInternal::kScanInputs, -1);
+    sv_semantic.assign(MesaInternal::kScanInputs, -1);
     sview_target.fill(-1);
     sampler_target.fill(-1);
   }
@@ -504,6 +507,9 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     regs[r] = true;
     if (file == TGSI_FILE_SAMPLER_VIEW) decl_.sview_target[r] = static_cast<int>(d.SamplerView.Resource);
     if (file == TGSI_FILE_INPUT && d.Declaration.Semantic) decl_.input_semantic[r] = d.Semantic.Name;
+    if (file == TGSI_FILE_SYSTEM_VALUE && d.Declaration.Semantic && r < decl_.sv_semantic.size()) {
+      decl_.sv_semantic[r] = d.Semantic.Name;
+    }
   }
   if (file == TGSI_FILE_OUTPUT) summary.num_outputs = std::max(summary.num_outputs, last + 1);
   if (file == TGSI_FILE_INPUT) {
@@ -695,6 +701,22 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
                       file == TGSI_FILE_TEMPORARY || file == TGSI_FILE_SYSTEM_VALUE ||
                       (file == TGSI_FILE_OUTPUT && stage_ == PIPE_SHADER_TESS_CTRL);
       if (!ok) return fmt("instruction at token %u: %s cannot read from the %s file", pos, what, file_name(file));
+      if (file == TGSI_FILE_SYSTEM_VALUE && !s.Register.Indirect && s.Register.Index >= 0 &&
+          unsigned(s.Register.Index) < decl_.sv_semantic.size()) {
+        // gallivm keeps these three as 3-element values: a W component read
+        // builds an out-of-range extract, and LLVM dereferences null
+        // (found by the TGSI limits generator: MOV TEMP[0], SV[0] with THREAD_ID).
+        const int sv = decl_.sv_semantic[s.Register.Index];
+        if (sv == TGSI_SEMANTIC_THREAD_ID || sv == TGSI_SEMANTIC_BLOCK_ID || sv == TGSI_SEMANTIC_GRID_SIZE) {
+          const unsigned swz[4] = {s.Register.SwizzleX, s.Register.SwizzleY, s.Register.SwizzleZ, s.Register.SwizzleW};
+          const unsigned used = tgsi_util_get_inst_usage_mask(&in, i);
+          for (unsigned c = 0; c < 4; ++c) {
+            if ((used & (1u << c)) && swz[c] == TGSI_SWIZZLE_W) {
+              return fmt("instruction at token %u: %s reads component w of a 3-component system value", pos, what);
+            }
+          }
+        }
+      }
       break;
     }
   }
