@@ -1420,6 +1420,20 @@ void make_sampled_texture(GuestSession& s, uint32_t texture, uint32_t view) {
   REQUIRE(s.send(sv));
 }
 
+// Binds sampler view `view` and sampler `sampler` in the fragment stage's slot 0.
+void bind_fragment_sampling(GuestSession& s, uint32_t view, uint32_t sampler) {
+  SetSamplerViews v;
+  v.stage = PIPE_SHADER_FRAGMENT;
+  const uint32_t views[1] = {view};
+  v.ids = std::span<const uint32_t>(views);
+  REQUIRE(s.send(v));
+  BindSamplers b;
+  b.stage = PIPE_SHADER_FRAGMENT;
+  const uint32_t samplers[1] = {sampler};
+  b.ids = std::span<const uint32_t>(samplers);
+  REQUIRE(s.send(b));
+}
+
 // A pipeline with a sampled texture and constants, for the fuzzed shaders to use.
 void setup_fuzz_pipeline(GuestSession& s) {
   make_context(s);
@@ -1528,16 +1542,7 @@ TEST_CASE("a sampler view unbound with unbind_trailing leaves nothing for a shad
   pipe_sampler_state samp{};
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   send_state(*g, 14, ObjectKind::Sampler, blob_of(samp));
-  SetSamplerViews bind_view;
-  bind_view.stage = PIPE_SHADER_FRAGMENT;
-  const uint32_t views[1] = {13};
-  bind_view.ids = std::span<const uint32_t>(views);
-  REQUIRE(g->send(bind_view));
-  BindSamplers bind_sampler;
-  bind_sampler.stage = PIPE_SHADER_FRAGMENT;
-  const uint32_t samplers[1] = {14};
-  bind_sampler.ids = std::span<const uint32_t>(samplers);
-  REQUIRE(g->send(bind_sampler));
+  bind_fragment_sampling(*g, 13, 14);
   send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
             "FRAG\n"
             "DCL IN[0], COLOR, COLOR\n"
@@ -2586,16 +2591,7 @@ TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[comp
   samp.max_anisotropy = 16;
   samp.max_lod = 8.0f;
   send_state(*g, 14, ObjectKind::Sampler, blob_of(samp));
-  SetSamplerViews v;
-  v.stage = PIPE_SHADER_FRAGMENT;
-  const uint32_t views[1] = {13};
-  v.ids = std::span<const uint32_t>(views);
-  REQUIRE(g->send(v));
-  BindSamplers b;
-  b.stage = PIPE_SHADER_FRAGMENT;
-  const uint32_t samplers[1] = {14};
-  b.ids = std::span<const uint32_t>(samplers);
-  REQUIRE(g->send(b));
+  bind_fragment_sampling(*g, 13, 14);
   send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
             "FRAG\n"
             "DCL IN[0], COLOR, COLOR\n"
