@@ -1568,6 +1568,50 @@ TEST_CASE("a sampler view unbound with unbind_trailing leaves nothing for a shad
   REQUIRE(c.running());
 }
 
+TEST_CASE("a blit leaves no blitter view behind in the fragment stage's empty slots", "[compositor][executor]") {
+  // xen3d-fuzz-stream on instrumented Mesa found it: u_blitter binds its
+  // source at fragment view slot 0 and restores a context that had no views
+  // with a trailing unbind, which softpipe does without clearing its
+  // sampler's copy of the view; a draw sampling slot 0 then read through a
+  // tile cache with no texture (SEGV). regressions/softpipe-blit-leaves-fragment-view.
+  const char* driver = GENERATE("softpipe", "llvmpipe");
+  Compositor c(std::string("--driver ") + driver);
+  auto g = c.connect("blit-then-sample");
+  make_context(*g);
+  setup_pipeline(*g);
+  make_texture(*g, 60, 16, 16);
+  make_texture(*g, 61, 16, 16);
+  pipe_sampler_state samp{};
+  samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
+  send_state(*g, 14, ObjectKind::Sampler, blob_of(samp));
+  BindSamplers bs;
+  bs.stage = PIPE_SHADER_FRAGMENT;
+  const uint32_t samplers[1] = {14};
+  bs.ids = std::span<const uint32_t>(samplers);
+  REQUIRE(g->send(bs));
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
+            "FRAG\n"
+            "DCL IN[0], COLOR, COLOR\n"
+            "DCL OUT[0], COLOR\n"
+            "DCL SAMP[0]\n"
+            "DCL SVIEW[0], 2D, FLOAT\n"
+            "DCL TEMP[0]\n"
+            "  0: TEX TEMP[0], IN[0], SAMP[0], 2D\n"
+            "  1: MOV OUT[0], TEMP[0]\n"
+            "  2: END\n");
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
+  Blit b;  // scaled, so not a copy: u_blitter draws it. No fragment view bound: it restores none
+  b.src = BlitSide{60, 0, Box{0, 0, 0, 16, 16, 1}, uint16_t(kBgra), 0};
+  b.dst = BlitSide{61, 0, Box{0, 0, 0, 8, 8, 1}, uint16_t(kBgra), 0};
+  b.mask = PIPE_MASK_RGBA;
+  REQUIRE(g->send(b));
+  draw_triangle(*g);
+  const bool answered = ping(*g, 1);
+  INFO(g->error() << "\ncompositor log:\n" << c.log_text());
+  REQUIRE(answered);
+  REQUIRE(c.running());
+}
+
 // llvmpipe's contexts read each other's scenes (llvmpipe_flush_resource walks
 // every context on the screen), so guests on their own compositor threads
 // raced until the host driver was serialized: piglit found the segfault in

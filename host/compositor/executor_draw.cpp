@@ -555,12 +555,31 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
     if (!resolve_then_blit(ctx->pipe, bi)) return reject_("%s: out of host memory for a mirrored resolve", rec);
     return {};
   }
-  ctx->pipe->blit(ctx->pipe, &bi);
+  blit(ctx->pipe, bi);
   return {};
 }
 
 // Resolves the source rectangle into a single-sample scratch texture, then
 // blits that with the caller's mirroring.
+void GalliumExecutor::blit(pipe_context* pipe, const pipe_blit_info& info) {
+  pipe->blit(pipe, &info);
+  // u_blitter restores the views [0, n) the context had, n being the highest
+  // bound slot + 1 (none on the utility context); of the slots it used
+  // (util_blitter_blit_generic: depth and stencil), those from n on were
+  // empty before the blit.
+  constexpr unsigned kBlitterViewSlots = 2;
+  unsigned restored = 0;
+  for (const auto& [id, c] : contexts_) {
+    if (c->pipe != pipe) continue;
+    for (unsigned i = c->fragment_views.size(); i > restored; --i) {
+      if (c->fragment_views[i - 1]) restored = i;
+    }
+  }
+  if (restored >= kBlitterViewSlots) return;
+  std::array<pipe_sampler_view*, kBlitterViewSlots> none{};
+  set_sampler_views(pipe, PIPE_SHADER_FRAGMENT, restored, kBlitterViewSlots - restored, none.data());
+}
+
 bool GalliumExecutor::resolve_then_blit(pipe_context* pipe, const pipe_blit_info& bi) {
   const pipe_box& sb = bi.src.box;
   pipe_resource templ{};
@@ -590,7 +609,7 @@ bool GalliumExecutor::resolve_then_blit(pipe_context* pipe, const pipe_blit_info
   resolve.scissor_enable = false;
   resolve.alpha_blend = false;
   resolve.dst_sample = 0;
-  pipe->blit(pipe, &resolve);
+  blit(pipe, resolve);
 
   pipe_blit_info mirror = bi;
   mirror.src.resource = scratch;
@@ -598,7 +617,7 @@ bool GalliumExecutor::resolve_then_blit(pipe_context* pipe, const pipe_blit_info
   mirror.src.box.x = sb.width < 0 ? int(templ.width0) : 0;
   mirror.src.box.y = sb.height < 0 ? int(templ.height0) : 0;
   mirror.src.box.z = sb.depth < 0 ? int(templ.array_size) : 0;
-  pipe->blit(pipe, &mirror);
+  blit(pipe, mirror);
   pipe_resource_reference(&scratch, nullptr);
   return true;
 }

@@ -564,7 +564,7 @@ pipe_resource* GalliumExecutor::resolve_for_present(pipe_context* p, pipe_resour
   u_box_2d_zslice(0, 0, 0, dst->width0, dst->height0, &blit.dst.box);
   blit.mask = util_format_get_mask(res->format);
   blit.filter = PIPE_TEX_FILTER_NEAREST;
-  p->blit(p, &blit);
+  this->blit(p, blit);
   return dst;
 }
 

@@ -508,6 +508,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSamplerViews& r) {
     views[i] = static_cast<pipe_sampler_view*>(o->ptr);
   }
   set_sampler_views(ctx->pipe, r.stage, r.start, static_cast<unsigned>(views.size()), views.data());
+  if (r.stage == PIPE_SHADER_FRAGMENT) {
+    for (unsigned i = 0; i < views.size(); ++i) ctx->fragment_views[r.start + i] = views[i] != nullptr;
+  }
   return {};
 }
 

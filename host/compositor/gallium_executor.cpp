@@ -270,6 +270,7 @@ void GalliumExecutor::unbind_everything(ContextState& c) {
       std::array<pipe_sampler_view*, PIPE_MAX_SHADER_SAMPLER_VIEWS> none{};
       set_sampler_views(p, s, 0, n, none.data());
     }
+    if (s == PIPE_SHADER_FRAGMENT) c.fragment_views.reset();
     if (const unsigned n = limits_.stage[s].images;
         n && p->set_shader_images)
       p->set_shader_images(p, stage, 0, 0, n, nullptr);

@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -168,6 +169,8 @@ class GalliumExecutor {
     bool fb_zs = false;
     uint32_t fb_layers = ~0u;       // fewest layers among the attachments (none: unlimited)
     uint8_t patch_vertices = 0;
+    // Fragment sampler view slots holding a view (blit says why).
+    std::bitset<PIPE_MAX_SHADER_SAMPLER_VIEWS> fragment_views;
     // Bound in every sampler slot the guest leaves empty: softpipe dereferences
     // the sampler of any slot a shader samples (a NULL one crashed it: found
     // by xen3d-fuzz-stream).
@@ -251,6 +254,14 @@ class GalliumExecutor {
   // A single-sampled copy of a multisampled frame, in a texture kept for the next one.
   pipe_resource* resolve_for_present(pipe_context* pipe, pipe_resource* res, unsigned layer);
   bool resolve_then_blit(pipe_context* pipe, const pipe_blit_info& blit);
+  // Every blit on a host context goes through here. u_blitter binds its
+  // sources at fragment view slots 0..1 and, where the context had fewer
+  // views, restores with Gallium's trailing unbind; softpipe's trailing
+  // unbind keeps its sampler's private copy of the blitter's view, so a
+  // later draw sampling that slot read through a tile cache with no
+  // texture (SEGV; regressions/softpipe-blit-leaves-fragment-view). The
+  // slots the context leaves empty are unbound again as NULL entries.
+  void blit(pipe_context* pipe, const pipe_blit_info& info);
 
   proto::HostSession& session_;
   Config config_;

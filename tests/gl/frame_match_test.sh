@@ -6,7 +6,7 @@
 # (the compositor snapshots the N-th presented frame) and on Mesa's own xlib
 # libGL with llvmpipe (glretrace snapshots frame N-1, counted from 0). Same
 # Mesa, same LLVM, same calls. The fixed-function and simple-shader programs
-# must be pixel-exact. The glmark2 scenes may differ by a few levels on a few
+# must be exact but for one level on a few pixels (matches_llvmpipe). The glmark2 scenes may differ by a few levels on a few
 # pixels: guests ship TGSI (st/mesa runs nir_to_tgsi), which llvmpipe compiles
 # through its TGSI front end, while direct llvmpipe compiles NIR; the two
 # round some float expressions differently, and a refracted or reflected

@@ -101,17 +101,23 @@ start_xenemu() {
 host_stat() { XEN3D_TRANSPORT="local:$sock" "$XEN3D_INFO" --stats | sed -n "s/^$1=//p"; }
 
 # Checks an image rendered remote against llvmpipe's: what, got.png, ref.png,
-# tolerance. Tolerance 0: pixel-exact. Otherwise (shaders the host compiles
+# tolerance. Tolerance 0: exact but for one-level rounding. Otherwise (shaders the host compiles
 # from TGSI, where direct llvmpipe compiles NIR: frame_match_test.sh says why)
 # at most 0.5% of pixels may differ, and 0.05% by more than `tolerance` levels.
 matches_llvmpipe() {
   local what=$1 got=$2 ref=$3 tol=$4
   "$PNG_COMPARE" --not-blank "$got" || fail "$what: blank"
+  local px
+  px=$(python3 -c "from struct import unpack; f=open('$got','rb').read(24); w,h=unpack('>II', f[16:24]); print(w*h)")
   if [ "$tol" -eq 0 ]; then
-    "$PNG_COMPARE" "$got" "$ref" || fail "$what differs from llvmpipe"
+    # Exact but for rounding: no pixel off by more than one level, and at
+    # most 0.01% off at all. Guests' TGSI and direct llvmpipe's NIR can
+    # round a lit vertex's colour differently (glxgears at one angle in
+    # several hundred: one pixel, one level); what remoting breaks is
+    # whole objects.
+    "$PNG_COMPARE" "$got" "$ref" --tolerance 1 || fail "$what differs from llvmpipe"
+    "$PNG_COMPARE" "$got" "$ref" --max-differing $((px / 10000)) || fail "$what: too many pixels differ from llvmpipe"
   else
-    local px
-    px=$(python3 -c "from struct import unpack; f=open('$got','rb').read(24); w,h=unpack('>II', f[16:24]); print(w*h)")
     "$PNG_COMPARE" "$got" "$ref" --tolerance "$tol" --max-differing $((px / 2000)) ||
       fail "$what differs from llvmpipe beyond $tol levels"
     "$PNG_COMPARE" "$got" "$ref" --max-differing $((px / 200)) || fail "$what: too many pixels differ from llvmpipe"
