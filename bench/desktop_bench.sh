@@ -30,7 +30,7 @@ mkdir -p "$out"
 work=$(mktemp -d /tmp/xen3d-desktop-bench-XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-ctl() { "$build/host/compositor/xen3dctl" --socket "$work/ctl.sock" "$@"; }
+ctl() { "$build/tools/xen3dctl" --socket "$work/ctl.sock" "$@"; }
 
 "$build/host/compositor/xen3d-compositor" --listen "local:$work/c.sock" --control "$work/ctl.sock" \
   2>"$work/compositor.log" &

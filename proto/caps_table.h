@@ -1,7 +1,7 @@
 // The host screen's capabilities as one flat table: what get_caps answers and
 // what the guest pipe_screen answers get_param/get_shader_param/
 // is_format_supported from. The host fills it once at start-up
-// (host/compositor/caps_snapshot.cpp); the guest masks what remoting changes
+// (host/validate/caps_snapshot.cpp); the guest masks what remoting changes
 // (guest/pipe-remote/remote_caps.cpp). Both sides are built from the same Mesa
 // headers, so the enum counts agree; `magic` and `size` catch a mismatch.
 #pragma once

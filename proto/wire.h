@@ -15,7 +15,7 @@ namespace xen3d::proto {
 
 inline constexpr size_t kHeaderSize = 8;
 // No record may exceed this: the decoder copies records out of shared memory
-// into a buffer of this size before looking at them (see host/compositor).
+// into a buffer of this size before looking at them (see proto/host_session.cpp).
 inline constexpr size_t kMaxRecordSize = 64 * 1024;
 
 enum class Sender : uint8_t { Guest, Host };

@@ -24,7 +24,7 @@ vnc_port=${XEN3D_VNC_PORT:-5900}
 mkdir -p "$out"
 rm -rf "$out"/*.png "$out"/desktops
 comp=build/host/compositor/xen3d-compositor
-ctl_bin=build/host/compositor/xen3dctl
+ctl_bin=build/tools/xen3dctl
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 [[ "$vms" =~ ^[1-4]$ ]] || die "XEN3D_DEMO_VMS must be 1..4"

@@ -2510,7 +2510,7 @@ TEST_CASE("random Gallium records never crash the compositor (long)", "[.][fuzz-
   run_record_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 3000);
 }
 
-// --- host limits (host/compositor/host_limits.h): each case crashed or leaked before ---
+// --- host limits (host/validate/host_limits.h): each case crashed or leaked before ---
 
 // A fragment shader's inputs go to the rasterizer through the draw module's
 // fixed translate key (38 elements): 40 inputs wrote past it (SIGSEGV).

@@ -1,5 +1,5 @@
 // TGSI programs at and just past every limit of the host limits table
-// (host/compositor/host_limits.h, docs/hardening.md): register counts per
+// (host/validate/host_limits.h, docs/hardening.md): register counts per
 // file, interface counts (fragment inputs against the draw module's emitted
 // attributes), constant ranges around 64 KiB and around the bound buffer,
 // nested loops and ifs around the nesting limit, every texture target

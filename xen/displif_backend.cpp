@@ -24,7 +24,7 @@
 #define wmb() std::atomic_thread_fence(std::memory_order_release)
 #include <xen/io/displif.h>
 
-#include "host/compositor/log.h"
+#include "common/log.h"
 #include "xen/displif_ops.h"
 #include "xen/xenstore_value.h"
 

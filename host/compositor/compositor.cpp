@@ -5,9 +5,9 @@
 
 #include <chrono>
 
-#include "host/compositor/caps_snapshot.h"
-#include "host/compositor/host_gpu.h"
-#include "host/compositor/log.h"
+#include "host/validate/caps_snapshot.h"
+#include "host/worker/host_gpu.h"
+#include "common/log.h"
 
 namespace xen3d::host {
 

@@ -4,11 +4,11 @@
 // checked before it reaches a Desktop.
 #include <mutex>
 
-#include "host/compositor/desktop_registry.h"
-#include "host/compositor/framebuffer_source.h"
+#include "host/desktop/desktop_registry.h"
+#include "host/desktop/framebuffer_source.h"
 #include "host/compositor/guest_connection.h"
-#include "host/compositor/log.h"
-#include "host/compositor/window_clip.h"
+#include "common/log.h"
+#include "host/desktop/window_clip.h"
 
 namespace xen3d::host {
 

@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "host/compositor/log.h"
+#include "common/log.h"
 
 namespace xen3d::host {
 

@@ -10,8 +10,8 @@
 #include <set>
 #include <string>
 
-#include "host/compositor/gallium_executor.h"
-#include "host/compositor/rejection.h"
+#include "host/worker/gallium_executor.h"
+#include "host/validate/rejection.h"
 #include "proto/commands.gen.h"
 #include "proto/command_recording.h"
 #include "proto/host_session.h"

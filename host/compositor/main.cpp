@@ -10,14 +10,14 @@
 #include <sys/stat.h>
 
 #include "host/compositor/compositor.h"
-#include "host/compositor/control_server.h"
-#include "host/compositor/desktop_registry.h"
-#include "host/compositor/outputs.h"
-#include "host/compositor/host_gpu.h"
-#include "host/compositor/log.h"
-#include "host/compositor/pv_display_desktop.h"
+#include "host/control/control_server.h"
+#include "host/desktop/desktop_registry.h"
+#include "host/outputs/outputs.h"
+#include "host/worker/host_gpu.h"
+#include "common/log.h"
+#include "host/desktop/pv_display_desktop.h"
 #include "host/compositor/xen_guest_setup.h"
-#include "host/compositor/self_test.h"
+#include "host/worker/self_test.h"
 #include "proto/commands.gen.h"
 
 using namespace xen3d;

@@ -5,7 +5,7 @@ usage: build_sanitized.py BUILD_DIR OUT_DIR DEPFILE HARNESS.cpp...
 
 Meson drives one C++ compiler (gcc, which also builds Mesa), but libFuzzer
 needs clang's coverage instrumentation. So the sources of the host's own
-libraries (proto/, host/compositor/, the Xen backends they include) are
+libraries (proto/, common/, every room of host/, the Xen backends they include) are
 compiled again here with clang, with exactly the flags meson gave gcc
 (compile_commands.json), plus -fsanitize=address,undefined and libFuzzer's
 coverage, and linked with the link line of xen3d-compositor (ninja -t
@@ -31,11 +31,29 @@ import subprocess
 import sys
 
 MESA_SUBPROJECT = 'subprojects/mesa-22.3.6/'
-UNITS = ('proto/libxen3d_proto.a.p/', 'host/compositor/libxen3d_host.a.p/', 'host/compositor/xen3d-compositor.p/')
+# The compositor's own objects (main.cpp), and those of the libraries it links
+# that are ours: proto/, common/ and the host's rooms (host/*/, meson.build).
+COMPOSITOR = 'host/compositor/xen3d-compositor'
+MAIN_UNITS = COMPOSITOR + '.p/'
+LIB_DIRS = ('proto/', 'common/', 'host/')
+
 SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']
 COVERAGE = ['-fsanitize=fuzzer-no-link']
 DROP_WITH_VALUE = {'-o', '-MQ', '-MF', '-MT'}
 DROP = {'-MD', '-MMD', '-fdiagnostics-color=always', '-O2', '-O3'}
+
+
+def lib_unit(output):
+    """An object of one of our static libraries (DIR/libNAME.a.p/OBJ)."""
+    return output.startswith(LIB_DIRS) and '/lib' in output and '.a.p/' in output
+
+
+def unit(output):
+    return output.startswith(MAIN_UNITS) or lib_unit(output)
+
+
+def our_archive(arg):
+    return arg.startswith(LIB_DIRS) and arg.endswith('.a') and os.path.basename(arg).startswith('libxen3d_')
 
 
 def say(msg):
@@ -108,7 +126,7 @@ def main():
     jobs = []  # (name, argv, obj, dep)
     template = None
     for e in db:
-        if not e['output'].startswith(UNITS):
+        if not unit(e['output']):
             continue
         args = shlex.split(e['command'])
         if args[0] == 'ccache':
@@ -151,7 +169,7 @@ def main():
     if failed:
         sys.exit(1)
 
-    link = subprocess.run(['ninja', '-C', build, '-t', 'commands', 'host/compositor/xen3d-compositor'],
+    link = subprocess.run(['ninja', '-C', build, '-t', 'commands', COMPOSITOR],
                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     link_args = shlex.split(link)
     if link_args[0] == 'ccache':
@@ -164,15 +182,17 @@ def main():
         if a == '-o':
             skip = True
             continue
-        if a.startswith('host/compositor/xen3d-compositor.p/'):
+        if a.startswith(MAIN_UNITS):
             continue
+        if our_archive(a):
+            continue  # its objects, sanitized, are linked below
         if mesa_build and a.startswith(MESA_SUBPROJECT) and a.endswith('.a'):
             a = os.path.join(mesa_build, a[len(MESA_SUBPROJECT):])  # the instrumented archive
         rest.append(a)
     if mesa_build:
         rest = [a for a in rest if a not in ('-Wl,--no-undefined', '-Wl,-z,defs')]
-    lib_objs = [j[2] for j in jobs if j[0].startswith(UNITS[:2])]
-    main_objs = [j[2] for j in jobs if j[0].startswith(UNITS[2])]
+    lib_objs = [j[2] for j in jobs if lib_unit(j[0])]
+    main_objs = [j[2] for j in jobs if j[0].startswith(MAIN_UNITS)]
     fuzz_common = [harness_objs['fuzz_host'], harness_objs['stream_mutator'], harness_objs['stream_input']]
     fuzzer = SANITIZE + ['-fsanitize=fuzzer']
     targets = {

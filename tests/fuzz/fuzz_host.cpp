@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "host/compositor/caps_snapshot.h"
-#include "host/compositor/context_pool.h"
-#include "host/compositor/desktop_registry.h"
+#include "host/validate/caps_snapshot.h"
+#include "host/worker/context_pool.h"
+#include "host/desktop/desktop_registry.h"
 #include "host/compositor/guest_connection.h"
-#include "host/compositor/host_gpu.h"
-#include "host/compositor/log.h"
+#include "host/worker/host_gpu.h"
+#include "common/log.h"
 #include "proto/host_session.h"
 #include "proto/transport.h"
 

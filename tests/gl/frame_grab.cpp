@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "host/compositor/png_writer.h"
+#include "common/png_writer.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "host/compositor/png_writer.h"
+#include "common/png_writer.h"
 
 namespace {
 

@@ -23,7 +23,7 @@ t0=$(date +%s)
 O=$R/opt/xen3d
 rm -rf "$O"
 mkdir -p "$O/bin" "$O/lib" "$O/e2e"
-for f in host/compositor/xen3d-compositor host/compositor/xen3dctl guest/winsys-remote/xen3d-info \
+for f in host/compositor/xen3d-compositor tools/xen3dctl guest/winsys-remote/xen3d-info \
          tests/png-compare tests/x-window; do
   [ -f "$BUILD/$f" ] || { echo "missing $BUILD/$f (is the build complete?)" >&2; exit 1; }
   strip --strip-unneeded -o "$O/bin/$(basename "$f")" "$BUILD/$f"

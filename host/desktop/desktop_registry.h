@@ -1,0 +1,89 @@
+// Every VM desktop the compositor holds, the selected one, and the thread
+// that composes it for the outputs. Guest connections open desktops (the
+// window system) and join them (GL connections, by token); the outputs, the
+// control socket and the VM picker see them through DesktopControl.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/desktop/desktop.h"
+#include "host/desktop/desktop_control.h"
+
+struct pipe_context;
+struct pipe_screen;
+
+namespace xen3d::host {
+
+class DesktopRegistry final : public DesktopControl {
+ public:
+  // `driver_lock`: HostGpu::context_lock() (null when the driver needs none).
+  DesktopRegistry(pipe_screen* screen, std::mutex* driver_lock, int max_fps);
+  ~DesktopRegistry() override;
+
+  // Takes ownership of `outputs` and starts composing for them.
+  void start(std::vector<std::unique_ptr<Output>> outputs);
+  void stop();
+
+  // The GPU lock: the driver lock (if any), then the composition lock.
+  // Guest threads that already hold the driver lock take composition_lock() only.
+  std::mutex& composition_lock() { return gpu_mutex_; }
+
+  // Who opens a desktop: the peer that owns its name (SessionInfo::peer_id),
+  // and whether the name is that peer's Xen domain name from xenstore.
+  struct NameOwner {
+    std::string peer;
+    bool xen_domain_name = false;
+  };
+  // A window system opens a desktop. A name belongs to the first peer that
+  // opens it, for the compositor's life: no other peer may open a desktop of
+  // that name, except a Xen domain named so in xenstore, which takes it over
+  // (an open desktop of another peer with that name is closed).
+  std::shared_ptr<Desktop> open(const std::string& name, const NameOwner& owner, std::unique_ptr<FramebufferSource> fb,
+                                std::string& error);
+  // The window system left: the desktop goes (GPU objects freed here).
+  void close(const std::shared_ptr<Desktop>& desktop);
+  // A GL connection joins by token; nullptr when no open desktop has it.
+  std::shared_ptr<Desktop> join(uint64_t token);
+  // Something in `desktop` changed: wake the composition thread.
+  void damaged(const Desktop& desktop);
+
+  // DesktopControl
+  std::vector<VmSummary> list() override;
+  bool select(const std::string& name, std::string& error) override;
+  std::string selected() override;
+  bool capture(const std::string& name, DesktopImage& out, std::string& error) override;
+
+ private:
+  void compose_loop();
+  void release_evicted();  // frees taken-over desktops' GPU objects (takes the GPU lock)
+  std::shared_ptr<Desktop> find_locked(const std::string& name) const;
+  bool compose_now(Desktop& d, std::vector<DesktopRect>& damage, std::string& error);
+
+  pipe_screen* screen_;
+  std::mutex* driver_lock_;
+  const int max_fps_;
+  std::mutex gpu_mutex_;
+  pipe_context* ctx_ = nullptr;  // the composition context (gpu_mutex_)
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::map<uint32_t, std::shared_ptr<Desktop>> desktops_;
+  std::map<std::string, NameOwner> name_owners_;  // every desktop name opened so far
+  std::vector<std::shared_ptr<Desktop>> evicted_;   // taken over by a Xen domain; GPU objects not freed yet
+  uint32_t next_id_ = 1;
+  std::string selected_;
+  bool switched_ = true;  // the outputs need a whole picture
+  bool stop_ = false;
+  std::vector<std::unique_ptr<Output>> outputs_;
+  std::thread thread_;
+};
+
+}  // namespace xen3d::host

@@ -1,0 +1,82 @@
+#include "host/worker/host_gpu.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "pipe-loader/pipe_loader.h"
+#include "pipe/p_screen.h"
+
+namespace xen3d::host {
+
+namespace {
+bool is_software(const std::string& d) { return d == "llvmpipe" || d == "softpipe"; }
+}  // namespace
+
+std::vector<std::string> HostGpu::available_drivers() {
+  std::vector<std::string> names = {"llvmpipe", "softpipe"};
+  int n = pipe_loader_probe(nullptr, 0);
+  if (n > 0) {
+    std::vector<pipe_loader_device*> devs(static_cast<size_t>(n));
+    n = pipe_loader_probe(devs.data(), n);
+    for (int i = 0; i < n; ++i) {
+      if (devs[i]->type != PIPE_LOADER_DEVICE_SOFTWARE) names.emplace_back(devs[i]->driver_name);
+    }
+    pipe_loader_release(devs.data(), n);
+  }
+  return names;
+}
+
+std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& error) {
+  std::unique_ptr<HostGpu> gpu(new HostGpu);
+  if (is_software(driver)) {
+    // The software pipe-loader device picks its rasterizer from GALLIUM_DRIVER.
+    setenv("GALLIUM_DRIVER", driver.c_str(), 1);
+    if (!pipe_loader_sw_probe_null(&gpu->dev_)) {
+      error = "the pipe-loader found no software device";
+      return nullptr;
+    }
+  } else {
+    int n = pipe_loader_probe(nullptr, 0);
+    std::vector<pipe_loader_device*> devs(static_cast<size_t>(n > 0 ? n : 0));
+    if (n > 0) n = pipe_loader_probe(devs.data(), n);
+    for (int i = 0; i < n; ++i) {
+      if (!gpu->dev_ && devs[i]->type != PIPE_LOADER_DEVICE_SOFTWARE &&
+          driver == devs[i]->driver_name) {
+        gpu->dev_ = devs[i];
+        devs[i] = nullptr;
+      }
+    }
+    for (auto* d : devs) {
+      if (d) pipe_loader_release(&d, 1);
+    }
+    if (!gpu->dev_) {
+      std::string known;
+      for (const auto& d : available_drivers()) known += (known.empty() ? "" : ", ") + d;
+      error = "no device for driver '" + driver + "' (available: " + known + ")";
+      return nullptr;
+    }
+  }
+  gpu->screen_ = pipe_loader_create_screen(gpu->dev_);
+  if (!gpu->screen_) {
+    error = "driver '" + driver + "' failed to create a screen";
+    return nullptr;
+  }
+  if (is_software(driver) && gpu->renderer().rfind(driver, 0) != 0) {
+    error = "asked for " + driver + " but got " + gpu->renderer() + " (not built in?)";
+    return nullptr;
+  }
+  gpu->serialize_contexts_ = gpu->renderer().rfind("llvmpipe", 0) == 0;
+  return gpu;
+}
+
+HostGpu::~HostGpu() {
+  if (screen_) screen_->destroy(screen_);
+  if (dev_) pipe_loader_release(&dev_, 1);
+}
+
+std::string HostGpu::renderer() const {
+  const char* name = screen_->get_name(screen_);
+  return name ? name : "unknown";
+}
+
+}  // namespace xen3d::host
