@@ -4,7 +4,7 @@
 #include <mutex>
 #include <ctime>
 
-namespace xen3d::host {
+namespace xen3d {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
@@ -31,4 +31,4 @@ void log(LogLevel level, const char* fmt, ...) {
           ts.tv_nsec / 1000000, names[static_cast<int>(level)], msg);
 }
 
-}  // namespace xen3d::host
+}  // namespace xen3d

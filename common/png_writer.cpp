@@ -6,7 +6,7 @@
 #include <cstring>
 #include <png.h>
 
-namespace xen3d::host {
+namespace xen3d {
 namespace {
 
 enum class SourceLayout { Rgba, Bgrx };
@@ -93,4 +93,4 @@ bool encode_png_bgrx(const uint8_t* bgrx, uint32_t width, uint32_t height, uint3
   return encode(nullptr, &png, "an in-memory PNG", bgrx, SourceLayout::Bgrx, width, height, stride, error);
 }
 
-}  // namespace xen3d::host
+}  // namespace xen3d

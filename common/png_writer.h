@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace xen3d::host {
+namespace xen3d {
 
 // rgba: height rows of width*4 bytes, `stride` bytes apart, top row first.
 bool write_png(const std::string& path, const uint8_t* rgba, uint32_t width, uint32_t height,
@@ -19,4 +19,4 @@ bool write_png_bgrx(const std::string& path, const uint8_t* bgrx, uint32_t width
 bool encode_png_bgrx(const uint8_t* bgrx, uint32_t width, uint32_t height, uint32_t stride,
                      std::vector<uint8_t>& png, std::string& error);
 
-}  // namespace xen3d::host
+}  // namespace xen3d

@@ -149,7 +149,7 @@ FuzzHost::FuzzHost(Connections connections) : impl_(std::make_unique<Impl>()) {
   m.connections = connections;
   m.check_reset = connections == Connections::Reused && env_is("XEN3D_FUZZ_CHECK_RESET", "1");
   // Rejections are the normal case here; their log lines would drown libFuzzer's.
-  host::set_log_level(env_is("XEN3D_FUZZ_VERBOSE", "1") ? host::LogLevel::Debug : host::LogLevel::Error);
+  set_log_level(env_is("XEN3D_FUZZ_VERBOSE", "1") ? LogLevel::Debug : LogLevel::Error);
   const char* env = std::getenv("XEN3D_FUZZ_DRIVER");
   const std::string driver = env && *env ? env : "softpipe";
   std::string error;

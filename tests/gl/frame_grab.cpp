@@ -116,7 +116,7 @@ void save(Display* dpy, GLXDrawable d, unsigned long frame) {
   for (size_t i = 3; i < top_down.size(); i += 4) top_down[i] = 255;
   const std::string path = config().dir + "/frame" + std::to_string(frame) + ".png";
   std::string error;
-  if (!xen3d::host::write_png(path, top_down.data(), w, h, w * 4, error)) {
+  if (!xen3d::write_png(path, top_down.data(), w, h, w * 4, error)) {
     std::fprintf(stderr, "frame-grab: %s: %s\n", path.c_str(), error.c_str());
   }
 }

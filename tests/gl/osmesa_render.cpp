@@ -223,7 +223,7 @@ int main(int argc, char** argv) {
   if (small[0] == 0 && small[1] == 0 && small[2] == 0) die("the second buffer stayed black");
 
   std::string error;
-  if (!xen3d::host::write_png(out, pixels.data(), w, h, w * 4, error)) die(error);
+  if (!xen3d::write_png(out, pixels.data(), w, h, w * 4, error)) die(error);
   destroy(ctx);
   std::printf("wrote %s (%dx%d)\n", out.c_str(), w, h);
   return 0;
