@@ -52,12 +52,14 @@ struct MesaInternal {
   static const unsigned kDrawTcsVertices;
   // tgsi_scan stores semantic indices in bytes (ubyte input_semantic_index[]).
   static const unsigned kSemanticIndex;
-  // gallivm/lp_bld_limits.h LP_MAX_INLINED_TEMPS: past this many
-  // temporaries gallivm's TGSI translator keeps them all in one stack array
-  // (lp_bld_tgsi_soa.c emit_prologue), and fragment shaders with 512-544 of
-  // them killed llvmpipe's rasterizer (it jumps into data; found by the TGSI
-  // limits generator, tests/tgsi_limit_shaders.cpp; the cause inside
-  // gallivm is not traced yet). llvmpipe hosts take at most this many.
+  // gallivm/lp_bld_limits.h LP_MAX_INLINED_TEMPS: the AOS translator that
+  // llvmpipe's linear fragment path uses for simple shaders
+  // (lp_state_fs_linear_llvm.c -> lp_bld_tgsi_aos.c emit_declaration) stores
+  // each declared temporary in temps[LP_MAX_INLINED_TEMPS] with only an
+  // assert on the index: past it, a compile overwrote its own stack and
+  // fragment shaders with 512-544 temporaries killed the rasterizer (found
+  // by the TGSI limits generator, tests/tgsi_limit_shaders.cpp). llvmpipe
+  // hosts take at most this many.
   static const unsigned kGallivmTemps;
 };
 

@@ -11,10 +11,14 @@
 namespace xen3d::host {
 
 struct ShaderInterface {
-  // Fragment shaders: tgsi_scan's num_inputs (highest INPUT register + 1),
+  // tgsi_scan's num_inputs (highest INPUT register + 1). Fragment shaders:
   // which inputs are FACE / LAYER / VIEWPORT_INDEX, and a FACE system value.
   uint16_t num_inputs = 0;
   bool input_face = false, input_layer = false, input_viewport_index = false, uses_frontface = false;
+  // Vertex shaders: an INPUT with the INSTANCEID semantic, which the draw
+  // module's fetch fills itself (draw_pt_fetch_prepare) instead of from a
+  // vertex element.
+  bool input_instance_id = false;
   // Vertex / geometry shaders: outputs the emit forwards whatever the
   // fragment shader reads (bit i of output_bcolors: BCOLOR[i], i < 2).
   uint8_t output_bcolors = 0;

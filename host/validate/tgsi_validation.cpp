@@ -526,6 +526,7 @@ void Validator::note_semantic(unsigned file, unsigned name, unsigned index, unsi
     io.input_face |= name == TGSI_SEMANTIC_FACE;
     io.input_layer |= name == TGSI_SEMANTIC_LAYER;
     io.input_viewport_index |= name == TGSI_SEMANTIC_VIEWPORT_INDEX;
+    io.input_instance_id |= name == TGSI_SEMANTIC_INSTANCEID;
   } else if (file == TGSI_FILE_SYSTEM_VALUE) {
     io.uses_frontface |= name == TGSI_SEMANTIC_FACE;
   } else if (file == TGSI_FILE_OUTPUT) {

@@ -180,6 +180,21 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
       }
     }
   }
+  // Every vertex shader input comes from a vertex element: the draw module
+  // fetches only as many as are bound and runs the shader on the rest of
+  // its vertex buffer unwritten (host heap left by whatever used it before,
+  // another guest's data included). Found by fuzzing on instrumented Mesa
+  // (draw_pt_fetch.c asserts it; release Mesa does not check).
+  {
+    const uint32_t vs_id = ctx->bound[slot_of(PIPE_SHADER_VERTEX)];
+    const HostObject* vs = objects_.find(vs_id);
+    const HostObject* ve = objects_.find(ctx->bound[unsigned(BindSlot::VertexElements)]);
+    if (vs && ve && vs->interface.num_inputs > ve->vertex_elements + vs->interface.input_instance_id) {
+      return reject_("%s: vertex shader #%u reads %u inputs but the bound vertex elements #%u supply %u", rec, vs_id,
+                     unsigned(vs->interface.num_inputs), ctx->bound[unsigned(BindSlot::VertexElements)],
+                     unsigned(ve->vertex_elements));
+    }
+  }
   // Each view renders to the framebuffer layer of its index.
   if (r.view_mask && unsigned(32 - __builtin_clz(r.view_mask)) > ctx->fb_layers) {
     return reject_("%s: view_mask 0x%x needs more layers than the framebuffer's %u", rec, unsigned(r.view_mask), ctx->fb_layers);

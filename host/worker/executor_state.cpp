@@ -32,6 +32,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
   std::string why;
   void* handle = nullptr;
   bool rewrites_fs = false;
+  unsigned vertex_elements = 0;
   switch (kind) {
     case ObjectKind::Blend: {
       pipe_blend_state s;
@@ -65,6 +66,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
       std::vector<pipe_vertex_element> elems;
       if ((why = decode_vertex_elements(blob, size, screen_, elems)).empty()) {
         handle = p->create_vertex_elements_state(p, static_cast<unsigned>(elems.size()), elems.data());
+        vertex_elements = static_cast<unsigned>(elems.size());
       }
       break;
     }
@@ -80,6 +82,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
   obj.ctx = p;
   obj.owner = ctx->id;
   obj.rast_rewrites_fs = rewrites_fs;
+  obj.vertex_elements = static_cast<uint8_t>(vertex_elements);
   if (auto e = add_object(r.id, obj); !e.ok()) {
     release(r.id, obj);
     return e;

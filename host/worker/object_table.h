@@ -53,6 +53,8 @@ struct HostObject {
   // the draw module rewrite the bound fragment shader (draw checks the pair).
   uint16_t shader_temps = 0;
   bool rast_rewrites_fs = false;
+  // Vertex elements states: how many elements (draw checks the vertex shader's inputs against it).
+  uint8_t vertex_elements = 0;
   // Shaders: TgsiSummary::const_bytes (what each constant buffer must hold)
   // and ::interface (what draw checks the linked stages against).
   std::vector<uint32_t> const_bytes;
