@@ -2565,6 +2565,44 @@ TEST_CASE("a vertex shader reading more inputs than the vertex elements supply i
   CHECK(ping(*bystander, 2));
 }
 
+// softpipe's draw module fetched with translate_sse, which clamps only a
+// linear run's first vertex and then steps by the stride: a draw past the
+// end of a vertex buffer read the host memory after it (SEGV once it left
+// the mapping; found by fuzzing on instrumented Mesa). softpipe hosts now
+// fetch through draw_llvm, which checks every vertex against the buffer.
+TEST_CASE("draws past the end of a vertex buffer read nothing beyond it", "[compositor][limits]") {
+  const char* driver = GENERATE("softpipe", "llvmpipe");
+  Compositor c(std::string("--driver ") + driver);
+  auto g = c.connect("past-the-end");
+  make_context(*g);
+  setup_pipeline(*g);
+  constexpr uint32_t kBytes = 48u << 20;  // above glibc's largest mmap threshold: its own mapping
+  make_buffer(*g, 60, kBytes, PIPE_BIND_VERTEX_BUFFER);
+  SetVertexBuffers vbs;
+  const VertexBuffer vb{60, 0, 32, 0};
+  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
+  REQUIRE(g->send(vbs));
+  clear_to_blue(*g);
+  Draw d;
+  d.mode = PIPE_PRIM_TRIANGLES;
+  d.instance_count = 1;
+  const DrawRange range{0, (kBytes / 32) * 3 / 2 / 3 * 3, 0};  // half the buffer again past its end
+  d.draws = std::span<const DrawRange>(&range, 1);
+  REQUIRE(g->send(d));
+  const bool answered = ping(*g, 1);
+  INFO(g->error() << "\ncompositor log:\n" << c.log_text());
+  REQUIRE(answered);
+  REQUIRE(c.running());
+  // The buffer is zeros (new resources are) and so is every vertex past its
+  // end: nothing is drawn. Vertices made of host memory would draw.
+  const auto img = read_box(*g, 10, Box{0, 0, 0, int32_t(kSize), int32_t(kSize), 1}, kSize * kSize * 4);
+  unsigned drawn = 0;
+  for (unsigned y = 0; y < kSize; ++y) {
+    for (unsigned x = 0; x < kSize; ++x) drawn += pixel(img, x, y) != std::array<uint8_t, 4>{255, 0, 0, 255};
+  }
+  CHECK(drawn == 0);
+}
+
 // llvmpipe hands fragment shaders a copy of the bound range (at most 64 KiB),
 // not the buffer: a range of 0 or 16 bytes with CONST[0][4000] read 64 KiB
 // past that copy and returned it as pixels.
