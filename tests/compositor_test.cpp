@@ -2518,23 +2518,35 @@ TEST_CASE("random Gallium records never crash the compositor (long)", "[.][fuzz-
 
 // A fragment shader's inputs go to the rasterizer through the draw module's
 // fixed translate key (38 elements): 40 inputs wrote past it (SIGSEGV).
+namespace {
+
+// Binds `tgsi` as shader `id` of `stage` in g's pipeline and draws: the draw
+// must poison g with `why`, and the compositor and the bystander go on.
+void draw_with_shader_is_refused(Compositor& c, GuestSession& g, GuestSession& bystander, unsigned stage, uint32_t id,
+                                 const char* tgsi, const char* why) {
+  send_tgsi(g, id, stage, tgsi);
+  bind(g, BindSlot(uint8_t(BindSlot::ShaderBase) + stage), id);
+  draw_triangle(g);
+  CHECK(poisoned_with(g, why));
+  REQUIRE(c.running());
+  CHECK(ping(bystander, 2));
+}
+
+}  // namespace
+
 TEST_CASE("a pipeline needing more vertex attributes than the draw module emits is refused", "[compositor][limits]") {
   Compositor c;
   auto bystander = c.connect("bystander");
   auto g = c.connect("forty-inputs");
   make_context(*g);
   setup_pipeline(*g);
-  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
-            "FRAG\n"
-            "DCL IN[0..39], GENERIC[0], PERSPECTIVE\n"
-            "DCL OUT[0], COLOR\n"
-            "  0: ADD OUT[0], IN[0], IN[39]\n"
-            "  1: END\n");
-  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
-  draw_triangle(*g);
-  CHECK(poisoned_with(*g, "need 41 vertex attributes from the host's draw module, which emits at most 38"));
-  REQUIRE(c.running());
-  CHECK(ping(*bystander, 2));
+  draw_with_shader_is_refused(c, *g, *bystander, PIPE_SHADER_FRAGMENT, 42,
+                              "FRAG\n"
+                              "DCL IN[0..39], GENERIC[0], PERSPECTIVE\n"
+                              "DCL OUT[0], COLOR\n"
+                              "  0: ADD OUT[0], IN[0], IN[39]\n"
+                              "  1: END\n",
+                              "need 41 vertex attributes from the host's draw module, which emits at most 38");
 }
 
 // The draw module fetches only the bound vertex elements and runs the vertex
@@ -2550,19 +2562,15 @@ TEST_CASE("a vertex shader reading more inputs than the vertex elements supply i
   setup_pipeline(*g);  // two vertex elements
   draw_triangle(*g);
   REQUIRE(ping(*g, 1));
-  send_tgsi(*g, 43, PIPE_SHADER_VERTEX,
-            "VERT\n"
-            "DCL IN[0..3]\n"
-            "DCL OUT[0], POSITION\n"
-            "DCL OUT[1], COLOR\n"
-            "  0: MOV OUT[0], IN[0]\n"
-            "  1: ADD OUT[1], IN[1], IN[3]\n"
-            "  2: END\n");
-  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 43);
-  draw_triangle(*g);
-  CHECK(poisoned_with(*g, "vertex shader #43 reads 4 inputs but the bound vertex elements #33 supply 2"));
-  REQUIRE(c.running());
-  CHECK(ping(*bystander, 2));
+  draw_with_shader_is_refused(c, *g, *bystander, PIPE_SHADER_VERTEX, 43,
+                              "VERT\n"
+                              "DCL IN[0..3]\n"
+                              "DCL OUT[0], POSITION\n"
+                              "DCL OUT[1], COLOR\n"
+                              "  0: MOV OUT[0], IN[0]\n"
+                              "  1: ADD OUT[1], IN[1], IN[3]\n"
+                              "  2: END\n",
+                              "vertex shader #43 reads 4 inputs but the bound vertex elements #33 supply 2");
 }
 
 // softpipe's draw module fetched with translate_sse, which clamps only a
