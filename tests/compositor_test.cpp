@@ -2573,6 +2573,35 @@ TEST_CASE("a vertex shader reading more inputs than the vertex elements supply i
                               "vertex shader #43 reads 4 inputs but the bound vertex elements #33 supply 2");
 }
 
+// The draw module runs TGSI geometry shaders through draw_llvm, which counts
+// emitted vertices for one stream: piglit's
+// arb_enhanced_layouts-gs-stream-location-aliasing emitted to stream 1 and
+// the sanitized compositor died in draw_gs.c (a 3.5 GB memmove). Guests are
+// offered one stream, so EMIT to stream 1 is refused whatever the stream
+// output names.
+TEST_CASE("draw-module hosts offer one vertex stream", "[compositor][limits]") {
+  const char* driver = GENERATE("softpipe", "llvmpipe");
+  Compositor c(std::string("--driver ") + driver);
+  auto g = c.connect("streams");
+  make_context(*g);
+  auto caps = std::make_unique<CapsTable>();
+  REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
+  CHECK(caps->param[PIPE_CAP_MAX_VERTEX_STREAMS] == 1);
+  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY,
+            "GEOM\n"
+            "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
+            "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
+            "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
+            "DCL IN[][0], POSITION\n"
+            "DCL OUT[0], POSITION\n"
+            "IMM[0] UINT32 {1, 0, 0, 0}\n"
+            "  0: MOV OUT[0], IN[0][0]\n"
+            "  1: EMIT IMM[0].xxxx\n"
+            "  2: END\n");
+  CHECK(poisoned_with(*g, "EMIT stream 1 exceeds 0"));
+  REQUIRE(c.running());
+}
+
 // softpipe's draw module fetched with translate_sse, which clamps only a
 // linear run's first vertex and then steps by the stride: a draw past the
 // end of a vertex buffer read the host memory after it (SEGV once it left
