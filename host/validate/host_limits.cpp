@@ -71,8 +71,17 @@ const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
     caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
     caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
   }
-  return is_llvmpipe(screen) ? "anisotropic filtering masked, at most 256 temporaries, fragment/compute constant "
-                               "buffer 0 offered 4 KiB short of the 64 KiB llvmpipe copies (host_limits.cpp says why)"
+  // The draw module runs TGSI geometry shaders through draw_llvm, which
+  // keeps emitted-vertex counts for one vertex stream: a shader emitting to
+  // stream 1 left garbage counts that draw_gs.c's llvm_fetch_gs_outputs
+  // memmoved by (a 3.5 GB read; piglit's
+  // arb_enhanced_layouts-gs-stream-location-aliasing on the sanitized
+  // compositor). softpipe reports one stream itself when it uses LLVM
+  // (sp_screen.c); llvmpipe reports its NIR path's four.
+  if (draw_module_driver(screen)) caps.param[PIPE_CAP_MAX_VERTEX_STREAMS] = std::min(caps.param[PIPE_CAP_MAX_VERTEX_STREAMS], 1);
+  return is_llvmpipe(screen) ? "anisotropic filtering masked, at most 256 temporaries, one vertex stream, "
+                               "fragment/compute constant buffer 0 offered 4 KiB short of the 64 KiB llvmpipe copies "
+                               "(host_limits.cpp says why)"
                              : "";
 }
 

@@ -31,6 +31,18 @@ std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& e
   if (is_software(driver)) {
     // The software pipe-loader device picks its rasterizer from GALLIUM_DRIVER.
     setenv("GALLIUM_DRIVER", driver.c_str(), 1);
+    if (driver == "softpipe") {
+      // softpipe's draw module fetches vertices with translate_sse unless
+      // told to use LLVM, and translate clamps only a linear run's first
+      // vertex (then steps by the stride) and never an instanced one:
+      // a draw past the end of a vertex buffer read host memory beyond it
+      // (found by fuzzing on instrumented Mesa). draw_llvm, llvmpipe's
+      // fetch, checks every vertex against the buffer's size.
+      const char* old = std::getenv("SOFTPIPE_DEBUG");
+      std::string flags = old && *old ? old : "";
+      if (flags.find("use_llvm") == std::string::npos) flags += flags.empty() ? "use_llvm" : ",use_llvm";
+      setenv("SOFTPIPE_DEBUG", flags.c_str(), 1);
+    }
     if (!pipe_loader_sw_probe_null(&gpu->dev_)) {
       error = "the pipe-loader found no software device";
       return nullptr;
