@@ -67,7 +67,13 @@ start_compositor() {
     reports=$(dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")")
     mkdir -p "$reports" && echo "$comp_pid $(basename "$0" .sh)" >>"$reports/index"
   fi
-  for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
+  # "ready" comes after every listener (local, tcp, xen) is up and logged; the
+  # local socket alone appears first, so tests reading the log raced it.
+  for _ in $(seq 100); do
+    [ -S "$sock" ] && grep -q " info: ready$" "$work/compositor.log" && return 0
+    kill -0 "$comp_pid" 2>/dev/null || break
+    sleep 0.1
+  done
   cat "$work/compositor.log"
   fail "compositor did not start"
 }
