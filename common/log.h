@@ -10,6 +10,9 @@ namespace xen3d {
 
 enum class LogLevel { Error = 0, Warn = 1, Info = 2, Debug = 3 };
 void set_log_level(LogLevel level);
+// The program name each line carries (default "xen3d-compositor"); a render
+// worker logs as "xen3d-render-worker[PID]" into the compositor's stream.
+void set_log_program(const char* name);
 LogLevel log_level();
 void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -62,6 +62,20 @@ class HostSession {
     return true;
   }
 
+  // Sends an answer only if the reply ring has room now: the compositor's
+  // last words (context_lost) to a guest whose render worker died, which
+  // must not wait on a guest that stopped reading.
+  template <class R>
+  bool try_reply(const R& r) {
+    const size_t n = wire_size(r);
+    uint8_t* p = replies_.reserve(n);
+    if (!p) return false;
+    encode(p, r);
+    replies_.commit(n);
+    transport_->kick(RingId::Reply, replies_.publish());
+    return true;
+  }
+
   // A host_data chunk built in place: space for `n` data bytes in the reply
   // ring (waits for room; nullptr once the guest is gone), filled by the
   // caller, then sent by commit_host_data. Saves staging a chunk elsewhere

@@ -158,3 +158,21 @@ std::unique_ptr<Listener> listen_on(const Endpoint& ep, std::string& error) {
 }
 
 }  // namespace xen3d::proto
+
+namespace xen3d::proto {
+
+TransportHandoff::~TransportHandoff() {
+  for (int& fd : fds) close_fd(fd);
+}
+
+std::unique_ptr<Transport> adopt_transport(TransportHandoff& h, std::string& error) {
+  switch (h.kind) {
+    case TransportHandoff::Local: return adopt_local(h, error);
+    case TransportHandoff::Tcp: break;
+    case TransportHandoff::Xen: break;
+  }
+  error = "this build cannot adopt a handed-off transport of kind " + std::to_string(int(h.kind));
+  return nullptr;
+}
+
+}  // namespace xen3d::proto

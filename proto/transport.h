@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proto/shm_layout.h"
 #include "proto/wire.h"
@@ -59,6 +60,20 @@ struct SessionInfo {
   bool peer_is_host = false;
 };
 
+// One side of a connection handed to another process (Transport::handoff,
+// adopt_transport): its kind, layout, descriptors (owned) and kind-specific words.
+struct TransportHandoff {
+  enum Kind : uint8_t { Local = 0, Tcp = 1, Xen = 2 } kind = Local;
+  ShmLayout layout;
+  std::vector<int> fds;
+  std::vector<uint32_t> words;
+  TransportHandoff() = default;
+  TransportHandoff(TransportHandoff&& o) noexcept : kind(o.kind), layout(o.layout), fds(std::move(o.fds)), words(std::move(o.words)) { o.fds.clear(); }
+  TransportHandoff& operator=(TransportHandoff&&) = delete;
+  TransportHandoff(const TransportHandoff&) = delete;
+  ~TransportHandoff();
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -82,6 +97,16 @@ class Transport {
   // Human-readable reason once wait() returned PeerGone.
   const std::string& error() const { return error_; }
   virtual std::string name() const = 0;  // "local", "tcp", "xen"
+
+  // Host side: what another process (a render worker) needs to serve this
+  // connection's rings itself: duplicates of this transport's descriptors,
+  // and kind-specific words. This transport stays as it is, so the
+  // compositor can still speak last words to the guest (context_lost) when
+  // the worker dies. False with `error` where the kind cannot be handed off.
+  virtual bool handoff(TransportHandoff& out, std::string& error) const {
+    error = name() + " connections cannot be handed to another process";
+    return false;
+  }
 
  protected:
   // The memory at layout offset `offset`. local and tcp map the whole layout
@@ -165,5 +190,9 @@ class Listener {
   virtual std::string describe() const = 0;
 };
 std::unique_ptr<Listener> listen_on(const Endpoint& ep, std::string& error);
+
+// The host side of a connection handed off by another process: the transport
+// over `h`'s descriptors (taken over: h.fds is emptied). nullptr with `error`.
+std::unique_ptr<Transport> adopt_transport(TransportHandoff& h, std::string& error);
 
 }  // namespace xen3d::proto

@@ -11,6 +11,8 @@ namespace xen3d::proto {
 std::unique_ptr<Transport> connect_local(const Endpoint& ep, const ConnectRequest& req,
                                          SessionInfo& info, std::string& error);
 std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error);
+// Transport::handoff's other end (render workers): [sock, shm, wait, kick] fds.
+std::unique_ptr<Transport> adopt_local(TransportHandoff& h, std::string& error);
 std::unique_ptr<Transport> connect_tcp(const Endpoint& ep, const ConnectRequest& req,
                                        SessionInfo& info, std::string& error);
 std::unique_ptr<Listener> listen_tcp(const Endpoint& ep, std::string& error);

@@ -71,6 +71,20 @@ class LocalTransport final : public Transport {
 
   std::string name() const override { return "local"; }
 
+  bool handoff(TransportHandoff& out, std::string& error) const override {
+    out.kind = TransportHandoff::Local;
+    out.layout = layout_;
+    for (int fd : {sock_, shm_fd_, wait_efd_, kick_efd_}) {
+      const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (copy < 0) {
+        error = "cannot duplicate a connection descriptor: " + errno_text(errno);
+        return false;
+      }
+      out.fds.push_back(copy);
+    }
+    return true;
+  }
+
  private:
   bool fail(std::string why) {
     gone_ = true;
@@ -229,6 +243,23 @@ std::unique_ptr<Transport> connect_local(const Endpoint& ep, const ConnectReques
   // fds: [shm, host doorbell (we kick), guest doorbell (we wait on)]
   return std::make_unique<LocalTransport>(Sender::Guest, sock, fds[0], static_cast<uint8_t*>(m),
                                           layout, fds[2], fds[1]);
+}
+
+std::unique_ptr<Transport> adopt_local(TransportHandoff& h, std::string& error) {
+  struct stat st{};
+  if (h.fds.size() != 4 || fstat(h.fds[1], &st) != 0 || st.st_size < h.layout.total_size) {
+    error = "the handed-off local connection has no usable shared memory";
+    return nullptr;
+  }
+  void* m = mmap(nullptr, h.layout.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, h.fds[1], 0);
+  if (m == MAP_FAILED) {
+    error = "cannot map the handed-off connection's shared memory: " + errno_text(errno);
+    return nullptr;
+  }
+  auto t = std::make_unique<LocalTransport>(Sender::Host, h.fds[0], h.fds[1], static_cast<uint8_t*>(m), h.layout,
+                                            h.fds[2], h.fds[3]);
+  h.fds.clear();
+  return t;
 }
 
 std::unique_ptr<Listener> listen_local(const Endpoint& ep, std::string& error) {

@@ -7,6 +7,7 @@
 
 #include "host/validate/caps_snapshot.h"
 #include "host/worker/host_gpu.h"
+#include "host/worker/object_table.h"
 #include "common/log.h"
 
 namespace xen3d::host {
@@ -17,6 +18,26 @@ Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), opt
   options_.connection.screen = gpu_.screen();
   options_.connection.caps = take_caps_snapshot(gpu_.screen());
   options_.connection.driver_lock = gpu_.context_lock();
+  worker_config_.program = worker_program();
+  worker_config_.options.driver = options_.driver;
+  worker_config_.options.connection = options_.connection;
+  worker_config_.gpu_budget_ms = options_.gpu_budget_ms;
+  worker_config_.totals = [this] { return totals(); };
+}
+
+proto::WorkerTotals Compositor::totals() const {
+  proto::WorkerTotals t;
+  t.guests = GlobalObjectStats::guests.load();
+  t.objects = GlobalObjectStats::objects.load();
+  t.bytes = GlobalObjectStats::bytes.load();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& s : guests_) {
+    if (!s.worker || s.done) continue;
+    t.guests += 1;
+    t.objects += s.worker->objects();
+    t.bytes += s.worker->bytes();
+  }
+  return t;
 }
 
 Compositor::~Compositor() {
@@ -68,7 +89,7 @@ void Compositor::run() {
 void Compositor::abandon_stuck_guests() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& s : guests_) s.conn->stop();
+    for (auto& s : guests_) s.stop();
   }
   // A guest thread notices stop() between records; one inside the host
   // driver (a shader that never ends: there is no GPU watchdog on llvmpipe)
@@ -82,7 +103,7 @@ void Compositor::abandon_stuck_guests() {
   for (auto& s : guests_) {
     if (s.done) continue;
     XLOG_WARN("%s is still inside the host driver after 3 s (an endless shader?); exiting without it",
-              s.conn->label().c_str());
+              s.label().c_str());
     stuck = true;
   }
   if (stuck) {
@@ -132,15 +153,47 @@ void Compositor::accept_loop(proto::Listener* listener) {
       session->reply(lost);
       continue;  // dropping the session closes the connection
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    Slot& slot = guests_.emplace_back();
-    slot.peer_id = info.peer_id;
-    slot.conn = std::make_unique<GuestConnection>(std::move(session), options_.connection);
+    serve(std::move(session));
+  }
+}
+
+void Compositor::serve(std::unique_ptr<proto::HostSession> session) {
+  const proto::SessionInfo info = session->info();
+  std::unique_ptr<WorkerProcess> worker;
+  // A window system's connection (it has a framebuffer region) runs no
+  // Gallium work: it stays here, beside the desktops it drives.
+  if (options_.render_workers && !session->transport().framebuffer()) {
+    std::string error;
+    bool transferable = false;
+    worker = WorkerProcess::spawn(worker_config_, session, transferable, error);
+    if (!worker && !transferable) {
+      XLOG_DEBUG("guest %u: served in the compositor: %s", info.connection_id, error.c_str());
+    } else if (!worker) {
+      XLOG_WARN("refusing guest %u (%s): %s", info.connection_id, info.peer_name.c_str(), error.c_str());
+      const std::string message = "refused: " + error;
+      proto::ContextLost lost;
+      lost.message = std::string_view(message).substr(0, 1024);
+      session->reply(lost);
+      return;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slot& slot = guests_.emplace_back();
+  slot.peer_id = info.peer_id;
+  if (worker) {
+    XLOG_INFO("%s: served by render worker %d", worker->label().c_str(), static_cast<int>(worker->pid()));
+    slot.worker = std::move(worker);
     slot.thread = std::thread([&slot] {
-      slot.conn->run();
+      slot.worker->run();
       slot.done = true;
     });
+    return;
   }
+  slot.conn = std::make_unique<GuestConnection>(std::move(session), options_.connection);
+  slot.thread = std::thread([&slot] {
+    slot.conn->run();
+    slot.done = true;
+  });
 }
 
 void Compositor::reap(bool all) {
@@ -148,7 +201,7 @@ void Compositor::reap(bool all) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = guests_.begin(); it != guests_.end();) {
-      if (all) it->conn->stop();
+      if (all) it->stop();
       if (all || it->done) {
         auto next = std::next(it);
         finished.splice(finished.end(), guests_, it);
@@ -160,7 +213,7 @@ void Compositor::reap(bool all) {
   }
   for (auto& s : finished) {
     if (s.thread.joinable()) s.thread.join();
-    XLOG_DEBUG("%s: connection closed", s.conn->label().c_str());
+    XLOG_DEBUG("%s: connection closed", s.label().c_str());
   }
 }
 

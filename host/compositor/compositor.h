@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "host/compositor/guest_connection.h"
+#include "host/compositor/worker_process.h"
 #include "proto/transport.h"
 
 namespace xen3d::host {
@@ -27,6 +28,12 @@ struct CompositorOptions {
   // Per VM (SessionInfo::peer_id), so one VM cannot take every slot; the
   // host's own processes (peer_is_host) are not limited.
   int max_guests_per_vm = 16;
+  // --render-workers: each GL connection is served by a xen3d-render-worker
+  // process of its own (docs/render-workers.md); window-system connections,
+  // and transports that cannot be handed off yet, stay in the compositor.
+  bool render_workers = false;
+  std::string driver = "llvmpipe";  // the workers open the same driver
+  uint32_t gpu_budget_ms = 4000;   // --gpu-budget-ms: the watchdog's limit per record
 };
 
 class Compositor {
@@ -47,7 +54,13 @@ class Compositor {
  private:
   struct Slot {
     std::string peer_id;
-    std::unique_ptr<GuestConnection> conn;
+    std::unique_ptr<GuestConnection> conn;   // served here, or
+    std::unique_ptr<WorkerProcess> worker;   // by a render worker
+    std::string label() const { return conn ? conn->label() : worker->label(); }
+    void stop() {
+      if (conn) conn->stop();
+      if (worker) worker->stop();
+    }
     std::thread thread;
     std::atomic<bool> done{false};
   };
@@ -55,6 +68,11 @@ class Compositor {
   // Why a guest that finished its handshake may not be served ("" if it may).
   std::string refusal(const proto::SessionInfo& info) const;
   void reap(bool all);
+  // Serves a guest that finished its handshake: in a render worker where
+  // possible, else here.
+  void serve(std::unique_ptr<proto::HostSession> session);
+  // Objects and bytes of every guest, in the compositor and in its workers.
+  proto::WorkerTotals totals() const;
   // Stops every guest; exits the process if one stays stuck in the host driver.
   void abandon_stuck_guests();
 
@@ -64,6 +82,7 @@ class Compositor {
   std::vector<std::thread> acceptors_;
   mutable std::mutex mutex_;
   std::list<Slot> guests_;
+  WorkerProcess::Config worker_config_;
   std::atomic<uint32_t> next_id_{1};
   std::atomic<bool> stop_{false};
 };

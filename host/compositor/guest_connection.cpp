@@ -1,6 +1,7 @@
 #include "host/compositor/guest_connection.h"
 
 #include <malloc.h>
+#include <time.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define XEN3D_ADDRESS_SANITIZER 1
@@ -22,6 +23,14 @@ namespace xen3d::host {
 
 using proto::DecodeError;
 
+namespace {
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
 GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, ConnectionOptions options)
     : session_(std::move(session)), options_(options) {
   const auto& info = session_->info();
@@ -36,6 +45,8 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
   // An answer waiting for this guest to read earlier ones must not keep the
   // driver from every other guest and from composition.
   session_->set_reply_wait_hook([this](bool waiting) {
+    // Waiting for the guest to read is not GPU time.
+    if (options_.busy_since_ns) options_.busy_since_ns->store(waiting ? 0 : monotonic_ns());
     if (!dispatch_lock_ || !dispatch_lock_->mutex()) return;
     if (waiting) {
       dispatch_lock_->unlock();
@@ -133,7 +144,9 @@ void GuestConnection::run() {
     {
       auto lock = lock_driver();
       dispatch_lock_ = &lock;
+      if (options_.busy_since_ns) options_.busy_since_ns->store(monotonic_ns());
       e = proto::dispatch(rec, size, proto::Sender::Guest, *this);
+      if (options_.busy_since_ns) options_.busy_since_ns->store(0);
       dispatch_lock_ = nullptr;
     }
     if (!e.ok()) {
@@ -232,7 +245,13 @@ DecodeError GuestConnection::operator()(const proto::HostStats&) {
   proto::Stats s;
   s.connection_objects = static_cast<uint32_t>(executor_->object_count());
   s.connection_bytes = executor_->object_bytes();
-  if (session_->info().peer_is_host) {
+  proto::WorkerTotals totals;
+  if (session_->info().peer_is_host && options_.compositor_totals) {
+    if (!options_.compositor_totals(totals)) return DecodeError::rejected("the compositor did not answer for its totals");
+    s.guests = totals.guests;
+    s.total_objects = totals.objects;
+    s.total_bytes = totals.bytes;
+  } else if (session_->info().peer_is_host) {
     s.guests = GlobalObjectStats::guests.load();
     s.total_objects = GlobalObjectStats::objects.load();
     s.total_bytes = GlobalObjectStats::bytes.load();

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -39,6 +40,14 @@ struct ConnectionOptions {
   std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver
   DesktopRegistry* desktops = nullptr;  // VM desktops; null: this compositor composites nothing
   ContextPool* context_pool = nullptr;  // the fuzz harness only: GalliumExecutor::Config::context_pool
+  // In a render worker (docs/render-workers.md): the watchdog page's clock,
+  // the monotonic time (ns) the record now executing started, 0 while the
+  // connection waits for its guest; the compositor kills a worker whose
+  // clock runs past --gpu-budget-ms.
+  std::atomic<uint64_t>* busy_since_ns = nullptr;
+  // In a render worker: the compositor-wide totals the host's operator sees
+  // in host_stats (a worker knows only its own guest). False: not available.
+  std::function<bool(proto::WorkerTotals&)> compositor_totals;
 };
 
 class GuestConnection {

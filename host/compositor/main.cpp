@@ -79,6 +79,12 @@ void usage(FILE* out) {
       "                      refuse a VM's guest connections beyond N at once (default 16), so\n"
       "                      one VM cannot take every slot; a VM is a Xen domain, a TCP peer\n"
       "                      address or a local uid (the compositor's own uid is not limited)\n"
+      "  --render-workers on|off\n"
+      "                      serve each GL connection in a xen3d-render-worker process of its\n"
+      "                      own (docs/render-workers.md; default off); local connections only\n"
+      "                      so far, others are served in the compositor\n"
+      "  --gpu-budget-ms N   with render workers: kill a worker whose one record keeps the host\n"
+      "                      busy longer than N ms; its guest's context is lost (default 4000)\n"
       "  --trace             log every record guests send, decoded\n"
       "  --list-drivers      list the drivers this build can open\n"
       "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
@@ -233,6 +239,19 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.max_guests_per_vm = static_cast<int>(n);
+    } else if (a == "--render-workers") {
+      const std::string v = value("on or off");
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "xen3d-compositor: --render-workers must be on or off\n");
+        return 2;
+      }
+      opts.render_workers = v == "on";
+    } else if (a == "--gpu-budget-ms") {
+      number(opts.gpu_budget_ms);
+      if (opts.gpu_budget_ms < 100) {
+        std::fprintf(stderr, "xen3d-compositor: --gpu-budget-ms must be at least 100\n");
+        return 2;
+      }
     } else if (a == "--trace") {
       opts.connection.trace = true;
     } else if (a == "--list-drivers") {
@@ -261,6 +280,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  opts.driver = driver;
   std::string error;
   auto gpu = HostGpu::open(driver, error);
   if (!gpu) {

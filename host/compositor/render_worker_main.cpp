@@ -1,0 +1,266 @@
+// xen3d-render-worker: serves one guest connection's records in a process
+// of its own, on its own host screen (docs/render-workers.md). The
+// compositor spawns it for each GL connection and hands it the connection
+// over the link socket; it is not meant to be run by hand.
+#include <getopt.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/log.h"
+#include "host/compositor/guest_connection.h"
+#include "host/compositor/worker_options.h"
+#include "host/validate/caps_snapshot.h"
+#include "host/worker/host_gpu.h"
+#include "host/worker/object_table.h"
+#include "host/worker/watchdog_page.h"
+#include "host/worker/worker_link.h"
+#include "proto/host_session.h"
+
+using namespace xen3d;
+using namespace xen3d::host;
+
+namespace {
+
+GuestConnection* g_connection = nullptr;
+
+void on_signal(int) {
+  if (g_connection) g_connection->stop();
+}
+
+// The connection as the compositor described it, with its descriptors.
+struct Received {
+  proto::SessionInfo info;
+  proto::TransportHandoff handoff;
+  int watchdog_fd = -1;
+};
+
+bool receive_session(WorkerLink& link, Received& out, std::string& error) {
+  std::vector<uint8_t> rec;
+  std::vector<int> fds;
+  if (link.next(rec, &fds, 10000) != WorkerLink::Next::Record) {
+    error = "no session from the compositor: " + (link.error().empty() ? std::string("timed out") : link.error());
+    for (int f : fds) ::close(f);
+    return false;
+  }
+  std::optional<proto::WorkerSession> s;
+  std::string names;
+  const auto e = proto::dispatch(rec.data(), rec.size(), proto::Sender::Host, [&](const auto& r) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(r)>, proto::WorkerSession>) {
+      s = r;
+      names.assign(r.names.data(), r.names.size());
+      return proto::DecodeError{};
+    } else {
+      return proto::DecodeError::rejected("expected worker_session");
+    }
+  });
+  if (!e.ok() || !s || fds.size() != size_t{s->fd_count} + 1) {
+    error = !e.ok() ? e.describe() : "worker_session came with " + std::to_string(fds.size()) + " descriptors";
+    for (int f : fds) ::close(f);
+    return false;
+  }
+  out.watchdog_fd = fds.back();
+  fds.pop_back();
+  out.handoff.kind = static_cast<proto::TransportHandoff::Kind>(s->transport);
+  out.handoff.fds = std::move(fds);
+  auto& l = out.handoff.layout;
+  l.total_size = s->shm_size;
+  l.offset[int(proto::RingId::Command)] = s->cmd_ring_offset;
+  l.size[int(proto::RingId::Command)] = s->cmd_ring_size;
+  l.offset[int(proto::RingId::Reply)] = s->reply_ring_offset;
+  l.size[int(proto::RingId::Reply)] = s->reply_ring_size;
+  l.offset[int(proto::RingId::Bulk)] = s->bulk_heap_offset;
+  l.size[int(proto::RingId::Bulk)] = s->bulk_heap_size;
+  l.fb_offset = s->framebuffer_offset;
+  l.fb_size = s->framebuffer_size;
+  auto& i = out.info;
+  i.connection_id = s->connection_id;
+  i.peer_pid = s->peer_pid;
+  i.peer_domid = s->peer_domid;
+  i.peer_is_host = s->peer_is_host;
+  std::vector<std::string> parts;
+  for (size_t pos = 0; pos < names.size();) {
+    const size_t end = names.find('\0', pos);
+    if (end == std::string::npos) break;
+    parts.push_back(names.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  parts.resize(4);
+  i.peer_name = parts[0];
+  i.peer_vm = parts[1];
+  i.peer_id = parts[2];
+  i.endpoint = parts[3];
+  return true;
+}
+
+// Answers the link's questions while the connection runs: the compositor's
+// totals (for host_stats), and the compositor going away (then the worker
+// stops: a worker nobody supervises must not live on).
+class LinkReader {
+ public:
+  explicit LinkReader(WorkerLink& link) : link_(link), thread_([this] { run(); }) {}
+  ~LinkReader() {
+    done_ = true;
+    thread_.join();
+  }
+  bool totals(proto::WorkerTotals& out) {
+    std::unique_lock<std::mutex> g(mutex_);
+    totals_.reset();
+    if (!link_.send(proto::WorkerTotalsRequest{})) return false;
+    if (!answered_.wait_for(g, std::chrono::seconds(5), [&] { return totals_.has_value() || closed_; })) return false;
+    if (!totals_) return false;
+    out = *totals_;
+    return true;
+  }
+
+ private:
+  void run() {
+    std::vector<uint8_t> rec;
+    while (!done_) {
+      const auto n = link_.next(rec, nullptr, 200);
+      if (n == WorkerLink::Next::Timeout) continue;
+      if (n == WorkerLink::Next::Closed) {
+        {
+          std::lock_guard<std::mutex> g(mutex_);
+          closed_ = true;
+        }
+        answered_.notify_all();
+        if (done_) return;
+        XLOG_WARN("the compositor closed the link (%s); stopping", link_.error().c_str());
+        if (g_connection) g_connection->stop();
+        // A record stuck in the driver would keep the process alive forever.
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        std::_Exit(1);
+      }
+      proto::dispatch(rec.data(), rec.size(), proto::Sender::Host, [&](const auto& r) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(r)>, proto::WorkerTotals>) {
+          std::lock_guard<std::mutex> g(mutex_);
+          totals_ = r;
+          answered_.notify_all();
+        }
+        return proto::DecodeError{};
+      });
+    }
+  }
+
+  WorkerLink& link_;
+  std::mutex mutex_;
+  std::condition_variable answered_;
+  std::optional<proto::WorkerTotals> totals_;
+  bool closed_ = false;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Tells the compositor what the guest holds, when it changes (at most every
+// 100 ms), for its totals and xen3dctl.
+class StatsReporter {
+ public:
+  explicit StatsReporter(WorkerLink& link) : link_(link), thread_([this] { run(); }) {}
+  ~StatsReporter() {
+    done_ = true;
+    thread_.join();
+    report();  // the last word: what is left after teardown (nothing)
+  }
+
+ private:
+  void run() {
+    while (!done_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      report();
+    }
+  }
+  void report() {
+    proto::WorkerStats s;
+    s.objects = static_cast<uint32_t>(GlobalObjectStats::objects.load());
+    s.bytes = GlobalObjectStats::bytes.load();
+    if (s.objects == last_.objects && s.bytes == last_.bytes && sent_) return;
+    link_.send(s);
+    last_ = s;
+    sent_ = true;
+  }
+  WorkerLink& link_;
+  proto::WorkerStats last_;
+  bool sent_ = false;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  char program[64];
+  std::snprintf(program, sizeof program, "xen3d-render-worker[%d]", static_cast<int>(getpid()));
+  set_log_program(program);
+  WorkerOptions o;
+  std::string error;
+  switch (parse_worker_options(argc, argv, o, error)) {
+    case OptionsResult::Run: break;
+    case OptionsResult::Exit: return 0;
+    case OptionsResult::Usage:
+      std::fprintf(stderr, "xen3d-render-worker: %s\n", error.c_str());
+      return 2;
+  }
+  WorkerLink link(o.link_fd);
+  Received got;
+  if (!receive_session(link, got, error)) {
+    XLOG_ERROR("%s", error.c_str());
+    return 1;
+  }
+  void* page = mmap(nullptr, sizeof(WatchdogPage), PROT_READ | PROT_WRITE, MAP_SHARED, got.watchdog_fd, 0);
+  ::close(got.watchdog_fd);
+  if (page == MAP_FAILED) {
+    XLOG_ERROR("cannot map the watchdog page: %s", std::strerror(errno));
+    return 1;
+  }
+  auto* watchdog = static_cast<WatchdogPage*>(page);
+  auto transport = proto::adopt_transport(got.handoff, error);
+  if (!transport) {
+    XLOG_ERROR("cannot serve guest %u: %s", got.info.connection_id, error.c_str());
+    return 1;
+  }
+  auto gpu = HostGpu::open(o.driver, error);
+  if (!gpu) {
+    XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());
+    return 1;
+  }
+  got.info.host_renderer = gpu->renderer();
+  ConnectionOptions c = o.connection;
+  c.screen = gpu->screen();
+  c.caps = take_caps_snapshot(gpu->screen());
+  c.driver_lock = nullptr;  // one guest per process: nothing to serialize against
+  c.busy_since_ns = &watchdog->busy_since_ns;
+  LinkReader reader(link);
+  c.compositor_totals = [&reader](proto::WorkerTotals& t) { return reader.totals(t); };
+  {
+    GuestConnection conn(std::make_unique<proto::HostSession>(std::move(transport), got.info), c);
+    g_connection = &conn;
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    proto::WorkerReady ready;
+    ready.pid = static_cast<uint32_t>(getpid());
+    const std::string renderer = gpu->renderer();
+    ready.renderer = renderer;
+    link.send(ready);
+    {
+      StatsReporter stats(link);
+      conn.run();
+    }
+    g_connection = nullptr;
+  }
+  return 0;
+}

@@ -1,0 +1,277 @@
+#include "host/compositor/worker_process.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "common/log.h"
+#include "host/worker/watchdog_page.h"
+#include "host/worker/worker_link.h"
+
+extern char** environ;
+
+namespace xen3d::host {
+
+namespace {
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
+  }
+  return "stopped";
+}
+
+// The worker's end of the link sits at descriptor 3 in the worker.
+constexpr int kWorkerLinkFd = 3;
+
+}  // namespace
+
+std::string worker_program() {
+  if (const char* env = std::getenv("XEN3D_RENDER_WORKER"); env && *env) return env;
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "xen3d-render-worker";
+  std::string dir(self, static_cast<size_t>(n));
+  dir.resize(dir.rfind('/') + 1);
+  return dir + "xen3d-render-worker";
+}
+
+std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
+                                                    bool& transferable, std::string& error) {
+  proto::TransportHandoff handoff;
+  transferable = session->transport().handoff(handoff, error);
+  if (!transferable) return nullptr;
+  const proto::SessionInfo& info = session->info();
+
+  // The watchdog page: the worker's clock, read here.
+  const int page_fd = memfd_create("xen3d-watchdog", MFD_CLOEXEC);
+  if (page_fd < 0 || ftruncate(page_fd, sysconf(_SC_PAGESIZE)) != 0) {
+    error = "cannot create a watchdog page: " + proto::errno_text(errno);
+    if (page_fd >= 0) ::close(page_fd);
+    return nullptr;
+  }
+  void* page = mmap(nullptr, sizeof(WatchdogPage), PROT_READ | PROT_WRITE, MAP_SHARED, page_fd, 0);
+  if (page == MAP_FAILED) {
+    error = "cannot map a watchdog page: " + proto::errno_text(errno);
+    ::close(page_fd);
+    return nullptr;
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    error = "cannot create a worker link: " + proto::errno_text(errno);
+    munmap(page, sizeof(WatchdogPage));
+    ::close(page_fd);
+    return nullptr;
+  }
+  // dup2 onto itself would keep close-on-exec: never let the child's end sit at 3.
+  if (pair[1] == kWorkerLinkFd) {
+    const int moved = fcntl(pair[1], F_DUPFD_CLOEXEC, kWorkerLinkFd + 1);
+    ::close(pair[1]);
+    pair[1] = moved;
+  }
+
+  std::unique_ptr<WorkerProcess> w(new WorkerProcess());
+  w->config_ = config;
+  w->watchdog_ = new (page) WatchdogPage();
+  w->link_ = std::make_unique<WorkerLink>(pair[0]);
+  w->label_ = "guest " + std::to_string(info.connection_id) + " (" +
+              (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) + ")";
+
+  WorkerOptions o = config.options;
+  o.link_fd = kWorkerLinkFd;
+  std::vector<std::string> args = {config.program};
+  for (auto& a : worker_arguments(o)) args.push_back(std::move(a));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pair[1], kWorkerLinkFd);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group: a terminal's Ctrl+C reaches the compositor, which stops its workers.
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, config.program.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pair[1]);
+  if (rc != 0) {
+    error = "cannot start the render worker " + config.program + ": " + proto::errno_text(rc);
+    ::close(page_fd);
+    return nullptr;  // ~WorkerProcess unmaps the page and closes the link
+  }
+  w->pid_ = pid;
+
+  // The connection: its kind, layout, names; the transport's descriptors, then the page.
+  proto::WorkerSession s;
+  s.connection_id = info.connection_id;
+  s.peer_pid = info.peer_pid;
+  s.peer_domid = info.peer_domid;
+  s.peer_is_host = info.peer_is_host;
+  s.transport = handoff.kind;
+  s.fd_count = static_cast<uint16_t>(handoff.fds.size());
+  const auto& l = handoff.layout;
+  s.shm_size = l.total_size;
+  s.cmd_ring_offset = l.offset[int(proto::RingId::Command)];
+  s.cmd_ring_size = l.size[int(proto::RingId::Command)];
+  s.reply_ring_offset = l.offset[int(proto::RingId::Reply)];
+  s.reply_ring_size = l.size[int(proto::RingId::Reply)];
+  s.bulk_heap_offset = l.offset[int(proto::RingId::Bulk)];
+  s.bulk_heap_size = l.size[int(proto::RingId::Bulk)];
+  s.framebuffer_offset = l.fb_offset;
+  s.framebuffer_size = l.fb_size;
+  std::string names;
+  for (const std::string* part : {&info.peer_name, &info.peer_vm, &info.peer_id, &info.endpoint}) {
+    names.append(part->substr(0, 250));
+    names.push_back('\0');
+  }
+  s.names = names;
+  std::vector<int> fds = handoff.fds;
+  fds.push_back(page_fd);
+  const bool sent = w->link_->send(s, fds.data(), static_cast<int>(fds.size()));
+  ::close(page_fd);
+  if (!sent) {
+    error = "cannot hand the connection to its render worker (pid " + std::to_string(pid) +
+            "): " + proto::errno_text(errno);
+    return nullptr;  // ~WorkerProcess kills and reaps it
+  }
+  w->session_ = std::move(session);
+  return w;
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (watchdog_) munmap(watchdog_, sizeof(WatchdogPage));
+}
+
+std::string WorkerProcess::check_watchdog() {
+  if (!config_.gpu_budget_ms) return {};
+  const uint64_t since = watchdog_->busy_since_ns.load(std::memory_order_relaxed);
+  const uint64_t now = monotonic_ns();
+  if (!since || since > now) return {};
+  const uint64_t busy_ms = (now - since) / 1000000;
+  if (busy_ms <= config_.gpu_budget_ms) return {};
+  return "its work kept the host busy for " + std::to_string(busy_ms) + " ms, past the GPU-time budget of " +
+         std::to_string(config_.gpu_budget_ms) + " ms (--gpu-budget-ms)";
+}
+
+void WorkerProcess::handle(const std::vector<uint8_t>& rec) {
+  const auto e = proto::dispatch(rec.data(), rec.size(), proto::Sender::Guest, [&](const auto& r) -> proto::DecodeError {
+    using R = std::decay_t<decltype(r)>;
+    if constexpr (std::is_same_v<R, proto::WorkerReady>) {
+      XLOG_DEBUG("%s: render worker %u ready on %.*s", label_.c_str(), r.pid, static_cast<int>(r.renderer.size()),
+                 r.renderer.data());
+    } else if constexpr (std::is_same_v<R, proto::WorkerStats>) {
+      objects_ = r.objects;
+      bytes_ = r.bytes;
+    } else if constexpr (std::is_same_v<R, proto::WorkerTotalsRequest>) {
+      if (!session_->info().peer_is_host) return proto::DecodeError::rejected("only the host's operator sees totals");
+      link_->send(config_.totals ? config_.totals() : proto::WorkerTotals{});
+    } else {
+      return proto::DecodeError::rejected("not a record a render worker sends");
+    }
+    return {};
+  });
+  if (!e.ok() && kill_reason_.empty()) {
+    kill_reason_ = "its render worker broke the link protocol: " + e.describe();
+    ::kill(pid_, SIGKILL);
+  }
+}
+
+void WorkerProcess::run() {
+  std::vector<uint8_t> rec;
+  bool asked_to_stop = false;
+  auto stop_deadline = std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    const auto n = link_->next(rec, nullptr, 100);
+    if (n == WorkerLink::Next::Closed) break;
+    if (n == WorkerLink::Next::Record) handle(rec);
+    if (kill_reason_.empty()) {
+      if (std::string why = check_watchdog(); !why.empty()) {
+        kill_reason_ = std::move(why);
+        ::kill(pid_, SIGKILL);
+      }
+    }
+    if (stop_ && !asked_to_stop) {
+      asked_to_stop = true;
+      ::kill(pid_, SIGTERM);
+      stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    }
+    if (std::chrono::steady_clock::now() > stop_deadline && kill_reason_.empty()) {
+      kill_reason_ = "it did not stop within 3 s of the compositor shutting down (stuck in the host driver?)";
+      ::kill(pid_, SIGKILL);
+    }
+  }
+  // The worker closed its end: it is exiting (or closed the link and lingers:
+  // it gets a moment, then the kill).
+  int status = 0;
+  pid_t r = 0;
+  for (int i = 0; i < 50 && (r = waitpid(pid_, &status, WNOHANG)) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (r == 0) {
+    ::kill(pid_, SIGKILL);
+    while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+    }
+  }
+  pid_ = -1;
+  objects_ = 0;
+  bytes_ = 0;
+  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && kill_reason_.empty();
+  if (clean) {
+    XLOG_DEBUG("%s: render worker exited", label_.c_str());
+    return;
+  }
+  const std::string why = kill_reason_.empty() ? "its render worker " + describe_status(status)
+                                               : "its render worker was killed: " + kill_reason_;
+  XLOG_WARN("%s: %s; its context is lost, other guests are unaffected", label_.c_str(), why.c_str());
+  last_words(why);
+}
+
+void WorkerProcess::last_words(const std::string& why) {
+  // The worker's writer died with it; the reply ring's published head is in
+  // the shared counters, so a new writer goes on from there. A guest that
+  // does not read gets no word: the closing connection says enough.
+  session_->restart();
+  const std::string message = "the host lost this context: " + why;
+  proto::ContextLost lost;
+  lost.message = std::string_view(message).substr(0, 1024);
+  session_->try_reply(lost);
+}
+
+}  // namespace xen3d::host

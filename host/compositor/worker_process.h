@@ -1,0 +1,75 @@
+// A guest connection served by a render worker (docs/render-workers.md): the
+// compositor's side of it. Spawns xen3d-render-worker (fork+exec), hands it
+// the connection, answers its link, kills it when its work runs past the
+// GPU-time budget, and, when it dies any way but cleanly, tells the guest its
+// context is lost. Nothing a worker does reaches another guest.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "host/compositor/worker_options.h"
+#include "proto/host_session.h"
+
+namespace xen3d::host {
+
+class WorkerLink;
+struct WatchdogPage;
+
+class WorkerProcess {
+ public:
+  struct Config {
+    std::string program;   // xen3d-render-worker's path (worker_program())
+    WorkerOptions options;  // what every worker is started with (link_fd is set here)
+    uint32_t gpu_budget_ms = 0;  // --gpu-budget-ms; 0: no watchdog
+    // The compositor-wide totals the host's operator asks for in host_stats.
+    std::function<proto::WorkerTotals()> totals;
+  };
+
+  // nullptr with `error` when the connection cannot be handed to another
+  // process (`transferable` false: its transport cannot be yet) or the
+  // worker cannot be started; `session` is then untouched.
+  static std::unique_ptr<WorkerProcess> spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
+                                              bool& transferable, std::string& error);
+  ~WorkerProcess();
+
+  // Supervises the worker until it exits; then reaps it and, if it died,
+  // speaks the compositor's last words to the guest.
+  void run();
+  // Asks the worker to stop (it finishes its record, frees, exits); run()
+  // kills it if it has not within 3 s.
+  void stop() { stop_ = true; }
+
+  const std::string& label() const { return label_; }
+  pid_t pid() const { return pid_; }
+  uint32_t objects() const { return objects_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  WorkerProcess() = default;
+  // Why to kill the worker now ("" while it may run on).
+  std::string check_watchdog();
+  void handle(const std::vector<uint8_t>& rec);
+  void last_words(const std::string& why);
+
+  Config config_;
+  std::unique_ptr<proto::HostSession> session_;
+  std::unique_ptr<WorkerLink> link_;
+  WatchdogPage* watchdog_ = nullptr;
+  pid_t pid_ = -1;
+  std::string label_;
+  std::string kill_reason_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint32_t> objects_{0};
+  std::atomic<uint64_t> bytes_{0};
+};
+
+// xen3d-render-worker beside the running program (or $XEN3D_RENDER_WORKER).
+std::string worker_program();
+
+}  // namespace xen3d::host
