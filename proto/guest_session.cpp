@@ -235,9 +235,12 @@ bool GuestSession::next_reply(const uint8_t*& rec, size_t& size) {
       if (header_opcode(rec) == uint16_t(Opcode::ContextLost)) {
         ContextLost lost;
         std::string msg = "the compositor dropped this context";
-        if (decode(rec, size, lost).ok()) {
+        if (decode(rec, size, lost).ok() && lost.opcode) {
           msg = "the compositor rejected '" + std::string(opcode_name(lost.opcode)) + "' (record " +
                 std::to_string(lost.command_index) + "): " + std::string(lost.message);
+        } else if (decode(rec, size, lost).ok()) {
+          // Not a record of ours: the host lost the context (its render worker died).
+          msg = "the compositor dropped this context: " + std::string(lost.message);
         }
         reply_done();
         return lose(msg);

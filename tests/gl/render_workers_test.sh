@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Render workers (docs/render-workers.md): every GL connection is served by a
+# xen3d-render-worker process of its own.
+#   - a guest whose one draw runs far past the GPU-time budget has its worker
+#     killed and its context reset within budget + 1 s, while glxgears in
+#     another guest keeps at least half its frame rate in every second;
+#   - a worker killed by SIGSEGV or SIGKILL costs only its guest: the guest is
+#     told, the compositor says why, the other guest keeps presenting, and
+#     the host's objects return to what the survivor holds;
+#   - the compositor serves new guests afterwards.
+. "$(dirname "$0")/harness.sh"
+: "${GPU_HOG:?}"
+budget_ms=2000
+start_xvfb
+start_compositor --render-workers on --gpu-budget-ms "$budget_ms"
+base=$(host_stat objects)
+
+frames() { grep -c '^xen3d: frame' "$1" || true; }
+wait_frames() {  # log, count
+  for _ in $(seq 300); do [ "$(frames "$1")" -ge "$2" ] && return 0; sleep 0.1; done
+  fail "only $(frames "$1") frames: $(tail -3 "$1")"
+}
+worker_of() {  # a guest's pid -> its render worker's pid
+  sed -n "s/.*, pid $1): served by render worker \([0-9]*\).*/\1/p" "$work/compositor.log" | tail -1
+}
+# Frames per second of a log, one number per second, for N seconds.
+sample_rates() {  # log, seconds
+  local prev now
+  prev=$(frames "$1")
+  for _ in $(seq "$2"); do
+    sleep 1
+    now=$(frames "$1")
+    echo $((now - prev))
+    prev=$now
+  done
+}
+
+say "glxgears in guest A, served by a render worker"
+start_guest "$work/a.log" env XEN3D_STATS=frame glxgears
+a=$guest_pid
+wait_frames "$work/a.log" 30
+wa=$(worker_of "$a")
+[ -n "$wa" ] || fail "the compositor did not say which render worker serves guest A"
+kill -0 "$wa" || fail "guest A's render worker $wa is not running"
+mapfile -t before < <(sample_rates "$work/a.log" 3)
+median=$(printf '%s\n' "${before[@]}" | sort -n | sed -n 2p)
+say "guest A alone: ${before[*]} frames/s (median $median)"
+[ "$median" -gt 10 ] || fail "guest A renders only $median frames a second alone"
+
+say "guest B draws once for far longer than the $budget_ms ms budget"
+start_guest "$work/hog.log" "$GPU_HOG" --iterations 2000000000 --size 1024x768
+hog=$guest_pid
+for _ in $(seq 100); do grep -q "drawing" "$work/hog.log" && break; sleep 0.1; done
+grep -q "drawing" "$work/hog.log" || fail "gpu-hog did not start drawing: $(cat "$work/hog.log")"
+mapfile -t during < <(sample_rates "$work/a.log" 4)
+say "guest A while B's draw runs and is stopped: ${during[*]} frames/s"
+for r in "${during[@]}"; do
+  [ $((r * 2)) -ge "$median" ] || fail "guest A fell to $r frames in a second (median alone: $median)"
+done
+for _ in $(seq 50); do grep -q "^draw:" "$work/hog.log" && break; sleep 0.1; done
+grep -q "^draw:" "$work/hog.log" || fail "gpu-hog's draw never ended: $(tail -3 "$work/hog.log")"
+ms=$(sed -n 's/^draw: \([0-9]*\) ms.*/\1/p' "$work/hog.log")
+say "gpu-hog: $(grep '^draw:' "$work/hog.log")"
+[ "$ms" -le $((budget_ms + 1000)) ] || fail "gpu-hog's reset came after $ms ms (budget $budget_ms ms + 1 s)"
+grep -q "past the GPU-time budget" "$work/compositor.log" || fail "the compositor did not say it stopped guest B"
+grep -qi "context.*lost\|lost.*context" "$work/hog.log" || fail "guest B was not told its context is lost: $(cat "$work/hog.log")"
+wait "$hog" 2>/dev/null || true
+kill -0 "$a" || fail "guest A died"
+
+for sig in SEGV KILL; do
+  say "guest C's render worker is killed by SIG$sig"
+  start_guest "$work/c-$sig.log" env XEN3D_STATS=frame glxgears
+  c=$guest_pid
+  wait_frames "$work/c-$sig.log" 20
+  wc=$(worker_of "$c")
+  [ -n "$wc" ] || fail "no render worker named for guest C"
+  both=$(host_stat objects)
+  kill -"$sig" "$wc"
+  for _ in $(seq 50); do grep -q "render worker killed by SIG$sig" "$work/compositor.log" && break; sleep 0.1; done
+  grep -q "render worker killed by SIG$sig" "$work/compositor.log" || fail "the compositor did not log the SIG$sig"
+  for _ in $(seq 50); do grep -qi "lost" "$work/c-$sig.log" && break; sleep 0.1; done
+  grep -qi "lost" "$work/c-$sig.log" || fail "guest C was not told: $(tail -3 "$work/c-$sig.log")"
+  kill -9 "$c" 2>/dev/null || true
+  wait "$c" 2>/dev/null || true
+  n=$(frames "$work/a.log")
+  sleep 1
+  [ "$(frames "$work/a.log")" -gt $((n + 5)) ] || fail "guest A stopped presenting after C's worker died"
+  for _ in $(seq 50); do [ "$(host_stat objects)" -lt "$both" ] && break; sleep 0.1; done
+  [ "$(host_stat objects)" -lt "$both" ] || fail "guest C's objects still count after its worker died"
+done
+
+say "a new guest is served afterwards"
+guest "$XEN3D_INFO" >"$work/info.log" 2>&1 || fail "xen3d-info failed after the workers died: $(cat "$work/info.log")"
+kill -TERM "$a"
+wait "$a" 2>/dev/null || true
+for _ in $(seq 100); do [ "$(host_stat objects)" = "$base" ] && break; sleep 0.1; done
+[ "$(host_stat objects)" = "$base" ] || fail "objects remain after every guest left: $(host_stat objects) (baseline $base)"
+kill -0 "$comp_pid" || fail "the compositor died"
+say "ok: render workers contain a runaway draw and a crashed worker"
