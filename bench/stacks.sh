@@ -36,7 +36,9 @@ stacks_start_compositor() {
   # XEN3D_COMPOSITOR picks another build of it (meson test --setup sanitized).
   local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
   [ -x "$comp" ] || { echo "$comp is not built (run scripts/setup.sh)" >&2; return 1; }
-  "$comp" --listen "local:$stacks_work/c.sock" --listen tcp:127.0.0.1:0 >"$log" 2>&1 &
+  # XEN3D_COMPOSITOR_ARGS: more options, e.g. --render-workers on.
+  # shellcheck disable=SC2086
+  "$comp" --listen "local:$stacks_work/c.sock" --listen tcp:127.0.0.1:0 ${XEN3D_COMPOSITOR_ARGS:-} >"$log" 2>&1 &
   stacks_pids+=($!)
   for _ in $(seq 100); do
     [ -S "$stacks_work/c.sock" ] && grep -q 'tcp:127.0.0.1:[0-9]' "$log" && break

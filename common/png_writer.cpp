@@ -87,6 +87,12 @@ bool write_png_bgrx(const std::string& path, const uint8_t* bgrx, uint32_t width
   return write_file(path, bgrx, SourceLayout::Bgrx, width, height, stride, error);
 }
 
+bool encode_png(const uint8_t* rgba, uint32_t width, uint32_t height, uint32_t stride, std::vector<uint8_t>& png,
+                std::string& error) {
+  png.clear();
+  return encode(nullptr, &png, "an in-memory PNG", rgba, SourceLayout::Rgba, width, height, stride, error);
+}
+
 bool encode_png_bgrx(const uint8_t* bgrx, uint32_t width, uint32_t height, uint32_t stride,
                      std::vector<uint8_t>& png, std::string& error) {
   png.clear();

@@ -16,6 +16,8 @@ bool write_png(const std::string& path, const uint8_t* rgba, uint32_t width, uin
 // RGB PNG: the X byte is padding, not alpha, so it is dropped.
 bool write_png_bgrx(const std::string& path, const uint8_t* bgrx, uint32_t width, uint32_t height,
                     uint32_t stride, std::string& error);
+bool encode_png(const uint8_t* rgba, uint32_t width, uint32_t height, uint32_t stride, std::vector<uint8_t>& png,
+                std::string& error);
 bool encode_png_bgrx(const uint8_t* bgrx, uint32_t width, uint32_t height, uint32_t stride,
                      std::vector<uint8_t>& png, std::string& error);
 

@@ -14,7 +14,7 @@ packages=(
   libxcb-dri3-dev libxcb-present-dev libxshmfence-dev libxrandr-dev libxxf86vm-dev x11proto-dev
   libpng-dev catch2 xvfb xauth x11-utils mesa-utils glmark2-x11 apitrace piglit
   xserver-xorg-dev xserver-xorg-core xserver-xorg-video-dummy libvncserver-dev vncsnapshot libjpeg-turbo-progs xdotool \
-  libxen-dev clang libclang-rt-dev libosmesa6 glmark2-es2-x11 waffle-utils openarena neverball extremetuxracer xcvt
+  libxen-dev libseccomp-dev clang libclang-rt-dev libosmesa6 glmark2-es2-x11 waffle-utils openarena neverball extremetuxracer xcvt
   ${XEN3D_EXTRA_PACKAGES:-}
 )
 missing=()

@@ -2,6 +2,7 @@
 // of its own, on its own host screen (docs/render-workers.md). The
 // compositor spawns it for each GL connection and hands it the connection
 // over the link socket; it is not meant to be run by hand.
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -24,6 +25,8 @@
 #include "host/validate/caps_snapshot.h"
 #include "host/worker/host_gpu.h"
 #include "host/worker/object_table.h"
+#include "host/worker/present_snapshot.h"
+#include "host/worker/sandbox.h"
 #include "host/worker/watchdog_page.h"
 #include "host/worker/worker_link.h"
 #include "proto/host_session.h"
@@ -230,6 +233,9 @@ int main(int argc, char** argv) {
     XLOG_ERROR("cannot serve guest %u: %s", got.info.connection_id, error.c_str());
     return 1;
   }
+  // The sandbox lets it write no files: no on-disk shader cache (each
+  // worker compiles what its guest uses; the guest's own Mesa caches GLSL).
+  setenv("MESA_SHADER_CACHE_DISABLE", "true", 1);
   auto gpu = HostGpu::open(o.driver, error);
   if (!gpu) {
     XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());
@@ -251,6 +257,31 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // Everything is open: from here on the worker only computes and talks
+    // over what it holds.
+    int snapshot_dir_fd = -1;
+    if (!c.snapshot_dir.empty()) {
+      snapshot_dir_fd = ::open(c.snapshot_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (snapshot_dir_fd < 0) XLOG_WARN("no snapshots: cannot open %s: %s", c.snapshot_dir.c_str(), std::strerror(errno));
+      set_snapshot_directory(c.snapshot_dir, snapshot_dir_fd);
+    }
+    if (o.sandbox) {
+      SandboxPolicy policy;
+      policy.memory_quota_bytes = c.max_guest_resource_bytes;
+      policy.snapshot_dir_fd = snapshot_dir_fd;
+      policy.keep_uid = !c.snapshot_dir.empty() || !c.record_dir.empty();
+      if (!enter_sandbox(policy, error)) {
+        XLOG_ERROR("%s: cannot enter the sandbox: %s", conn.label().c_str(), error.c_str());
+        return 1;
+      }
+      if (const char* probe = std::getenv("XEN3D_WORKER_SANDBOX_PROBE"); probe && *probe) {
+        // The test of the sandbox itself (gl-render-workers): a worker that
+        // tries to write a file must die of it.
+        XLOG_WARN("sandbox probe: opening %s for writing", probe);
+        ::open(probe, O_WRONLY | O_CREAT, 0644);
+        XLOG_ERROR("sandbox probe: the sandbox let the worker open a file for writing");
+      }
+    }
     proto::WorkerReady ready;
     ready.pid = static_cast<uint32_t>(getpid());
     const std::string renderer = gpu->renderer();

@@ -13,7 +13,7 @@ namespace xen3d::host {
 namespace {
 
 enum Opt {
-  kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion,
+  kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox,
 };
 const option kOptions[] = {
     {"link-fd", required_argument, nullptr, kLinkFd},
@@ -25,6 +25,7 @@ const option kOptions[] = {
     {"snapshot", required_argument, nullptr, kSnapshot},
     {"snapshot-frames", required_argument, nullptr, kSnapshotFrames},
     {"trace", no_argument, nullptr, kTrace},
+    {"no-sandbox", no_argument, nullptr, kNoSandbox},
     {"verbose", no_argument, nullptr, 'v'},
     {"quiet", no_argument, nullptr, 'q'},
     {"version", no_argument, nullptr, kVersion},
@@ -49,6 +50,7 @@ const char kUsage[] =
     "  --snapshot DIR          write presented frames as PNG into DIR\n"
     "  --snapshot-frames LIST  also keep these frames (comma-separated, 1-based)\n"
     "  --trace                 log every record, decoded\n"
+    "  --no-sandbox            serve without the sandbox (debugging under gdb or strace)\n"
     "  -v, --verbose, -q, --quiet, --version, -h, --help\n";
 
 bool number(const char* s, uint64_t max, uint64_t& out) {
@@ -106,6 +108,7 @@ OptionsResult parse_worker_options(int argc, char** argv, WorkerOptions& o, std:
         break;
       }
       case kTrace: o.connection.trace = true; break;
+      case kNoSandbox: o.sandbox = false; break;
       case 'v': set_log_level(LogLevel::Debug); break;
       case 'q': set_log_level(LogLevel::Warn); break;
       case kVersion:
@@ -142,6 +145,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
     a.insert(a.end(), {"--snapshot-frames", list});
   }
   if (c.trace) a.push_back("--trace");
+  if (!o.sandbox) a.push_back("--no-sandbox");
   if (log_level() == LogLevel::Debug) a.push_back("--verbose");
   if (log_level() == LogLevel::Warn) a.push_back("--quiet");
   return a;

@@ -13,6 +13,7 @@ namespace xen3d::host {
 struct WorkerOptions {
   int link_fd = 3;  // the socketpair to the compositor
   std::string driver = "llvmpipe";
+  bool sandbox = true;  // --no-sandbox: debugging the worker under gdb or strace
   ConnectionOptions connection;  // the per-guest limits, --record, --snapshot, --trace
 };
 

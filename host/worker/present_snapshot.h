@@ -10,6 +10,11 @@
 
 namespace xen3d::host {
 
+// A render worker's sandbox lets it write only through the snapshot
+// directory's descriptor: from then on, snapshots go into `fd` (which names
+// `dir`) by name, with openat/renameat. -1: by path again.
+void set_snapshot_directory(const std::string& dir, int fd);
+
 // Whether write_snapshot_png can convert `format`.
 bool snapshot_format_supported(pipe_format format);
 

@@ -7,7 +7,10 @@
 #   - a worker killed by SIGSEGV or SIGKILL costs only its guest: the guest is
 #     told, the compositor says why, the other guest keeps presenting, and
 #     the host's objects return to what the survivor holds;
-#   - the compositor serves new guests afterwards.
+#   - the compositor serves new guests afterwards;
+#   - a worker that breaks its sandbox (XEN3D_WORKER_SANDBOX_PROBE makes it
+#     open a file for writing) is killed by the kernel (SIGSYS), creates
+#     nothing, and costs only its guest.
 . "$(dirname "$0")/harness.sh"
 : "${GPU_HOG:?}"
 budget_ms=2000
@@ -96,4 +99,16 @@ wait "$a" 2>/dev/null || true
 for _ in $(seq 100); do [ "$(host_stat objects)" = "$base" ] && break; sleep 0.1; done
 [ "$(host_stat objects)" = "$base" ] || fail "objects remain after every guest left: $(host_stat objects) (baseline $base)"
 kill -0 "$comp_pid" || fail "the compositor died"
-say "ok: render workers contain a runaway draw and a crashed worker"
+
+say "a worker that breaks its sandbox (opens a file for writing) dies of it, alone"
+kill -TERM "$comp_pid"
+wait "$comp_pid" 2>/dev/null || true
+mv "$work/compositor.log" "$work/compositor-1.log"
+XEN3D_WORKER_SANDBOX_PROBE=$work/sandbox-escape start_compositor --render-workers on
+if guest "$XEN3D_INFO" >"$work/probe.log" 2>&1; then fail "a guest was served by a worker that broke its sandbox"; fi
+for _ in $(seq 50); do grep -q "render worker killed by SIGSYS" "$work/compositor.log" && break; sleep 0.1; done
+grep -q "render worker killed by SIGSYS" "$work/compositor.log" || fail "the compositor did not report the SIGSYS"
+[ ! -e "$work/sandbox-escape" ] || fail "the sandboxed worker created a file"
+grep -q "the sandbox let the worker" "$work/compositor.log" && fail "the sandbox let the worker open a file for writing"
+kill -0 "$comp_pid" || fail "the compositor died with its worker"
+say "ok: render workers contain a runaway draw, a crashed worker and a sandbox violation"

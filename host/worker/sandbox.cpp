@@ -1,0 +1,137 @@
+#include "host/worker/sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace xen3d::host {
+
+namespace {
+
+// What llvmpipe and softpipe call while a worker renders, found by tracing
+// workers through glxgears, glmark2, OpenArena and piglit's quick_gl
+// (docs/render-workers.md says how to trace again after a Mesa update).
+// Threads, memory, time, signals to itself, and I/O on descriptors it holds.
+const char* const kAllowed[] = {
+    // memory
+    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "munlock", "membarrier",
+    // threads and waiting
+    "set_robust_list", "get_robust_list", "rseq", "futex", "futex_waitv", "sched_yield",
+    "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_getscheduler", "sched_setscheduler",
+    "set_tid_address", "gettid", "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "exit", "exit_group",
+    "nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time", "getrusage",
+    "getrandom", "uname", "sysinfo", "getpriority", "setpriority", "prlimit64", "getrlimit",
+    // signals (to itself: abort, thread cancellation)
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "sigaltstack", "tgkill", "tkill",
+    "restart_syscall",
+    // I/O on what it holds: the rings' doorbells and socket, the link, its log
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "fstat", "newfstatat", "statx",
+    "fcntl", "dup", "dup3", "poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "eventfd2",
+    "recvmsg", "sendmsg", "recvfrom", "sendto", "shutdown", "getsockopt",
+    // reading what the driver looks up once in a while (cpu topology, /proc/self)
+    "readlink", "readlinkat", "getcwd", "access", "faccessat", "faccessat2", "getdents64", "prctl", "arch_prctl",
+};
+
+bool drop_privileges(bool keep_uid, std::string& error) {
+  if (geteuid() != 0) return true;
+  // A network of its own (nothing in it) and nobody's ids.
+  if (unshare(CLONE_NEWNET) != 0) {
+    error = std::string("cannot leave the host's network: ") + std::strerror(errno);
+    return false;
+  }
+  if (keep_uid) return true;
+  const gid_t nogroup = 65534;
+  const uid_t nobody = 65534;
+  if (setgroups(0, nullptr) != 0 || setresgid(nogroup, nogroup, nogroup) != 0 ||
+      setresuid(nobody, nobody, nobody) != 0) {
+    error = std::string("cannot drop root: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool limit_resources(uint64_t quota, std::string& error) {
+  // What is mapped now (LLVM, the screen, the rings) plus the quota, twice
+  // over for the driver's own copies and staging, plus slack for threads.
+  uint64_t mapped = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long long pages = 0;
+    if (std::fscanf(f, "%llu", &pages) == 1) mapped = pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    std::fclose(f);
+  }
+  const uint64_t slack = uint64_t{1} << 30;
+  rlimit as{};
+  as.rlim_cur = as.rlim_max = mapped + 2 * quota + slack;
+  rlimit none{};
+  rlimit files{};
+  files.rlim_cur = files.rlim_max = 256;
+  if (setrlimit(RLIMIT_AS, &as) != 0 || setrlimit(RLIMIT_CORE, &none) != 0 || setrlimit(RLIMIT_NOFILE, &files) != 0) {
+    error = std::string("cannot set resource limits: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool install_filter(int snapshot_dir_fd, std::string& error) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+  if (!ctx) {
+    error = "seccomp_init failed";
+    return false;
+  }
+  int rc = 0;
+  for (const char* name : kAllowed) {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
+    if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) != 0) break;
+  }
+  // Threads only, never processes; clone3's flags sit in memory a filter
+  // cannot read, so it says ENOSYS and glibc falls back to clone.
+  if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+  if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  // Files: read-only, never created.
+  const scmp_datum_t write_bits = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE;
+  if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, write_bits, 0));
+  if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, write_bits, 0));
+  // Snapshots: anything, but only inside their directory.
+  if (!rc && snapshot_dir_fd >= 0) {
+    const scmp_datum_t dir = static_cast<scmp_datum_t>(snapshot_dir_fd);
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A0(SCMP_CMP_EQ, dir));
+    if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1, SCMP_A0(SCMP_CMP_EQ, dir));
+    if (!rc) {
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat), 2, SCMP_A0(SCMP_CMP_EQ, dir),
+                            SCMP_A2(SCMP_CMP_EQ, dir));
+    }
+    if (!rc) {
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat2), 2, SCMP_A0(SCMP_CMP_EQ, dir),
+                            SCMP_A2(SCMP_CMP_EQ, dir));
+    }
+  }
+  if (!rc) rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  if (rc) {
+    error = std::string("cannot install the seccomp filter: ") + std::strerror(-rc);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool enter_sandbox(const SandboxPolicy& policy, std::string& error) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    error = std::string("cannot set no_new_privs: ") + std::strerror(errno);
+    return false;
+  }
+  return drop_privileges(policy.keep_uid, error) && limit_resources(policy.memory_quota_bytes, error) &&
+         install_filter(policy.snapshot_dir_fd, error);
+}
+
+}  // namespace xen3d::host
