@@ -22,6 +22,7 @@ Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), opt
   worker_config_.options.driver = options_.driver;
   worker_config_.options.connection = options_.connection;
   worker_config_.gpu_budget_ms = options_.gpu_budget_ms;
+  worker_config_.threads = options_.worker_threads;
   worker_config_.totals = [this] { return totals(); };
 }
 
@@ -82,6 +83,10 @@ void Compositor::run() {
   XLOG_INFO("shutting down: disconnecting %zu guest(s)", guest_count());
   for (auto& t : acceptors_) t.join();
   acceptors_.clear();
+  {
+    std::lock_guard<std::mutex> g(spare_mutex_);
+    spare_.reset();
+  }
   abandon_stuck_guests();
   reap(true);
 }
@@ -165,7 +170,20 @@ void Compositor::serve(std::unique_ptr<proto::HostSession> session) {
   if (options_.render_workers && !session->transport().framebuffer()) {
     std::string error;
     bool transferable = false;
-    worker = WorkerProcess::spawn(worker_config_, session, transferable, error);
+    proto::TransportHandoff probe;
+    transferable = session->transport().handoff(probe, error);
+    if (transferable) {
+      std::lock_guard<std::mutex> g(spare_mutex_);
+      worker = std::move(spare_);
+      if (!worker || !worker->alive()) worker = WorkerProcess::start(worker_config_, error);
+      if (worker && !worker->attach(session, transferable, error)) worker.reset();
+      // The next guest's worker starts now, while this one is served.
+      if (transferable && !stop_) {
+        std::string why;
+        spare_ = WorkerProcess::start(worker_config_, why);
+        if (!spare_) XLOG_WARN("no spare render worker: %s", why.c_str());
+      }
+    }
     if (!worker && !transferable) {
       XLOG_DEBUG("guest %u: served in the compositor: %s", info.connection_id, error.c_str());
     } else if (!worker) {

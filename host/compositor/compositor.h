@@ -34,6 +34,7 @@ struct CompositorOptions {
   bool render_workers = false;
   std::string driver = "llvmpipe";  // the workers open the same driver
   uint32_t gpu_budget_ms = 4000;   // --gpu-budget-ms: the watchdog's limit per record
+  uint32_t worker_threads = 0;     // --worker-threads: llvmpipe threads per worker (0: the default)
 };
 
 class Compositor {
@@ -83,6 +84,10 @@ class Compositor {
   mutable std::mutex mutex_;
   std::list<Slot> guests_;
   WorkerProcess::Config worker_config_;
+  // A render worker started ahead of the next guest (its screen open), so a
+  // guest does not wait for a driver to load; replaced as it is used.
+  std::unique_ptr<WorkerProcess> spare_;
+  std::mutex spare_mutex_;
   std::atomic<uint32_t> next_id_{1};
   std::atomic<bool> stop_{false};
 };

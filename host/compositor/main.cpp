@@ -85,6 +85,8 @@ void usage(FILE* out) {
       "                      so far, others are served in the compositor\n"
       "  --gpu-budget-ms N   with render workers: kill a worker whose one record keeps the host\n"
       "                      busy longer than N ms; its guest's context is lost (default 4000)\n"
+      "  --worker-threads N  with render workers: llvmpipe rasterizer threads per worker\n"
+      "                      (default: llvmpipe's own, one per core)\n"
       "  --trace             log every record guests send, decoded\n"
       "  --list-drivers      list the drivers this build can open\n"
       "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
@@ -250,6 +252,12 @@ int main(int argc, char** argv) {
       number(opts.gpu_budget_ms);
       if (opts.gpu_budget_ms < 100) {
         std::fprintf(stderr, "xen3d-compositor: --gpu-budget-ms must be at least 100\n");
+        return 2;
+      }
+    } else if (a == "--worker-threads") {
+      number(opts.worker_threads);
+      if (!opts.worker_threads || opts.worker_threads > 64) {
+        std::fprintf(stderr, "xen3d-compositor: --worker-threads must be 1..64\n");
         return 2;
       }
     } else if (a == "--trace") {

@@ -52,8 +52,8 @@ struct Received {
 bool receive_session(WorkerLink& link, Received& out, std::string& error) {
   std::vector<uint8_t> rec;
   std::vector<int> fds;
-  if (link.next(rec, &fds, 10000) != WorkerLink::Next::Record) {
-    error = "no session from the compositor: " + (link.error().empty() ? std::string("timed out") : link.error());
+  if (link.next(rec, &fds, -1) != WorkerLink::Next::Record) {
+    error = "no session from the compositor: " + link.error();
     for (int f : fds) ::close(f);
     return false;
   }
@@ -215,11 +215,23 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "xen3d-render-worker: %s\n", error.c_str());
       return 2;
   }
+  // The screen first: the compositor starts a spare worker before its guest
+  // arrives, so opening the driver (the slow part) is not on the guest's path.
+  // The sandbox lets it write no files: no on-disk shader cache (each
+  // worker compiles what its guest uses; the guest's own Mesa caches GLSL).
+  setenv("MESA_SHADER_CACHE_DISABLE", "true", 1);
+  auto gpu = HostGpu::open(o.driver, error);
+  if (!gpu) {
+    XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());
+    return 1;
+  }
+  auto caps = take_caps_snapshot(gpu->screen());
   WorkerLink link(o.link_fd);
   Received got;
   if (!receive_session(link, got, error)) {
-    XLOG_ERROR("%s", error.c_str());
-    return 1;
+    // A spare the compositor did not need (it stopped): nothing to say.
+    if (!error.empty()) XLOG_DEBUG("%s", error.c_str());
+    return 0;
   }
   void* page = mmap(nullptr, sizeof(WatchdogPage), PROT_READ | PROT_WRITE, MAP_SHARED, got.watchdog_fd, 0);
   ::close(got.watchdog_fd);
@@ -233,18 +245,10 @@ int main(int argc, char** argv) {
     XLOG_ERROR("cannot serve guest %u: %s", got.info.connection_id, error.c_str());
     return 1;
   }
-  // The sandbox lets it write no files: no on-disk shader cache (each
-  // worker compiles what its guest uses; the guest's own Mesa caches GLSL).
-  setenv("MESA_SHADER_CACHE_DISABLE", "true", 1);
-  auto gpu = HostGpu::open(o.driver, error);
-  if (!gpu) {
-    XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());
-    return 1;
-  }
   got.info.host_renderer = gpu->renderer();
   ConnectionOptions c = o.connection;
   c.screen = gpu->screen();
-  c.caps = take_caps_snapshot(gpu->screen());
+  c.caps = caps;
   c.driver_lock = nullptr;  // one guest per process: nothing to serialize against
   c.busy_since_ns = &watchdog->busy_since_ns;
   LinkReader reader(link);

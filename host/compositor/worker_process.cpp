@@ -55,13 +55,7 @@ std::string worker_program() {
   return dir + "xen3d-render-worker";
 }
 
-std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
-                                                    bool& transferable, std::string& error) {
-  proto::TransportHandoff handoff;
-  transferable = session->transport().handoff(handoff, error);
-  if (!transferable) return nullptr;
-  const proto::SessionInfo& info = session->info();
-
+std::unique_ptr<WorkerProcess> WorkerProcess::start(const Config& config, std::string& error) {
   // The watchdog page: the worker's clock, read here.
   const int page_fd = memfd_create("xen3d-watchdog", MFD_CLOEXEC);
   if (page_fd < 0 || ftruncate(page_fd, sysconf(_SC_PAGESIZE)) != 0) {
@@ -88,13 +82,11 @@ std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::u
     ::close(pair[1]);
     pair[1] = moved;
   }
-
   std::unique_ptr<WorkerProcess> w(new WorkerProcess());
   w->config_ = config;
   w->watchdog_ = new (page) WatchdogPage();
+  w->page_fd_ = page_fd;
   w->link_ = std::make_unique<WorkerLink>(pair[0]);
-  w->label_ = "guest " + std::to_string(info.connection_id) + " (" +
-              (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) + ")";
 
   WorkerOptions o = config.options;
   o.link_fd = kWorkerLinkFd;
@@ -103,6 +95,15 @@ std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::u
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // llvmpipe's rasterizer threads per worker (--worker-threads).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "LP_NUM_THREADS=", 15) != 0) env_strings.emplace_back(*e);
+  }
+  if (config.threads) env_strings.push_back("LP_NUM_THREADS=" + std::to_string(config.threads));
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pair[1], kWorkerLinkFd);
@@ -121,16 +122,25 @@ std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::u
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, config.program.c_str(), &actions, &attr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, config.program.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(pair[1]);
   if (rc != 0) {
     error = "cannot start the render worker " + config.program + ": " + proto::errno_text(rc);
-    ::close(page_fd);
     return nullptr;  // ~WorkerProcess unmaps the page and closes the link
   }
   w->pid_ = pid;
+  return w;
+}
+
+bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& transferable, std::string& error) {
+  proto::TransportHandoff handoff;
+  transferable = session->transport().handoff(handoff, error);
+  if (!transferable) return false;
+  const proto::SessionInfo& info = session->info();
+  label_ = "guest " + std::to_string(info.connection_id) + " (" +
+           (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) + ")";
 
   // The connection: its kind, layout, names; the transport's descriptors, then the page.
   proto::WorkerSession s;
@@ -157,16 +167,34 @@ std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::u
   }
   s.names = names;
   std::vector<int> fds = handoff.fds;
-  fds.push_back(page_fd);
-  const bool sent = w->link_->send(s, fds.data(), static_cast<int>(fds.size()));
-  ::close(page_fd);
-  if (!sent) {
-    error = "cannot hand the connection to its render worker (pid " + std::to_string(pid) +
+  fds.push_back(page_fd_);
+  if (!link_->send(s, fds.data(), static_cast<int>(fds.size()))) {
+    error = "cannot hand the connection to its render worker (pid " + std::to_string(pid_) +
             "): " + proto::errno_text(errno);
-    return nullptr;  // ~WorkerProcess kills and reaps it
+    return false;
   }
-  w->session_ = std::move(session);
+  proto::close_fd(page_fd_);
+  session_ = std::move(session);
+  return true;
+}
+
+std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
+                                                    bool& transferable, std::string& error) {
+  {
+    proto::TransportHandoff probe;  // a transport that cannot be handed off needs no process
+    transferable = session->transport().handoff(probe, error);
+    if (!transferable) return nullptr;
+  }
+  auto w = start(config, error);
+  if (!w || !w->attach(session, transferable, error)) return nullptr;
   return w;
+}
+
+bool WorkerProcess::alive() const {
+  if (pid_ <= 0) return false;
+  siginfo_t info{};
+  // WNOWAIT: look without reaping (run() reaps).
+  return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
 }
 
 WorkerProcess::~WorkerProcess() {
@@ -177,6 +205,7 @@ WorkerProcess::~WorkerProcess() {
     }
   }
   if (watchdog_) munmap(watchdog_, sizeof(WatchdogPage));
+  proto::close_fd(page_fd_);
 }
 
 std::string WorkerProcess::check_watchdog() {

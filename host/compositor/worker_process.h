@@ -27,6 +27,7 @@ class WorkerProcess {
     std::string program;   // xen3d-render-worker's path (worker_program())
     WorkerOptions options;  // what every worker is started with (link_fd is set here)
     uint32_t gpu_budget_ms = 0;  // --gpu-budget-ms; 0: no watchdog
+    uint32_t threads = 0;        // --worker-threads: LP_NUM_THREADS (0: llvmpipe's default)
     // The compositor-wide totals the host's operator asks for in host_stats.
     std::function<proto::WorkerTotals()> totals;
   };
@@ -36,6 +37,13 @@ class WorkerProcess {
   // worker cannot be started; `session` is then untouched.
   static std::unique_ptr<WorkerProcess> spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
                                               bool& transferable, std::string& error);
+  // spawn() in two steps, so a worker can start (and open its screen, the
+  // slow part) before its guest arrives: the compositor keeps one spare.
+  static std::unique_ptr<WorkerProcess> start(const Config& config, std::string& error);
+  // Hands the started worker its connection. False as for spawn().
+  bool attach(std::unique_ptr<proto::HostSession>& session, bool& transferable, std::string& error);
+  // Not exited yet (a spare that died waiting is started again).
+  bool alive() const;
   ~WorkerProcess();
 
   // Supervises the worker until it exits; then reaps it and, if it died,
@@ -61,6 +69,7 @@ class WorkerProcess {
   std::unique_ptr<proto::HostSession> session_;
   std::unique_ptr<WorkerLink> link_;
   WatchdogPage* watchdog_ = nullptr;
+  int page_fd_ = -1;  // until attach() has passed it on
   pid_t pid_ = -1;
   std::string label_;
   std::string kill_reason_;
