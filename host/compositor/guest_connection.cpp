@@ -3,16 +3,7 @@
 #include <malloc.h>
 #include <time.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define XEN3D_ADDRESS_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define XEN3D_ADDRESS_SANITIZER 1
-#endif
-#endif
-#ifndef XEN3D_ADDRESS_SANITIZER
-#define XEN3D_ADDRESS_SANITIZER 0
-#endif
+#include "common/sanitizers.h"
 
 #include <algorithm>
 #include <cctype>

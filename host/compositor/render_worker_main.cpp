@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/sanitizers.h"
 #include "host/compositor/guest_connection.h"
 #include "host/compositor/worker_options.h"
 #include "host/validate/caps_snapshot.h"
@@ -280,10 +282,15 @@ int main(int argc, char** argv) {
       }
       if (const char* probe = std::getenv("XEN3D_WORKER_SANDBOX_PROBE"); probe && *probe) {
         // The test of the sandbox itself (gl-render-workers): a worker that
-        // tries to write a file must die of it.
-        XLOG_WARN("sandbox probe: opening %s for writing", probe);
-        ::open(probe, O_WRONLY | O_CREAT, 0644);
-        XLOG_ERROR("sandbox probe: the sandbox let the worker open a file for writing");
+        // tries to write a file, or to reach the network, must die of it.
+        // (The sanitized build lets files be written: sandbox.cpp says why.)
+        if (!XEN3D_ADDRESS_SANITIZER) {
+          XLOG_WARN("sandbox probe: opening %s for writing", probe);
+          ::open(probe, O_WRONLY | O_CREAT, 0644);
+        }
+        XLOG_WARN("sandbox probe: opening a TCP socket");
+        ::socket(AF_INET, SOCK_STREAM, 0);
+        XLOG_ERROR("sandbox probe: the sandbox let the worker open a file for writing or a socket");
       }
     }
     proto::WorkerReady ready;

@@ -12,6 +12,7 @@ coverage, and linked with the link line of xen3d-compositor (ninja -t
 commands) against the same gcc-built Mesa archives. Outputs in OUT_DIR:
 
   xen3d-compositor-asan   the compositor, sanitized (tests run under it)
+  xen3d-render-worker     its render worker, sanitized (beside it, where it looks)
   xen3d-fuzz-raw          libFuzzer: raw bytes as a command ring
   xen3d-fuzz-stream       libFuzzer: structure-aware, recorded streams, one reused connection
   xen3d-fuzz-teardown     libFuzzer: the same inputs, each on a new connection destroyed after it
@@ -35,6 +36,7 @@ MESA_SUBPROJECT = 'subprojects/mesa-22.3.6/'
 # that are ours: proto/, common/ and the host's rooms (host/*/, meson.build).
 COMPOSITOR = 'host/compositor/xen3d-compositor'
 MAIN_UNITS = COMPOSITOR + '.p/'
+WORKER_UNITS = 'host/compositor/xen3d-render-worker.p/'
 LIB_DIRS = ('proto/', 'common/', 'host/')
 
 SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']
@@ -49,7 +51,7 @@ def lib_unit(output):
 
 
 def unit(output):
-    return output.startswith(MAIN_UNITS) or lib_unit(output)
+    return output.startswith((MAIN_UNITS, WORKER_UNITS)) or lib_unit(output)
 
 
 def our_archive(arg):
@@ -193,10 +195,12 @@ def main():
         rest = [a for a in rest if a not in ('-Wl,--no-undefined', '-Wl,-z,defs')]
     lib_objs = [j[2] for j in jobs if lib_unit(j[0])]
     main_objs = [j[2] for j in jobs if j[0].startswith(MAIN_UNITS)]
+    worker_objs = [j[2] for j in jobs if j[0].startswith(WORKER_UNITS)]
     fuzz_common = [harness_objs['fuzz_host'], harness_objs['stream_mutator'], harness_objs['stream_input']]
     fuzzer = SANITIZE + ['-fsanitize=fuzzer']
     targets = {
         'xen3d-compositor-asan': (main_objs, SANITIZE),
+        'xen3d-render-worker': (worker_objs, SANITIZE),
         'xen3d-fuzz-raw': ([harness_objs['fuzz_raw']] + fuzz_common, fuzzer),
         'xen3d-fuzz-stream': ([harness_objs['fuzz_stream']] + fuzz_common, fuzzer),
         'xen3d-fuzz-teardown': ([harness_objs['fuzz_teardown']] + fuzz_common, fuzzer),
