@@ -9,18 +9,19 @@
 #include <cctype>
 
 #include "common/log.h"
+#include "common/monotonic_clock.h"
 
 namespace xen3d::host {
 
 using proto::DecodeError;
 
-namespace {
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+
+std::string GuestConnection::label_for(const proto::SessionInfo& info, const std::string& transport) {
+  return "guest " + std::to_string(info.connection_id) + " (" + (info.peer_name.empty() ? "unnamed" : info.peer_name) +
+         ", pid " + std::to_string(info.peer_pid) +
+         (info.peer_vm.empty() ? "" : " in " + info.peer_vm + " (dom" + std::to_string(info.peer_domid) + ")") + ", " +
+         transport + ")";
 }
-}  // namespace
 
 GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, ConnectionOptions options)
     : session_(std::move(session)), options_(options) {
@@ -29,10 +30,7 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
   // shader as large as the quota allows (a small Xen heap holds less).
   session_->set_staged_payload_limit(static_cast<uint32_t>(std::max<uint64_t>(
       session_->transport().ring_size(proto::RingId::Bulk), uint64_t{options_.max_shader_tokens} * 4)));
-  label_ = "guest " + std::to_string(info.connection_id) + " (" +
-           (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) +
-           (info.peer_vm.empty() ? "" : " in " + info.peer_vm + " (dom" + std::to_string(info.peer_domid) + ")") +
-           ", " + session_->transport().name() + ")";
+  label_ = label_for(info, session_->transport().name());
   // An answer waiting for this guest to read earlier ones must not keep the
   // driver from every other guest and from composition.
   session_->set_reply_wait_hook([this](bool waiting) {

@@ -67,6 +67,9 @@ class GuestConnection {
   // fuzz harness runs every input this way instead of connecting anew.
   void restart();
 
+  // "guest 5 (glxgears, pid 123 in vm-a (dom3), xen)": how logs name a guest.
+  static std::string label_for(const proto::SessionInfo& info, const std::string& transport);
+
   uint32_t id() const { return session_->info().connection_id; }
   const std::string& label() const { return label_; }
   bool poisoned() const { return poisoned_; }

@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "common/log.h"
+#include "host/compositor/guest_connection.h"
+#include "common/monotonic_clock.h"
 #include "host/worker/watchdog_page.h"
 #include "host/worker/worker_link.h"
 
@@ -25,11 +27,6 @@ namespace xen3d::host {
 
 namespace {
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -139,8 +136,7 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
   transferable = session->transport().handoff(handoff, error);
   if (!transferable) return false;
   const proto::SessionInfo& info = session->info();
-  label_ = "guest " + std::to_string(info.connection_id) + " (" +
-           (info.peer_name.empty() ? "unnamed" : info.peer_name) + ", pid " + std::to_string(info.peer_pid) + ")";
+  label_ = GuestConnection::label_for(info, session->transport().name());
 
   // The connection: its kind, layout, names; the transport's descriptors, then the page.
   proto::WorkerSession s;

@@ -25,7 +25,7 @@ wait_frames() {  # log, count
   fail "only $(frames "$1") frames: $(tail -3 "$1")"
 }
 worker_of() {  # a guest's pid -> its render worker's pid
-  sed -n "s/.*, pid $1): served by render worker \([0-9]*\).*/\1/p" "$work/compositor.log" | tail -1
+  sed -n "s/.*, pid $1[,)].*: served by render worker \([0-9]*\).*/\1/p" "$work/compositor.log" | tail -1
 }
 # Frames a log gains in N seconds.
 frames_in() {  # log, seconds
