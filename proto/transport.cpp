@@ -168,7 +168,7 @@ TransportHandoff::~TransportHandoff() {
 std::unique_ptr<Transport> adopt_transport(TransportHandoff& h, std::string& error) {
   switch (h.kind) {
     case TransportHandoff::Local: return adopt_local(h, error);
-    case TransportHandoff::Tcp: break;
+    case TransportHandoff::Tcp: return adopt_tcp(h, error);
     case TransportHandoff::Xen: break;
   }
   error = "this build cannot adopt a handed-off transport of kind " + std::to_string(int(h.kind));

@@ -16,6 +16,8 @@ std::unique_ptr<Transport> adopt_local(TransportHandoff& h, std::string& error);
 std::unique_ptr<Transport> connect_tcp(const Endpoint& ep, const ConnectRequest& req,
                                        SessionInfo& info, std::string& error);
 std::unique_ptr<Listener> listen_tcp(const Endpoint& ep, std::string& error);
+// Transport::handoff's other end for tcp: [socket]; a fresh mirror.
+std::unique_ptr<Transport> adopt_tcp(TransportHandoff& h, std::string& error);
 // xen/transport_xen.cpp
 std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest& req,
                                        SessionInfo& info, std::string& error);

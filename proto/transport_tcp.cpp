@@ -53,6 +53,7 @@ class TcpTransport final : public Transport {
   }
 
   void kick(RingId ring, bool) override {
+    used_ = true;
     if (gone_) return;
     const int r = static_cast<int>(ring);
     RingCounters* c = counters(ring);
@@ -75,6 +76,7 @@ class TcpTransport final : public Transport {
   }
 
   WaitResult wait(RingId, const std::function<bool()>& ready, int timeout_ms) override {
+    used_ = true;
     Deadline dl = Deadline::in(timeout_ms);
     for (;;) {
       if (ready()) return WaitResult::Ready;
@@ -88,6 +90,24 @@ class TcpTransport final : public Transport {
   }
 
   std::string name() const override { return "tcp"; }
+
+  // Only before any byte moved: the worker starts its mirror from the
+  // handshake's state, and the stream is its alone from then on.
+  bool handoff(TransportHandoff& out, std::string& error) const override {
+    if (used_) {
+      error = "a tcp connection that has carried data cannot be handed off";
+      return false;
+    }
+    const int copy = fcntl(sock_, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      error = "cannot duplicate a connection descriptor: " + errno_text(errno);
+      return false;
+    }
+    out.kind = TransportHandoff::Tcp;
+    out.layout = layout_;
+    out.fds.push_back(copy);
+    return true;
+  }
 
  private:
   WaitResult fail(std::string why) {
@@ -208,6 +228,7 @@ class TcpTransport final : public Transport {
 
   int sock_;
   bool gone_ = false;
+  bool used_ = false;  // kick() or wait() ran: handoff() is no longer possible
   uint64_t sent_[kRingCount] = {};
   uint8_t hdr_[kFrameHeader] = {};
   size_t hdr_got_ = 0;
@@ -221,6 +242,25 @@ uint8_t* map_mirror(const ShmLayout& layout) {
   void* m = mmap(nullptr, layout.total_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return m == MAP_FAILED ? nullptr : static_cast<uint8_t*>(m);
 }
+
+}  // namespace
+
+std::unique_ptr<Transport> adopt_tcp(TransportHandoff& h, std::string& error) {
+  if (h.fds.size() != 1) {
+    error = "the handed-off tcp connection has no socket";
+    return nullptr;
+  }
+  uint8_t* base = map_mirror(h.layout);
+  if (!base) {
+    error = "cannot map a mirror of the handed-off connection's rings: " + errno_text(errno);
+    return nullptr;
+  }
+  auto t = std::make_unique<TcpTransport>(Sender::Host, h.fds[0], base, h.layout);
+  h.fds.clear();
+  return t;
+}
+
+namespace {
 
 class TcpListener final : public Listener {
  public:

@@ -170,6 +170,9 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
     return false;
   }
   proto::close_fd(page_fd_);
+  // tcp keeps a private mirror on each side: once the worker has moved bytes,
+  // the compositor's copy cannot write into the stream.
+  rings_shared_ = handoff.kind != proto::TransportHandoff::Tcp;
   session_ = std::move(session);
   return true;
 }
@@ -289,6 +292,7 @@ void WorkerProcess::run() {
 }
 
 void WorkerProcess::last_words(const std::string& why) {
+  if (!rings_shared_) return;  // the closing connection is the guest's news
   // The worker's writer died with it; the reply ring's published head is in
   // the shared counters, so a new writer goes on from there. A guest that
   // does not read gets no word: the closing connection says enough.

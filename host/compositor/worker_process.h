@@ -70,6 +70,7 @@ class WorkerProcess {
   std::unique_ptr<WorkerLink> link_;
   WatchdogPage* watchdog_ = nullptr;
   int page_fd_ = -1;  // until attach() has passed it on
+  bool rings_shared_ = true;  // the compositor can still write the guest's reply ring (not tcp)
   pid_t pid_ = -1;
   std::string label_;
   std::string kill_reason_;

@@ -58,7 +58,10 @@ start_xvfb() {
 }
 
 start_compositor() {
-  "$XEN3D_COMPOSITOR" --listen "local:$sock" --snapshot "$snap" "$@" >"$work/compositor.log" 2>&1 &
+  # XEN3D_COMPOSITOR_ARGS: more options for every test's compositor, e.g.
+  # --render-workers on to run a whole suite on render workers.
+  # shellcheck disable=SC2086
+  "$XEN3D_COMPOSITOR" --listen "local:$sock" --snapshot "$snap" ${XEN3D_COMPOSITOR_ARGS:-} "$@" >"$work/compositor.log" 2>&1 &
   comp_pid=$!
   pids+=($comp_pid)
   # Which test a sanitizer report (named by pid) came from: see sanitizer_reports_test.sh.
