@@ -287,7 +287,7 @@ void WorkerProcess::run() {
   }
   const std::string why = kill_reason_.empty() ? "its render worker " + describe_status(status)
                                                : "its render worker was killed: " + kill_reason_;
-  XLOG_WARN("%s: %s; its context is lost, other guests are unaffected", label_.c_str(), why.c_str());
+  XLOG_WARN("%s: %s; its context is now lost, other guests are unaffected", label_.c_str(), why.c_str());
   last_words(why);
 }
 

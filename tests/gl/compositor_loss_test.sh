@@ -5,6 +5,9 @@
 #   - a compositor that stops answering (SIGSTOP): the guests' answer timeout
 #     (XEN3D_ANSWER_TIMEOUT_S, 3 s here) calls it lost;
 #   - a compositor that dies (SIGKILL): noticed at once.
+# With --render-workers (XEN3D_COMPOSITOR_ARGS) a stopped compositor does not
+# stop its guests: each keeps rendering in its worker until the compositor
+# dies, and its worker with it.
 . "$(dirname "$0")/harness.sh"
 start_xvfb
 
@@ -36,8 +39,19 @@ start_guest "$work/stopped.log" env XEN3D_ANSWER_TIMEOUT_S=3 XEN3D_STATS=frame g
 stopped_app=$guest_pid
 wait_frames "$work/stopped.log" 10
 kill -STOP "$comp_pid"
-expect_lost "$work/stopped.log" 10 "$stopped_app"
-kill -KILL "$comp_pid"
+if grep -q "served by render worker" "$work/compositor.log"; then
+  # Its own process serves it (--render-workers): it does not need the
+  # stopped compositor, and keeps rendering until the compositor dies.
+  n=$(frames "$work/stopped.log")
+  sleep 2
+  [ "$(frames "$work/stopped.log")" -gt $((n + 10)) ] || fail "a guest served by a render worker stopped with the compositor"
+  say "  served by a render worker: $(( $(frames "$work/stopped.log") - n )) more frames in 2 s"
+  kill -KILL "$comp_pid"
+  expect_lost "$work/stopped.log" 10 "$stopped_app"
+else
+  expect_lost "$work/stopped.log" 10 "$stopped_app"
+  kill -KILL "$comp_pid"
+fi
 kill -CONT "$comp_pid" 2>/dev/null || true
 wait "$comp_pid" 2>/dev/null || true
 kill "$stopped_app"

@@ -19,8 +19,14 @@ allow_lost_contexts=${allow_lost_contexts:-0}
 
 cleanup() {
   local rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # A stopped process (a test's SIGSTOP) gets its SIGTERM only once
+  # continued; one that ignores SIGTERM gets SIGKILL after 5 s.
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; kill -CONT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   local lost="its context is now lost|its driver lost its context"
   if [ $rc -eq 0 ] && [ "$allow_lost_contexts" != 1 ] && grep -qE "$lost" "$work/compositor.log" 2>/dev/null; then
     echo "FAIL: a guest lost its context:" >&2

@@ -12,6 +12,7 @@
 #   - a worker that breaks its sandbox (XEN3D_WORKER_SANDBOX_PROBE makes it
 #     open a file for writing) is killed by the kernel (SIGSYS), creates
 #     nothing, and costs only its guest.
+allow_lost_contexts=1  # the runaway draw's and the killed workers' guests
 . "$(dirname "$0")/harness.sh"
 : "${GPU_HOG:?}"
 budget_ms=2000
