@@ -133,9 +133,14 @@ matches_llvmpipe() {
     "$PNG_COMPARE" "$got" "$ref" --tolerance 1 || fail "$what differs from llvmpipe"
     "$PNG_COMPARE" "$got" "$ref" --max-differing $((px / 10000)) || fail "$what: too many pixels differ from llvmpipe"
   else
+    # At most 0.05% beyond the tolerance, and at most 0.5% off by more than
+    # the one level TGSI and NIR round apart (OpenArena's frame 1700 once had
+    # 341 pixels of 64,000 off, 295 of them by one level: noise spread over
+    # the floor, where a broken draw changes whole surfaces by far more).
     "$PNG_COMPARE" "$got" "$ref" --tolerance "$tol" --max-differing $((px / 2000)) ||
       fail "$what differs from llvmpipe beyond $tol levels"
-    "$PNG_COMPARE" "$got" "$ref" --max-differing $((px / 200)) || fail "$what: too many pixels differ from llvmpipe"
+    "$PNG_COMPARE" "$got" "$ref" --tolerance 1 --max-differing $((px / 200)) ||
+      fail "$what: too many pixels differ from llvmpipe"
   fi
 }
 
