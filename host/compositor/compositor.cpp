@@ -24,6 +24,7 @@ Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), opt
   worker_config_.gpu_budget_ms = options_.gpu_budget_ms;
   worker_config_.threads = options_.worker_threads;
   worker_config_.totals = [this] { return totals(); };
+  worker_config_.desktops = options_.connection.desktops;
 }
 
 proto::WorkerTotals Compositor::totals() const {

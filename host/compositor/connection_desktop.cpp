@@ -5,6 +5,8 @@
 #include <mutex>
 
 #include "host/desktop/desktop_registry.h"
+#include "host/desktop/present_target.h"
+#include "host/worker/worker_desktop.h"
 #include "host/desktop/framebuffer_source.h"
 #include "host/compositor/guest_connection.h"
 #include "common/log.h"
@@ -124,33 +126,31 @@ DecodeError GuestConnection::operator()(const proto::WindowGone& r) {
 DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
   proto::DesktopJoined answer;
   if (owned_desktop_) return DecodeError::rejected("desktop_join: a window-system connection presents no GL frames");
-  std::shared_ptr<Desktop> d = options_.desktops && executor_ ? options_.desktops->join(r.token) : nullptr;
-  if (!d) {
+  if (!executor_ || (!options_.desktops && !options_.worker_desktop)) {
     answer.ok = false;
-    answer.reason = options_.desktops ? "no open desktop has this token" : "this compositor composites no desktops";
+    answer.reason = "this compositor composites no desktops";
     session_->reply(answer);
     return {};
   }
-  if (joined_desktop_ && joined_desktop_ != d) {
-    // The window system may reopen its desktop (compositor restart, a screen
-    // too big for its region): the GL connection follows it to the new one.
-    bool closed;
-    {
-      std::lock_guard<std::mutex> g(options_.desktops->composition_lock());  // the driver lock is held by dispatch
-      closed = joined_desktop_->closed();
-      if (closed) joined_desktop_->connection_left(id());
-    }
-    if (!closed) return DecodeError::rejected("desktop_join: this connection already presents into another open desktop");
-    joined_desktop_.reset();
+  std::string reason;
+  if (options_.worker_desktop) {
+    // In a render worker: the compositor joins on our behalf (worker_desktop.h).
+    auto joined = options_.worker_desktop->join(r.token, memory_);
+    if (joined.rejected) return reject_("%s", joined.reason.c_str());
+    answer.ok = joined.ok;
+    answer.desktop_id = joined.desktop_id;
+    reason = joined.reason;
+    if (joined.ok) executor_->present_into(joined.target);
+  } else {
+    // Records run with the driver lock held (dispatch).
+    auto joined = options_.desktops->join_gl(r.token, id(), memory_, joined_desktop_, true);
+    if (joined.rejected) return reject_("%s", joined.reason.c_str());
+    answer.ok = joined.ok;
+    answer.desktop_id = joined.desktop_id;
+    reason = joined.reason;
+    if (joined.ok) executor_->present_into(std::make_shared<LocalPresentTarget>(joined_desktop_, *options_.desktops, id()));
   }
-  if (!joined_desktop_) {
-    joined_desktop_ = d;
-    d->connection_joined(id(), memory_);
-    executor_->present_into(d, options_.desktops);
-    XLOG_INFO("%s joined desktop %u '%s'", label_.c_str(), d->id(), d->name().c_str());
-  }
-  answer.ok = true;
-  answer.desktop_id = d->id();
+  answer.reason = reason;
   session_->reply(answer);
   return {};
 }
@@ -160,16 +160,9 @@ void GuestConnection::leave_desktops() {
     options_.desktops->close(owned_desktop_);
     owned_desktop_.reset();
   }
-  if (joined_desktop_) {
-    {
-      auto lock = lock_driver();
-      std::lock_guard<std::mutex> g(options_.desktops->composition_lock());
-      joined_desktop_->connection_left(id());
-    }
-    options_.desktops->damaged(*joined_desktop_);
-    if (executor_) executor_->present_into(nullptr, nullptr);
-    joined_desktop_.reset();
-  }
+  if (executor_) executor_->present_into(nullptr);
+  if (options_.worker_desktop) options_.worker_desktop->leave();
+  if (joined_desktop_) options_.desktops->leave_gl(joined_desktop_, id(), false);
 }
 
 }  // namespace xen3d::host

@@ -30,7 +30,9 @@
 #include "host/worker/present_snapshot.h"
 #include "host/worker/sandbox.h"
 #include "host/worker/watchdog_page.h"
+#include "host/worker/worker_desktop.h"
 #include "host/worker/worker_link.h"
+#include "host/worker/worker_link_client.h"
 #include "proto/host_session.h"
 
 using namespace xen3d;
@@ -108,65 +110,6 @@ bool receive_session(WorkerLink& link, Received& out, std::string& error) {
   i.endpoint = parts[3];
   return true;
 }
-
-// Answers the link's questions while the connection runs: the compositor's
-// totals (for host_stats), and the compositor going away (then the worker
-// stops: a worker nobody supervises must not live on).
-class LinkReader {
- public:
-  explicit LinkReader(WorkerLink& link) : link_(link), thread_([this] { run(); }) {}
-  ~LinkReader() {
-    done_ = true;
-    thread_.join();
-  }
-  bool totals(proto::WorkerTotals& out) {
-    std::unique_lock<std::mutex> g(mutex_);
-    totals_.reset();
-    if (!link_.send(proto::WorkerTotalsRequest{})) return false;
-    if (!answered_.wait_for(g, std::chrono::seconds(5), [&] { return totals_.has_value() || closed_; })) return false;
-    if (!totals_) return false;
-    out = *totals_;
-    return true;
-  }
-
- private:
-  void run() {
-    std::vector<uint8_t> rec;
-    while (!done_) {
-      const auto n = link_.next(rec, nullptr, 200);
-      if (n == WorkerLink::Next::Timeout) continue;
-      if (n == WorkerLink::Next::Closed) {
-        {
-          std::lock_guard<std::mutex> g(mutex_);
-          closed_ = true;
-        }
-        answered_.notify_all();
-        if (done_) return;
-        XLOG_WARN("the compositor closed the link (%s); stopping", link_.error().c_str());
-        if (g_connection) g_connection->stop();
-        // A record stuck in the driver would keep the process alive forever.
-        std::this_thread::sleep_for(std::chrono::seconds(3));
-        std::_Exit(1);
-      }
-      proto::dispatch(rec.data(), rec.size(), proto::Sender::Host, [&](const auto& r) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(r)>, proto::WorkerTotals>) {
-          std::lock_guard<std::mutex> g(mutex_);
-          totals_ = r;
-          answered_.notify_all();
-        }
-        return proto::DecodeError{};
-      });
-    }
-  }
-
-  WorkerLink& link_;
-  std::mutex mutex_;
-  std::condition_variable answered_;
-  std::optional<proto::WorkerTotals> totals_;
-  bool closed_ = false;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
 
 // Tells the compositor what the guest holds, when it changes (at most every
 // 100 ms), for its totals and xen3dctl.
@@ -253,8 +196,21 @@ int main(int argc, char** argv) {
   c.caps = caps;
   c.driver_lock = nullptr;  // one guest per process: nothing to serialize against
   c.busy_since_ns = &watchdog->busy_since_ns;
-  LinkReader reader(link);
-  c.compositor_totals = [&reader](proto::WorkerTotals& t) { return reader.totals(t); };
+  // The compositor going away stops the worker: a worker nobody supervises must not live on.
+  WorkerLinkClient client(link, [](const std::string& why) {
+    XLOG_WARN("the compositor closed the link (%s); stopping", why.c_str());
+    if (g_connection) g_connection->stop();
+    // A record stuck in the driver would keep the process alive forever.
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    std::_Exit(1);
+  });
+  c.compositor_totals = [&client](proto::WorkerTotals& t) {
+    std::vector<uint8_t> storage;
+    std::string error;
+    return client.request(proto::WorkerTotalsRequest{}, t, storage, nullptr, error);
+  };
+  WorkerDesktop desktop(client, gpu->screen());
+  c.worker_desktop = &desktop;
   {
     GuestConnection conn(std::make_unique<proto::HostSession>(std::move(transport), got.info), c);
     g_connection = &conn;

@@ -17,6 +17,8 @@
 
 #include "common/log.h"
 #include "host/compositor/guest_connection.h"
+#include "host/desktop/desktop_registry.h"
+#include "host/validate/guest_memory_account.h"
 #include "common/monotonic_clock.h"
 #include "host/worker/watchdog_page.h"
 #include "host/worker/worker_link.h"
@@ -174,6 +176,7 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
   // the compositor's copy cannot write into the stream.
   rings_shared_ = handoff.kind != proto::TransportHandoff::Tcp;
   session_ = std::move(session);
+  memory_ = std::make_shared<GuestMemoryAccount>(config_.options.connection.max_guest_resource_bytes);
   return true;
 }
 
@@ -227,6 +230,17 @@ void WorkerProcess::handle(const std::vector<uint8_t>& rec) {
     } else if constexpr (std::is_same_v<R, proto::WorkerStats>) {
       objects_ = r.objects;
       bytes_ = r.bytes;
+      memory_->set_table_bytes(r.bytes);
+    } else if constexpr (std::is_same_v<R, proto::WorkerDesktopJoin>) {
+      join_desktop(r.token);
+    } else if constexpr (std::is_same_v<R, proto::WorkerSurfaceRequest>) {
+      share_surface(r);
+    } else if constexpr (std::is_same_v<R, proto::WorkerPresent>) {
+      if (!joined_) return proto::DecodeError::rejected("worker_present: the worker joined no desktop");
+      joined_->shared_presented(r.window);
+      config_.desktops->damaged(*joined_);
+    } else if constexpr (std::is_same_v<R, proto::WorkerDesktopLeave>) {
+      leave_desktop();
     } else if constexpr (std::is_same_v<R, proto::WorkerTotalsRequest>) {
       if (!session_->info().peer_is_host) return proto::DecodeError::rejected("only the host's operator sees totals");
       link_->send(config_.totals ? config_.totals() : proto::WorkerTotals{});
@@ -239,6 +253,42 @@ void WorkerProcess::handle(const std::vector<uint8_t>& rec) {
     kill_reason_ = "its render worker broke the link protocol: " + e.describe();
     ::kill(pid_, SIGKILL);
   }
+}
+
+void WorkerProcess::join_desktop(uint64_t token) {
+  proto::WorkerDesktopJoined answer;
+  if (!config_.desktops) {
+    answer.reason = "this compositor composites no desktops";
+    link_->send(answer);
+    return;
+  }
+  const auto j = config_.desktops->join_gl(token, session_->info().connection_id, memory_, joined_, false);
+  answer.ok = j.ok;
+  answer.rejected = j.rejected;
+  answer.desktop_id = j.desktop_id;
+  answer.reason = std::string_view(j.reason).substr(0, 256);
+  link_->send(answer);
+}
+
+void WorkerProcess::share_surface(const proto::WorkerSurfaceRequest& r) {
+  proto::WorkerSurface answer;
+  answer.window = r.window;
+  std::string error;
+  int fd = -1;
+  if (!joined_) {
+    error = "no desktop joined";
+  } else {
+    fd = config_.desktops->share_surface(*joined_, r.window, session_->info().connection_id, r.width, r.height,
+                                         answer.size, error);
+  }
+  answer.ok = fd >= 0;
+  answer.reason = std::string_view(error).substr(0, 512);
+  // The desktop keeps its descriptor; the worker gets a copy.
+  link_->send(answer, fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0);
+}
+
+void WorkerProcess::leave_desktop() {
+  if (joined_) config_.desktops->leave_gl(joined_, session_->info().connection_id, false);
 }
 
 void WorkerProcess::run() {
@@ -280,6 +330,7 @@ void WorkerProcess::run() {
   pid_ = -1;
   objects_ = 0;
   bytes_ = 0;
+  leave_desktop();  // its surfaces go with it
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && kill_reason_.empty();
   if (clean) {
     XLOG_DEBUG("%s: render worker exited", label_.c_str());

@@ -18,6 +18,9 @@
 
 namespace xen3d::host {
 
+class Desktop;
+class DesktopRegistry;
+class GuestMemoryAccount;
 class WorkerLink;
 struct WatchdogPage;
 
@@ -30,6 +33,8 @@ class WorkerProcess {
     uint32_t threads = 0;        // --worker-threads: LP_NUM_THREADS (0: llvmpipe's default)
     // The compositor-wide totals the host's operator asks for in host_stats.
     std::function<proto::WorkerTotals()> totals;
+    // The desktops a worker's GL connection may join (null: none).
+    DesktopRegistry* desktops = nullptr;
   };
 
   // nullptr with `error` when the connection cannot be handed to another
@@ -64,6 +69,10 @@ class WorkerProcess {
   std::string check_watchdog();
   void handle(const std::vector<uint8_t>& rec);
   void last_words(const std::string& why);
+  // The worker's desktop records (its guest's desktop_join and presents).
+  void join_desktop(uint64_t token);
+  void share_surface(const proto::WorkerSurfaceRequest& r);
+  void leave_desktop();
 
   Config config_;
   std::unique_ptr<proto::HostSession> session_;
@@ -77,6 +86,10 @@ class WorkerProcess {
   std::atomic<bool> stop_{false};
   std::atomic<uint32_t> objects_{0};
   std::atomic<uint64_t> bytes_{0};
+  // The guest's quota as the compositor sees it: the worker's table bytes
+  // (worker_stats) and the window surfaces its desktop keeps.
+  std::shared_ptr<GuestMemoryAccount> memory_;
+  std::shared_ptr<Desktop> joined_;  // the desktop the worker's guest presents into
 };
 
 // xen3d-render-worker beside the running program (or $XEN3D_RENDER_WORKER).

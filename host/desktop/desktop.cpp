@@ -1,5 +1,7 @@
 #include "host/desktop/desktop.h"
 #include "host/desktop/desktop_rect.h"
+#include "host/desktop/shared_surface.h"
+#include "host/desktop/surface_copy.h"
 #include "common/log.h"
 
 #include <algorithm>
@@ -18,7 +20,6 @@ namespace xen3d::host {
 
 namespace {
 
-constexpr pipe_format kDesktopFormat = PIPE_FORMAT_B8G8R8X8_UNORM;  // the framebuffer page's pixels
 constexpr size_t kMaxDamageRects = 32;  // beyond this one bounding box is cheaper than many blits
 constexpr size_t kMaxSurfaces = 64;     // GL windows per desktop
 // Clip rects over all of a desktop's windows: each is intersected with every
@@ -29,32 +30,6 @@ constexpr size_t kMaxClipRectsPerDesktop = 8192;
 // the desktop's area, or more than this many rects.
 constexpr uint64_t kMaxBlitAreaPerScreen = 4;
 constexpr size_t kMaxBlitsPerComposition = 65536;
-
-pipe_resource* create_texture(pipe_screen* screen, uint32_t width, uint32_t height) {
-  pipe_resource templ{};
-  templ.target = PIPE_TEXTURE_2D;
-  templ.format = kDesktopFormat;
-  templ.width0 = width;
-  templ.height0 = height;
-  templ.depth0 = templ.array_size = 1;
-  templ.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
-  return screen->resource_create(screen, &templ);
-}
-
-void blit_rect(pipe_context* ctx, pipe_resource* src, pipe_format src_format, unsigned level, unsigned layer,
-               int sx, int sy, pipe_resource* dst, int dx, int dy, int w, int h) {
-  pipe_blit_info blit{};
-  blit.src.resource = src;
-  blit.src.format = src_format;
-  blit.src.level = level;
-  u_box_2d_zslice(sx, sy, layer, w, h, &blit.src.box);
-  blit.dst.resource = dst;
-  blit.dst.format = dst->format;
-  u_box_2d_zslice(dx, dy, 0, w, h, &blit.dst.box);
-  blit.mask = PIPE_MASK_RGBA;
-  blit.filter = PIPE_TEX_FILTER_NEAREST;
-  ctx->blit(ctx, &blit);
-}
 
 std::string hex(uint32_t v) {
   char buf[16];
@@ -141,81 +116,108 @@ void Desktop::connection_joined(uint32_t connection, std::shared_ptr<GuestMemory
 
 void Desktop::free_surface(Surface& s) {
   pipe_resource_reference(&s.texture, nullptr);
+  s.shared.reset();
   if (s.charged) s.charged->release(s.bytes);
   s.charged.reset();
   s.bytes = 0;
+}
+
+Desktop::Surface* Desktop::surface_for(pipe_screen* screen, uint32_t window, uint32_t connection, uint32_t w,
+                                       uint32_t h, bool shared, std::string& error) {
+  auto it = surfaces_.find(window);
+  if (it == surfaces_.end()) {
+    if (surfaces_.size() >= kMaxSurfaces) {
+      error = "desktop '" + name_ + "' already composites " + std::to_string(kMaxSurfaces) + " GL windows";
+      return nullptr;
+    }
+    it = surfaces_.emplace(window, Surface{}).first;
+  }
+  Surface& s = it->second;
+  const uint32_t have_w = s.shared ? s.shared->width() : s.texture ? s.texture->width0 : 0;
+  const uint32_t have_h = s.shared ? s.shared->height() : s.texture ? s.texture->height0 : 0;
+  // A worker asks for a surface only when it needs a new one; an in-process present reuses its own.
+  if (!shared && !s.shared && have_w == w && have_h == h && s.connection == connection) return &s;
+  free_surface(s);
+  s.connection = connection;
+  // The frame is a resource the guest made, so within the host's limits
+  // already; the surface is checked again as it is a second copy.
+  const uint32_t max_size = static_cast<uint32_t>(screen->get_param(screen, PIPE_CAP_MAX_TEXTURE_2D_SIZE));
+  const std::string what = "window 0x" + hex(window) + "'s " + std::to_string(w) + "x" + std::to_string(h) + " surface";
+  auto fail = [&](std::string why) -> Surface* {
+    free_surface(s);
+    surfaces_.erase(it);
+    error = std::move(why);
+    return nullptr;
+  };
+  if (w == 0 || h == 0 || w > max_size || h > max_size) {
+    return fail(what + " is not within the host's " + std::to_string(max_size) + "x" + std::to_string(max_size) +
+                " textures");
+  }
+  std::shared_ptr<GuestMemoryAccount> memory;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    if (auto m = memory_.find(connection); m != memory_.end()) memory = m->second;
+  }
+  if (!memory) return fail("connection " + std::to_string(connection) + " presents into desktop '" + name_ + "' without joining it");
+  // A shared surface holds three frames (shared_surface.h).
+  const uint64_t bytes = uint64_t{w} * h * util_format_get_blocksize(kDesktopFormat) * (shared ? SharedSurface::kBuffers : 1);
+  std::string why;
+  if (!memory->charge(bytes, what, why)) return fail(why);
+  s.charged = std::move(memory);
+  s.bytes = bytes;
+  if (shared) {
+    s.shared = SharedSurface::create(screen, w, h, why);
+  } else {
+    s.texture = create_surface_texture(screen, w, h);
+    if (!s.texture) why = "the host could not allocate " + what;
+  }
+  if (!s.texture && !s.shared) return fail(why);
+  return &s;
+}
+
+void Desktop::presented_locked(uint32_t window, uint32_t w, uint32_t h, double ms) {
+  ++presents_;
+  present_ms_total_ += ms;
+  readback_bytes_saved_ += uint64_t{w} * h * 4;
+  auto win = windows_.find(window);
+  if (win != windows_.end()) {
+    for (const auto& r : win->second.clip) damage_locked(r, false);
+  }
 }
 
 bool Desktop::present(pipe_context* guest, pipe_resource* frame, unsigned level, unsigned layer, uint32_t window,
                       uint32_t connection, std::string& error) {
   if (closed_) return true;  // its window system left; the guest asks for the new token
   const auto t0 = std::chrono::steady_clock::now();
-  pipe_screen* screen = guest->screen;
   const uint32_t w = u_minify(frame->width0, level), h = u_minify(frame->height0, level);
-  auto it = surfaces_.find(window);
-  if (it == surfaces_.end()) {
-    if (surfaces_.size() >= kMaxSurfaces) {
-      error = "desktop '" + name_ + "' already composites " + std::to_string(kMaxSurfaces) + " GL windows";
-      return false;
-    }
-    it = surfaces_.emplace(window, Surface{}).first;
-  }
-  Surface& s = it->second;
-  if (!s.texture || s.texture->width0 != w || s.texture->height0 != h || s.connection != connection) {
-    free_surface(s);
-    s.connection = connection;
-    // The frame is a resource the guest made, so within the host's limits
-    // already; the surface is checked again as it is a second copy.
-    const uint32_t max_size = static_cast<uint32_t>(screen->get_param(screen, PIPE_CAP_MAX_TEXTURE_2D_SIZE));
-    const std::string what = "window 0x" + hex(window) + "'s " + std::to_string(w) + "x" + std::to_string(h) + " surface";
-    if (w > max_size || h > max_size) {
-      surfaces_.erase(it);
-      error = what + " is larger than the host's " + std::to_string(max_size) + "x" + std::to_string(max_size) +
-              " textures";
-      return false;
-    }
-    std::shared_ptr<GuestMemoryAccount> memory;
-    {
-      std::lock_guard<std::mutex> g(mutex_);
-      if (auto m = memory_.find(connection); m != memory_.end()) memory = m->second;
-    }
-    const uint64_t bytes = uint64_t{w} * h * util_format_get_blocksize(kDesktopFormat);
-    if (!memory) {
-      surfaces_.erase(it);
-      error = "connection " + std::to_string(connection) + " presents into desktop '" + name_ + "' without joining it";
-      return false;
-    }
-    if (!memory->charge(bytes, what, error)) {
-      surfaces_.erase(it);
-      return false;
-    }
-    s.charged = std::move(memory);
-    s.bytes = bytes;
-    s.texture = create_texture(screen, w, h);
-    if (!s.texture) {
-      free_surface(s);
-      surfaces_.erase(it);
-      error = "the host could not allocate " + what;
-      return false;
-    }
-  }
-  blit_rect(guest, frame, frame->format, level, layer, 0, 0, s.texture, 0, 0, w, h);
+  Surface* s = surface_for(guest->screen, window, connection, w, h, false, error);
+  if (!s) return false;
   // The composition context reads the surface next: the copy must be done.
-  pipe_fence_handle* fence = nullptr;
-  guest->flush(guest, &fence, 0);
-  if (fence) {
-    screen->fence_finish(screen, nullptr, fence, PIPE_TIMEOUT_INFINITE);
-    screen->fence_reference(screen, &fence, nullptr);
-  }
+  copy_frame_and_wait(guest, frame, level, layer, s->texture, w, h);
   std::lock_guard<std::mutex> g(mutex_);
-  ++presents_;
-  present_ms_total_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  readback_bytes_saved_ += uint64_t{w} * h * 4;
-  auto win = windows_.find(window);
-  if (win != windows_.end()) {
-    for (const auto& r : win->second.clip) damage_locked(r, false);
-  }
+  presented_locked(window, w, h, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   return true;
+}
+
+int Desktop::share_surface(pipe_screen* screen, uint32_t window, uint32_t connection, uint32_t width,
+                           uint32_t height, uint64_t& size, std::string& error) {
+  if (closed_) {
+    error = "desktop '" + name_ + "' is closed";
+    return -1;
+  }
+  Surface* s = surface_for(screen, window, connection, width, height, true, error);
+  if (!s) return -1;
+  size = s->shared->size();
+  return s->shared->fd();
+}
+
+void Desktop::shared_presented(uint32_t window) {
+  std::lock_guard<std::mutex> g(mutex_);
+  // Any joined worker may name any window (surfaces_ is the GPU lock's): a
+  // false one costs a redraw of that window's visible part, no more.
+  auto win = windows_.find(window);
+  if (win == windows_.end()) return;
+  presented_locked(window, win->second.width, win->second.height, 0);
 }
 
 void Desktop::connection_left(uint32_t connection) {
@@ -253,7 +255,7 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
   bool full = full_damage_;
   if (!composed_ || composed_->width0 != fw || composed_->height0 != fh) {
     pipe_resource_reference(&composed_, nullptr);
-    composed_ = create_texture(ctx->screen, fw, fh);
+    composed_ = create_surface_texture(ctx->screen, fw, fh);
     if (!composed_) {
       error = "the host could not allocate a " + std::to_string(fw) + "x" + std::to_string(fh) + " desktop";
       return false;
@@ -299,8 +301,10 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
   for (const auto& [id, win] : windows_) {
     if (over_budget) break;
     auto s = surfaces_.find(id);
-    if (!win.mapped || s == surfaces_.end() || !s->second.texture) continue;
-    const pipe_resource* tex = s->second.texture;
+    if (!win.mapped || s == surfaces_.end()) continue;
+    // A render worker's window: its newest finished frame (shared_surface.h).
+    pipe_resource* tex = s->second.shared ? s->second.shared->latch() : s->second.texture;
+    if (!tex) continue;
     const DesktopRect frame{win.x, win.y, tex->width0, tex->height0};
     for (const auto& clip : win.clip) {
       if (over_budget) break;
@@ -314,7 +318,7 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
           over_budget = true;
           break;
         }
-        blit_rect(ctx, s->second.texture, s->second.texture->format, 0, 0, r.x - win.x, r.y - win.y, composed_, r.x,
+        blit_rect(ctx, tex, tex->format, 0, 0, r.x - win.x, r.y - win.y, composed_, r.x,
                   r.y, r.width, r.height);
       }
     }

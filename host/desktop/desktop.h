@@ -19,6 +19,7 @@
 
 #include "host/desktop/desktop_control.h"
 #include "host/desktop/framebuffer_source.h"
+#include "host/desktop/shared_surface.h"
 #include "host/validate/guest_memory_account.h"
 
 struct pipe_context;
@@ -62,6 +63,14 @@ class Desktop {
   // surface is charged to the presenting connection's memory account.
   bool present(pipe_context* guest, pipe_resource* frame, unsigned level, unsigned layer, uint32_t window,
                uint32_t connection, std::string& error);
+  // A render worker's GL connection presents through shared memory
+  // (shared_surface.h): a new surface for `window` at this size, charged
+  // like the one present() makes. Returns its memfd (the desktop keeps it;
+  // the caller sends a copy) and its `size`, or -1 with `error`.
+  int share_surface(pipe_screen* screen, uint32_t window, uint32_t connection, uint32_t width, uint32_t height,
+                    uint64_t& size, std::string& error);
+  // A worker published a new frame of `window` (any thread).
+  void shared_presented(uint32_t window);
   // A GL connection joined: its window surfaces are charged to `memory`.
   // It left: its windows' frames go (the app is gone).
   void connection_joined(uint32_t connection, std::shared_ptr<GuestMemoryAccount> memory);
@@ -98,12 +107,18 @@ class Desktop {
 
  private:
   struct Surface {
-    pipe_resource* texture = nullptr;
+    pipe_resource* texture = nullptr;         // presented in this process, or
+    std::unique_ptr<SharedSurface> shared;    // by a render worker
     uint32_t connection = 0;  // who presented it
     std::shared_ptr<GuestMemoryAccount> charged;  // whose quota holds `bytes`
     uint64_t bytes = 0;
   };
   static void free_surface(Surface& s);
+  // The window's surface for `connection` at w x h: kept, or made anew and
+  // charged to the connection (always anew when `shared`). nullptr with `error`.
+  Surface* surface_for(pipe_screen* screen, uint32_t window, uint32_t connection, uint32_t w, uint32_t h, bool shared,
+                       std::string& error);
+  void presented_locked(uint32_t window, uint32_t w, uint32_t h, double ms);
   void damage_locked(const DesktopRect& r, bool from_framebuffer);
   void damage_window_locked(const WindowPlacement& w);
   static void coalesce(std::vector<DesktopRect>& rects);

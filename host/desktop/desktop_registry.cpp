@@ -27,7 +27,7 @@ DesktopRegistry::DesktopRegistry(pipe_screen* screen, std::mutex* driver_lock, i
 
 DesktopRegistry::~DesktopRegistry() {
   stop();
-  std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  auto dl = driver_lock_unless(false);
   std::lock_guard<std::mutex> g(gpu_mutex_);
   for (auto& [id, d] : desktops_) d->release_gpu();
   for (auto& d : evicted_) d->release_gpu();
@@ -132,7 +132,7 @@ void DesktopRegistry::close(const std::shared_ptr<Desktop>& desktop) {
     }
   }
   {
-    std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+    auto dl = driver_lock_unless(false);
     std::lock_guard<std::mutex> g(gpu_mutex_);
     desktop->release_gpu();
   }
@@ -146,6 +146,58 @@ std::shared_ptr<Desktop> DesktopRegistry::join(uint64_t token) {
     if (d->token() == token) return d;
   }
   return nullptr;
+}
+
+DesktopRegistry::JoinOutcome DesktopRegistry::join_gl(uint64_t token, uint32_t connection,
+                                                      const std::shared_ptr<GuestMemoryAccount>& memory,
+                                                      std::shared_ptr<Desktop>& joined, bool driver_lock_held) {
+  JoinOutcome out;
+  std::shared_ptr<Desktop> d = join(token);
+  if (!d) {
+    out.reason = "no open desktop has this token";
+    return out;
+  }
+  if (joined && joined != d) {
+    bool closed;
+    {
+      auto dl = driver_lock_unless(driver_lock_held);
+      std::lock_guard<std::mutex> g(gpu_mutex_);
+      closed = joined->closed();
+      if (closed) joined->connection_left(connection);
+    }
+    if (!closed) {
+      out.rejected = true;
+      out.reason = "desktop_join: this connection already presents into another open desktop";
+      return out;
+    }
+    joined.reset();
+  }
+  if (!joined) {
+    joined = d;
+    d->connection_joined(connection, memory);
+    XLOG_INFO("connection %u joined desktop %u '%s'", connection, d->id(), d->name().c_str());
+  }
+  out.ok = true;
+  out.desktop_id = d->id();
+  return out;
+}
+
+void DesktopRegistry::leave_gl(std::shared_ptr<Desktop>& joined, uint32_t connection, bool driver_lock_held) {
+  if (!joined) return;
+  {
+    auto dl = driver_lock_unless(driver_lock_held);
+    std::lock_guard<std::mutex> g(gpu_mutex_);
+    joined->connection_left(connection);
+  }
+  damaged(*joined);
+  joined.reset();
+}
+
+int DesktopRegistry::share_surface(Desktop& desktop, uint32_t window, uint32_t connection, uint32_t width,
+                                   uint32_t height, uint64_t& size, std::string& error) {
+  auto dl = driver_lock_unless(false);
+  std::lock_guard<std::mutex> g(gpu_mutex_);
+  return desktop.share_surface(screen_, window, connection, width, height, size, error);
 }
 
 void DesktopRegistry::damaged(const Desktop& desktop) {
@@ -186,7 +238,7 @@ std::string DesktopRegistry::selected() {
 }
 
 bool DesktopRegistry::compose_now(Desktop& d, std::vector<DesktopRect>& damage, std::string& error) {
-  std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  auto dl = driver_lock_unless(false);
   std::lock_guard<std::mutex> g(gpu_mutex_);
   if (!ctx_) {
     ctx_ = screen_->context_create(screen_, nullptr, 0);
@@ -226,7 +278,7 @@ void DesktopRegistry::release_evicted() {
     evicted.swap(evicted_);
   }
   if (evicted.empty()) return;
-  std::unique_lock<std::mutex> dl = driver_lock_ ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  auto dl = driver_lock_unless(false);
   std::lock_guard<std::mutex> g(gpu_mutex_);
   for (auto& d : evicted) d->release_gpu();
 }

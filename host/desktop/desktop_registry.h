@@ -52,6 +52,25 @@ class DesktopRegistry final : public DesktopControl {
   void close(const std::shared_ptr<Desktop>& desktop);
   // A GL connection joins by token; nullptr when no open desktop has it.
   std::shared_ptr<Desktop> join(uint64_t token);
+  // A GL connection's desktop_join, for a connection in this process or a
+  // render worker's: `joined` is the desktop it presents into, kept by the
+  // caller between calls. A window system may reopen its desktop (compositor
+  // restart, a screen too big for its region): the connection then follows
+  // it to the new one. `rejected`: the join breaks the rules (another desktop
+  // is still open for this connection).
+  struct JoinOutcome {
+    bool ok = false;
+    bool rejected = false;
+    uint32_t desktop_id = 0;
+    std::string reason;
+  };
+  JoinOutcome join_gl(uint64_t token, uint32_t connection, const std::shared_ptr<GuestMemoryAccount>& memory,
+                      std::shared_ptr<Desktop>& joined, bool driver_lock_held);
+  // The connection presents no more: its surfaces go.
+  void leave_gl(std::shared_ptr<Desktop>& joined, uint32_t connection, bool driver_lock_held);
+  // Shares `window`'s surface with a render worker (Desktop::share_surface), with the GPU lock.
+  int share_surface(Desktop& desktop, uint32_t window, uint32_t connection, uint32_t width, uint32_t height,
+                    uint64_t& size, std::string& error);
   // Something in `desktop` changed: wake the composition thread.
   void damaged(const Desktop& desktop);
 
@@ -62,6 +81,9 @@ class DesktopRegistry final : public DesktopControl {
   bool capture(const std::string& name, DesktopImage& out, std::string& error) override;
 
  private:
+  std::unique_lock<std::mutex> driver_lock_unless(bool held) {
+    return driver_lock_ && !held ? std::unique_lock<std::mutex>(*driver_lock_) : std::unique_lock<std::mutex>();
+  }
   void compose_loop();
   void release_evicted();  // frees taken-over desktops' GPU objects (takes the GPU lock)
   std::shared_ptr<Desktop> find_locked(const std::string& name) const;

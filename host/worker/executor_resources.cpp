@@ -5,7 +5,7 @@
 #include "host/worker/gallium_executor.h"
 #include "host/worker/host_data_writer.h"
 #include "common/log.h"
-#include "host/desktop/desktop_registry.h"
+#include "host/desktop/present_target.h"
 #include "host/worker/present_snapshot.h"
 
 #include <chrono>
@@ -597,16 +597,10 @@ proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32
   }
   presents_[window] += 1;
   if (!config_.snapshot_dir.empty()) snapshot(p, res, level, layer, window);
-  if (desktop_ && !readback) {
+  if (present_target_ && !readback) {
     // Composited on the host: the frame goes into the desktop, nothing back to the guest.
     std::string why;
-    bool ok;
-    {
-      std::lock_guard<std::mutex> g(desktops_->composition_lock());
-      ok = desktop_->present(p, res, level, layer, window, config_.connection_id, why);
-    }
-    if (!ok) return reject_("%s: %s", rec, why.c_str());
-    desktops_->damaged(*desktop_);
+    if (!present_target_->present(p, res, level, layer, window, why)) return reject_("%s: %s", rec, why.c_str());
     return {};
   }
   if (!readback) return {};

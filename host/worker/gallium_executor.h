@@ -45,8 +45,7 @@ struct pipe_screen;
 namespace xen3d::host {
 
 class ContextPool;
-class Desktop;
-class DesktopRegistry;
+class PresentTarget;
 
 class GalliumExecutor {
  public:
@@ -75,9 +74,8 @@ class GalliumExecutor {
   void teardown();
 
   // Presents go to this desktop (composited on the host) from now on.
-  void present_into(std::shared_ptr<Desktop> desktop, DesktopRegistry* registry) {
-    desktop_ = std::move(desktop);
-    desktops_ = registry;
+  void present_into(std::shared_ptr<PresentTarget> target) {
+    present_target_ = std::move(target);
   }
 
   // Memory held for this guest outside the executor (desktop window surfaces) counts against its quota.
@@ -274,8 +272,7 @@ class GalliumExecutor {
   ContextState* current_ = nullptr;
   pipe_context* utility_ = nullptr;
   std::map<uint32_t, uint64_t> presents_;  // per window
-  std::shared_ptr<Desktop> desktop_;
-  DesktopRegistry* desktops_ = nullptr;
+  std::shared_ptr<PresentTarget> present_target_;
   pipe_resource* present_resolve_ = nullptr;  // see resolve_for_present
   // Stands in every vertex buffer slot the guest leaves empty (empty_vertex_buffers).
   pipe_resource* empty_vertex_buffer_ = nullptr;
