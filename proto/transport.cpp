@@ -169,7 +169,7 @@ std::unique_ptr<Transport> adopt_transport(TransportHandoff& h, std::string& err
   switch (h.kind) {
     case TransportHandoff::Local: return adopt_local(h, error);
     case TransportHandoff::Tcp: return adopt_tcp(h, error);
-    case TransportHandoff::Xen: break;
+    case TransportHandoff::Xen: return adopt_xen(h, error);
   }
   error = "this build cannot adopt a handed-off transport of kind " + std::to_string(int(h.kind));
   return nullptr;

@@ -423,8 +423,9 @@ TEST_CASE("window surfaces count against the presenting guest's memory quota", "
   WindowSystem alpha(c, "alpha", 0x40);
   alpha.place(0, 0, true, {Rect{0, 0, 64, 64}});
 
-  // 400x400 pixels are 640,000 bytes: the frame fits the 1 MiB quota, a
-  // second copy of it as the window's surface does not.
+  // 400x400 pixels are 640,000 bytes: the frame fits the 1 MiB quota, the
+  // window's surface does not (a render worker's shared surface holds three
+  // frames, shared_surface.h).
   auto big = blue_frame_guest(c, 400, 400);
   REQUIRE(ping(*big, 1));
   REQUIRE(join(*big, alpha.token).ok);
@@ -435,11 +436,11 @@ TEST_CASE("window surfaces count against the presenting guest's memory quota", "
   CHECK(!ping(*big, 2));
   INFO(big->error());
   CHECK(big->error().find("--max-guest-mem-mib") != std::string::npos);
-  CHECK(c.log_text().find("surface (640000 bytes) would pass the guest's memory quota") != std::string::npos);
+  CHECK(c.log_text().find("shared surface (1920000 bytes) would pass the guest's memory quota") != std::string::npos);
 
-  // The other way round: a 256x256 surface (262,144 bytes) is held, so a
+  // The other way round: a 200x200 surface (3 x 160,000 bytes) is held, so a
   // 600x300 texture (720,000 bytes) that would fit beside the frame alone is refused.
-  auto small = blue_frame_guest(c, 256, 256);
+  auto small = blue_frame_guest(c, 200, 200);
   REQUIRE(join(*small, alpha.token).ok);
   present(*small);
   create_texture(*small, 20, 600, 300);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -106,6 +107,11 @@ class XenTransport final : public Transport {
     std::string dir;  // the connection's xenstore directory (absolute on the host)
     std::shared_ptr<DomainLiveness> domain;  // host only
     DomId peer = 0;
+    // Host side, for a render worker to map the same rings (handoff()).
+    GrantRef control_ref = 0;
+    xen::Port guest_port = 0;
+    std::vector<GrantRef> data_refs;
+    bool port_bound = true;
   };
 
   XenTransport(Sender side, ShmLayout layout, Parts parts) : p_(std::move(parts)) {
@@ -125,12 +131,41 @@ class XenTransport final : public Transport {
       p_.mapper->unmap(p_.data, p_.data_pages);
       p_.mapper->unmap(p_.control, 1);
     }
-    p_.evtchn->unbind(p_.port);
+    if (p_.port_bound) p_.evtchn->unbind(p_.port);
     if (p_.store) p_.store->rm(p_.dir);
   }
 
   void kick(RingId, bool peer_sleeping) override {
-    if (peer_sleeping && !gone_) p_.evtchn->notify(p_.port);
+    if (peer_sleeping && !gone_ && p_.port_bound) p_.evtchn->notify(p_.port);
+  }
+
+  bool handoff(TransportHandoff& out, std::string& error) const override {
+    if (side_ != Sender::Host || p_.data_refs.size() != p_.data_pages) {
+      error = "this xen connection cannot be handed to another process";
+      return false;
+    }
+    out.kind = TransportHandoff::Xen;
+    out.layout = layout_;
+    out.words = {p_.peer, p_.control_ref, p_.guest_port, p_.data_pages};
+    out.words.insert(out.words.end(), p_.data_refs.begin(), p_.data_refs.end());
+    return true;
+  }
+  void release_doorbell() override {
+    if (!p_.port_bound) return;
+    p_.evtchn->unbind(p_.port);
+    p_.port_bound = false;
+  }
+  void reclaim_doorbell() override {
+    if (p_.port_bound) return;
+    // The worker's end closed with it, so the guest's port is unbound again.
+    const int port = p_.evtchn->bind_interdomain(p_.peer, p_.guest_port);
+    if (port < 0) return;
+    p_.port = static_cast<xen::Port>(port);
+    p_.port_bound = true;
+  }
+  std::string peer_problem() const override {
+    const char* why = peer_alive_problem();
+    return why ? why : "";
   }
 
   WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
@@ -547,6 +582,9 @@ class XenListener final : public Listener {
     p.dir = dir;
     p.domain = domains_[d];
     p.peer = d;
+    p.control_ref = control_ref;
+    p.guest_port = guest_port;
+    p.data_refs = std::move(refs);
     return std::make_unique<XenTransport>(Sender::Host, c.layout, std::move(p));
   }
 
@@ -558,6 +596,48 @@ class XenListener final : public Listener {
 };
 
 }  // namespace
+
+std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error) {
+  const auto& w = h.words;
+  const uint32_t pages = data_pages_of(h.layout);
+  if (w.size() < 4 || w[3] != pages || w.size() != 4 + size_t{pages} || w[0] == 0 || w[0] > 0x7fef) {
+    error = "the xen handoff does not describe the connection's " + std::to_string(pages) + " data pages";
+    return nullptr;
+  }
+  const auto domid = static_cast<DomId>(w[0]);
+  XenTransport::Parts p;
+  p.platform = xen::open_xen(error);
+  p.evtchn = p.platform ? p.platform->open_event_channels(error) : nullptr;
+  p.mapper = p.evtchn ? p.platform->open_mapper(error) : nullptr;
+  if (!p.mapper) return nullptr;
+  // The compositor unbinds its end just before the handoff: bind as soon as
+  // the guest's port is free again.
+  int port = -1;
+  for (int i = 0; i < 100 && (port = p.evtchn->bind_interdomain(domid, w[2])) < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (port < 0) {
+    error = "cannot bind the guest's event channel " + std::to_string(w[2]) + ": " + errno_text(errno);
+    return nullptr;
+  }
+  p.port = static_cast<xen::Port>(port);
+  std::vector<GrantRef> refs(w.begin() + 4, w.end());
+  // The control page without notify-on-unmap: the compositor's mapping
+  // carries the host's alive byte for as long as it holds the connection.
+  auto* control = static_cast<uint8_t*>(p.mapper->map_domain_grant_refs(1, domid, &w[1], true));
+  auto* data = control ? static_cast<uint8_t*>(p.mapper->map_domain_grant_refs(pages, domid, refs.data(), true)) : nullptr;
+  if (!data) {
+    error = "cannot map the guest's grant pages: " + errno_text(errno);
+    if (control) p.mapper->unmap(control, 1);
+    p.evtchn->unbind(p.port);
+    return nullptr;
+  }
+  p.control = control;
+  p.data = data;
+  p.data_pages = pages;
+  p.peer = domid;
+  return std::make_unique<XenTransport>(Sender::Host, h.layout, std::move(p));
+}
 
 std::unique_ptr<Listener> listen_xen(const Endpoint& ep, std::string& error) {
   (void)ep;

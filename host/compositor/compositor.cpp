@@ -6,8 +6,8 @@
 #include <chrono>
 
 #include "host/validate/caps_snapshot.h"
-#include "host/worker/host_gpu.h"
-#include "host/worker/object_table.h"
+#include "host/gpu/host_gpu.h"
+#include "host/executor/object_table.h"
 #include "common/log.h"
 
 namespace xen3d::host {

@@ -33,7 +33,7 @@ struct CompositorOptions {
   // and transports that cannot be handed off yet, stay in the compositor.
   bool render_workers = false;
   std::string driver = "llvmpipe";  // the workers open the same driver
-  uint32_t gpu_budget_ms = 4000;   // --gpu-budget-ms: the watchdog's limit per record
+  uint32_t gpu_budget_ms = 10000;  // --gpu-budget-ms: the watchdog's limit per record (as Chromium's GPU watchdog)
   uint32_t worker_threads = 0;     // --worker-threads: llvmpipe threads per worker (0: the default)
 };
 

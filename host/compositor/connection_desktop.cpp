@@ -6,7 +6,6 @@
 
 #include "host/desktop/desktop_registry.h"
 #include "host/desktop/present_target.h"
-#include "host/worker/worker_desktop.h"
 #include "host/desktop/framebuffer_source.h"
 #include "host/compositor/guest_connection.h"
 #include "common/log.h"

@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 
-#include "host/worker/gallium_executor.h"
+#include "host/executor/gallium_executor.h"
 #include "host/validate/rejection.h"
 #include "proto/commands.gen.h"
 #include "proto/command_recording.h"
@@ -24,7 +24,7 @@ namespace xen3d::host {
 class ContextPool;
 class Desktop;
 class DesktopRegistry;
-class WorkerDesktop;
+class RemoteDesktops;
 
 struct ConnectionOptions {
   bool trace = false;  // print every decoded record
@@ -40,7 +40,7 @@ struct ConnectionOptions {
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)
   std::mutex* driver_lock = nullptr;    // HostGpu::context_lock(): held around every use of the host driver
   DesktopRegistry* desktops = nullptr;  // VM desktops; null: this compositor composites nothing
-  WorkerDesktop* worker_desktop = nullptr;  // in a render worker: the compositor's desktops, over the link
+  RemoteDesktops* worker_desktop = nullptr;  // in a render worker: the compositor's desktops, over the link
   ContextPool* context_pool = nullptr;  // the fuzz harness only: GalliumExecutor::Config::context_pool
   // In a render worker (docs/render-workers.md): the watchdog page's clock,
   // the monotonic time (ns) the record now executing started, 0 while the

@@ -13,11 +13,11 @@
 #include "host/control/control_server.h"
 #include "host/desktop/desktop_registry.h"
 #include "host/outputs/outputs.h"
-#include "host/worker/host_gpu.h"
+#include "host/gpu/host_gpu.h"
 #include "common/log.h"
 #include "host/desktop/pv_display_desktop.h"
 #include "host/compositor/xen_guest_setup.h"
-#include "host/worker/self_test.h"
+#include "host/gpu/self_test.h"
 #include "proto/commands.gen.h"
 
 using namespace xen3d;
@@ -81,10 +81,10 @@ void usage(FILE* out) {
       "                      address or a local uid (the compositor's own uid is not limited)\n"
       "  --render-workers on|off\n"
       "                      serve each GL connection in a xen3d-render-worker process of its\n"
-      "                      own (docs/render-workers.md; default off); local connections only\n"
-      "                      so far, others are served in the compositor\n"
+      "                      own, sandboxed, under the GPU-time watchdog (docs/render-workers.md;\n"
+      "                      default on); off serves every guest in the compositor's process\n"
       "  --gpu-budget-ms N   with render workers: kill a worker whose one record keeps the host\n"
-      "                      busy longer than N ms; its guest's context is lost (default 4000)\n"
+      "                      busy longer than N ms; its guest's context is lost (default 10000)\n"
       "  --worker-threads N  with render workers: llvmpipe rasterizer threads per worker\n"
       "                      (default: llvmpipe's own, one per core)\n"
       "  --trace             log every record guests send, decoded\n"
@@ -128,6 +128,7 @@ bool parse_uint(const char* s, uint32_t& out) {
 
 int main(int argc, char** argv) {
   CompositorOptions opts;
+  opts.render_workers = true;  // the compositor's default (the struct's is for in-process tests)
   std::string driver = "llvmpipe", snapshot_dir, control_path = default_control_socket_path();
   std::vector<std::string> output_specs;
   uint32_t max_fps = 60, pv_display_hz = 30;

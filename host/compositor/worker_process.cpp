@@ -20,8 +20,8 @@
 #include "host/desktop/desktop_registry.h"
 #include "host/validate/guest_memory_account.h"
 #include "common/monotonic_clock.h"
-#include "host/worker/watchdog_page.h"
-#include "host/worker/worker_link.h"
+#include "host/compositor/watchdog_page.h"
+#include "host/compositor/worker_link.h"
 
 extern char** environ;
 
@@ -51,7 +51,12 @@ std::string worker_program() {
   if (n <= 0) return "xen3d-render-worker";
   std::string dir(self, static_cast<size_t>(n));
   dir.resize(dir.rfind('/') + 1);
-  return dir + "xen3d-render-worker";
+  // Installed, both programs share a directory; in the build tree the worker
+  // is built in its own room (build/host/worker/).
+  const std::string beside = dir + "xen3d-render-worker";
+  const std::string build_tree = dir + "../worker/xen3d-render-worker";
+  if (access(beside.c_str(), X_OK) != 0 && access(build_tree.c_str(), X_OK) == 0) return build_tree;
+  return beside;
 }
 
 std::unique_ptr<WorkerProcess> WorkerProcess::start(const Config& config, std::string& error) {
@@ -133,6 +138,10 @@ std::unique_ptr<WorkerProcess> WorkerProcess::start(const Config& config, std::s
   return w;
 }
 
+namespace {
+constexpr size_t kWordsPerRecord = 8192;  // worker_transport_words' tail
+}
+
 bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& transferable, std::string& error) {
   proto::TransportHandoff handoff;
   transferable = session->transport().handoff(handoff, error);
@@ -166,7 +175,19 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
   s.names = names;
   std::vector<int> fds = handoff.fds;
   fds.push_back(page_fd_);
-  if (!link_->send(s, fds.data(), static_cast<int>(fds.size()))) {
+  // A Xen event channel binds one dom0 port: the worker binds it next.
+  session->transport().release_doorbell();
+  bool sent = link_->send(s, fds.data(), static_cast<int>(fds.size()));
+  for (size_t at = 0; sent && at < handoff.words.size(); at += kWordsPerRecord) {
+    proto::WorkerTransportWords w;
+    w.total = static_cast<uint32_t>(handoff.words.size());
+    w.offset = static_cast<uint32_t>(at);
+    const size_t n = std::min(kWordsPerRecord, handoff.words.size() - at);
+    w.words = std::span<const uint32_t>(handoff.words.data() + at, n);
+    sent = link_->send(w);
+  }
+  if (!sent) {
+    session->transport().reclaim_doorbell();
     error = "cannot hand the connection to its render worker (pid " + std::to_string(pid_) +
             "): " + proto::errno_text(errno);
     return false;
@@ -305,6 +326,14 @@ void WorkerProcess::run() {
         ::kill(pid_, SIGKILL);
       }
     }
+    if (!asked_to_stop && !stop_) {
+      // A destroyed Xen domain unmaps nothing: the compositor's listener
+      // learns of it, and the worker is told to stop.
+      if (std::string gone = session_->transport().peer_problem(); !gone.empty()) {
+        XLOG_INFO("%s: %s; stopping its render worker", label_.c_str(), gone.c_str());
+        stop_ = true;
+      }
+    }
     if (stop_ && !asked_to_stop) {
       asked_to_stop = true;
       ::kill(pid_, SIGTERM);
@@ -344,6 +373,7 @@ void WorkerProcess::run() {
 
 void WorkerProcess::last_words(const std::string& why) {
   if (!rings_shared_) return;  // the closing connection is the guest's news
+  session_->transport().reclaim_doorbell();
   // The worker's writer died with it; the reply ring's published head is in
   // the shared counters, so a new writer goes on from there. A guest that
   // does not read gets no word: the closing connection says enough.

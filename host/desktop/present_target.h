@@ -26,6 +26,23 @@ class PresentTarget {
                        std::string& error) = 0;
 };
 
+// A render worker's way to the compositor's desktops (host/worker/worker_desktop.h).
+class RemoteDesktops {
+ public:
+  virtual ~RemoteDesktops() = default;
+  struct Joined {
+    bool ok = false;
+    bool rejected = false;  // the guest broke the rules: poison it with `reason`
+    uint32_t desktop_id = 0;
+    std::string reason;
+    std::shared_ptr<PresentTarget> target;  // when ok
+  };
+  // The guest's desktop_join; window surfaces are charged to `memory`.
+  virtual Joined join(uint64_t token, std::shared_ptr<GuestMemoryAccount> memory) = 0;
+  // The guest presents into no desktop any more.
+  virtual void leave() = 0;
+};
+
 // A desktop of this process's registry.
 class LocalPresentTarget final : public PresentTarget {
  public:

@@ -9,6 +9,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+// Xen's device ioctls (libxen-dev): the only ones a worker may make.
+#include <stdint.h>
+#include <sys/ioctl.h>
+typedef uint16_t domid_t;  // what <xen/sys/evtchn.h> expects from Xen's own headers
+#include <xen/sys/evtchn.h>
+#include <xen/sys/gntdev.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -108,6 +114,14 @@ bool install_filter(int snapshot_dir_fd, std::string& error) {
   // cannot read, so it says ENOSYS and glibc falls back to clone.
   if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
   if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  // A Xen guest's worker rings the guest's event channel and, at the end,
+  // unmaps its grants and unbinds: those ioctls on Xen's devices, no others.
+  for (unsigned long request : {static_cast<unsigned long>(IOCTL_EVTCHN_NOTIFY),
+                                static_cast<unsigned long>(IOCTL_EVTCHN_UNBIND),
+                                static_cast<unsigned long>(IOCTL_GNTDEV_UNMAP_GRANT_REF),
+                                static_cast<unsigned long>(IOCTL_GNTDEV_SET_UNMAP_NOTIFY)}) {
+    if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request));
+  }
   // Files: read-only, never created.
   const scmp_datum_t write_bits = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE;
   if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, write_bits, 0));

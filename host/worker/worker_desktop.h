@@ -19,21 +19,12 @@ struct pipe_screen;
 
 namespace xen3d::host {
 
-class WorkerDesktop {
+class WorkerDesktop final : public RemoteDesktops {
  public:
   WorkerDesktop(WorkerLinkClient& link, pipe_screen* screen) : link_(link), screen_(screen) {}
 
-  struct Joined {
-    bool ok = false;
-    bool rejected = false;  // the guest broke the rules: poison it with `reason`
-    uint32_t desktop_id = 0;
-    std::string reason;
-    std::shared_ptr<PresentTarget> target;  // when ok
-  };
-  // The guest's desktop_join; window surfaces are charged to `memory`.
-  Joined join(uint64_t token, std::shared_ptr<GuestMemoryAccount> memory);
-  // The guest presents into no desktop any more.
-  void leave();
+  Joined join(uint64_t token, std::shared_ptr<GuestMemoryAccount> memory) override;
+  void leave() override;
 
  private:
   WorkerLinkClient& link_;

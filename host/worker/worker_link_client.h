@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "host/worker/worker_link.h"
+#include "host/compositor/worker_link.h"
 
 namespace xen3d::host {
 

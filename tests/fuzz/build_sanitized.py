@@ -36,7 +36,8 @@ MESA_SUBPROJECT = 'subprojects/mesa-22.3.6/'
 # that are ours: proto/, common/ and the host's rooms (host/*/, meson.build).
 COMPOSITOR = 'host/compositor/xen3d-compositor'
 MAIN_UNITS = COMPOSITOR + '.p/'
-WORKER_UNITS = 'host/compositor/xen3d-render-worker.p/'
+WORKER = 'host/worker/xen3d-render-worker'
+WORKER_UNITS = WORKER + '.p/'
 LIB_DIRS = ('proto/', 'common/', 'host/')
 
 SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']
@@ -171,42 +172,53 @@ def main():
     if failed:
         sys.exit(1)
 
-    link = subprocess.run(['ninja', '-C', build, '-t', 'commands', COMPOSITOR],
-                          capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    link_args = shlex.split(link)
-    if link_args[0] == 'ccache':
-        link_args = link_args[1:]
-    rest, skip = [], False
-    for a in link_args[1:]:
-        if skip:
-            skip = False
-            continue
-        if a == '-o':
-            skip = True
-            continue
-        if a.startswith(MAIN_UNITS):
-            continue
-        if our_archive(a):
-            continue  # its objects, sanitized, are linked below
-        if mesa_build and a.startswith(MESA_SUBPROJECT) and a.endswith('.a'):
-            a = os.path.join(mesa_build, a[len(MESA_SUBPROJECT):])  # the instrumented archive
-        rest.append(a)
-    if mesa_build:
-        rest = [a for a in rest if a not in ('-Wl,--no-undefined', '-Wl,-z,defs')]
-    lib_objs = [j[2] for j in jobs if lib_unit(j[0])]
+    def link_parts(target):
+        """What meson links `target` with, less its own objects: (our archives, the rest)."""
+        link = subprocess.run(['ninja', '-C', build, '-t', 'commands', target],
+                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        link_args = shlex.split(link)
+        if link_args[0] == 'ccache':
+            link_args = link_args[1:]
+        archives, rest, skip = [], [], False
+        for a in link_args[1:]:
+            if skip:
+                skip = False
+                continue
+            if a == '-o':
+                skip = True
+                continue
+            if a.startswith((MAIN_UNITS, WORKER_UNITS)):
+                continue
+            if our_archive(a):
+                archives.append(a)  # its objects, sanitized, are linked below
+                continue
+            if mesa_build and a.startswith(MESA_SUBPROJECT) and a.endswith('.a'):
+                a = os.path.join(mesa_build, a[len(MESA_SUBPROJECT):])  # the instrumented archive
+            rest.append(a)
+        if mesa_build:
+            rest = [a for a in rest if a not in ('-Wl,--no-undefined', '-Wl,-z,defs')]
+        return archives, rest
+
+    def archive_objs(archives):
+        return [j[2] for j in jobs if lib_unit(j[0]) and any(j[0].startswith(a + '.p/') for a in archives)]
+
     main_objs = [j[2] for j in jobs if j[0].startswith(MAIN_UNITS)]
     worker_objs = [j[2] for j in jobs if j[0].startswith(WORKER_UNITS)]
     fuzz_common = [harness_objs['fuzz_host'], harness_objs['stream_mutator'], harness_objs['stream_input']]
     fuzzer = SANITIZE + ['-fsanitize=fuzzer']
+    compositor_link = link_parts(COMPOSITOR)
+    worker_link = link_parts(WORKER)
+    # target: (its own objects, sanitizer flags, meson's link of the same program)
     targets = {
-        'xen3d-compositor-asan': (main_objs, SANITIZE),
-        'xen3d-render-worker': (worker_objs, SANITIZE),
-        'xen3d-fuzz-raw': ([harness_objs['fuzz_raw']] + fuzz_common, fuzzer),
-        'xen3d-fuzz-stream': ([harness_objs['fuzz_stream']] + fuzz_common, fuzzer),
-        'xen3d-fuzz-teardown': ([harness_objs['fuzz_teardown']] + fuzz_common, fuzzer),
+        'xen3d-compositor-asan': (main_objs, SANITIZE, compositor_link),
+        'xen3d-render-worker': (worker_objs, SANITIZE, worker_link),
+        'xen3d-fuzz-raw': ([harness_objs['fuzz_raw']] + fuzz_common, fuzzer, compositor_link),
+        'xen3d-fuzz-stream': ([harness_objs['fuzz_stream']] + fuzz_common, fuzzer, compositor_link),
+        'xen3d-fuzz-teardown': ([harness_objs['fuzz_teardown']] + fuzz_common, fuzzer, compositor_link),
     }
-    for target, (objs, flags) in targets.items():
+    for target, (objs, flags, (archives, rest)) in targets.items():
         exe = os.path.join(out_dir, target)
+        lib_objs = archive_objs(archives)
         inputs = objs + lib_objs
         if os.path.exists(exe) and all(os.path.getmtime(o) <= os.path.getmtime(exe) for o in inputs) and not todo:
             continue

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "host/validate/caps_snapshot.h"
-#include "host/worker/context_pool.h"
+#include "host/executor/context_pool.h"
 #include "host/desktop/desktop_registry.h"
 #include "host/compositor/guest_connection.h"
-#include "host/worker/host_gpu.h"
+#include "host/gpu/host_gpu.h"
 #include "common/log.h"
 #include "proto/host_session.h"
 #include "proto/transport.h"

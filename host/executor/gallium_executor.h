@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "host/validate/host_limits.h"
-#include "host/worker/object_table.h"
+#include "host/executor/object_table.h"
 #include "host/validate/rejection.h"
 #include "pipe/p_format.h"
 #include "pipe/p_state.h"

@@ -1,12 +1,12 @@
 // GalliumExecutor: object lifetimes, contexts, lookups and screen-level
 // records. The other record families live in executor_*.cpp.
-#include "host/worker/gallium_executor.h"
+#include "host/executor/gallium_executor.h"
 
 #include <cstring>
 
-#include "host/worker/context_pool.h"
-#include "host/worker/executor_util.h"
-#include "host/worker/host_data_writer.h"
+#include "host/executor/context_pool.h"
+#include "host/executor/executor_util.h"
+#include "host/executor/host_data_writer.h"
 #include "host/validate/resource_layout.h"
 #include "common/log.h"
 #include "pipe/p_context.h"

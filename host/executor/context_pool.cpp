@@ -1,4 +1,4 @@
-#include "host/worker/context_pool.h"
+#include "host/executor/context_pool.h"
 
 #include <array>
 

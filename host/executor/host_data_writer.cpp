@@ -1,4 +1,4 @@
-#include "host/worker/host_data_writer.h"
+#include "host/executor/host_data_writer.h"
 
 #include <algorithm>
 #include <cstring>

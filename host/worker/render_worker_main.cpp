@@ -25,13 +25,13 @@
 #include "host/compositor/guest_connection.h"
 #include "host/compositor/worker_options.h"
 #include "host/validate/caps_snapshot.h"
-#include "host/worker/host_gpu.h"
-#include "host/worker/object_table.h"
-#include "host/worker/present_snapshot.h"
+#include "host/gpu/host_gpu.h"
+#include "host/executor/object_table.h"
+#include "host/executor/present_snapshot.h"
 #include "host/worker/sandbox.h"
-#include "host/worker/watchdog_page.h"
+#include "host/compositor/watchdog_page.h"
 #include "host/worker/worker_desktop.h"
-#include "host/worker/worker_link.h"
+#include "host/compositor/worker_link.h"
 #include "host/worker/worker_link_client.h"
 #include "proto/host_session.h"
 
@@ -52,6 +52,35 @@ struct Received {
   proto::TransportHandoff handoff;
   int watchdog_fd = -1;
 };
+
+// The transport's words (xen: the guest's grant refs), in worker_transport_words records.
+bool receive_words(WorkerLink& link, std::vector<uint32_t>& words, std::string& error) {
+  std::vector<uint8_t> rec;
+  for (;;) {
+    if (link.next(rec, nullptr, 5000) != WorkerLink::Next::Record) {
+      error = "the compositor sent no transport words: " + link.error();
+      return false;
+    }
+    bool done = false;
+    const auto e = proto::dispatch(rec.data(), rec.size(), proto::Sender::Host, [&](const auto& r) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(r)>, proto::WorkerTransportWords>) {
+        if (r.offset != words.size() || r.total < r.offset + r.words.size()) {
+          return proto::DecodeError::rejected("worker_transport_words out of order");
+        }
+        for (size_t k = 0; k < r.words.size(); ++k) words.push_back(r.words[k]);
+        done = words.size() == r.total;
+        return proto::DecodeError{};
+      } else {
+        return proto::DecodeError::rejected("expected worker_transport_words");
+      }
+    });
+    if (!e.ok()) {
+      error = e.describe();
+      return false;
+    }
+    if (done) return true;
+  }
+}
 
 bool receive_session(WorkerLink& link, Received& out, std::string& error) {
   std::vector<uint8_t> rec;
@@ -108,7 +137,7 @@ bool receive_session(WorkerLink& link, Received& out, std::string& error) {
   i.peer_vm = parts[1];
   i.peer_id = parts[2];
   i.endpoint = parts[3];
-  return true;
+  return out.handoff.kind != proto::TransportHandoff::Xen || receive_words(link, out.handoff.words, error);
 }
 
 // Tells the compositor what the guest holds, when it changes (at most every

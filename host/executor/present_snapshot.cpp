@@ -1,4 +1,4 @@
-#include "host/worker/present_snapshot.h"
+#include "host/executor/present_snapshot.h"
 
 #include <fcntl.h>
 #include <cerrno>

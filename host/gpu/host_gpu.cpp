@@ -1,4 +1,4 @@
-#include "host/worker/host_gpu.h"
+#include "host/gpu/host_gpu.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "host/validate/caps_snapshot.h"
-#include "host/worker/executor_util.h"
-#include "host/worker/gallium_executor.h"
+#include "host/executor/executor_util.h"
+#include "host/executor/gallium_executor.h"
 #include "host/validate/resource_layout.h"
 #include "host/validate/state_validation.h"
 #include "host/validate/tgsi_validation.h"

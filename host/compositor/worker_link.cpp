@@ -1,4 +1,4 @@
-#include "host/worker/worker_link.h"
+#include "host/compositor/worker_link.h"
 
 #include <cerrno>
 #include <poll.h>

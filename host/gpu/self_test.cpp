@@ -1,4 +1,4 @@
-#include "host/worker/self_test.h"
+#include "host/gpu/self_test.h"
 
 #include <cstdio>
 #include <cstring>
