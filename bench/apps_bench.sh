@@ -6,7 +6,9 @@
 #                       [--out DIR] [--quick]
 #
 # Stacks:  direct   Debian's libGL, llvmpipe in-process (the baseline)
-#          remote   our libGL through xen3d-compositor (local transport)
+#          remote   our libGL through xen3d-compositor (local transport; each
+#                   guest in its own render worker, the default)
+#          inproc   the same, served inside the compositor (--render-workers off)
 #          virpipe  Debian's libGL, Mesa's virpipe driver against
 #                   virgl_test_server --use-egl-surfaceless (the peer)
 #          tcp      our libGL over the tcp transport on loopback (--tcp adds it;
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --tcp) tcp=1; shift ;;
     --out) out=$2; shift 2 ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "apps_bench: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +65,7 @@ gm_scenes=(build:use-vbo=true texture:texture-filter=linear shading:shading=phon
 stacks_start_xvfb 200
 stacks_start_compositor "$work/compositor.log"
 [[ ",$stacks," == *,virpipe,* ]] && stacks_start_virgl "$work/virgl.log"
+[[ ",$stacks," == *,inproc,* ]] && stacks_start_compositor_inproc "$work/compositor-inproc.log"
 
 # The glretrace trace: recorded once on llvmpipe directly, then cached.
 trace=$out/cache/glmark2-ideas-jellyfish.trace

@@ -14,7 +14,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-ORDER = ["direct", "remote", "virpipe", "tcp"]
+ORDER = ["direct", "remote", "inproc", "virpipe", "tcp"]
 UNITS = {"glmark2": "score", "glretrace": "fps", "openarena": "fps", "glxgears": "fps"}
 
 
@@ -83,7 +83,7 @@ def chart(apps, stacks, values, path):
     shown = [s for s in stacks if s != "direct"]
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(apps), 4))
     width = 0.8 / max(1, len(shown))
-    colors = {"remote": "#2a7ab0", "virpipe": "#c0504d", "tcp": "#7aa843"}
+    colors = {"remote": "#2a7ab0", "inproc": "#8fb8d8", "virpipe": "#c0504d", "tcp": "#7aa843"}
     for i, s in enumerate(shown):
         ys = [ratio(values[a, s], values[a, "direct"]) or 0 for a in apps]
         xs = [j + (i - (len(shown) - 1) / 2) * width for j in range(len(apps))]

@@ -11,6 +11,9 @@
 # at --max-fps) and the readback bandwidth it saves (frames x frame bytes).
 #
 #   bench/desktop_bench.sh [--rounds N] [--seconds S] [--size WxH] [--out DIR]
+#
+# XEN3D_COMPOSITOR_ARGS adds compositor options, e.g. "--render-workers off"
+# to measure composition from guests served inside the compositor.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 seconds=10 size=640x480 out=$top/bench-out
@@ -20,7 +23,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "desktop_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +35,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 ctl() { "$build/tools/xen3dctl" --socket "$work/ctl.sock" "$@"; }
 
-"$build/host/compositor/xen3d-compositor" --listen "local:$work/c.sock" --control "$work/ctl.sock" \
+"$build/host/compositor/xen3d-compositor" --listen "local:$work/c.sock" --control "$work/ctl.sock" ${XEN3D_COMPOSITOR_ARGS:-} \
   2>"$work/compositor.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$work/c.sock" ] && [ -S "$work/ctl.sock" ] && break; sleep 0.1; done

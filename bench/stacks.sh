@@ -3,6 +3,9 @@
 #   direct   Debian's libGL, llvmpipe in-process (the baseline)
 #   remote   our libGL through xen3d-compositor, local transport
 #   tcp      our libGL through xen3d-compositor, tcp on loopback
+#   inproc   our libGL through a second xen3d-compositor that serves guests
+#            in its own process (--render-workers off: the executor without
+#            render workers, every guest on one screen under one lock)
 #   virpipe  Debian's libGL, Mesa's virpipe driver against virgl_test_server
 #            --use-egl-surfaceless (virglrenderer; its glx mode fails under Xvfb)
 #
@@ -48,6 +51,17 @@ stacks_start_compositor() {
   stacks_tcp_spec=$(grep -o 'tcp:127.0.0.1:[0-9]*' "$log" | head -1)
 }
 
+# The inproc stack's compositor (--render-workers off) on its own socket; logs to $1.
+stacks_start_compositor_inproc() {
+  local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
+  "$comp" --listen "local:$stacks_work/inproc.sock" --control none --render-workers off >"$log" 2>&1 &
+  stacks_pids+=($!)
+  for _ in $(seq 100); do grep -q ' info: ready' "$log" && return 0; sleep 0.1; done
+  cat "$log"
+  echo "the in-process compositor did not start" >&2
+  return 1
+}
+
 # virgl_test_server for the virpipe stack; logs to $1.
 stacks_start_virgl() {
   command -v virgl_test_server >/dev/null || { echo "virgl_test_server is missing (apt-get install virgl-server)" >&2; return 1; }
@@ -69,9 +83,10 @@ stacks_env() {
     virpipe) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=virpipe" ;;
     remote) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
     tcp) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=$stacks_tcp_spec" ;;
+    inproc) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/inproc.sock" ;;
     # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
     remote-egl) local d=$stacks_build/guest/winsys-remote/egl
       echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
-    *) echo "unknown stack '$1' (direct, remote, remote-egl, tcp, virpipe)" >&2; return 1 ;;
+    *) echo "unknown stack '$1' (direct, remote, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }

@@ -5,7 +5,7 @@
 // nested loops and ifs around the nesting limit, every texture target
 // against every sampler view target, images and buffers around the 32 bits
 // of tgsi_scan's masks. The compositor must run each or refuse it with a
-// reason that costs only the guest that sent it (compositor_test.cpp).
+// reason that costs only the guest that sent it (tests/compositor/fuzz_test.cpp).
 //
 // Limits come from the caps table the host answers get_caps with (the
 // limits it enforces, already masked) and, for those no cap states, from the

@@ -1,11 +1,14 @@
 #include "host/compositor/compositor.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 
 #include <chrono>
 
 #include "host/validate/caps_snapshot.h"
+#include "proto/socket_io.h"
 #include "host/gpu/host_gpu.h"
 #include "host/executor/object_table.h"
 #include "common/log.h"
@@ -51,6 +54,12 @@ Compositor::~Compositor() {
 }
 
 bool Compositor::start(std::string& error) {
+  if (options_.render_workers && access(worker_config_.program.c_str(), X_OK) != 0) {
+    error = "the render worker " + worker_config_.program + " cannot be run (" + proto::errno_text(errno) +
+            "): install xen3d-render-worker beside xen3d-compositor, point XEN3D_RENDER_WORKER at it, "
+            "or serve guests in the compositor with --render-workers off";
+    return false;
+  }
   for (const auto& spec : options_.listen) {
     proto::Endpoint ep;
     if (!proto::Endpoint::parse(spec, ep, error)) return false;

@@ -24,17 +24,6 @@ constexpr uint32_t kIndexMask = 3;
 
 uint64_t round_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 
-pipe_resource template_for(uint32_t width, uint32_t height) {
-  pipe_resource templ{};
-  templ.target = PIPE_TEXTURE_2D;
-  templ.format = kDesktopFormat;
-  templ.width0 = width;
-  templ.height0 = height;
-  templ.depth0 = templ.array_size = 1;
-  templ.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
-  return templ;
-}
-
 std::atomic_ref<uint32_t> mailbox(uint32_t* word) { return std::atomic_ref<uint32_t>(*word); }
 
 }  // namespace
@@ -53,7 +42,7 @@ bool SharedSurface::layout(pipe_screen* screen, uint32_t width, uint32_t height,
             ") cannot share window surfaces between processes";
     return false;
   }
-  const pipe_resource templ = template_for(width, height);
+  const pipe_resource templ = surface_template(width, height);
   uint64_t required = 0;
   pipe_resource* probe = screen->resource_create_unbacked(screen, &templ, &required);
   if (!probe) {
@@ -117,7 +106,7 @@ bool SharedSurface::map_and_bind(pipe_screen* screen, int fd, uint64_t buffer_by
   }
   map_ = map;
   mailbox_ = static_cast<uint32_t*>(map_);
-  const pipe_resource templ = template_for(width_, height_);
+  const pipe_resource templ = surface_template(width_, height_);
   for (unsigned i = 0; i < kBuffers; ++i) {
     uint64_t required = 0;
     textures_[i] = screen->resource_create_unbacked(screen, &templ, &required);

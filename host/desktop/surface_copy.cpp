@@ -7,7 +7,7 @@
 
 namespace xen3d::host {
 
-pipe_resource* create_surface_texture(pipe_screen* screen, uint32_t width, uint32_t height) {
+pipe_resource surface_template(uint32_t width, uint32_t height) {
   pipe_resource templ{};
   templ.target = PIPE_TEXTURE_2D;
   templ.format = kDesktopFormat;
@@ -15,6 +15,11 @@ pipe_resource* create_surface_texture(pipe_screen* screen, uint32_t width, uint3
   templ.height0 = height;
   templ.depth0 = templ.array_size = 1;
   templ.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
+  return templ;
+}
+
+pipe_resource* create_surface_texture(pipe_screen* screen, uint32_t width, uint32_t height) {
+  const pipe_resource templ = surface_template(width, height);
   return screen->resource_create(screen, &templ);
 }
 

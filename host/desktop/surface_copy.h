@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "pipe/p_format.h"
+#include "pipe/p_state.h"
 
 struct pipe_context;
 struct pipe_resource;
@@ -16,7 +17,8 @@ namespace xen3d::host {
 // The framebuffer page's pixels, and so every surface composition reads.
 constexpr pipe_format kDesktopFormat = PIPE_FORMAT_B8G8R8X8_UNORM;
 
-// A w x h texture in kDesktopFormat that can be drawn into and sampled.
+// A w x h texture in kDesktopFormat that can be drawn into and sampled: its template, and one.
+pipe_resource surface_template(uint32_t width, uint32_t height);
 pipe_resource* create_surface_texture(pipe_screen* screen, uint32_t width, uint32_t height);
 
 void blit_rect(pipe_context* ctx, pipe_resource* src, pipe_format src_format, unsigned level, unsigned layer, int sx,

@@ -38,6 +38,9 @@ in_domain 3 "$work/gears.log" env XEN3D_STATS=frame glxgears
 gears=$guest_pid
 wait_frames "$work/gears.log" 30
 grep -q "in vm-gears (dom3), xen" "$work/compositor.log" || fail "the compositor did not name the guest's VM"
+# Its own render worker maps the domain's grants and binds its event channel.
+grep -q "in vm-gears (dom3), xen): served by render worker" "$work/compositor.log" ||
+  [ "${XEN3D_COMPOSITOR_ARGS:-}" = "--render-workers off" ] || fail "the Xen guest was not handed to a render worker"
 "$PNG_COMPARE" --not-blank "$(ls "$snap"/guest*-win*.png | head -1)"
 
 say "a third GL connection in domain 3 runs out of grant pages (default limit: 1024, 354 each)"

@@ -5,7 +5,7 @@
 #   BASE_DIR   from build-base.sh (rootfs/, xen, vmlinuz, initrd.img, busybox)
 #   WORK_DIR   gets dom0.img (ext4 root of dom0) and results.img (raw, dom0 writes a tar)
 #   BUILD_DIR  the project's meson build directory
-# /opt/xen3d in dom0:  bin/ (compositor, xen3dctl, xen3d-info, png-compare),
+# /opt/xen3d in dom0:  bin/ (compositor, its render worker, xen3dctl, xen3d-info, png-compare),
 #                      e2e/ (dom0.sh, domu.cfg, vmlinuz, domu-initrd.cpio.gz, ref-red.ppm)
 # The domU initramfs: busybox, Xvfb + xkbcomp + xkb data, glxgears, x-window, our
 # libGL (/opt/xen3d/lib), xen3d-info, the Xen libraries, Xorg with modesetting and
@@ -23,7 +23,7 @@ t0=$(date +%s)
 O=$R/opt/xen3d
 rm -rf "$O"
 mkdir -p "$O/bin" "$O/lib" "$O/e2e"
-for f in host/compositor/xen3d-compositor tools/xen3dctl guest/winsys-remote/xen3d-info \
+for f in host/compositor/xen3d-compositor host/worker/xen3d-render-worker tools/xen3dctl guest/winsys-remote/xen3d-info \
          tests/png-compare tests/x-window; do
   [ -f "$BUILD/$f" ] || { echo "missing $BUILD/$f (is the build complete?)" >&2; exit 1; }
   strip --strip-unneeded -o "$O/bin/$(basename "$f")" "$BUILD/$f"

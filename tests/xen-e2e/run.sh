@@ -35,7 +35,7 @@ exec > >(tee "$WORK/run.log") 2>&1
 echo "xen-e2e: work dir $WORK"
 
 # ---- 0. our build (the lead may be rebuilding: wait a little for missing files) ----
-need_bins="host/compositor/xen3d-compositor tools/xen3dctl guest/winsys-remote/xen3d-info
+need_bins="host/compositor/xen3d-compositor host/worker/xen3d-render-worker tools/xen3dctl guest/winsys-remote/xen3d-info
            guest/winsys-remote/libGL.so.1.5.0 tests/x-window tests/png-compare"
 for try in $(seq 36); do
   missing=
@@ -62,7 +62,7 @@ if [ -n "$pkgs" ]; then
 fi
 
 # The Debian packages of the libraries our binaries load (host and rootfs are both bookworm).
-extra=$(for f in host/compositor/xen3d-compositor guest/winsys-remote/libGL.so.1.5.0 guest/winsys-remote/xen3d-info \
+extra=$(for f in host/compositor/xen3d-compositor host/worker/xen3d-render-worker guest/winsys-remote/libGL.so.1.5.0 guest/winsys-remote/xen3d-info \
                  tests/x-window tests/png-compare tools/xen3dctl; do
           LD_LIBRARY_PATH=$BUILD/guest/winsys-remote ldd "$BUILD/$f" | awk '/=>/ && $3 ~ /^\// {print $3}'
         done | sort -u | grep -v "^$BUILD" | while read -r l; do
