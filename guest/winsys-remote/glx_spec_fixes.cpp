@@ -1,4 +1,4 @@
-// Two places where Mesa's xlib ("fake") GLX departs from the GLX spec in ways
+// Three places where Mesa's xlib ("fake") GLX departs from the GLX spec in ways
 // real apps trip over; our libGL gives them the specified behaviour.
 //
 // 1. glXChooseFBConfig: Mesa builds exactly one visual from the requested
@@ -14,6 +14,13 @@
 //    malloc'd at the same address then looks current already (glmark2 skips
 //    glXMakeCurrent and renders with no context). We release it first.
 //
+// 3. GLX_ARB_create_context_robustness: Mesa's xlib GLX refuses
+//    GLX_CONTEXT_ROBUST_ACCESS_BIT_ARB and GLX_CONTEXT_RESET_NOTIFICATION_
+//    STRATEGY_ARB, so an app cannot learn of a reset (a context the host
+//    lost) through glGetGraphicsResetStatus. We take the attributes out,
+//    create the context, and make it robust (glx_robustness.c); the
+//    extension is added to the GLX extension string.
+//
 // The build renames Mesa's functions to xen3d_mesa_* in a copy of the static
 // library (rename_symbols.py, guest/winsys-remote/meson.build); Mesa's sources
 // are untouched. glXGetProcAddress is renamed and wrapped too, since loaders
@@ -22,6 +29,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #define XEN3D_EXPORT extern "C" __attribute__((visibility("default")))
@@ -29,6 +37,10 @@
 extern "C" GLXFBConfig* xen3d_mesa_glXChooseFBConfig(Display* dpy, int screen, const int* attribs, int* nitems);
 extern "C" void xen3d_mesa_glXDestroyContext(Display* dpy, GLXContext ctx);
 extern "C" __GLXextFuncPtr xen3d_mesa_glXGetProcAddressARB(const GLubyte* name);
+extern "C" GLXContext xen3d_mesa_glXCreateContextAttribsARB(Display* dpy, GLXFBConfig config, GLXContext share,
+                                                            Bool direct, const int* attribs);
+extern "C" const char* xen3d_mesa_glXQueryExtensionsString(Display* dpy, int screen);
+extern "C" void xen3d_glx_make_robust(GLXContext context, int robust_access, int lose_context_on_reset);
 
 XEN3D_EXPORT GLXFBConfig* glXChooseFBConfig(Display* dpy, int screen, const int* attribs, int* nitems) {
   GLXFBConfig* asked = xen3d_mesa_glXChooseFBConfig(dpy, screen, attribs, nitems);
@@ -60,8 +72,41 @@ XEN3D_EXPORT void glXDestroyContext(Display* dpy, GLXContext ctx) {
   xen3d_mesa_glXDestroyContext(dpy, ctx);
 }
 
+XEN3D_EXPORT GLXContext glXCreateContextAttribsARB(Display* dpy, GLXFBConfig config, GLXContext share, Bool direct,
+                                                   const int* attribs) {
+  std::vector<int> kept;
+  bool robust_access = false, lose_on_reset = false;
+  for (const int* a = attribs; a && a[0] != None; a += 2) {
+    if (a[0] == GLX_CONTEXT_RESET_NOTIFICATION_STRATEGY_ARB) {
+      // Anything but the two strategies the extension names is the app's error: Mesa says so.
+      if (a[1] == GLX_LOSE_CONTEXT_ON_RESET_ARB) lose_on_reset = true;
+      if (a[1] == GLX_LOSE_CONTEXT_ON_RESET_ARB || a[1] == GLX_NO_RESET_NOTIFICATION_ARB) continue;
+    }
+    int value = a[1];
+    if (a[0] == GLX_CONTEXT_FLAGS_ARB && (value & GLX_CONTEXT_ROBUST_ACCESS_BIT_ARB)) {
+      robust_access = true;
+      value &= ~GLX_CONTEXT_ROBUST_ACCESS_BIT_ARB;
+    }
+    kept.push_back(a[0]);
+    kept.push_back(value);
+  }
+  kept.push_back(None);
+  GLXContext ctx = xen3d_mesa_glXCreateContextAttribsARB(dpy, config, share, direct, kept.data());
+  if (ctx && (robust_access || lose_on_reset)) xen3d_glx_make_robust(ctx, robust_access, lose_on_reset);
+  return ctx;
+}
+
+XEN3D_EXPORT const char* glXQueryExtensionsString(Display* dpy, int screen) {
+  static const std::string extensions =
+      std::string(xen3d_mesa_glXQueryExtensionsString(dpy, screen)) + " GLX_ARB_create_context_robustness";
+  return extensions.c_str();
+}
+
 XEN3D_EXPORT __GLXextFuncPtr glXGetProcAddressARB(const GLubyte* name) {
   const char* n = reinterpret_cast<const char*>(name);
+  if (n && !std::strcmp(n, "glXCreateContextAttribsARB")) {
+    return reinterpret_cast<__GLXextFuncPtr>(glXCreateContextAttribsARB);
+  }
   if (n && !std::strcmp(n, "glXChooseFBConfig")) return reinterpret_cast<__GLXextFuncPtr>(glXChooseFBConfig);
   if (n && !std::strcmp(n, "glXDestroyContext")) return reinterpret_cast<__GLXextFuncPtr>(glXDestroyContext);
   return xen3d_mesa_glXGetProcAddressARB(name);
