@@ -72,15 +72,43 @@ XEN3D_EXPORT void glXDestroyContext(Display* dpy, GLXContext ctx) {
   xen3d_mesa_glXDestroyContext(dpy, ctx);
 }
 
+namespace {
+
+constexpr unsigned char kXGLXCreateContextAttribsARB = 34;  // glxproto.h
+
+// An X error for a request GLX refuses on the client side, delivered to the
+// app's error handler as Mesa's xlib GLX does (glx_api.c, generate_error).
+void x_error(Display* dpy, unsigned char code, unsigned char minor) {
+  XErrorHandler handler = XSetErrorHandler(nullptr);
+  XSetErrorHandler(handler);
+  if (!handler) return;
+  int major = 0, first_event = 0, first_error = 0;
+  if (!XQueryExtension(dpy, "GLX", &major, &first_event, &first_error)) major = 0;
+  XEvent event{};
+  event.xerror.type = 0;  // X_Error
+  event.xerror.display = dpy;
+  event.xerror.serial = NextRequest(dpy) - 1;
+  event.xerror.error_code = code;
+  event.xerror.request_code = static_cast<unsigned char>(major);
+  event.xerror.minor_code = minor;
+  handler(dpy, &event.xerror);
+}
+
+}  // namespace
+
 XEN3D_EXPORT GLXContext glXCreateContextAttribsARB(Display* dpy, GLXFBConfig config, GLXContext share, Bool direct,
                                                    const int* attribs) {
   std::vector<int> kept;
   bool robust_access = false, lose_on_reset = false;
   for (const int* a = attribs; a && a[0] != None; a += 2) {
     if (a[0] == GLX_CONTEXT_RESET_NOTIFICATION_STRATEGY_ARB) {
-      // Anything but the two strategies the extension names is the app's error: Mesa says so.
-      if (a[1] == GLX_LOSE_CONTEXT_ON_RESET_ARB) lose_on_reset = true;
-      if (a[1] == GLX_LOSE_CONTEXT_ON_RESET_ARB || a[1] == GLX_NO_RESET_NOTIFICATION_ARB) continue;
+      if (a[1] != GLX_LOSE_CONTEXT_ON_RESET_ARB && a[1] != GLX_NO_RESET_NOTIFICATION_ARB) {
+        // The extension names no error; BadMatch is what similar cases get (and NVIDIA, and piglit).
+        x_error(dpy, BadMatch, kXGLXCreateContextAttribsARB);
+        return nullptr;
+      }
+      lose_on_reset = a[1] == GLX_LOSE_CONTEXT_ON_RESET_ARB;
+      continue;
     }
     int value = a[1];
     if (a[0] == GLX_CONTEXT_FLAGS_ARB && (value & GLX_CONTEXT_ROBUST_ACCESS_BIT_ARB)) {
