@@ -107,12 +107,6 @@ class Transport {
     error = name() + " connections cannot be handed to another process";
     return false;
   }
-  // Around a handoff, for transports whose doorbell only one process can
-  // hold (a Xen event channel binds one dom0 port to the guest's): the
-  // compositor lets go before the worker binds, and takes it back once the
-  // worker is gone (its last words ring the guest's doorbell).
-  virtual void release_doorbell() {}
-  virtual void reclaim_doorbell() {}
   // Host side: why the guest is gone where the transport learns it outside
   // the rings (a destroyed Xen domain unmaps nothing); "" while it may be there.
   virtual std::string peer_problem() const { return {}; }

@@ -22,9 +22,9 @@ std::unique_ptr<Transport> adopt_tcp(TransportHandoff& h, std::string& error);
 std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest& req,
                                        SessionInfo& info, std::string& error);
 std::unique_ptr<Listener> listen_xen(const Endpoint& ep, std::string& error);
-// Transport::handoff's other end for xen: words [domid, control ref, the
-// guest's event channel, data pages, data refs...]; the worker maps the
-// guest's grants and binds the event channel itself.
+// Transport::handoff's other end for xen: the event channel handle's
+// descriptors, and words [domid, control ref, the bound port, data pages,
+// data refs...]; the worker maps the guest's grants itself.
 std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error);
 
 }  // namespace xen3d::proto

@@ -109,9 +109,10 @@ class XenTransport final : public Transport {
     DomId peer = 0;
     // Host side, for a render worker to map the same rings (handoff()).
     GrantRef control_ref = 0;
-    xen::Port guest_port = 0;
     std::vector<GrantRef> data_refs;
-    bool port_bound = true;
+    // The port is this side's to unbind at the end (a render worker shares
+    // the compositor's, which outlives it for its last words).
+    bool owns_port = true;
   };
 
   XenTransport(Sender side, ShmLayout layout, Parts parts) : p_(std::move(parts)) {
@@ -131,12 +132,12 @@ class XenTransport final : public Transport {
       p_.mapper->unmap(p_.data, p_.data_pages);
       p_.mapper->unmap(p_.control, 1);
     }
-    if (p_.port_bound) p_.evtchn->unbind(p_.port);
+    if (p_.owns_port) p_.evtchn->unbind(p_.port);
     if (p_.store) p_.store->rm(p_.dir);
   }
 
   void kick(RingId, bool peer_sleeping) override {
-    if (peer_sleeping && !gone_ && p_.port_bound) p_.evtchn->notify(p_.port);
+    if (peer_sleeping && !gone_) p_.evtchn->notify(p_.port);
   }
 
   bool handoff(TransportHandoff& out, std::string& error) const override {
@@ -144,24 +145,18 @@ class XenTransport final : public Transport {
       error = "this xen connection cannot be handed to another process";
       return false;
     }
+    // The event channel handle itself: its bound port goes with it (one
+    // interdomain channel has one dom0 end, and gntdev's unmap notify holds it).
+    out.fds = p_.evtchn->share();
+    if (out.fds.empty()) {
+      error = "cannot share the event channel handle: " + errno_text(errno);
+      return false;
+    }
     out.kind = TransportHandoff::Xen;
     out.layout = layout_;
-    out.words = {p_.peer, p_.control_ref, p_.guest_port, p_.data_pages};
+    out.words = {p_.peer, p_.control_ref, p_.port, p_.data_pages};
     out.words.insert(out.words.end(), p_.data_refs.begin(), p_.data_refs.end());
     return true;
-  }
-  void release_doorbell() override {
-    if (!p_.port_bound) return;
-    p_.evtchn->unbind(p_.port);
-    p_.port_bound = false;
-  }
-  void reclaim_doorbell() override {
-    if (p_.port_bound) return;
-    // The worker's end closed with it, so the guest's port is unbound again.
-    const int port = p_.evtchn->bind_interdomain(p_.peer, p_.guest_port);
-    if (port < 0) return;
-    p_.port = static_cast<xen::Port>(port);
-    p_.port_bound = true;
   }
   std::string peer_problem() const override {
     const char* why = peer_alive_problem();
@@ -583,7 +578,6 @@ class XenListener final : public Listener {
     p.domain = domains_[d];
     p.peer = d;
     p.control_ref = control_ref;
-    p.guest_port = guest_port;
     p.data_refs = std::move(refs);
     return std::make_unique<XenTransport>(Sender::Host, c.layout, std::move(p));
   }
@@ -607,20 +601,11 @@ std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error) {
   const auto domid = static_cast<DomId>(w[0]);
   XenTransport::Parts p;
   p.platform = xen::open_xen(error);
-  p.evtchn = p.platform ? p.platform->open_event_channels(error) : nullptr;
+  p.evtchn = p.platform ? p.platform->adopt_event_channels(h.fds, error) : nullptr;
   p.mapper = p.evtchn ? p.platform->open_mapper(error) : nullptr;
   if (!p.mapper) return nullptr;
-  // The compositor unbinds its end just before the handoff: bind as soon as
-  // the guest's port is free again.
-  int port = -1;
-  for (int i = 0; i < 100 && (port = p.evtchn->bind_interdomain(domid, w[2])) < 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (port < 0) {
-    error = "cannot bind the guest's event channel " + std::to_string(w[2]) + ": " + errno_text(errno);
-    return nullptr;
-  }
-  p.port = static_cast<xen::Port>(port);
+  p.port = static_cast<xen::Port>(w[2]);  // bound by the compositor, on the shared handle
+  p.owns_port = false;
   std::vector<GrantRef> refs(w.begin() + 4, w.end());
   // The control page without notify-on-unmap: the compositor's mapping
   // carries the host's alive byte for as long as it holds the connection.
@@ -629,7 +614,6 @@ std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error) {
   if (!data) {
     error = "cannot map the guest's grant pages: " + errno_text(errno);
     if (control) p.mapper->unmap(control, 1);
-    p.evtchn->unbind(p.port);
     return nullptr;
   }
   p.control = control;

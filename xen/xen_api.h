@@ -64,6 +64,11 @@ class EventChannels {
   virtual int pending() = 0;  // a port that fired (now masked), or -1
   virtual int unmask(Port port) = 0;
   virtual int unbind(Port port) = 0;
+  // Copies of this handle's descriptors for another process, which rebuilds
+  // the handle with XenPlatform::adopt_event_channels. Both then share its
+  // ports (a render worker serving a connection the compositor bound).
+  // Empty with errno set on failure.
+  virtual std::vector<int> share() const = 0;
 };
 
 struct XsPerm {
@@ -103,6 +108,8 @@ class XenPlatform {
   virtual std::unique_ptr<GrantSharer> open_sharer(std::string& error) = 0;
   virtual std::unique_ptr<GrantMapper> open_mapper(std::string& error) = 0;
   virtual std::unique_ptr<EventChannels> open_event_channels(std::string& error) = 0;
+  // The handle another process shared (EventChannels::share); takes `fds`.
+  virtual std::unique_ptr<EventChannels> adopt_event_channels(std::vector<int>& fds, std::string& error) = 0;
   virtual std::unique_ptr<XenStore> open_store(std::string& error) = 0;
   // dom0 only: the running domains (xc_domain_getinfolist).
   virtual bool list_domains(std::vector<DomainInfo>& out, std::string& error) = 0;

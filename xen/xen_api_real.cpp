@@ -7,6 +7,7 @@
 #include <xenstore.h>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -76,6 +77,7 @@ struct EvtchnLib {
   Library lib{"libxenevtchn.so.1", "libxenevtchn1"};
   decltype(&::xenevtchn_open) xenevtchn_open;
   decltype(&::xenevtchn_close) xenevtchn_close;
+  decltype(&::xenevtchn_fdopen) xenevtchn_fdopen;
   decltype(&::xenevtchn_fd) xenevtchn_fd;
   decltype(&::xenevtchn_bind_unbound_port) xenevtchn_bind_unbound_port;
   decltype(&::xenevtchn_bind_interdomain) xenevtchn_bind_interdomain;
@@ -85,6 +87,7 @@ struct EvtchnLib {
   decltype(&::xenevtchn_unbind) xenevtchn_unbind;
   bool load(std::string& error) {
     return lib.load(error) && XEN3D_BIND(lib, xenevtchn_open) && XEN3D_BIND(lib, xenevtchn_close) &&
+           XEN3D_BIND(lib, xenevtchn_fdopen) &&
            XEN3D_BIND(lib, xenevtchn_fd) && XEN3D_BIND(lib, xenevtchn_bind_unbound_port) &&
            XEN3D_BIND(lib, xenevtchn_bind_interdomain) && XEN3D_BIND(lib, xenevtchn_notify) &&
            XEN3D_BIND(lib, xenevtchn_pending) && XEN3D_BIND(lib, xenevtchn_unmask) &&
@@ -170,6 +173,12 @@ class RealEventChannels final : public EventChannels {
   int pending() override { return e_.xenevtchn_pending(h_); }
   int unmask(Port port) override { return e_.xenevtchn_unmask(h_, port); }
   int unbind(Port port) override { return e_.xenevtchn_unbind(h_, port); }
+  std::vector<int> share() const override {
+    // Ports belong to the open file: a copy of the descriptor shares them.
+    const int fd = fcntl(e_.xenevtchn_fd(h_), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return {};
+    return {fd};
+  }
 
  private:
   EvtchnLib& e_;
@@ -263,6 +272,21 @@ class RealXen final : public XenPlatform {
       error = "cannot open /dev/xen/evtchn (" + errno_text() + "): load the xen-evtchn module";
       return nullptr;
     }
+    return std::make_unique<RealEventChannels>(evtchn_, h);
+  }
+
+  std::unique_ptr<EventChannels> adopt_event_channels(std::vector<int>& fds, std::string& error) override {
+    if (!evtchn_.load(error)) return nullptr;
+    if (fds.size() != 1) {
+      error = "an event channel handle is one descriptor, not " + std::to_string(fds.size());
+      return nullptr;
+    }
+    xenevtchn_handle* h = evtchn_.xenevtchn_fdopen(nullptr, fds[0], 0);
+    if (!h) {
+      error = "cannot adopt the event channel descriptor (" + errno_text() + ")";
+      return nullptr;
+    }
+    fds.clear();  // the handle owns it now
     return std::make_unique<RealEventChannels>(evtchn_, h);
   }
 

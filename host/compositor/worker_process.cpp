@@ -175,8 +175,6 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
   s.names = names;
   std::vector<int> fds = handoff.fds;
   fds.push_back(page_fd_);
-  // A Xen event channel binds one dom0 port: the worker binds it next.
-  session->transport().release_doorbell();
   bool sent = link_->send(s, fds.data(), static_cast<int>(fds.size()));
   for (size_t at = 0; sent && at < handoff.words.size(); at += kWordsPerRecord) {
     proto::WorkerTransportWords w;
@@ -187,7 +185,6 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
     sent = link_->send(w);
   }
   if (!sent) {
-    session->transport().reclaim_doorbell();
     error = "cannot hand the connection to its render worker (pid " + std::to_string(pid_) +
             "): " + proto::errno_text(errno);
     return false;
@@ -373,7 +370,6 @@ void WorkerProcess::run() {
 
 void WorkerProcess::last_words(const std::string& why) {
   if (!rings_shared_) return;  // the closing connection is the guest's news
-  session_->transport().reclaim_doorbell();
   // The worker's writer died with it; the reply ring's published head is in
   // the shared counters, so a new writer goes on from there. A guest that
   // does not read gets no word: the closing connection says enough.

@@ -115,11 +115,11 @@ bool install_filter(int snapshot_dir_fd, std::string& error) {
   if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
   if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   // A Xen guest's worker rings the guest's event channel and, at the end,
-  // unmaps its grants and unbinds: those ioctls on Xen's devices, no others.
+  // unmaps its grants (libxengnttab looks the map up by address first):
+  // those ioctls on Xen's devices, no others.
   for (unsigned long request : {static_cast<unsigned long>(IOCTL_EVTCHN_NOTIFY),
-                                static_cast<unsigned long>(IOCTL_EVTCHN_UNBIND),
-                                static_cast<unsigned long>(IOCTL_GNTDEV_UNMAP_GRANT_REF),
-                                static_cast<unsigned long>(IOCTL_GNTDEV_SET_UNMAP_NOTIFY)}) {
+                                static_cast<unsigned long>(IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR),
+                                static_cast<unsigned long>(IOCTL_GNTDEV_UNMAP_GRANT_REF)}) {
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request));
   }
   // Files: read-only, never created.

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "xen/emulation/xenemu_protocol.h"
 #include "xen/xen_api.h"
@@ -34,11 +35,26 @@ class BrokerConn {
     if (s < 0) return nullptr;
     return std::unique_ptr<BrokerConn>(new BrokerConn(s, evfd, limit));
   }
+  // A connection another process shares (BrokerConn::share): takes the descriptors.
+  static std::unique_ptr<BrokerConn> adopt(int sock, int evfd) {
+    return std::unique_ptr<BrokerConn>(new BrokerConn(sock, evfd, 0));
+  }
   ~BrokerConn() {
     ::close(sock_);
     ::close(evfd_);
   }
   int evfd() const { return evfd_; }
+  // Copies of [socket, event fd]. Requests from two processes would
+  // interleave: the sharer stops using the connection while the other holds it.
+  std::vector<int> share() const {
+    const int s = fcntl(sock_, F_DUPFD_CLOEXEC, 0);
+    const int e = s >= 0 ? fcntl(evfd_, F_DUPFD_CLOEXEC, 0) : -1;
+    if (e < 0) {
+      if (s >= 0) ::close(s);
+      return {};
+    }
+    return {s, e};
+  }
   uint32_t grant_limit() const { return grant_limit_; }
 
   // 0 with the reply in `out`, or an errno value (the broker's refusal, or
@@ -275,6 +291,7 @@ class EmuEventChannels final : public EventChannels {
   int pending() override { return port_call(Op::EvtPending, Writer()); }
   int unmask(Port port) override { return simple(Op::EvtUnmask, port); }
   int unbind(Port port) override { return simple(Op::EvtUnbind, port); }
+  std::vector<int> share() const override { return conn_->share(); }
 
  private:
   int port_call(Op op, const Writer& w) {
@@ -389,6 +406,15 @@ class EmuPlatform final : public XenPlatform {
   std::unique_ptr<EventChannels> open_event_channels(std::string& error) override {
     auto c = BrokerConn::open(path_, dom_, Kind::EventChannels, error);
     return c ? std::make_unique<EmuEventChannels>(std::move(c)) : nullptr;
+  }
+  std::unique_ptr<EventChannels> adopt_event_channels(std::vector<int>& fds, std::string& error) override {
+    if (fds.size() != 2) {
+      error = "xenemu: an event channel handle is two descriptors, not " + std::to_string(fds.size());
+      return nullptr;
+    }
+    auto c = BrokerConn::adopt(fds[0], fds[1]);
+    fds.clear();
+    return std::make_unique<EmuEventChannels>(std::move(c));
   }
   std::unique_ptr<XenStore> open_store(std::string& error) override {
     auto c = BrokerConn::open(path_, dom_, Kind::Store, error);
