@@ -35,9 +35,11 @@ since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; 
 case "$1" in
 start-compositor)
   # Xen listener for the domU, plus a local socket so xen3d-info --stats can
-  # count the compositor's guests and objects from dom0.
+  # count the compositor's guests and objects from dom0. Under QEMU's TCG
+  # llvmpipe compiles glxgears' first shaders for over 10 s: the GPU-time
+  # watchdog's default budget would end them.
   "$BIN/xen3d-compositor" --listen xen --listen "local:$SOCK" --control "$CTL" \
-    --snapshot "$SNAP" --snapshot-frames 1 -v >"$CLOG" 2>&1 &
+    --snapshot "$SNAP" --snapshot-frames 1 --gpu-budget-ms 300000 -v >"$CLOG" 2>&1 &
   echo $! >/run/xen3d-compositor.pid
   for _ in $(seq 1200); do
     grep -q 'ready' "$CLOG" && break
