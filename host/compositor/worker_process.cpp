@@ -312,6 +312,7 @@ void WorkerProcess::leave_desktop() {
 void WorkerProcess::run() {
   std::vector<uint8_t> rec;
   bool asked_to_stop = false;
+  std::string stop_reason = "the compositor is shutting down";
   auto stop_deadline = std::chrono::steady_clock::time_point::max();
   for (;;) {
     const auto n = link_->next(rec, nullptr, 100);
@@ -327,7 +328,8 @@ void WorkerProcess::run() {
       // A destroyed Xen domain unmaps nothing: the compositor's listener
       // learns of it, and the worker is told to stop.
       if (std::string gone = session_->transport().peer_problem(); !gone.empty()) {
-        XLOG_INFO("%s: %s; stopping its render worker", label_.c_str(), gone.c_str());
+        XLOG_INFO("%s went away: %s; stopping its render worker", label_.c_str(), gone.c_str());
+        stop_reason = "its guest went away";
         stop_ = true;
       }
     }
@@ -337,7 +339,7 @@ void WorkerProcess::run() {
       stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     }
     if (std::chrono::steady_clock::now() > stop_deadline && kill_reason_.empty()) {
-      kill_reason_ = "it did not stop within 3 s of the compositor shutting down (stuck in the host driver?)";
+      kill_reason_ = "it did not stop within 3 s of being asked to (" + stop_reason + "; still in the host driver?)";
       ::kill(pid_, SIGKILL);
     }
   }
@@ -354,14 +356,17 @@ void WorkerProcess::run() {
     }
   }
   pid_ = -1;
-  objects_ = 0;
-  bytes_ = 0;
+  const uint32_t objects = objects_.exchange(0);
+  const uint64_t bytes = bytes_.exchange(0);
   leave_desktop();  // its surfaces go with it
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && kill_reason_.empty();
   if (clean) {
     XLOG_DEBUG("%s: render worker exited", label_.c_str());
     return;
   }
+  // A worker that did not finish freed nothing itself: the process took it all.
+  XLOG_INFO("guest %u: freed %u objects (%llu bytes) with its render worker", session_->info().connection_id,
+            objects, static_cast<unsigned long long>(bytes));
   const std::string why = kill_reason_.empty() ? "its render worker " + describe_status(status)
                                                : "its render worker was killed: " + kill_reason_;
   XLOG_WARN("%s: %s; its context is now lost, other guests are unaffected", label_.c_str(), why.c_str());
