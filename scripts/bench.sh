@@ -5,9 +5,10 @@
 #   scripts/bench.sh [--rounds N] [--tcp] [--quick]
 #
 # Writes bench-out/apps.md + apps.png (glmark2, glretrace, OpenArena timedemo,
-# glxgears on direct / remote / virpipe), bench-out/micro.md (draw calls,
-# uploads, readback and round-trip latency) and prints the ring transport
-# benchmark. Takes about 30 minutes with 3 rounds.
+# glxgears on direct / remote (render workers) / inproc (--render-workers off)
+# / virpipe), bench-out/micro.md (draw calls, uploads, readback and
+# round-trip latency), bench-out/multi-guest.md (four guests at once) and
+# prints the ring transport benchmark. Takes about 35 minutes with 3 rounds.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -17,7 +18,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --tcp) tcp=(--tcp); shift ;;
     --quick) quick=(--quick); shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,7 +31,9 @@ build/bench/ring
 printf '\033[1m==> GL microbenchmarks\033[0m\n'
 bench/micro_bench.sh --rounds "$rounds"
 printf '\033[1m==> GL applications\033[0m\n'
-bench/apps_bench.sh --rounds "$rounds" "${tcp[@]}" "${quick[@]}"
+bench/apps_bench.sh --rounds "$rounds" --stacks direct,remote,inproc,virpipe "${tcp[@]}" "${quick[@]}"
+printf '\033[1m==> four guests at once\033[0m\n'
+bench/multi_guest_bench.sh --rounds "$rounds"
 printf '\033[1m==> host composition vs readback\033[0m\n'
 bench/desktop_bench.sh --rounds "$rounds"
-echo "bench: results in bench-out/ (apps.md, apps.png, micro.md, desktop.md, raw CSVs)"
+echo "bench: results in bench-out/ (apps.md, apps.png, micro.md, multi-guest.md, desktop.md, raw CSVs)"
