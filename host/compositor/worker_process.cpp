@@ -345,12 +345,15 @@ void WorkerProcess::run() {
   }
   // The worker closed its end: it is exiting (or closed the link and lingers:
   // it gets a moment, then the kill).
+  // A worker closes its link as it returns from main; what runs after (the
+  // sanitized build's leak check takes seconds) gets 5 s.
   int status = 0;
   pid_t r = 0;
-  for (int i = 0; i < 50 && (r = waitpid(pid_, &status, WNOHANG)) == 0; ++i) {
+  for (int i = 0; i < 250 && (r = waitpid(pid_, &status, WNOHANG)) == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (r == 0) {
+  const bool lingered = r == 0;
+  if (lingered) {
     ::kill(pid_, SIGKILL);
     while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
     }
@@ -362,6 +365,11 @@ void WorkerProcess::run() {
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && kill_reason_.empty();
   if (clean) {
     XLOG_DEBUG("%s: render worker exited", label_.c_str());
+    return;
+  }
+  if (lingered && kill_reason_.empty()) {
+    // It had finished with its guest (a worker closes its link last): no context was lost.
+    XLOG_WARN("%s: its render worker closed its link but did not exit within 5 s; killed it", label_.c_str());
     return;
   }
   // A worker that did not finish freed nothing itself: the process took it all.
