@@ -17,6 +17,9 @@ HandshakePool::~HandshakePool() {
     if (w.thread.joinable()) w.thread.join();
   }
   finished_.clear();
+  for (auto& [peer, socks] : queued_) {
+    for (int sock : socks) ::close(sock);
+  }
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -53,6 +56,26 @@ void HandshakePool::start(int sock, const std::string& peer, const Handshake& ha
   });
 }
 
+void HandshakePool::start_queued(const Handshake& handshake) {
+  for (auto it = queued_.begin(); it != queued_.end();) {
+    auto& socks = it->second;
+    for (;;) {
+      if (socks.empty()) break;
+      {
+        std::lock_guard<std::mutex> g(mutex_);
+        auto p = pending_.find(it->first);
+        const size_t for_peer = p == pending_.end() ? 0 : p->second;
+        if (for_peer >= kMaxPendingPerPeer || pending_total_ >= kMaxPending) break;
+      }
+      const int sock = socks.front();
+      socks.pop_front();
+      --queued_total_;
+      start(sock, it->first, handshake);
+    }
+    it = socks.empty() ? queued_.erase(it) : std::next(it);
+  }
+}
+
 std::unique_ptr<Transport> HandshakePool::next(int listen_fd, const std::function<std::string(int sock)>& peer_of,
                                                const Handshake& handshake, SessionInfo& info, std::string& error,
                                                int timeout_ms) {
@@ -60,6 +83,7 @@ std::unique_ptr<Transport> HandshakePool::next(int listen_fd, const std::functio
   Deadline dl = Deadline::in(timeout_ms);
   for (;;) {
     join_finished();
+    start_queued(handshake);
     {
       std::lock_guard<std::mutex> g(mutex_);
       if (!finished_.empty()) {
@@ -98,12 +122,20 @@ std::unique_ptr<Transport> HandshakePool::next(int listen_fd, const std::functio
       for_peer = it == pending_.end() ? 0 : it->second;
       total = pending_total_;
     }
-    if (for_peer >= kMaxPendingPerPeer || total >= kMaxPending) {
-      ::close(sock);
+    // A peer's connections start in the order they came.
+    if (for_peer >= kMaxPendingPerPeer || total >= kMaxPending || queued_.count(peer) != 0) {
+      auto& socks = queued_[peer];
+      if (socks.size() < kMaxQueuedPerPeer && queued_total_ < kMaxQueued) {
+        socks.push_back(sock);
+        ++queued_total_;
+        continue;
+      }
       error = "refused a connection from " + peer + ": " +
-              (for_peer >= kMaxPendingPerPeer ? std::to_string(for_peer) + " of its handshakes are"
-                                              : std::to_string(total) + " handshakes are") +
-              " still waiting for a hello";
+              (socks.size() >= kMaxQueuedPerPeer ? std::to_string(socks.size()) + " of its connections are"
+                                                 : std::to_string(queued_total_) + " connections are") +
+              " already waiting for a handshake";
+      if (socks.empty()) queued_.erase(peer);
+      ::close(sock);
       return nullptr;
     }
     start(sock, peer, handshake);

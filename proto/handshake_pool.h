@@ -4,6 +4,9 @@
 // and says nothing delays only itself, never the guests behind it. Pending
 // handshakes are capped in all and per peer (a uid, an address), so one peer
 // cannot tie up the acceptor by opening connections it never speaks on.
+// Connections past a cap wait, in a bounded queue per peer, for that peer's
+// earlier handshakes to end: a burst of real guests (eight apps started at
+// once, each slow to say hello) is served in turn, not refused.
 #pragma once
 
 #include <condition_variable>
@@ -30,6 +33,8 @@ class HandshakePool {
 
   static constexpr size_t kMaxPending = 32;
   static constexpr size_t kMaxPendingPerPeer = 4;
+  static constexpr size_t kMaxQueuedPerPeer = 64;
+  static constexpr size_t kMaxQueued = 256;
 
   HandshakePool();
   ~HandshakePool();  // waits for running handshakes (each ends by its deadline)
@@ -51,12 +56,16 @@ class HandshakePool {
   };
   void start(int sock, const std::string& peer, const Handshake& handshake);
   void join_finished();
+  // Starts queued connections whose peers have free handshake slots.
+  void start_queued(const Handshake& handshake);
 
   int wake_fd_ = -1;  // eventfd: a handshake finished
   std::mutex mutex_;
   std::deque<Finished> finished_;
   std::map<std::string, size_t> pending_;  // by peer
   size_t pending_total_ = 0;
+  std::map<std::string, std::deque<int>> queued_;  // sockets waiting, by peer
+  size_t queued_total_ = 0;
   struct Worker {
     std::thread thread;
     bool done = false;

@@ -1,5 +1,6 @@
 // Guests that misbehave on their connection lose only their own context, and
 // guests share the compositor fairly (handshakes, host_stats, slots per VM).
+#include "proto/handshake_pool.h"
 #include "tests/compositor/helpers.h"
 
 using namespace xen3d::proto;
@@ -155,6 +156,44 @@ TEST_CASE("a peer that connects and says nothing does not hold up other guests' 
   INFO("connecting took " << seconds << " s");
   CHECK(seconds < 1.0);
   for (int fd : silent) ::close(fd);
+}
+
+TEST_CASE("a burst of connections from one peer is served in turn, not refused", "[compositor][limits]") {
+  Compositor c;
+  // More silent connections than one peer may have handshakes pending: eight apps started at
+  // once, each slow to say hello, look like this to the acceptor.
+  std::vector<int> silent;
+  for (size_t i = 0; i < xen3d::proto::HandshakePool::kMaxPendingPerPeer + 2; ++i) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, c.socket.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    silent.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the acceptor has taken them
+  std::unique_ptr<GuestSession> late;
+  std::string error;
+  std::thread guest([&] {
+    ConnectRequest req;
+    req.client_name = "waits its turn";
+    req.timeout_ms = 10000;
+    late = GuestSession::connect("local:" + c.socket, req, error);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The silent ones go away; the guest queued behind them is served without waiting out
+  // their handshake deadlines.
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int fd : silent) ::close(fd);
+  guest.join();
+  INFO(error);
+  REQUIRE(late);
+  CHECK(ping(*late, 1));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO("served " << seconds << " s after the silent connections closed");
+  CHECK(seconds < 2.0);
+  CHECK(c.log_text().find("refused a connection") == std::string::npos);
 }
 
 TEST_CASE("a guest VM's host_stats show only its own objects", "[compositor][limits]") {
