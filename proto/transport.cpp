@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "proto/transport.h"
 
 #include <atomic>
@@ -60,29 +61,44 @@ bool Endpoint::parse(const std::string& spec, Endpoint& out, std::string& error)
 
 WaitResult Transport::doorbell_wait(RingId ring, const std::function<bool()>& ready, int timeout_ms,
                                     const std::function<bool(int ms)>& block) {
-  // Spinning briefly is cheaper than a sleep/wake pair through the doorbell
-  // (tens of microseconds) when the peer is mid-batch.
-  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-  for (unsigned i = 1;; ++i) {
-    if (ready()) return WaitResult::Ready;
+  using Clock = std::chrono::steady_clock;
+  uint32_t& spin_us = spin_us_[static_cast<int>(ring)];
+  const auto start = Clock::now();
+  if (spin_us > 0) {
+    const auto spin_until = start + std::chrono::microseconds(spin_us);
+    for (unsigned i = 1;; ++i) {
+      if (ready()) return WaitResult::Ready;
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #endif
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
+      if (i % 64 == 0 && Clock::now() >= spin_until) break;
+    }
+  } else if (ready()) {
+    return WaitResult::Ready;
   }
   RingCounters* c = counters(ring);
   std::atomic<uint32_t>& flag = produces(ring) ? c->producer_sleeping : c->consumer_sleeping;
   Deadline dl = Deadline::in(timeout_ms);
+  // The spin missed: it was too short (grow it) or the peer takes longer
+  // than any spin (shrink it).
+  const auto learn = [&] {
+    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+    spin_us = waited < kMaxSpinUs ? std::min<uint32_t>(kMaxSpinUs, std::max<uint32_t>(4, spin_us * 2)) : spin_us / 2;
+  };
   for (;;) {
     flag.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (ready()) {
       flag.store(0, std::memory_order_relaxed);
+      learn();
       return WaitResult::Ready;
     }
     const bool alive = block(dl.remaining_ms());
     flag.store(0, std::memory_order_relaxed);
-    if (ready()) return WaitResult::Ready;  // records queued before the peer left still count
+    if (ready()) {  // records queued before the peer left still count
+      learn();
+      return WaitResult::Ready;
+    }
     if (!alive) return WaitResult::PeerGone;
     if (dl.remaining_ms() == 0) return WaitResult::Timeout;
   }

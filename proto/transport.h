@@ -119,7 +119,8 @@ class Transport {
     return offset < kControlBlockSize ? control_ + offset : data_ + (offset - kControlBlockSize);
   }
   // The doorbell wait of transports with really shared rings: spin briefly
-  // (the peer is often mid-batch), then set this side's sleeping flag and
+  // (the peer is often mid-batch; how long adapts, see spin_us_), then set
+  // this side's sleeping flag and
   // sleep in `block(ms)` until ready() holds. `block` waits at most `ms`
   // (-1: no limit) for the doorbell and returns false once the peer is gone
   // (having set error_); it may check ready() itself before deciding that.
@@ -140,6 +141,13 @@ class Transport {
   uint8_t* control_ = nullptr;  // the ControlBlock page
   uint8_t* data_ = nullptr;     // layout offset kControlBlockSize onwards
   std::string error_;
+  // How long doorbell_wait spins on each ring before it sleeps, learned from
+  // recent waits: a spin pays off only when the peer is running on another
+  // core and answers within it. Where the peer answers late, or shares our
+  // core (more guests than cores), spinning only burns time the peer needs,
+  // so the spin shrinks to nothing and grows back when answers come fast.
+  static constexpr uint32_t kMaxSpinUs = 50;
+  uint32_t spin_us_[kRingCount] = {kMaxSpinUs, kMaxSpinUs, kMaxSpinUs};
 };
 
 // "local:/path/to.sock", "tcp:host:port" or "xen[:BACKEND_DOMID]". The

@@ -84,6 +84,13 @@ size_t Compositor::guest_count() const {
   return n;
 }
 
+size_t Compositor::worker_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t n = 0;
+  for (const auto& s : guests_) n += !s.done && s.worker;
+  return n;
+}
+
 void Compositor::run() {
   for (auto& l : listeners_) acceptors_.emplace_back([this, p = l.get()] { accept_loop(p); });
   while (!stop_) {
@@ -186,7 +193,7 @@ void Compositor::serve(std::unique_ptr<proto::HostSession> session) {
       std::lock_guard<std::mutex> g(spare_mutex_);
       worker = std::move(spare_);
       if (!worker || !worker->alive()) worker = WorkerProcess::start(worker_config_, error);
-      if (worker && !worker->attach(session, transferable, error)) worker.reset();
+      if (worker && !worker->attach(session, worker_count() + 1, transferable, error)) worker.reset();
       // The next guest's worker starts now, while this one is served.
       if (transferable && !stop_) {
         std::string why;
@@ -209,7 +216,8 @@ void Compositor::serve(std::unique_ptr<proto::HostSession> session) {
   Slot& slot = guests_.emplace_back();
   slot.peer_id = info.peer_id;
   if (worker) {
-    XLOG_INFO("%s: served by render worker %d", worker->label().c_str(), static_cast<int>(worker->pid()));
+    XLOG_INFO("%s: served by render worker %d (%u rasterizer threads)", worker->label().c_str(),
+              static_cast<int>(worker->pid()), worker->rasterizer_threads());
     slot.worker = std::move(worker);
     slot.thread = std::thread([&slot] {
       slot.worker->run();

@@ -34,7 +34,7 @@ struct CompositorOptions {
   bool render_workers = false;
   std::string driver = "llvmpipe";  // the workers open the same driver
   uint32_t gpu_budget_ms = 10000;  // --gpu-budget-ms: the watchdog's limit per record (as Chromium's GPU watchdog)
-  uint32_t worker_threads = 0;     // --worker-threads: llvmpipe threads per worker (0: the default)
+  int worker_threads = -1;         // --worker-threads: llvmpipe threads per worker (-1: by cores and guests)
 };
 
 class Compositor {
@@ -51,6 +51,7 @@ class Compositor {
   // Endpoints actually listened on (tcp port 0 resolved).
   std::vector<std::string> endpoints() const;
   size_t guest_count() const;
+  size_t worker_count() const;  // guests served by render workers
 
  private:
   struct Slot {

@@ -85,8 +85,9 @@ void usage(FILE* out) {
       "                      default on); off serves every guest in the compositor's process\n"
       "  --gpu-budget-ms N   with render workers: kill a worker whose one record keeps the host\n"
       "                      busy longer than N ms; its guest's context is lost (default 10000)\n"
-      "  --worker-threads N  with render workers: llvmpipe rasterizer threads per worker\n"
-      "                      (default: llvmpipe's own, one per core)\n"
+      "  --worker-threads N|auto  with render workers: llvmpipe rasterizer threads per\n"
+      "                      worker, 0 to rasterize on the worker's own thread (default auto:\n"
+      "                      the cores shared among the guests, none once a share is one core)\n"
       "  --trace             log every record guests send, decoded\n"
       "  --list-drivers      list the drivers this build can open\n"
       "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
@@ -256,9 +257,14 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else if (a == "--worker-threads") {
-      number(opts.worker_threads);
-      if (!opts.worker_threads || opts.worker_threads > 64) {
-        std::fprintf(stderr, "xen3d-compositor: --worker-threads must be 1..64\n");
+      const char* v = value("a number or 'auto'");
+      uint32_t threads = 0;
+      if (std::string(v) == "auto") {
+        opts.worker_threads = -1;
+      } else if (parse_uint(v, threads) && threads <= 64) {
+        opts.worker_threads = static_cast<int>(threads);
+      } else {
+        std::fprintf(stderr, "xen3d-compositor: --worker-threads must be 0..64 or auto, not '%s'\n", v);
         return 2;
       }
     } else if (a == "--trace") {

@@ -1,12 +1,14 @@
 #include "host/compositor/worker_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -29,6 +31,18 @@ namespace xen3d::host {
 
 namespace {
 
+// llvmpipe rasterizer threads for a worker whose guest is one of `guests`
+// sharing the host's cores: its share of them, where a share of one is
+// none. A rasterizer thread is worth its hand-offs only where it runs beside
+// the worker's own thread; with more guests than cores every thread is
+// already busy, and rasterizing inline saves two wake-ups per flush
+// (bench/multi_guest_bench.sh measured it, docs/performance.md).
+uint32_t rasterizer_threads_for(size_t guests) {
+  cpu_set_t set;
+  const size_t cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  const size_t share = cores / std::max<size_t>(guests, 1);
+  return share >= 2 ? static_cast<uint32_t>(std::min<size_t>(share, 64)) : 0;
+}
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -99,12 +113,11 @@ std::unique_ptr<WorkerProcess> WorkerProcess::start(const Config& config, std::s
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  // llvmpipe's rasterizer threads per worker (--worker-threads).
+  // llvmpipe's rasterizer threads are the compositor's to size (worker_session), not the environment's.
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) {
     if (std::strncmp(*e, "LP_NUM_THREADS=", 15) != 0) env_strings.emplace_back(*e);
   }
-  if (config.threads) env_strings.push_back("LP_NUM_THREADS=" + std::to_string(config.threads));
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -142,7 +155,8 @@ namespace {
 constexpr size_t kWordsPerRecord = 8192;  // worker_transport_words' tail
 }
 
-bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& transferable, std::string& error) {
+bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, size_t guests, bool& transferable,
+                           std::string& error) {
   proto::TransportHandoff handoff;
   transferable = session->transport().handoff(handoff, error);
   if (!transferable) return false;
@@ -167,6 +181,8 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
   s.bulk_heap_size = l.size[int(proto::RingId::Bulk)];
   s.framebuffer_offset = l.fb_offset;
   s.framebuffer_size = l.fb_size;
+  threads_ = config_.threads >= 0 ? static_cast<uint32_t>(config_.threads) : rasterizer_threads_for(guests);
+  s.rasterizer_threads = static_cast<uint8_t>(threads_);
   std::string names;
   for (const std::string* part : {&info.peer_name, &info.peer_vm, &info.peer_id, &info.endpoint}) {
     names.append(part->substr(0, 250));
@@ -196,18 +212,6 @@ bool WorkerProcess::attach(std::unique_ptr<proto::HostSession>& session, bool& t
   session_ = std::move(session);
   memory_ = std::make_shared<GuestMemoryAccount>(config_.options.connection.max_guest_resource_bytes);
   return true;
-}
-
-std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
-                                                    bool& transferable, std::string& error) {
-  {
-    proto::TransportHandoff probe;  // a transport that cannot be handed off needs no process
-    transferable = session->transport().handoff(probe, error);
-    if (!transferable) return nullptr;
-  }
-  auto w = start(config, error);
-  if (!w || !w->attach(session, transferable, error)) return nullptr;
-  return w;
 }
 
 bool WorkerProcess::alive() const {
@@ -255,7 +259,7 @@ void WorkerProcess::handle(const std::vector<uint8_t>& rec) {
       share_surface(r);
     } else if constexpr (std::is_same_v<R, proto::WorkerPresent>) {
       if (!joined_) return proto::DecodeError::rejected("worker_present: the worker joined no desktop");
-      joined_->shared_presented(r.window);
+      joined_->shared_presented(r.window, r.copy_us / 1000.0);
       config_.desktops->damaged(*joined_);
     } else if constexpr (std::is_same_v<R, proto::WorkerDesktopLeave>) {
       leave_desktop();

@@ -30,23 +30,24 @@ class WorkerProcess {
     std::string program;   // xen3d-render-worker's path (worker_program())
     WorkerOptions options;  // what every worker is started with (link_fd is set here)
     uint32_t gpu_budget_ms = 0;  // --gpu-budget-ms; 0: no watchdog
-    uint32_t threads = 0;        // --worker-threads: LP_NUM_THREADS (0: llvmpipe's default)
+    int threads = -1;            // --worker-threads: llvmpipe's threads per worker (-1: by cores and guests)
     // The compositor-wide totals the host's operator asks for in host_stats.
     std::function<proto::WorkerTotals()> totals;
     // The desktops a worker's GL connection may join (null: none).
     DesktopRegistry* desktops = nullptr;
   };
 
-  // nullptr with `error` when the connection cannot be handed to another
-  // process (`transferable` false: its transport cannot be yet) or the
-  // worker cannot be started; `session` is then untouched.
-  static std::unique_ptr<WorkerProcess> spawn(const Config& config, std::unique_ptr<proto::HostSession>& session,
-                                              bool& transferable, std::string& error);
-  // spawn() in two steps, so a worker can start (and open its screen, the
-  // slow part) before its guest arrives: the compositor keeps one spare.
+  // A worker starts (and opens its screen, the slow part) before its guest
+  // arrives: the compositor keeps one spare. nullptr with `error` when it
+  // cannot be started.
   static std::unique_ptr<WorkerProcess> start(const Config& config, std::string& error);
-  // Hands the started worker its connection. False as for spawn().
-  bool attach(std::unique_ptr<proto::HostSession>& session, bool& transferable, std::string& error);
+  // Hands the started worker its connection. False with `error` when the
+  // connection cannot be handed to another process (`transferable` false:
+  // its transport cannot be yet) or the worker is gone; `session` is then
+  // untouched.
+  // `guests`: how many guests the host's cores serve, this one included
+  // (what the worker's rasterizer threads are sized by).
+  bool attach(std::unique_ptr<proto::HostSession>& session, size_t guests, bool& transferable, std::string& error);
   // Not exited yet (a spare that died waiting is started again).
   bool alive() const;
   ~WorkerProcess();
@@ -60,6 +61,7 @@ class WorkerProcess {
 
   const std::string& label() const { return label_; }
   pid_t pid() const { return pid_; }
+  uint32_t rasterizer_threads() const { return threads_; }
   uint32_t objects() const { return objects_; }
   uint64_t bytes() const { return bytes_; }
 
@@ -81,6 +83,7 @@ class WorkerProcess {
   int page_fd_ = -1;  // until attach() has passed it on
   bool rings_shared_ = true;  // the compositor can still write the guest's reply ring (not tcp)
   pid_t pid_ = -1;
+  uint32_t threads_ = 0;  // llvmpipe rasterizer threads it was given
   std::string label_;
   std::string kill_reason_;
   std::atomic<bool> stop_{false};

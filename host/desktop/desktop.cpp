@@ -211,13 +211,13 @@ int Desktop::share_surface(pipe_screen* screen, uint32_t window, uint32_t connec
   return s->shared->fd();
 }
 
-void Desktop::shared_presented(uint32_t window) {
+void Desktop::shared_presented(uint32_t window, double copy_ms) {
   std::lock_guard<std::mutex> g(mutex_);
   // Any joined worker may name any window (surfaces_ is the GPU lock's): a
   // false one costs a redraw of that window's visible part, no more.
   auto win = windows_.find(window);
   if (win == windows_.end()) return;
-  presented_locked(window, win->second.width, win->second.height, 0);
+  presented_locked(window, win->second.width, win->second.height, copy_ms);
 }
 
 void Desktop::connection_left(uint32_t connection) {

@@ -69,8 +69,9 @@ class Desktop {
   // the caller sends a copy) and its `size`, or -1 with `error`.
   int share_surface(pipe_screen* screen, uint32_t window, uint32_t connection, uint32_t width, uint32_t height,
                     uint64_t& size, std::string& error);
-  // A worker published a new frame of `window` (any thread).
-  void shared_presented(uint32_t window);
+  // A worker published a new frame of `window` (any thread); taking it
+  // cost the worker `copy_ms` (the desktop's present_ms_avg).
+  void shared_presented(uint32_t window, double copy_ms);
   // A GL connection joined: its window surfaces are charged to `memory`.
   // It left: its windows' frames go (the app is gone).
   void connection_joined(uint32_t connection, std::shared_ptr<GuestMemoryAccount> memory);

@@ -28,6 +28,7 @@
 #include "host/gpu/host_gpu.h"
 #include "host/executor/object_table.h"
 #include "host/executor/present_snapshot.h"
+#include "host/gpu/llvmpipe_threads.h"
 #include "host/worker/sandbox.h"
 #include "host/compositor/watchdog_page.h"
 #include "host/worker/worker_desktop.h"
@@ -51,6 +52,7 @@ struct Received {
   proto::SessionInfo info;
   proto::TransportHandoff handoff;
   int watchdog_fd = -1;
+  unsigned rasterizer_threads = 0;
 };
 
 // The transport's words (xen: the guest's grant refs), in worker_transport_words records.
@@ -120,6 +122,7 @@ bool receive_session(WorkerLink& link, Received& out, std::string& error) {
   l.size[int(proto::RingId::Bulk)] = s->bulk_heap_size;
   l.fb_offset = s->framebuffer_offset;
   l.fb_size = s->framebuffer_size;
+  out.rasterizer_threads = s->rasterizer_threads;
   auto& i = out.info;
   i.connection_id = s->connection_id;
   i.peer_pid = s->peer_pid;
@@ -220,6 +223,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   got.info.host_renderer = gpu->renderer();
+  // Sized now that the compositor knows how many guests share the cores
+  // (the screen was opened before; its threads start with the first context).
+  if (!xen3d_llvmpipe_set_threads(gpu->screen(), got.rasterizer_threads)) {
+    XLOG_DEBUG("the driver's rasterizer threads stay as they are (not llvmpipe)");
+  }
   ConnectionOptions c = o.connection;
   c.screen = gpu->screen();
   c.caps = caps;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "host/desktop/surface_copy.h"
@@ -42,10 +44,13 @@ class SharedPresentTarget final : public PresentTarget {
       it = surfaces_.emplace(window, std::move(held)).first;
     }
     SharedSurface& s = *it->second.surface;
+    const auto t0 = std::chrono::steady_clock::now();
     copy_frame_and_wait(pipe, frame, level, layer, s.back(), w, h);
     s.publish();
     proto::WorkerPresent p;
     p.window = window;
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    p.copy_us = static_cast<uint32_t>(std::min<int64_t>(us, 60000000));
     link_.link().send(p);
     return true;
   }

@@ -184,3 +184,42 @@ TEST_CASE("hostile guests are cut off cleanly and give back every byte they held
   CHECK(rss_after <= rss_before + slack);                       // and it all came back
   REQUIRE(c.running());
 }
+
+namespace {
+
+// How many llvmpipe rasterizer threads the render worker serving `name` runs,
+// read from its /proc threads once its guest has a context.
+int rasterizer_threads_of(Compositor& c, const std::string& name) {
+  const std::string log = c.log_text();
+  const std::string mark = "(" + name + ", pid ";
+  const size_t at = log.find(mark);
+  REQUIRE(at != std::string::npos);
+  const std::string tail = "served by render worker ";
+  const size_t w = log.find(tail, at);
+  REQUIRE(w != std::string::npos);
+  const std::string pid = log.substr(w + tail.size(), log.find_first_not_of("0123456789", w + tail.size()) - w - tail.size());
+  int n = 0;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
+    std::ifstream f(t.path() / "comm");
+    std::string comm;
+    std::getline(f, comm);
+    n += comm.rfind("llvmpipe-", 0) == 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a render worker runs the rasterizer threads the compositor sizes for it", "[compositor][isolation]") {
+  for (const int threads : {3, 0}) {
+    Compositor c("--worker-threads " + std::to_string(threads));
+    auto g = c.connect("threads-" + std::to_string(threads));
+    ContextCreate cc;
+    cc.id = kCtx;
+    REQUIRE(g->send(cc));
+    REQUIRE(ping(*g, 1));
+    INFO(c.log_text());
+    CHECK(c.log_text().find("(" + std::to_string(threads) + " rasterizer threads)") != std::string::npos);
+    CHECK(rasterizer_threads_of(c, "threads-" + std::to_string(threads)) == threads);
+  }
+}

@@ -148,5 +148,10 @@ for _ in $(seq 50); do [ "$(selected)" = alpha ] && break; sleep 0.1; done
 say "Ctrl+Alt+Right in the host window switched to alpha"
 
 ctl stats | tee "$work/stats.txt"
+# The GL frames came from render workers, which say what taking each one cost.
+presents=$(sed -n 's/^alpha\t.*presents=\([0-9]*\).*/\1/p' "$work/stats.txt")
+present_ms=$(sed -n 's/^alpha\t.*present_ms_avg=\([0-9.]*\).*/\1/p' "$work/stats.txt")
+[ "${presents:-0}" -gt 0 ] || fail "alpha's stats show no GL frames taken into the desktop"
+awk -v m="${present_ms:-0}" 'BEGIN { exit !(m > 0) }' || fail "alpha's present_ms_avg is ${present_ms:-missing}: the workers' copy time is not counted"
 kill -0 "$comp_pid" || fail "the compositor died"
 say "OK"
