@@ -133,6 +133,17 @@ std::unique_ptr<GuestSession> connect_to(const std::string& endpoint, const std:
   return s;
 }
 
+// A connection to the compositor's socket that never says hello.
+int connect_silently(const Compositor& c) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, c.socket.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
 }  // namespace
 
 TEST_CASE("a peer that connects and says nothing does not hold up other guests' handshakes", "[compositor][limits]") {
@@ -140,13 +151,7 @@ TEST_CASE("a peer that connects and says nothing does not hold up other guests' 
   // Three silent peers: each would hold a serial acceptor for the whole 5 s handshake deadline.
   std::vector<int> silent;
   for (int i = 0; i < 3; ++i) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, c.socket.c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    silent.push_back(fd);
+    silent.push_back(connect_silently(c));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the acceptor has taken them
   const auto t0 = std::chrono::steady_clock::now();
@@ -164,13 +169,7 @@ TEST_CASE("a burst of connections from one peer is served in turn, not refused",
   // once, each slow to say hello, look like this to the acceptor.
   std::vector<int> silent;
   for (size_t i = 0; i < xen3d::proto::HandshakePool::kMaxPendingPerPeer + 2; ++i) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, c.socket.c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    silent.push_back(fd);
+    silent.push_back(connect_silently(c));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the acceptor has taken them
   std::unique_ptr<GuestSession> late;
