@@ -13,6 +13,11 @@
 #   DISPLAY                     set: the window output opens there (Ctrl+Alt+Left/Right
 #                               switch VMs, F12 the VM picker)
 set -euo pipefail
+case ${1:-} in
+  "") ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "demo: no arguments (got '$1'); it is set up by the environment variables in --help" >&2; exit 2 ;;
+esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 scripts/setup.sh
