@@ -59,8 +59,7 @@ void HandshakePool::start(int sock, const std::string& peer, const Handshake& ha
 void HandshakePool::start_queued(const Handshake& handshake) {
   for (auto it = queued_.begin(); it != queued_.end();) {
     auto& socks = it->second;
-    for (;;) {
-      if (socks.empty()) break;
+    while (!socks.empty()) {
       {
         std::lock_guard<std::mutex> g(mutex_);
         auto p = pending_.find(it->first);

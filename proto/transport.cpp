@@ -1,6 +1,6 @@
-#include <algorithm>
 #include "proto/transport.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>

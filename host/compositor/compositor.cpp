@@ -190,10 +190,11 @@ void Compositor::serve(std::unique_ptr<proto::HostSession> session) {
     proto::TransportHandoff probe;
     transferable = session->transport().handoff(probe, error);
     if (transferable) {
+      const size_t guests = worker_count() + 1;  // this one included
       std::lock_guard<std::mutex> g(spare_mutex_);
       worker = std::move(spare_);
       if (!worker || !worker->alive()) worker = WorkerProcess::start(worker_config_, error);
-      if (worker && !worker->attach(session, worker_count() + 1, transferable, error)) worker.reset();
+      if (worker && !worker->attach(session, guests, transferable, error)) worker.reset();
       // The next guest's worker starts now, while this one is served.
       if (transferable && !stop_) {
         std::string why;

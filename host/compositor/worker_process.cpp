@@ -32,11 +32,11 @@ namespace xen3d::host {
 namespace {
 
 // llvmpipe rasterizer threads for a worker whose guest is one of `guests`
-// sharing the host's cores: its share of them, where a share of one is
+// sharing the host's cores: its share of them, where a share of one core is
 // none. A rasterizer thread is worth its hand-offs only where it runs beside
-// the worker's own thread; with more guests than cores every thread is
+// the worker's own thread; with as many guests as cores every thread is
 // already busy, and rasterizing inline saves two wake-ups per flush
-// (bench/multi_guest_bench.sh measured it, docs/performance.md).
+// (docs/performance.md, "Render workers", has the measurements).
 uint32_t rasterizer_threads_for(size_t guests) {
   cpu_set_t set;
   const size_t cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
