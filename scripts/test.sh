@@ -5,6 +5,9 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+case ${1:-} in
+  -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 scripts/setup.sh
 if [ $# -gt 0 ]; then
   exec meson test -C build --print-errorlogs "$@"

@@ -12,6 +12,7 @@
 // Xen's device ioctls (libxen-dev): the only ones a worker may make.
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 typedef uint16_t domid_t;  // what <xen/sys/evtchn.h> expects from Xen's own headers
 #include <xen/sys/evtchn.h>
 #include <xen/sys/gntdev.h>
@@ -106,9 +107,14 @@ bool install_filter(int snapshot_dir_fd, std::string& error) {
   // pipe), and LeakSanitizer's check at
   // exit stops the world with a ptrace'd helper. Without these, a finding
   // would end as a bare SIGSYS. Release builds never allow them.
-  for (const char* name : {"ptrace", "wait4", "openat", "open", "unlink", "unlinkat", "clone", "pipe", "pipe2", "kill"}) {
+  // (The leak check's helper lists /proc/self/task with getdents; were it
+  // killed, the worker would wait for it forever at exit.)
+  for (const char* name : {"ptrace", "wait4", "openat", "open", "unlink", "unlinkat", "clone", "pipe", "pipe2", "kill",
+                           "getdents", "stat", "lstat"}) {
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(name), 0);
   }
+  // Whether the report file is a terminal (for colours).
+  if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TCGETS));
 #endif
   // Threads only, never processes; clone3's flags sit in memory a filter
   // cannot read, so it says ENOSYS and glibc falls back to clone.

@@ -12,9 +12,23 @@ if [ ${#reports[@]} -eq 0 ]; then
   echo "no sanitizer reports in $dir"
   exit 0
 fi
+# Render workers' reports are not symbolized (the sandbox refuses the
+# symbolizer's fork): their frames are "(module+0xOFFSET)", read here.
+symbolize() {
+  local line module offset where
+  while IFS= read -r line; do
+    if [[ "$line" =~ ^\ *#[0-9]+\ 0x[0-9a-f]+\ +\(([^+\)]+)\+(0x[0-9a-f]+)\) ]]; then
+      module=${BASH_REMATCH[1]} offset=${BASH_REMATCH[2]}
+      where=$(addr2line -f -C -i -e "$module" "$offset" 2>/dev/null | paste -sd' ' | cut -c1-200)
+      echo "$line  ${where:+-> $where}"
+    else
+      echo "$line"
+    fi
+  done
+}
 for r in "${reports[@]}"; do
   echo "=== $r"
-  head -60 "$r"
+  head -60 "$r" | symbolize
 done
 # Last, one short block per report (CI may keep only the end of the output):
 # the test that started the process (tests/gl/harness.sh writes $dir/index),
@@ -27,7 +41,7 @@ for r in "${reports[@]}"; do
   echo "--- $(basename "$r") (from ${test:-a test that did not register its pid: compositor_tests?})"
   grep -m1 -E '^(SUMMARY|.*ERROR): ' "$r" || true
   grep -m1 'SUMMARY' "$r" || true
-  grep -E '^ *#[0-9]+ .*/(host|proto|guest|xen)/' "$r" | head -6 || true
+  symbolize <"$r" | grep -E '^ *#[0-9]+ .*/(host|proto|guest|xen)/' | head -6 || true
   mv "$r" "$dir/shown/"
 done
 echo "FAIL: ${#reports[@]} sanitizer report(s) (kept in $dir/shown)" >&2

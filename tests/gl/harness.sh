@@ -75,6 +75,8 @@ start_compositor() {
     local reports
     reports=$(dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")")
     mkdir -p "$reports" && echo "$comp_pid $(basename "$0" .sh)" >>"$reports/index"
+    # Render workers run as nobody and write their own reports here.
+    chmod 1777 "$reports"
   fi
   # "ready" comes after every listener (local, tcp, xen) is up and logged; the
   # local socket alone appears first, so tests reading the log raced it.

@@ -11,7 +11,10 @@
 #   - the compositor serves new guests afterwards;
 #   - a worker that breaks its sandbox (XEN3D_WORKER_SANDBOX_PROBE makes it
 #     open a file for writing) is killed by the kernel (SIGSYS), creates
-#     nothing, and costs only its guest.
+#     nothing, and costs only its guest;
+#   - sanitized build only: a worker's leak check at exit runs to its end in
+#     the sandbox and writes its report (XEN3D_WORKER_LEAK_PROBE leaks 43210
+#     bytes on purpose; the report is checked, then removed).
 allow_lost_contexts=1  # the runaway draw's and the killed workers' guests
 . "$(dirname "$0")/harness.sh"
 : "${GPU_HOG:?}"
@@ -113,4 +116,42 @@ grep -q "render worker killed by SIGSYS" "$work/compositor.log" || fail "the com
 [ ! -e "$work/sandbox-escape" ] || fail "the sandboxed worker created a file"
 grep -q "the sandbox let the worker" "$work/compositor.log" && fail "the sandbox let the worker open a file for writing"
 kill -0 "$comp_pid" || fail "the compositor died with its worker"
+
+if [[ "${ASAN_OPTIONS:-}" == *log_path=* ]]; then
+  say "sanitized: a sandboxed worker's leak check finishes and reports"
+  kill -TERM "$comp_pid"
+  wait "$comp_pid" 2>/dev/null || true
+  mv "$work/compositor.log" "$work/compositor-2.log"
+  XEN3D_WORKER_LEAK_PROBE=1 start_compositor --render-workers on
+  guest "$XEN3D_INFO" >"$work/leak.log" 2>&1 || fail "xen3d-info failed: $(cat "$work/leak.log")"
+  reports=$(dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")")
+  probe_reports() {  # reports of the probe's leak alone (ASan's or UBSan's log_path)
+    local r
+    for r in "$reports"/asan.* "$reports"/ubsan.*; do
+      [ -f "$r" ] && grep -q "SUMMARY: AddressSanitizer: 43210 byte(s) leaked in 1 allocation(s)" "$r" && echo "$r"
+    done
+    return 0
+  }
+  found=""
+  for _ in $(seq 100); do
+    found=$(probe_reports | head -1)
+    [ -n "$found" ] && break
+    sleep 0.1
+  done
+  [ -n "$found" ] || fail "no leak report from the worker (its leak check did not finish, or could not write)"
+  grep -q "did not exit within" "$work/compositor.log" && fail "a sanitized worker was killed during its leak check"
+  kill -TERM "$comp_pid"
+  wait "$comp_pid" 2>/dev/null || true
+  # Spare workers leak the probe too as they exit. Only reports of the probe
+  # alone go: anything else stays for the sanitizer-reports test.
+  probe_workers() {
+    local p
+    for p in $(pgrep -f xen3d-render-worker); do
+      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^XEN3D_WORKER_LEAK_PROBE=' && echo "$p"
+    done
+    return 0
+  }
+  for _ in $(seq 150); do [ -z "$(probe_workers)" ] && break; sleep 0.1; done
+  probe_reports | xargs -r rm -f
+fi
 say "ok: render workers contain a runaway draw, a crashed worker and a sandbox violation"
