@@ -87,7 +87,7 @@ size_t Compositor::guest_count() const {
 size_t Compositor::worker_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t n = 0;
-  for (const auto& s : guests_) n += !s.done && s.worker;
+  for (const auto& s : guests_) n += !s.done && s.worker && s.worker->serving();
   return n;
 }
 

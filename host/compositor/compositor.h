@@ -51,7 +51,7 @@ class Compositor {
   // Endpoints actually listened on (tcp port 0 resolved).
   std::vector<std::string> endpoints() const;
   size_t guest_count() const;
-  size_t worker_count() const;  // guests served by render workers
+  size_t worker_count() const;  // guests render workers serve now (not ones tearing down)
 
  private:
   struct Slot {

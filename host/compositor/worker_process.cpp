@@ -277,6 +277,8 @@ void WorkerProcess::handle(const std::vector<uint8_t>& rec) {
       config_.desktops->damaged(*joined_);
     } else if constexpr (std::is_same_v<R, proto::WorkerDesktopLeave>) {
       leave_desktop();
+    } else if constexpr (std::is_same_v<R, proto::WorkerGuestLeft>) {
+      guest_left_ = true;
     } else if constexpr (std::is_same_v<R, proto::WorkerTotalsRequest>) {
       if (!session_->info().peer_is_host) return proto::DecodeError::rejected("only the host's operator sees totals");
       link_->send(config_.totals ? config_.totals() : proto::WorkerTotals{});

@@ -62,6 +62,9 @@ class WorkerProcess {
   const std::string& label() const { return label_; }
   pid_t pid() const { return pid_; }
   uint32_t rasterizer_threads() const { return threads_; }
+  // Whether its guest has gone (the worker said so; it is tearing down): it
+  // no longer shares the cores with new guests.
+  bool serving() const { return !guest_left_; }
   uint32_t objects() const { return objects_; }
   uint64_t bytes() const { return bytes_; }
 
@@ -87,6 +90,7 @@ class WorkerProcess {
   std::string label_;
   std::string kill_reason_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> guest_left_{false};
   std::atomic<uint32_t> objects_{0};
   std::atomic<uint64_t> bytes_{0};
   // The guest's quota as the compositor sees it: the worker's table bytes

@@ -294,6 +294,9 @@ int main(int argc, char** argv) {
     {
       StatsReporter stats(link);
       conn.run();
+      // Before the teardown (the screen's threads, LLVM): a guest that
+      // connects meanwhile gets the cores this one leaves.
+      link.send(proto::WorkerGuestLeft{});
     }
     g_connection = nullptr;
   }

@@ -223,3 +223,42 @@ TEST_CASE("a render worker runs the rasterizer threads the compositor sizes for 
     CHECK(rasterizer_threads_of(c, "threads-" + std::to_string(threads)) == threads);
   }
 }
+
+TEST_CASE("a guest that connects as another leaves gets the cores that one leaves", "[compositor][isolation]") {
+  // Auto sizing divides the cores among the guests workers serve. A worker
+  // still tearing down after its guest left must not count: programs run
+  // back to back got no rasterizer threads (docs/render-workers.md). On one
+  // core both guests get none, and the check holds trivially.
+  Compositor c("--worker-threads auto");
+  auto sized = [&c](const std::string& name) {  // what the compositor gave the guest's worker
+    const std::string log = c.log_text();
+    const size_t at = log.find("(" + name + ", pid ");
+    REQUIRE(at != std::string::npos);
+    const std::string served = "served by render worker ";
+    const size_t w = log.find(served, at);
+    REQUIRE(w != std::string::npos);
+    const size_t open = log.find(" (", w + served.size());
+    REQUIRE(open != std::string::npos);
+    return std::stoi(log.substr(open + 2));
+  };
+  {
+    auto a = c.connect("leaving-guest");
+    ContextCreate cc;
+    cc.id = kCtx;
+    REQUIRE(a->send(cc));
+    REQUIRE(ping(*a, 1));
+  }
+  // Its worker has seen it go; its teardown and exit come after.
+  for (int i = 0; i < 300 && c.log_text().find("guest 1: freed") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  INFO(c.log_text());
+  REQUIRE(c.log_text().find("guest 1: freed") != std::string::npos);
+  auto b = c.connect("arriving-guest");
+  ContextCreate cc;
+  cc.id = kCtx;
+  REQUIRE(b->send(cc));
+  REQUIRE(ping(*b, 1));
+  INFO(c.log_text());
+  CHECK(sized("arriving-guest") == sized("leaving-guest"));
+}
