@@ -189,15 +189,20 @@ namespace {
 
 // How many llvmpipe rasterizer threads the render worker serving `name` runs,
 // read from its /proc threads once its guest has a context.
-int rasterizer_threads_of(Compositor& c, const std::string& name) {
+// The compositor's line for the guest's worker, from its pid on: "PID (N rasterizer threads)".
+std::string served_by(Compositor& c, const std::string& name) {
   const std::string log = c.log_text();
-  const std::string mark = "(" + name + ", pid ";
-  const size_t at = log.find(mark);
+  const size_t at = log.find("(" + name + ", pid ");
   REQUIRE(at != std::string::npos);
-  const std::string tail = "served by render worker ";
-  const size_t w = log.find(tail, at);
+  const std::string served = "served by render worker ";
+  const size_t w = log.find(served, at);
   REQUIRE(w != std::string::npos);
-  const std::string pid = log.substr(w + tail.size(), log.find_first_not_of("0123456789", w + tail.size()) - w - tail.size());
+  return log.substr(w + served.size(), log.find('\n', w) - w - served.size());
+}
+
+int rasterizer_threads_of(Compositor& c, const std::string& name) {
+  const std::string line = served_by(c, name);
+  const std::string pid = line.substr(0, line.find_first_not_of("0123456789"));
   int n = 0;
   for (const auto& t : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
     std::ifstream f(t.path() / "comm");
@@ -231,15 +236,10 @@ TEST_CASE("a guest that connects as another leaves gets the cores that one leave
   // core both guests get none, and the check holds trivially.
   Compositor c("--worker-threads auto");
   auto sized = [&c](const std::string& name) {  // what the compositor gave the guest's worker
-    const std::string log = c.log_text();
-    const size_t at = log.find("(" + name + ", pid ");
-    REQUIRE(at != std::string::npos);
-    const std::string served = "served by render worker ";
-    const size_t w = log.find(served, at);
-    REQUIRE(w != std::string::npos);
-    const size_t open = log.find(" (", w + served.size());
+    const std::string line = served_by(c, name);
+    const size_t open = line.find(" (");
     REQUIRE(open != std::string::npos);
-    return std::stoi(log.substr(open + 2));
+    return std::stoi(line.substr(open + 2));
   };
   {
     auto a = c.connect("leaving-guest");

@@ -63,6 +63,11 @@ start_xvfb() {
   fail "could not start Xvfb"
 }
 
+# Where sanitized processes write their reports (ASAN_OPTIONS' log_path).
+sanitizer_reports_dir() {
+  dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")"
+}
+
 start_compositor() {
   # XEN3D_COMPOSITOR_ARGS: more options for every test's compositor, e.g.
   # --render-workers on to run a whole suite on render workers.
@@ -73,7 +78,7 @@ start_compositor() {
   # Which test a sanitizer report (named by pid) came from: see sanitizer_reports_test.sh.
   if [[ "${ASAN_OPTIONS:-}" == *log_path=* ]]; then
     local reports
-    reports=$(dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")")
+    reports=$(sanitizer_reports_dir)
     mkdir -p "$reports" && echo "$comp_pid $(basename "$0" .sh)" >>"$reports/index"
     # Render workers run as nobody and write their own reports here.
     chmod 1777 "$reports"

@@ -124,7 +124,7 @@ if [[ "${ASAN_OPTIONS:-}" == *log_path=* ]]; then
   mv "$work/compositor.log" "$work/compositor-2.log"
   XEN3D_WORKER_LEAK_PROBE=1 start_compositor --render-workers on
   guest "$XEN3D_INFO" >"$work/leak.log" 2>&1 || fail "xen3d-info failed: $(cat "$work/leak.log")"
-  reports=$(dirname "$(sed 's/.*log_path=\([^:]*\).*/\1/' <<<"$ASAN_OPTIONS")")
+  reports=$(sanitizer_reports_dir)
   probe_reports() {  # reports of the probe's leak alone (ASan's or UBSan's log_path)
     local r
     for r in "$reports"/asan.* "$reports"/ubsan.*; do
