@@ -8,6 +8,8 @@
 # Stacks:  direct   Debian's libGL, llvmpipe in-process (the baseline)
 #          remote   our libGL through xen3d-compositor (local transport; each
 #                   guest in its own render worker, the default)
+#          readback remote, but window frames read back through the reply ring
+#                   (XEN3D_PRESENT=readback), not shown from the host's memory
 #          inproc   the same, served inside the compositor (--render-workers off)
 #          virpipe  Debian's libGL, Mesa's virpipe driver against
 #                   virgl_test_server --use-egl-surfaceless (the peer)

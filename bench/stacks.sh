@@ -2,6 +2,9 @@
 #
 #   direct   Debian's libGL, llvmpipe in-process (the baseline)
 #   remote   our libGL through xen3d-compositor, local transport
+#   readback remote, with every window frame read back through the reply
+#            ring (XEN3D_PRESENT=readback: the path tcp and Xen guests without
+#            the Xorg module take) instead of shown from the host's memory
 #   tcp      our libGL through xen3d-compositor, tcp on loopback
 #   inproc   our libGL through a second xen3d-compositor that serves guests
 #            in its own process (--render-workers off: the executor without
@@ -82,11 +85,12 @@ stacks_env() {
     direct) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=llvmpipe" ;;
     virpipe) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=virpipe" ;;
     remote) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
+    readback) echo "$(stacks_env remote) XEN3D_PRESENT=readback" ;;
     tcp) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=$stacks_tcp_spec" ;;
     inproc) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/inproc.sock" ;;
     # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
     remote-egl) local d=$stacks_build/guest/winsys-remote/egl
       echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
-    *) echo "unknown stack '$1' (direct, remote, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
+    *) echo "unknown stack '$1' (direct, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }

@@ -132,6 +132,7 @@ bool guest_read_welcome(const std::vector<uint8_t>& rec, ShmLayout& layout, Sess
   }
   info.connection_id = w.connection_id;
   info.host_renderer.assign(w.host_renderer);
+  info.host_minor = w.minor;
   return true;
 }
 

@@ -160,6 +160,55 @@ bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector
   return true;
 }
 
+namespace {
+constexpr uint8_t kFdMarker = 0xfd;
+}  // namespace
+
+bool send_one_fd(int sock, int fd, Deadline dl) {
+  const std::vector<uint8_t> marker{kFdMarker};
+  return send_record(sock, marker, &fd, 1, dl);
+}
+
+int receive_one_fd(int sock, Deadline dl, std::string& error) {
+  for (;;) {
+    if (!wait_fd(sock, POLLIN, dl)) {
+      error = errno == ETIMEDOUT ? "timed out waiting for a descriptor" : errno_text(errno);
+      return -1;
+    }
+    uint8_t byte = 0;
+    char control[CMSG_SPACE(sizeof(int) * 8)] = {};
+    iovec iov{&byte, 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      error = n == 0 ? "the peer closed the connection" : errno_text(errno);
+      return -1;
+    }
+    int got = -1;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      const int count = static_cast<int>((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int i = 0; i < count; ++i) {
+        int f;
+        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
+        if (got < 0) got = f;
+        else ::close(f);
+      }
+    }
+    if (byte != kFdMarker || got < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+      if (got >= 0) ::close(got);
+      error = "the peer sent something other than one descriptor";
+      return -1;
+    }
+    return got;
+  }
+}
+
 std::string errno_text(int err) { return std::strerror(err); }
 
 void close_fd(int& fd) {

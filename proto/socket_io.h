@@ -27,6 +27,12 @@ bool send_record(int fd, const std::vector<uint8_t>& rec, const int* fds, int nf
 bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector<int>* fds,
                  Deadline dl, std::string& error);
 
+// One descriptor alone on a stream socket: a single marker byte carrying it
+// (SCM_RIGHTS). receive_one_fd returns it (owned by the caller), or -1 with
+// `error` set; any extra descriptors that came along are closed.
+bool send_one_fd(int sock, int fd, Deadline dl);
+int receive_one_fd(int sock, Deadline dl, std::string& error);
+
 // A listening Unix socket at `path` (SOCK_CLOEXEC plus `extra_type_flags`),
 // made private with `mode` when it is not 0. It is bound under a temporary
 // name and renamed into place once it listens, so a client that sees the file

@@ -44,6 +44,8 @@ bool request_from_env(ConnectRequest& req, std::string& error);
 struct SessionInfo {
   uint32_t connection_id = 0;
   std::string host_renderer;
+  // Guest side: the compositor's protocol minor version (which newer records it understands).
+  uint16_t host_minor = 0;
   std::string endpoint;  // as given, for messages
   uint32_t peer_pid = 0;
   std::string peer_name;
@@ -107,6 +109,23 @@ class Transport {
     error = name() + " connections cannot be handed to another process";
     return false;
   }
+  // One descriptor beside the rings (frame_share), where the transport has a
+  // socket that carries them (local). The host sends it right after the
+  // answer that announces it and the guest receives it right after reading
+  // that answer, so neither side's wait() ever finds it on the socket.
+  virtual bool carries_fds() const { return false; }
+  virtual bool send_fd(int fd, std::string& error) {
+    (void)fd;
+    error = name() + " connections cannot carry descriptors";
+    return false;
+  }
+  // The descriptor (owned by the caller), or -1 with `error`.
+  virtual int receive_fd(int timeout_ms, std::string& error) {
+    (void)timeout_ms;
+    error = name() + " connections cannot carry descriptors";
+    return -1;
+  }
+
   // Host side: why the guest is gone where the transport learns it outside
   // the rings (a destroyed Xen domain unmaps nothing); "" while it may be there.
   virtual std::string peer_problem() const { return {}; }

@@ -71,6 +71,16 @@ class LocalTransport final : public Transport {
 
   std::string name() const override { return "local"; }
 
+  bool carries_fds() const override { return true; }
+  bool send_fd(int fd, std::string& error) override {
+    if (send_one_fd(sock_, fd, Deadline::in(kFdTimeoutMs))) return true;
+    error = "cannot send a descriptor: " + errno_text(errno);
+    return false;
+  }
+  int receive_fd(int timeout_ms, std::string& error) override {
+    return receive_one_fd(sock_, Deadline::in(timeout_ms), error);
+  }
+
   bool handoff(TransportHandoff& out, std::string& error) const override {
     out.kind = TransportHandoff::Local;
     out.layout = layout_;
@@ -92,6 +102,9 @@ class LocalTransport final : public Transport {
     return false;
   }
 
+  // A one-byte message on a socket whose peer reads it next: a full socket
+  // buffer means the peer is not reading at all.
+  static constexpr int kFdTimeoutMs = 5000;
   int sock_, shm_fd_, wait_efd_, kick_efd_;
   bool gone_ = false;
 };

@@ -92,8 +92,9 @@ bool RemoteDevice::lost() {
   return true;
 }
 
-void RemoteDevice::frame_presented() {
+void RemoteDevice::frame_presented(FramePath path) {
   ++frames_;
+  ++frames_by_path_[static_cast<int>(path)];
   if (stats_ == StatsMode::PerFrame) {
     std::fprintf(stderr, "xen3d: frame %" PRIu64 ": %" PRIu64 " round trips, %" PRIu64 " records\n", frames_,
                  session_->round_trips() - trips_at_last_frame_, session_->records_sent() - records_at_last_frame_);
@@ -111,6 +112,11 @@ void RemoteDevice::print_summary() {
                " records (%.1f per frame)\n",
                frames_, trips, frames_ ? double(trips) / double(frames_) : 0.0, session_->records_sent(),
                frames_ ? double(session_->records_sent()) / double(frames_) : 0.0);
+  std::fprintf(stderr,
+               "xen3d: frames: %" PRIu64 " shown from the host's memory, %" PRIu64 " read back, %" PRIu64
+               " kept on the host\n",
+               frames_by_path_[int(FramePath::Shared)], frames_by_path_[int(FramePath::ReadBack)],
+               frames_by_path_[int(FramePath::Host)]);
   // What sizing the heap needs: how much of it the host held at most, how
   // often the guest waited for it, and what took another path.
   const auto& b = session_->bulk_stats();

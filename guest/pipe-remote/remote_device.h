@@ -18,6 +18,10 @@ namespace xen3d::guest {
 
 // What XEN3D_STATS asks for: nothing, a summary at exit, or a line per frame.
 enum class StatsMode { Off, Summary, PerFrame };
+// How a presented frame reached the screen: composited by the host (or kept
+// there: nothing came back), shown by the guest's X server from the memory
+// the host rendered it in (frame_share), or read back into the guest.
+enum class FramePath { Host, Shared, ReadBack };
 
 class RemoteDevice {
  public:
@@ -50,7 +54,7 @@ class RemoteDevice {
   bool lost();
 
   // Frame accounting for XEN3D_STATS (caller holds lock()).
-  void frame_presented();
+  void frame_presented(FramePath path);
   StatsMode stats_mode() const { return stats_; }
   uint64_t frames() const { return frames_; }
   // "xen3d: stats: N frames, M synchronous round trips (R per frame), …" (once).
@@ -66,6 +70,7 @@ class RemoteDevice {
   bool loss_reported_ = false;
   StatsMode stats_ = StatsMode::Off;
   uint64_t frames_ = 0;
+  uint64_t frames_by_path_[3] = {};
   uint64_t trips_at_last_frame_ = 0;
   uint64_t records_at_last_frame_ = 0;
   bool summary_printed_ = false;

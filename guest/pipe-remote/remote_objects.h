@@ -24,6 +24,9 @@ struct RemoteResource {
   util_range valid;
   // Textures: anything may have written it (uploads, rendering, copies).
   bool written;
+  // Window buffers: whether the guest's X server shows this resource's host
+  // memory directly (frame_share), not asked yet, or refused.
+  enum class Frame : uint8_t { Unasked, Shared, Refused } frame;
 };
 
 struct RemoteSurface {

@@ -43,6 +43,7 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
 void resource_destroy(pipe_screen* s, pipe_resource* res) {
   RemoteDevice& dev = *remote(s)->dev;
   RemoteResource* r = remote(res);
+  if (r->frame == RemoteResource::Frame::Shared) remote(s)->sink->forget_shared(r->id);
   {
     proto::ObjectDestroy rec;
     rec.id = r->id;

@@ -1,8 +1,11 @@
 // The remoting pipe_screen: connection set-up, fences, present.
 #include "guest/pipe-remote/remote_screen.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "guest/pipe-remote/remote_objects.h"
 #include "util/format/u_format.h"
@@ -54,6 +57,47 @@ uint64_t get_timestamp(pipe_screen* s) {
   return ts.ns;
 }
 
+// Whether `r`'s frames go to the window system through the memory the host
+// renders them in (frame_share), asking the host on its first present.
+bool shares_frame(RemoteScreen* scr, RemoteResource* r, void* drawable, unsigned level, unsigned layer) {
+  using Frame = RemoteResource::Frame;
+  if (r->frame != Frame::Unasked) return r->frame == Frame::Shared;
+  RemoteDevice& dev = *scr->dev;
+  const pipe_resource& res = r->base;
+  r->frame = Frame::Refused;
+  std::string why;
+  if (level || layer || res.last_level || res.nr_samples > 1 || !(res.bind & PIPE_BIND_DISPLAY_TARGET) ||
+      (res.target != PIPE_TEXTURE_2D && res.target != PIPE_TEXTURE_RECT) || !scr->sink->shows_shared(drawable, res.format)) {
+    return false;  // not a window buffer the window system can show from shared memory: read back, silently
+  }
+  if (dev.session().info().host_minor < 3) {
+    why = "the compositor is older than shared frames (protocol 2." + std::to_string(dev.session().info().host_minor) + ")";
+  } else if (!dev.session().transport().carries_fds()) {
+    why = "a " + dev.session().transport().name() + " connection cannot share memory with the X server";
+  } else {
+    proto::FrameShare ask;
+    ask.resource = r->id;
+    proto::FrameShared answer;
+    if (!dev.session().call(ask, answer)) return false;
+    if (!answer.ok) {
+      why = std::string(answer.reason);
+    } else {
+      const int fd = dev.session().transport().receive_fd(5000, why);
+      if (fd >= 0 && scr->sink->attach_shared(r->id, fd, res.format, answer.stride, answer.rows)) {
+        r->frame = Frame::Shared;
+      } else if (fd >= 0) {
+        why = "the X server cannot map it (MIT-SHM file descriptors)";
+      }
+    }
+  }
+  if (!scr->shared_frames_logged) {
+    scr->shared_frames_logged = true;
+    guest_log(false, "%s", r->frame == Frame::Shared ? "frames are shown from the memory the host renders them in (no copies)"
+                                                  : ("frames are read back: " + why).c_str());
+  }
+  return r->frame == Frame::Shared;
+}
+
 void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsigned level, unsigned layer,
                        void* drawable, pipe_box* damage) {
   RemoteScreen* scr = remote(s);
@@ -102,7 +146,17 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
     fill(rec);
     dev.session().send(rec);
     dev.session().flush();
-    dev.frame_presented();
+    dev.frame_presented(FramePath::Host);
+    return;
+  }
+  if (shares_frame(scr, remote(res), drawable, level, layer)) {
+    proto::PresentShared rec;
+    fill(rec);
+    proto::PresentDone done;
+    const bool ok = dev.session().call(rec, done) && done.ok;
+    if (ok) dev.frame_presented(FramePath::Shared);
+    g.unlock();
+    if (ok) scr->sink->show_shared(drawable, id_of(res), w, h, damage);
     return;
   }
   proto::PresentReadback rec;
@@ -112,12 +166,17 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
   if (!dst) return;
   const unsigned row = util_format_get_stride(res->format, w);
   const bool ok = dev.session().call_data(rec, dst, util_format_get_2d_size(res->format, row, h), dst_stride, row);
-  if (ok) dev.frame_presented();
+  if (ok) dev.frame_presented(FramePath::ReadBack);
   g.unlock();
   scr->sink->show_frame(drawable, damage, ok);
 }
 
 }  // namespace
+
+bool PresentSink::attach_shared(uint32_t, int fd, pipe_format, unsigned, unsigned) {
+  ::close(fd);
+  return false;
+}
 
 pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique_ptr<PresentSink> sink) {
   auto caps = std::make_unique<proto::CapsTable>();

@@ -37,6 +37,16 @@ class PresentSink {
   // Shows what frame_buffer received (`complete` false: the frame did not
   // arrive; only give the buffer back).
   virtual void show_frame(void* drawable, const pipe_box* damage, bool complete) = 0;
+
+  // Shared frames (frame_share; the local transport): the window system
+  // shows a window buffer straight from the host memory it is rendered in,
+  // and nothing is copied. Whether `drawable` can show `format` that way;
+  // taking a buffer's memory (owns `fd`; false: keep reading its frames
+  // back); showing its finished frame; forgetting it when the buffer goes.
+  virtual bool shows_shared(void* drawable, pipe_format format) { return false; }
+  virtual bool attach_shared(uint32_t resource, int fd, pipe_format format, unsigned stride, unsigned rows);
+  virtual void show_shared(void* drawable, uint32_t resource, unsigned width, unsigned height, const pipe_box* damage) {}
+  virtual void forget_shared(uint32_t resource) {}
 };
 
 struct RemoteScreen {
@@ -49,6 +59,7 @@ struct RemoteScreen {
   // the window system was last asked for its token.
   uint64_t desktop_token = 0;
   std::chrono::steady_clock::time_point desktop_checked{};
+  bool shared_frames_logged = false;  // said once whether frames are shared or why not
 };
 
 inline RemoteScreen* remote(pipe_screen* s) { return reinterpret_cast<RemoteScreen*>(s); }

@@ -69,6 +69,7 @@ void GuestConnection::make_executor() {
   GalliumExecutor::Config cfg;
   cfg.screen = options_.screen;
   cfg.caps = options_.caps;
+  cfg.shares_frames = options_.shares_frames;
   cfg.max_resource_bytes = options_.max_guest_resource_bytes;
   cfg.max_objects = options_.max_guest_objects;
   cfg.max_shader_tokens = options_.max_shader_tokens;

@@ -32,6 +32,7 @@ struct ConnectionOptions {
   // (shared, immutable). Without a screen, Gallium records are refused.
   pipe_screen* screen = nullptr;
   std::shared_ptr<const proto::CapsTable> caps;
+  bool shares_frames = false;  // HostGpu::shares_frames(): window buffers can go to the guest's X server
   uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
   uint32_t max_guest_objects = 65536;
   uint32_t max_shader_tokens = 262144;  // per shader; its bytes also count against max_guest_resource_bytes

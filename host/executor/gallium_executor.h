@@ -52,6 +52,9 @@ class GalliumExecutor {
   struct Config {
     pipe_screen* screen = nullptr;
     std::shared_ptr<const proto::CapsTable> caps;
+    // The screen keeps window buffers (PIPE_BIND_DISPLAY_TARGET) in memory it
+    // can export as an fd (HostGpu::shares_frames); see frame_share.
+    bool shares_frames = false;
     uint64_t max_resource_bytes = uint64_t(4) << 30;  // per guest
     uint32_t max_objects = 65536;                      // per guest, every kind
     uint32_t max_shader_tokens = 262144;               // per shader (1 MiB of TGSI)
@@ -148,6 +151,8 @@ class GalliumExecutor {
   DecodeError handle(const proto::InvalidateResource&);
   DecodeError handle(const proto::Present&);
   DecodeError handle(const proto::PresentReadback&);
+  DecodeError handle(const proto::PresentShared&);
+  DecodeError handle(const proto::FrameShare&);
 
  private:
   // What the executor tracks per host context: which CSOs, shaders, samplers,
@@ -246,8 +251,11 @@ class GalliumExecutor {
   // Maps `box` of `res` for reading and streams it as packed rows.
   DecodeError read_box(const char* record, pipe_context* pipe, pipe_resource* res, unsigned level,
                        const pipe_box& box);
+  // What a present does with the frame once it is taken (snapshot, desktop):
+  // nothing more, send its pixels back, or finish it in place (present_shared).
+  enum class PresentAnswer { None, Pixels, Done };
   DecodeError present(const char* record, uint32_t id, uint32_t level, uint32_t layer, uint32_t window,
-                      const proto::Box& damage, bool readback);
+                      const proto::Box& damage, PresentAnswer answer);
   void snapshot(pipe_context* pipe, pipe_resource* res, unsigned level, unsigned layer, uint32_t window);
   // A single-sampled copy of a multisampled frame, in a texture kept for the next one.
   pipe_resource* resolve_for_present(pipe_context* pipe, pipe_resource* res, unsigned layer);

@@ -3,8 +3,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "frontend/sw_winsys.h"
+#include "host/gpu/frame_memory_winsys.h"
 #include "pipe-loader/pipe_loader.h"
 #include "pipe/p_screen.h"
+
+extern "C" pipe_screen* xen3d_sw_screen_create(sw_winsys* ws, const char* driver);  // pipe_loader_target.c
 
 namespace xen3d::host {
 
@@ -43,10 +47,15 @@ std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& e
       if (flags.find("use_llvm") == std::string::npos) flags += flags.empty() ? "use_llvm" : ",use_llvm";
       setenv("SOFTPIPE_DEBUG", flags.c_str(), 1);
     }
-    if (!pipe_loader_sw_probe_null(&gpu->dev_)) {
-      error = "the pipe-loader found no software device";
+    // Window buffers in memory the guest's X server can map (frame_memory_winsys.h).
+    sw_winsys* ws = frame_memory_winsys_create();
+    gpu->screen_ = ws ? xen3d_sw_screen_create(ws, driver.c_str()) : nullptr;
+    if (!gpu->screen_) {
+      if (ws) ws->destroy(ws);
+      error = "driver '" + driver + "' failed to create a screen";
       return nullptr;
     }
+    gpu->shares_frames_ = true;
   } else {
     int n = pipe_loader_probe(nullptr, 0);
     std::vector<pipe_loader_device*> devs(static_cast<size_t>(n > 0 ? n : 0));
@@ -68,7 +77,7 @@ std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& e
       return nullptr;
     }
   }
-  gpu->screen_ = pipe_loader_create_screen(gpu->dev_);
+  if (!gpu->screen_) gpu->screen_ = pipe_loader_create_screen(gpu->dev_);
   if (!gpu->screen_) {
     error = "driver '" + driver + "' failed to create a screen";
     return nullptr;

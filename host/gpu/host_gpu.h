@@ -30,12 +30,17 @@ class HostGpu {
   // lp_scene_is_resource_referenced, found by piglit with two guests). For
   // such a driver all guests' Gallium work takes this lock; null otherwise.
   std::mutex* context_lock() { return serialize_contexts_ ? &context_lock_ : nullptr; }
+  // Whether window buffers (PIPE_BIND_DISPLAY_TARGET resources) live in
+  // memfds that resource_get_handle(WINSYS_HANDLE_TYPE_FD) exports, for the
+  // guest's X server to show (host/gpu/frame_memory_winsys.h).
+  bool shares_frames() const { return shares_frames_; }
 
  private:
   HostGpu() = default;
   pipe_loader_device* dev_ = nullptr;
   pipe_screen* screen_ = nullptr;
   bool serialize_contexts_ = false;
+  bool shares_frames_ = false;
   std::mutex context_lock_;
 };
 

@@ -1,5 +1,9 @@
-// GalliumExecutor: presents, into a desktop or read back to the guest, and
-// their PNG snapshots.
+// GalliumExecutor: presents, into a desktop, read back to the guest or
+// finished in memory its X server shows (frame_share), and their PNG snapshots.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -9,6 +13,7 @@
 #include "host/executor/gallium_executor.h"
 #include "host/executor/present_snapshot.h"
 #include "host/validate/resource_layout.h"
+#include "frontend/winsys_handle.h"
 #include "pipe/p_context.h"
 #include "pipe/p_defines.h"
 #include "pipe/p_screen.h"
@@ -85,7 +90,7 @@ pipe_resource* GalliumExecutor::resolve_for_present(pipe_context* p, pipe_resour
 }
 
 proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32_t level, uint32_t layer,
-                                            uint32_t window, const proto::Box& damage, bool readback) {
+                                            uint32_t window, const proto::Box& damage, PresentAnswer answer) {
   pipe_resource* res = nullptr;
   if (auto e = get_resource(id, res, rec); !e.ok()) return e;
   if (res->target != PIPE_TEXTURE_2D && res->target != PIPE_TEXTURE_RECT) {
@@ -113,24 +118,77 @@ proto::DecodeError GalliumExecutor::present(const char* rec, uint32_t id, uint32
   }
   presents_[window] += 1;
   if (!config_.snapshot_dir.empty()) snapshot(p, res, level, layer, window);
-  if (present_target_ && !readback) {
+  if (present_target_ && answer != PresentAnswer::Pixels) {
     // Composited on the host: the frame goes into the desktop, nothing back to the guest.
     std::string why;
     if (!present_target_->present(p, res, level, layer, window, why)) return reject_("%s: %s", rec, why.c_str());
+  }
+  if (answer == PresentAnswer::Done) {
+    // The guest's X server reads the frame from the resource's own memory
+    // (frame_share) as soon as this answer arrives: every draw into it must
+    // have landed.
+    pipe_fence_handle* fence = nullptr;
+    p->flush(p, &fence, 0);
+    proto::PresentDone done;
+    done.ok = !fence || screen_->fence_finish(screen_, p, fence, PIPE_TIMEOUT_INFINITE);
+    if (fence) screen_->fence_reference(screen_, &fence, nullptr);
+    session_.reply(done);
     return {};
   }
-  if (!readback) return {};
+  if (answer == PresentAnswer::None) return {};
   pipe_box box;
   u_box_2d_zslice(0, 0, layer, level_width(*res, level), level_height(*res, level), &box);
   return read_box(rec, p, res, level, box);
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::Present& r) {
-  return present("present", r.resource, r.level, r.layer, r.window, r.damage, false);
+  return present("present", r.resource, r.level, r.layer, r.window, r.damage, PresentAnswer::None);
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::PresentReadback& r) {
-  return present("present_readback", r.resource, r.level, r.layer, r.window, r.damage, true);
+  return present("present_readback", r.resource, r.level, r.layer, r.window, r.damage, PresentAnswer::Pixels);
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::PresentShared& r) {
+  return present("present_shared", r.resource, r.level, r.layer, r.window, r.damage, PresentAnswer::Done);
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::FrameShare& r) {
+  const char* rec = "frame_share";
+  pipe_resource* res = nullptr;
+  if (auto e = get_resource(r.resource, res, rec); !e.ok()) return e;
+  proto::FrameShared answer;
+  winsys_handle handle{};
+  handle.type = WINSYS_HANDLE_TYPE_FD;
+  int fd = -1;
+  struct stat st{};
+  std::string why;
+  if (!config_.shares_frames) {
+    why = "the host driver keeps window buffers in memory of its own";
+  } else if (!session_.transport().carries_fds()) {
+    why = "a " + session_.transport().name() + " connection cannot carry the memory";
+  } else if (!(res->bind & PIPE_BIND_DISPLAY_TARGET)) {
+    why = "resource #" + std::to_string(r.resource) + " is not a window buffer";
+  } else if (!screen_->resource_get_handle || !screen_->resource_get_handle(screen_, nullptr, res, &handle, 0)) {
+    why = "the host driver could not export resource #" + std::to_string(r.resource);
+  } else {
+    fd = int(handle.handle);
+    if (fstat(fd, &st) != 0 || !handle.stride || uint64_t(st.st_size) / handle.stride < res->height0) {
+      why = "the host driver exported memory too small for resource #" + std::to_string(r.resource);
+    }
+  }
+  answer.ok = why.empty();
+  if (answer.ok) {
+    answer.stride = handle.stride;
+    answer.rows = uint32_t(std::min<uint64_t>(uint64_t(st.st_size) / handle.stride, UINT32_MAX));
+  }
+  answer.reason = why;
+  session_.reply(answer);
+  if (answer.ok && !session_.transport().send_fd(fd, why)) {
+    XLOG_WARN("guest %u: %s", config_.connection_id, why.c_str());
+  }
+  if (fd >= 0) close(fd);
+  return {};
 }
 
 }  // namespace xen3d::host

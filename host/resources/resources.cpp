@@ -19,9 +19,11 @@ using proto::ObjectKind;
 
 namespace {
 
-// Bind flags that mean "the window system shows this": on the host the
-// compositor presents through present records, and the host winsys has no
-// display targets to give (creating one would fail), so they are dropped.
+// Bind flags that mean "the window system shows this": dropped, except
+// DISPLAY_TARGET on a single-level 2D resource where the host screen keeps
+// window buffers in memory it can hand to the guest's X server
+// (keeps_display_target); elsewhere the compositor presents through present
+// records and the host winsys has no display targets to give.
 constexpr uint32_t kDisplayBinds = PIPE_BIND_DISPLAY_TARGET | PIPE_BIND_SCANOUT | PIPE_BIND_SHARED;
 constexpr uint32_t kKnownBinds = (1u << 26) - 1;
 // Resource flags a guest may ask for. DONT_OVER_ALLOCATE is dropped: the
@@ -36,6 +38,14 @@ constexpr uint32_t kMaxBufferBytes = 1u << 31;
 constexpr unsigned kMaxBoxExtent = 16384;
 
 bool valid_sample_count(unsigned n) { return n <= 1 || n == 2 || n == 4 || n == 8 || n == 16; }
+
+// A window buffer the guest may show from shared memory (frame_share).
+bool keeps_display_target(pipe_screen* screen, const pipe_resource& t, uint32_t asked) {
+  return (asked & PIPE_BIND_DISPLAY_TARGET) && (t.target == PIPE_TEXTURE_2D || t.target == PIPE_TEXTURE_RECT) &&
+         t.last_level == 0 && t.array_size == 1 && t.depth0 == 1 && t.nr_samples <= 1 &&
+         screen->is_format_supported(screen, t.format, t.target, t.nr_samples, t.nr_storage_samples,
+                                     t.bind | PIPE_BIND_DISPLAY_TARGET);
+}
 
 }  // namespace
 
@@ -185,6 +195,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   templ.usage = r.usage;
   templ.bind = r.bind & ~kDisplayBinds;
   templ.flags = r.flags & kAllowedFlags;
+  if (config_.shares_frames && keeps_display_target(screen_, templ, r.bind)) templ.bind |= PIPE_BIND_DISPLAY_TARGET;
   if (!screen_->is_format_supported(screen_, format, target, r.nr_samples, r.nr_storage_samples, templ.bind)) {
     return reject_("%s #%u: format %s unsupported for bind 0x%x on a %s with %u samples", rec, r.id, fname, templ.bind,
                    target_name(target), unsigned(r.nr_samples));
@@ -199,6 +210,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   }
 
   pipe_resource* res = screen_->resource_create(screen_, &templ);
+  if (!res && (templ.bind & PIPE_BIND_DISPLAY_TARGET)) {
+    // Out of window-buffer memfds (a worker holds at most 256 descriptors):
+    // a buffer of the driver's own, whose frames the guest reads back.
+    templ.bind &= ~PIPE_BIND_DISPLAY_TARGET;
+    res = screen_->resource_create(screen_, &templ);
+  }
   if (!res) return reject_("%s #%u: the host driver could not allocate %llu bytes", rec, r.id, static_cast<unsigned long long>(bytes));
   // Fresh driver memory may hold another process's data: nothing reads it before it is zeroed.
   if (!zero_fill(res)) {

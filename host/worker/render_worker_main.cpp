@@ -230,6 +230,7 @@ int main(int argc, char** argv) {
   }
   ConnectionOptions c = o.connection;
   c.screen = gpu->screen();
+  c.shares_frames = gpu->shares_frames();
   c.caps = caps;
   c.driver_lock = nullptr;  // one guest per process: nothing to serialize against
   c.busy_since_ns = &watchdog->busy_since_ns;

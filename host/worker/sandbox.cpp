@@ -32,6 +32,8 @@ namespace {
 const char* const kAllowed[] = {
     // memory
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "munlock", "membarrier",
+    // window buffers the guest's X server maps (host/gpu/frame_memory_winsys.h): anonymous files
+    "memfd_create", "ftruncate",
     // threads and waiting
     "set_robust_list", "get_robust_list", "rseq", "futex", "futex_waitv", "sched_yield",
     "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_getscheduler", "sched_setscheduler",

@@ -1,5 +1,9 @@
 // The executor: Gallium records from a guest with no GL driver in between are
 // executed, answered, counted and freed; bad ones poison only their guest.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "tests/compositor/helpers.h"
 
 using namespace xen3d::proto;
@@ -73,6 +77,61 @@ TEST_CASE("a new texture reads back as zeros and keeps what is written", "[compo
   std::vector<uint8_t> level1(32 * 32 * 4, 0xff);
   REQUIRE(g->call_data(lr, level1.data(), level1.size()));
   CHECK(std::all_of(level1.begin(), level1.end(), [](uint8_t b) { return b == 0; }));
+  REQUIRE(ping(*g, 1));
+}
+
+TEST_CASE("a window buffer's memory reaches the guest sealed, and present_shared finishes frames in it",
+          "[compositor][executor][frames]") {
+  Compositor c;
+  auto g = c.connect("shared-frames");
+  REQUIRE(g->info().host_minor >= 3);
+  make_context(*g);
+  setup_pipeline(*g, PIPE_BIND_DISPLAY_TARGET);
+  FrameShare ask;
+  ask.resource = 10;
+  FrameShared answer;
+  REQUIRE(g->call(ask, answer));
+  INFO(std::string(answer.reason));
+  REQUIRE(answer.ok);
+  std::string error;
+  const int fd = g->transport().receive_fd(5000, error);
+  INFO(error);
+  REQUIRE(fd >= 0);
+  CHECK(answer.stride >= kSize * 4);
+  CHECK(answer.rows >= kSize);
+  const size_t size = size_t(answer.stride) * answer.rows;
+  // Nobody but the host's own mapping may resize or write it.
+  const int sealed = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
+  CHECK((fcntl(fd, F_GET_SEALS) & sealed) == sealed);
+  CHECK(ftruncate(fd, 0) != 0);
+  CHECK(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+  const auto* mem = static_cast<const uint8_t*>(mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0));
+  REQUIRE(mem != MAP_FAILED);
+  CHECK(std::all_of(mem, mem + size_t(answer.stride) * kSize, [](uint8_t b) { return b == 0; }));
+
+  clear_to_blue(*g);
+  draw_triangle(*g);
+  PresentShared p;
+  p.resource = 10;
+  p.window = 0x2b;
+  PresentDone done;
+  REQUIRE(g->call(p, done));
+  CHECK(done.ok);
+  auto at = [&](unsigned x, unsigned y) {
+    const uint8_t* px = mem + size_t(y) * answer.stride + x * 4;
+    return std::array<uint8_t, 4>{px[0], px[1], px[2], px[3]};
+  };
+  CHECK(at(kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 255, 255});  // red, as B,G,R,A
+  CHECK(at(1, 1) == std::array<uint8_t, 4>{255, 0, 0, 255});                  // blue
+  munmap(const_cast<uint8_t*>(mem), size);
+  close(fd);
+
+  // A texture that is no window buffer stays the host's: refused, with why.
+  make_texture(*g, 90);
+  ask.resource = 90;
+  REQUIRE(g->call(ask, answer));
+  CHECK(!answer.ok);
+  CHECK(std::string(answer.reason).find("not a window buffer") != std::string::npos);
   REQUIRE(ping(*g, 1));
 }
 

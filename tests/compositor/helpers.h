@@ -316,10 +316,11 @@ void bind(GuestSession& s, BindSlot slot, uint32_t id) {
   REQUIRE(s.send(b));
 }
 
-// Render target #10 with surface #11, shaders and state: everything a draw needs.
-// Vertex buffer #20 holds a red triangle covering the centre of the target.
-void setup_pipeline(GuestSession& s) {
-  make_texture(s, 10);
+// Render target #10 (with `extra_bind`, e.g. a window buffer's
+// PIPE_BIND_DISPLAY_TARGET) with surface #11, shaders and state: everything a
+// draw needs. Vertex buffer #20 holds a red triangle covering the centre of the target.
+void setup_pipeline(GuestSession& s, unsigned extra_bind = 0) {
+  make_texture(s, 10, kSize, kSize, kBgra, PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW | extra_bind);
   SurfaceCreate sc;
   sc.id = 11;
   sc.resource = 10;

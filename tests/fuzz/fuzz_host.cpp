@@ -189,6 +189,7 @@ void FuzzHost::Impl::fresh_rings() {
 host::ConnectionOptions FuzzHost::Impl::options(bool pooled) const {
   host::ConnectionOptions opts;
   opts.screen = gpu->screen();
+  opts.shares_frames = gpu->shares_frames();
   opts.caps = caps;
   // Quotas small enough that a fuzzed guest reaches them quickly; the
   // compositor's defaults are larger but enforced by the same code.

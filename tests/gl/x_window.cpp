@@ -3,6 +3,10 @@
 // and resizes are followed by new frames) or a plain 2D X window (its
 // background pixel), e.g. one that covers part of a GL window.
 //   x-window [--gl] --name TITLE --geometry WxH+X+Y --color R,G,B
+//            [--marker] [--resize WxH@FRAME]
+// --marker (GL): the window's top-left quarter in the inverse colour, so a
+// frame shown skewed, flipped or shifted is told from a right one.
+// --resize (GL): the program resizes its own window after FRAME frames.
 // Runs until killed. Exit 2 on usage errors, 1 when the display or GL fails.
 #include <GL/gl.h>
 #include <GL/glx.h>
@@ -21,14 +25,16 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 
 int usage() {
-  std::fprintf(stderr, "usage: x-window [--gl] --name TITLE --geometry WxH+X+Y --color R,G,B\n");
+  std::fprintf(stderr, "usage: x-window [--gl] --name TITLE --geometry WxH+X+Y --color R,G,B [--marker] [--resize WxH@FRAME]\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool gl = false;
+  bool gl = false, marker = false;
+  int resize_w = 0, resize_h = 0;
+  long resize_at = -1;
   std::string name = "x-window";
   int w = 200, h = 150, x = 0, y = 0;
   unsigned r = 255, g = 255, b = 255;
@@ -40,6 +46,13 @@ int main(int argc, char** argv) {
       if (std::sscanf(argv[++i], "%dx%d+%d+%d", &w, &h, &x, &y) != 4 || w <= 0 || h <= 0) return usage();
     } else if (a == "--color" && i + 1 < argc) {
       if (std::sscanf(argv[++i], "%u,%u,%u", &r, &g, &b) != 3 || r > 255 || g > 255 || b > 255) return usage();
+    } else if (a == "--marker") {
+      marker = true;
+    } else if (a == "--resize" && i + 1 < argc) {
+      if (std::sscanf(argv[++i], "%dx%d@%ld", &resize_w, &resize_h, &resize_at) != 3 || resize_w <= 0 || resize_h <= 0 ||
+          resize_at < 0) {
+        return usage();
+      }
     } else {
       return usage();
     }
@@ -93,12 +106,21 @@ int main(int argc, char** argv) {
   }
   std::printf("x-window: %s on %s\n", name.c_str(), reinterpret_cast<const char*>(glGetString(GL_RENDERER)));
   std::fflush(stdout);
-  while (!g_stop) {
+  for (long frame = 0; !g_stop; ++frame) {
+    if (frame == resize_at) XResizeWindow(d, win, resize_w, resize_h);
     XWindowAttributes wa;
     XGetWindowAttributes(d, win, &wa);
     glViewport(0, 0, wa.width, wa.height);
     glClearColor(r / 255.0f, g / 255.0f, b / 255.0f, 1.0f);
     glClear(GL_COLOR_BUFFER_BIT);
+    if (marker) {
+      // GL counts rows from the bottom: the window's top-left quarter.
+      glEnable(GL_SCISSOR_TEST);
+      glScissor(0, wa.height - wa.height / 2, wa.width / 2, wa.height / 2);
+      glClearColor((255 - r) / 255.0f, (255 - g) / 255.0f, (255 - b) / 255.0f, 1.0f);
+      glClear(GL_COLOR_BUFFER_BIT);
+      glDisable(GL_SCISSOR_TEST);
+    }
     glXSwapBuffers(d, win);
     usleep(16000);
   }
