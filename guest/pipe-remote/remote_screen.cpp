@@ -8,6 +8,8 @@
 #include <string>
 
 #include "guest/pipe-remote/remote_objects.h"
+#include "util/disk_cache.h"
+#include "util/mesa-sha1.h"
 #include "util/format/u_format.h"
 #include "util/u_inlines.h"
 #include "util/u_math.h"
@@ -15,7 +17,29 @@
 namespace xen3d::guest {
 namespace {
 
-void screen_destroy(pipe_screen* s) { delete remote(s); }
+void screen_destroy(pipe_screen* s) {
+  if (remote(s)->shader_cache) disk_cache_destroy(remote(s)->shader_cache);
+  delete remote(s);
+}
+
+// st/mesa keeps the TGSI it makes of the app's GLSL in Mesa's shader cache
+// (~/.cache/mesa_shader_cache), as Debian's libGL keeps its own: the next run
+// skips compiling. What st/mesa makes depends on this library's build and on
+// the host's caps, so both name the cache: another host or build never
+// reads it.
+disk_cache* open_shader_cache(const proto::CapsTable& caps) {
+  mesa_sha1 ctx;
+  _mesa_sha1_init(&ctx);
+  if (!disk_cache_get_function_identifier(reinterpret_cast<void*>(&remote_screen_create), &ctx)) return nullptr;
+  _mesa_sha1_update(&ctx, &caps, sizeof caps);
+  uint8_t sha1[20];
+  _mesa_sha1_final(&ctx, sha1);
+  char id[41];
+  disk_cache_format_hex_id(id, sha1, 40);
+  return disk_cache_create("xen3d", id, 0);
+}
+
+disk_cache* get_disk_shader_cache(pipe_screen* s) { return remote(s)->shader_cache; }
 
 void fence_reference(pipe_screen* s, pipe_fence_handle** dst, pipe_fence_handle* src) {
   auto* old = reinterpret_cast<RemoteFence*>(*dst);
@@ -196,6 +220,7 @@ pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique
   scr->dev = std::move(dev);
   scr->sink = std::move(sink);
   scr->caps = std::move(caps);
+  scr->shader_cache = open_shader_cache(*scr->caps);
   pipe_screen* s = &scr->base;
   s->destroy = screen_destroy;
   s->context_create = remote_context_create;
@@ -203,6 +228,7 @@ pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique
   s->fence_finish = fence_finish;
   s->get_timestamp = get_timestamp;
   s->flush_frontbuffer = flush_frontbuffer;
+  s->get_disk_shader_cache = get_disk_shader_cache;
   remote_init_caps_functions(s);
   remote_init_resource_functions(s);
   guest_log(false, "remote screen ready: %s", scr->name.c_str());

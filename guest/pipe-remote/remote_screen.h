@@ -11,6 +11,8 @@
 #include "pipe/p_screen.h"
 #include "proto/caps_table.h"
 
+struct disk_cache;
+
 namespace xen3d::guest {
 
 // Where a presented frame goes in the guest: the window system glue (the
@@ -60,6 +62,9 @@ struct RemoteScreen {
   uint64_t desktop_token = 0;
   std::chrono::steady_clock::time_point desktop_checked{};
   bool shared_frames_logged = false;  // said once whether frames are shared or why not
+  // Mesa's shader cache for what st/mesa makes of the app's GLSL (null where
+  // Mesa was built without one); see open_shader_cache in remote_screen.cpp.
+  disk_cache* shader_cache = nullptr;
 };
 
 inline RemoteScreen* remote(pipe_screen* s) { return reinterpret_cast<RemoteScreen*>(s); }

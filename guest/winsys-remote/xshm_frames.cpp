@@ -39,7 +39,10 @@ bool XShmFrames::attach(uint32_t id, int fd, unsigned stride, unsigned rows, uns
   // xcb closes fd once it is sent. Read-only: the host sealed it against writers.
   xcb_generic_error_t* error = xcb_request_check(conn_, xcb_shm_attach_fd_checked(conn_, f.segment, fd, 1));
   if (error) {
+    // Not for this X server (a remote one, or one that cannot map memfds):
+    // every later buffer would be refused the same way.
     std::free(error);
+    usable_ = false;
     return false;
   }
   frames_[id] = f;

@@ -194,9 +194,8 @@ int main(int argc, char** argv) {
   }
   // The screen first: the compositor starts a spare worker before its guest
   // arrives, so opening the driver (the slow part) is not on the guest's path.
-  // The sandbox lets it write no files: no on-disk shader cache (each
-  // worker compiles what its guest uses; the guest's own Mesa caches GLSL).
-  setenv("MESA_SHADER_CACHE_DISABLE", "true", 1);
+  // (HostGpu::open turns the on-disk shader cache off: each worker compiles
+  // what its guest uses; the guest's own Mesa caches what it makes of GLSL.)
   auto gpu = HostGpu::open(o.driver, error);
   if (!gpu) {
     XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());

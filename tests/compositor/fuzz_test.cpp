@@ -386,7 +386,7 @@ class RecordFuzzer {
   // Sends one random record. False when its answer did not arrive (the guest was poisoned).
   bool step() {
     GuestSession& s = *g_;
-    switch (pick(30)) {
+    switch (pick(32)) {
       case 0: case 1: {  // resource_create
         ResourceCreate r;
         r.id = chance(10) ? any_id() : fresh();
@@ -793,6 +793,31 @@ class RecordFuzzer {
         p.damage = chance(2) ? Box{} : box();
         last_ = "present";
         return s.send(p);
+      }
+      case 29: {  // a window buffer's memory: the descriptor follows an ok answer
+        FrameShare f;
+        f.resource = chance(3) ? res_id() : 10;
+        FrameShared answer;
+        last_ = "frame_share";
+        if (!s.call(f, answer)) return false;
+        if (answer.ok) {
+          std::string error;
+          const int fd = s.transport().receive_fd(5000, error);
+          if (fd < 0) return false;
+          ::close(fd);
+        }
+        return true;
+      }
+      case 30: {
+        PresentShared p;
+        p.resource = chance(3) ? res_id() : 10;
+        p.level = pick(2);
+        p.layer = pick(2);
+        p.window = value();
+        p.damage = chance(2) ? Box{} : box();
+        PresentDone done;
+        last_ = "present_shared";
+        return s.call(p, done);
       }
       default: {
         ObjectDestroy od;

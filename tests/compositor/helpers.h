@@ -524,7 +524,7 @@ void bind_fragment_sampling(GuestSession& s, uint32_t view, uint32_t sampler) {
 // A pipeline with a sampled texture and constants, for the fuzzed shaders to use.
 void setup_fuzz_pipeline(GuestSession& s) {
   make_context(s);
-  setup_pipeline(s);
+  setup_pipeline(s, PIPE_BIND_DISPLAY_TARGET);  // a window buffer, as apps draw into: frame_share can take it
   make_sampled_texture(s, 12, 13);
   pipe_sampler_state samp{};
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;

@@ -35,7 +35,7 @@ def main():
     ap.add_argument('--spec', default=__file__.rsplit('/', 3)[0] + '/proto/commands.toml')
     a = ap.parse_args()
     ops = opcodes(a.spec)
-    presents = {ops['present'], ops['present_readback']}
+    presents = {ops['present'], ops['present_readback'], ops['present_shared']}
     data = open(a.input, 'rb').read()
     if data[:8] != MAGIC:
         sys.exit(f'{a.input}: not a Xen3D recording')
