@@ -6,6 +6,7 @@
 #                       [--out DIR] [--quick]
 #
 # Stacks:  direct   Debian's libGL, llvmpipe in-process (the baseline)
+#          direct-nocache  the same, Mesa's shader cache off (every shader compiled)
 #          remote   our libGL through xen3d-compositor (local transport; each
 #                   guest in its own render worker, the default)
 #          readback remote, but window frames read back through the reply ring

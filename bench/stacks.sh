@@ -1,6 +1,9 @@
 # The GL stacks that benchmarks and conformance runs compare (sourced):
 #
 #   direct   Debian's libGL, llvmpipe in-process (the baseline)
+#   direct-nocache  the same with Mesa's shader cache off: every shader
+#            compiled, as render workers compile every TGSI shader (llvmpipe
+#            22.3 caches only NIR)
 #   remote   our libGL through xen3d-compositor, local transport
 #   readback remote, with every window frame read back through the reply
 #            ring (XEN3D_PRESENT=readback: the path tcp and Xen guests without
@@ -83,6 +86,7 @@ stacks_start_virgl() {
 stacks_env() {
   case $1 in
     direct) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=llvmpipe" ;;
+    direct-nocache) echo "$(stacks_env direct) MESA_SHADER_CACHE_DISABLE=true" ;;
     virpipe) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=virpipe" ;;
     remote) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
     readback) echo "$(stacks_env remote) XEN3D_PRESENT=readback" ;;
@@ -91,6 +95,6 @@ stacks_env() {
     # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
     remote-egl) local d=$stacks_build/guest/winsys-remote/egl
       echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
-    *) echo "unknown stack '$1' (direct, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
+    *) echo "unknown stack '$1' (direct, direct-nocache, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }

@@ -2,6 +2,8 @@
 
 #include "proto/gallium_ids.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -220,7 +222,15 @@ bool GuestSession::sync_discarding_answers() {
     if (!next_reply(rec, size)) return false;
     Pong pong;
     const bool mine = header_opcode(rec) == uint16_t(Opcode::Pong) && decode(rec, size, pong).ok() && pong.seq == p.seq;
+    // A discarded frame_shared that was ok came with a descriptor: drop it too.
+    FrameShared shared;
+    const bool had_fd = header_opcode(rec) == uint16_t(Opcode::FrameShared) && decode(rec, size, shared).ok() && shared.ok;
     reply_done();
+    if (had_fd) {
+      std::string why;
+      const int fd = transport_->receive_fd(kFdAfterAnswerTimeoutMs, why);
+      if (fd >= 0) ::close(fd);
+    }
     if (mine) return true;
   }
 }

@@ -169,12 +169,9 @@ bool send_one_fd(int sock, int fd, Deadline dl) {
   return send_record(sock, marker, &fd, 1, dl);
 }
 
-int receive_one_fd(int sock, Deadline dl, std::string& error) {
+FdMessage take_one_fd(int sock, int& fd, std::string& error) {
+  fd = -1;
   for (;;) {
-    if (!wait_fd(sock, POLLIN, dl)) {
-      error = errno == ETIMEDOUT ? "timed out waiting for a descriptor" : errno_text(errno);
-      return -1;
-    }
     uint8_t byte = 0;
     char control[CMSG_SPACE(sizeof(int) * 8)] = {};
     iovec iov{&byte, 1};
@@ -184,28 +181,44 @@ int receive_one_fd(int sock, Deadline dl, std::string& error) {
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     const ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return FdMessage::Nothing;
     if (n <= 0) {
       error = n == 0 ? "the peer closed the connection" : errno_text(errno);
-      return -1;
+      return FdMessage::Closed;
     }
-    int got = -1;
     for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
       if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
       const int count = static_cast<int>((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
       for (int i = 0; i < count; ++i) {
         int f;
         std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
-        if (got < 0) got = f;
+        if (fd < 0) fd = f;
         else ::close(f);
       }
     }
-    if (byte != kFdMarker || got < 0 || (msg.msg_flags & MSG_CTRUNC)) {
-      if (got >= 0) ::close(got);
-      error = "the peer sent something other than one descriptor";
+    if (byte != kFdMarker || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+      error = "the peer sent unexpected bytes on the rendezvous socket";
+      return FdMessage::Other;
+    }
+    return FdMessage::Fd;
+  }
+}
+
+int receive_one_fd(int sock, Deadline dl, std::string& error) {
+  for (;;) {
+    if (!wait_fd(sock, POLLIN, dl)) {
+      error = errno == ETIMEDOUT ? "timed out waiting for a descriptor" : errno_text(errno);
       return -1;
     }
-    return got;
+    int fd = -1;
+    switch (take_one_fd(sock, fd, error)) {
+      case FdMessage::Fd: return fd;
+      case FdMessage::Nothing: continue;
+      default: return -1;
+    }
   }
 }
 

@@ -28,10 +28,13 @@ bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector
                  Deadline dl, std::string& error);
 
 // One descriptor alone on a stream socket: a single marker byte carrying it
-// (SCM_RIGHTS). receive_one_fd returns it (owned by the caller), or -1 with
-// `error` set; any extra descriptors that came along are closed.
+// (SCM_RIGHTS). receive_one_fd waits for it and returns it (owned by the
+// caller), or -1 with `error` set; any extra descriptors that came along are
+// closed. take_one_fd reads what is there now, without waiting.
 bool send_one_fd(int sock, int fd, Deadline dl);
 int receive_one_fd(int sock, Deadline dl, std::string& error);
+enum class FdMessage { Fd, Nothing, Closed, Other };
+FdMessage take_one_fd(int sock, int& fd, std::string& error);
 
 // A listening Unix socket at `path` (SOCK_CLOEXEC plus `extra_type_flags`),
 // made private with `mode` when it is not 0. It is bound under a temporary

@@ -22,6 +22,9 @@ namespace xen3d::proto {
 
 enum class WaitResult { Ready, PeerGone, Timeout };
 
+// How long a guest waits for the descriptor that follows an answer (frame_share).
+inline constexpr int kFdAfterAnswerTimeoutMs = 5000;
+
 // What a guest asks for when it connects.
 struct ConnectRequest {
   std::string client_name;
@@ -119,7 +122,8 @@ class Transport {
     error = name() + " connections cannot carry descriptors";
     return false;
   }
-  // The descriptor (owned by the caller), or -1 with `error`.
+  // The descriptor (owned by the caller), or -1 with `error`. The host
+  // sends it right after the answer, so kFdAfterAnswerTimeoutMs is plenty.
   virtual int receive_fd(int timeout_ms, std::string& error) {
     (void)timeout_ms;
     error = name() + " connections cannot carry descriptors";

@@ -2,6 +2,7 @@
 // unix socket (SCM_RIGHTS). The socket stays open for the connection's life
 // so each side notices at once when the other exits or is killed.
 #include <cerrno>
+#include <deque>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +32,7 @@ class LocalTransport final : public Transport {
     layout_ = layout;
   }
   ~LocalTransport() override {
+    for (int fd : arrived_fds_) ::close(fd);
     if (control_) munmap(control_, layout_.total_size);
     close_fd(sock_);
     close_fd(shm_fd_);
@@ -53,12 +55,23 @@ class LocalTransport final : public Transport {
       if (r < 0 && errno != EINTR) return fail("poll failed: " + errno_text(errno));
       if (ready()) return true;  // drain what the peer queued before any hangup counts
       if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-        char byte;
-        ssize_t n = ::recv(sock_, &byte, 1, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-          return fail("the peer closed the connection");
+        // Only the host sends on the socket once the rings exist: a
+        // descriptor (frame_share), which the guest keeps for receive_fd
+        // whatever it was waiting for when it came.
+        int fd = -1;
+        std::string why;
+        switch (take_one_fd(sock_, fd, why)) {
+          case FdMessage::Fd:
+            if (side_ == Sender::Guest) {
+              arrived_fds_.push_back(fd);
+              break;
+            }
+            ::close(fd);
+            return fail("the peer sent unexpected bytes on the rendezvous socket");
+          case FdMessage::Nothing: break;
+          case FdMessage::Closed: return fail("the peer closed the connection");
+          case FdMessage::Other: return fail(why);
         }
-        if (n > 0) return fail("the peer sent unexpected bytes on the rendezvous socket");
       }
       if (r > 0 && (p[0].revents & POLLIN)) {
         uint64_t v;
@@ -78,6 +91,11 @@ class LocalTransport final : public Transport {
     return false;
   }
   int receive_fd(int timeout_ms, std::string& error) override {
+    if (!arrived_fds_.empty()) {
+      const int fd = arrived_fds_.front();
+      arrived_fds_.pop_front();
+      return fd;
+    }
     return receive_one_fd(sock_, Deadline::in(timeout_ms), error);
   }
 
@@ -106,6 +124,8 @@ class LocalTransport final : public Transport {
   // buffer means the peer is not reading at all.
   static constexpr int kFdTimeoutMs = 5000;
   int sock_, shm_fd_, wait_efd_, kick_efd_;
+  // Guest side: descriptors that came while it waited for something else.
+  std::deque<int> arrived_fds_;
   bool gone_ = false;
 };
 

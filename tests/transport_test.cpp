@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,6 +141,23 @@ int serve_one(Listener& l, HostMode mode) {
       } else if constexpr (std::is_same_v<R, BulkSink>) {
         if (!s.bulk(r.data, why)) return DecodeError::rejected(why);
         s.release_bulk(r.data);
+      } else if constexpr (std::is_same_v<R, FrameShare>) {
+        // A memfd holding 0xabc0 + the resource id, after the answer for
+        // even ids (as the compositor sends it), before it for odd ones.
+        FrameShared answer;
+        answer.ok = s.transport().carries_fds();
+        answer.stride = answer.rows = 1;
+        const int fd = memfd_create("transport-test", MFD_CLOEXEC);
+        const uint32_t v = 0xabc0 + r.resource;
+        if (fd < 0 || pwrite(fd, &v, sizeof v, 0) != sizeof v) return DecodeError::rejected("memfd");
+        std::string error;
+        if (answer.ok && r.resource % 2) {
+          if (!s.transport().send_fd(fd, error)) return DecodeError::rejected("send_fd");
+          usleep(100000);  // so the guest, waiting for the answer, finds the descriptor alone first
+        }
+        s.reply(answer);
+        if (answer.ok && r.resource % 2 == 0 && !s.transport().send_fd(fd, error)) return DecodeError::rejected("send_fd");
+        close(fd);
       } else if constexpr (std::is_same_v<R, Goodbye>) {
         bye = true;
       }
@@ -242,6 +260,46 @@ TEST_CASE("guest and host exchange records, answers and bulk data", "[transport]
   REQUIRE(s->call(ping, pong));
   REQUIRE(s->round_trips() == 7);
   s.reset();  // says goodbye
+  REQUIRE(host.wait_exit() == 0);
+}
+
+TEST_CASE("a descriptor the host sends beside the rings reaches the guest, before or after its answer",
+          "[transport]") {
+  auto kind = GENERATE(std::string("local"), std::string("tcp"));
+  INFO("transport " << kind);
+  HostProcess host = spawn_host(spec_for(kind), HostMode::Serve);
+  ConnectRequest req;
+  req.client_name = "fd-test";
+  std::string error;
+  auto s = GuestSession::connect(host.endpoint, req, error);
+  INFO(error);
+  REQUIRE(s);
+  REQUIRE(s->transport().carries_fds() == (kind == "local"));
+  for (uint32_t id : {2u, 3u, 4u, 5u}) {
+    INFO("resource " << id);
+    FrameShare ask;
+    ask.resource = id;
+    FrameShared answer;
+    REQUIRE(s->call(ask, answer));
+    if (kind != "local") {
+      CHECK(!answer.ok);  // tcp cannot carry one: the guest reads frames back
+      continue;
+    }
+    REQUIRE(answer.ok);
+    const int fd = s->transport().receive_fd(kFdAfterAnswerTimeoutMs, error);
+    INFO(error);
+    REQUIRE(fd >= 0);
+    uint32_t v = 0;
+    CHECK(pread(fd, &v, sizeof v, 0) == sizeof v);
+    CHECK(v == 0xabc0 + id);
+    close(fd);
+  }
+  // The socket carried nothing else: the connection goes on.
+  Ping ping;
+  ping.seq = 7;
+  Pong pong;
+  REQUIRE(s->call(ping, pong));
+  s.reset();
   REQUIRE(host.wait_exit() == 0);
 }
 

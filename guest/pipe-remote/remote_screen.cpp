@@ -106,7 +106,7 @@ bool shares_frame(RemoteScreen* scr, RemoteResource* r, void* drawable, unsigned
     if (!answer.ok) {
       why = std::string(answer.reason);
     } else {
-      const int fd = dev.session().transport().receive_fd(5000, why);
+      const int fd = dev.session().transport().receive_fd(proto::kFdAfterAnswerTimeoutMs, why);
       if (fd >= 0 && scr->sink->attach_shared(r->id, fd, res.format, answer.stride, answer.rows)) {
         r->frame = Frame::Shared;
       } else if (fd >= 0) {

@@ -94,7 +94,7 @@ TEST_CASE("a window buffer's memory reaches the guest sealed, and present_shared
   INFO(std::string(answer.reason));
   REQUIRE(answer.ok);
   std::string error;
-  const int fd = g->transport().receive_fd(5000, error);
+  const int fd = g->transport().receive_fd(kFdAfterAnswerTimeoutMs, error);
   INFO(error);
   REQUIRE(fd >= 0);
   CHECK(answer.stride >= kSize * 4);

@@ -802,7 +802,7 @@ class RecordFuzzer {
         if (!s.call(f, answer)) return false;
         if (answer.ok) {
           std::string error;
-          const int fd = s.transport().receive_fd(5000, error);
+          const int fd = s.transport().receive_fd(kFdAfterAnswerTimeoutMs, error);
           if (fd < 0) return false;
           ::close(fd);
         }
