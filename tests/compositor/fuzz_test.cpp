@@ -383,6 +383,18 @@ class RecordFuzzer {
     REQUIRE(ping(*g_, 4));
   }
 
+  // A present of any kind, of the render target or any resource, anywhere.
+  template <class R>
+  R random_present() {
+    R p;
+    p.resource = chance(3) ? res_id() : 10;
+    p.level = pick(2);
+    p.layer = pick(2);
+    p.window = value();
+    p.damage = chance(2) ? Box{} : box();
+    return p;
+  }
+
   // Sends one random record. False when its answer did not arrive (the guest was poisoned).
   bool step() {
     GuestSession& s = *g_;
@@ -785,14 +797,8 @@ class RecordFuzzer {
         return s.send(w);
       }
       case 28: {
-        Present p;
-        p.resource = chance(3) ? res_id() : 10;
-        p.level = pick(2);
-        p.layer = pick(2);
-        p.window = value();
-        p.damage = chance(2) ? Box{} : box();
         last_ = "present";
-        return s.send(p);
+        return s.send(random_present<Present>());
       }
       case 29: {  // a window buffer's memory: the descriptor follows an ok answer
         FrameShare f;
@@ -809,15 +815,9 @@ class RecordFuzzer {
         return true;
       }
       case 30: {
-        PresentShared p;
-        p.resource = chance(3) ? res_id() : 10;
-        p.level = pick(2);
-        p.layer = pick(2);
-        p.window = value();
-        p.damage = chance(2) ? Box{} : box();
         PresentDone done;
         last_ = "present_shared";
-        return s.call(p, done);
+        return s.call(random_present<PresentShared>(), done);
       }
       default: {
         ObjectDestroy od;
