@@ -112,6 +112,36 @@ bool send_record(int fd, const std::vector<uint8_t>& rec, const int* fds, int nf
   return send_all(fd, rec.data() + 1, rec.size() - 1, dl);
 }
 
+namespace {
+
+// One recvmsg, without waiting, into buf; the descriptors that came with it
+// are appended to `rights` (owned by the caller), and `truncated` says some
+// did not fit. Returns what recvmsg returns.
+ssize_t recv_with_rights(int sock, void* buf, size_t len, std::vector<int>& rights, bool& truncated) {
+  char control[CMSG_SPACE(sizeof(int) * 8)] = {};
+  iovec iov{buf, len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  truncated = n >= 0 && (msg.msg_flags & MSG_CTRUNC);
+  if (n < 0) return n;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    const int count = static_cast<int>((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < count; ++i) {
+      int f;
+      std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
+      rights.push_back(f);
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
 bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector<int>* fds,
                  Deadline dl, std::string& error) {
   uint8_t header[kHeaderSize];
@@ -121,28 +151,17 @@ bool recv_record(int fd, std::vector<uint8_t>& rec, size_t max_size, std::vector
       error = errno == ETIMEDOUT ? "timed out waiting for the peer" : errno_text(errno);
       return false;
     }
-    char control[CMSG_SPACE(sizeof(int) * 8)] = {};
-    iovec iov{header + got, kHeaderSize - got};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    std::vector<int> rights;
+    bool truncated = false;
+    const ssize_t n = recv_with_rights(fd, header + got, kHeaderSize - got, rights, truncated);
+    for (int f : rights) {
+      if (fds) fds->push_back(f);
+      else ::close(f);  // fds nobody asked for are not kept open
+    }
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
       error = n == 0 ? "the peer closed the connection" : errno_text(errno);
       return false;
-    }
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      int count = static_cast<int>((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      for (int i = 0; i < count; ++i) {
-        int f;
-        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
-        if (fds) fds->push_back(f);
-        else ::close(f);  // fds nobody asked for are not kept open
-      }
     }
     got += static_cast<size_t>(n);
   }
@@ -173,31 +192,20 @@ FdMessage take_one_fd(int sock, int& fd, std::string& error) {
   fd = -1;
   for (;;) {
     uint8_t byte = 0;
-    char control[CMSG_SPACE(sizeof(int) * 8)] = {};
-    iovec iov{&byte, 1};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    std::vector<int> rights;
+    bool truncated = false;
+    const ssize_t n = recv_with_rights(sock, &byte, 1, rights, truncated);
+    for (size_t i = 1; i < rights.size(); ++i) ::close(rights[i]);
+    if (!rights.empty()) fd = rights[0];
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return FdMessage::Nothing;
     if (n <= 0) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
       error = n == 0 ? "the peer closed the connection" : errno_text(errno);
       return FdMessage::Closed;
     }
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      const int count = static_cast<int>((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      for (int i = 0; i < count; ++i) {
-        int f;
-        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
-        if (fd < 0) fd = f;
-        else ::close(f);
-      }
-    }
-    if (byte != kFdMarker || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+    if (byte != kFdMarker || fd < 0 || truncated) {
       if (fd >= 0) ::close(fd);
       fd = -1;
       error = "the peer sent unexpected bytes on the rendezvous socket";
