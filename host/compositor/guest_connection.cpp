@@ -73,6 +73,7 @@ void GuestConnection::make_executor() {
   cfg.max_resource_bytes = options_.max_guest_resource_bytes;
   cfg.max_objects = options_.max_guest_objects;
   cfg.max_shader_tokens = options_.max_shader_tokens;
+  cfg.shader_path = options_.shader_path;
   cfg.snapshot_dir = options_.snapshot_dir;
   cfg.snapshot_frames = options_.snapshot_frames;
   cfg.connection_id = session_->info().connection_id;

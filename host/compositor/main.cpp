@@ -66,6 +66,9 @@ void usage(FILE* out) {
       "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
       "  --max-guest-objects N\n"
       "                      refuse a guest's host objects (of any kind) beyond N (default 65536)\n"
+      "  --shader-path tgsi|nir\n"
+      "                      hand guest shaders to the driver as the validated TGSI (default),\n"
+      "                      or lowered to NIR by Xen3D's translator (docs/shaders.md)\n"
       "  --max-shader-tokens N\n"
       "                      refuse shaders of more than N TGSI tokens (default 262144); a\n"
       "                      shader's tokens also count against --max-guest-mem-mib\n"
@@ -214,6 +217,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.connection.max_guest_objects = n;
+    } else if (a == "--shader-path") {
+      const char* v = value("tgsi or nir");
+      if (!parse_shader_path(v, opts.connection.shader_path)) {
+        std::fprintf(stderr, "xen3d-compositor: --shader-path must be tgsi or nir, not '%s'\n", v);
+        return 2;
+      }
     } else if (a == "--max-shader-tokens") {
       number(n);
       if (n < 64 || n > 1048576) {
@@ -302,7 +311,8 @@ int main(int argc, char** argv) {
     XLOG_ERROR("cannot open host driver '%s': %s", driver.c_str(), error.c_str());
     return 1;
   }
-  XLOG_INFO("host driver: %s", gpu->renderer().c_str());
+  XLOG_INFO("host driver: %s; guest shaders reach it as %s", gpu->renderer().c_str(),
+            opts.connection.shader_path == ShaderPath::Nir ? "NIR (host/shader's translation)" : "TGSI");
 
   if (self_test) {
     std::string report;

@@ -13,7 +13,7 @@ namespace xen3d::host {
 namespace {
 
 enum Opt {
-  kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox,
+  kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox, kShaderPath,
 };
 const option kOptions[] = {
     {"link-fd", required_argument, nullptr, kLinkFd},
@@ -21,6 +21,7 @@ const option kOptions[] = {
     {"max-guest-mem-mib", required_argument, nullptr, kMaxMem},
     {"max-guest-objects", required_argument, nullptr, kMaxObjects},
     {"max-shader-tokens", required_argument, nullptr, kMaxTokens},
+    {"shader-path", required_argument, nullptr, kShaderPath},
     {"record", required_argument, nullptr, kRecord},
     {"snapshot", required_argument, nullptr, kSnapshot},
     {"snapshot-frames", required_argument, nullptr, kSnapshotFrames},
@@ -46,6 +47,7 @@ const char kUsage[] =
     "  --max-guest-mem-mib N   the guest's resource quota (default 4096)\n"
     "  --max-guest-objects N   the guest's object quota (default 65536)\n"
     "  --max-shader-tokens N   the largest shader, in TGSI tokens (default 262144)\n"
+    "  --shader-path tgsi|nir  hand shaders to the driver as TGSI, or lowered to NIR (default tgsi)\n"
     "  --record DIR            write the guest's command stream to DIR\n"
     "  --snapshot DIR          write presented frames as PNG into DIR\n"
     "  --snapshot-frames LIST  also keep these frames (comma-separated, 1-based)\n"
@@ -92,6 +94,9 @@ OptionsResult parse_worker_options(int argc, char** argv, WorkerOptions& o, std:
         if (!number(optarg, 1048576, n) || n < 64) return bad("must be 64..1048576");
         o.connection.max_shader_tokens = static_cast<uint32_t>(n);
         break;
+      case kShaderPath:
+        if (!parse_shader_path(optarg, o.connection.shader_path)) return bad("must be tgsi or nir");
+        break;
       case kRecord: o.connection.record_dir = optarg; break;
       case kSnapshot: o.connection.snapshot_dir = optarg; break;
       case kSnapshotFrames: {
@@ -136,6 +141,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
       "--max-guest-mem-mib", std::to_string(c.max_guest_resource_bytes >> 20),
       "--max-guest-objects", std::to_string(c.max_guest_objects),
       "--max-shader-tokens", std::to_string(c.max_shader_tokens),
+      "--shader-path", shader_path_name(c.shader_path),
   };
   if (!c.record_dir.empty()) a.insert(a.end(), {"--record", c.record_dir});
   if (!c.snapshot_dir.empty()) a.insert(a.end(), {"--snapshot", c.snapshot_dir});

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "host/shader/tgsi_to_nir.h"
 #include "host/validate/host_limits.h"
 #include "host/executor/object_table.h"
 #include "host/validate/rejection.h"
@@ -58,6 +59,9 @@ class GalliumExecutor {
     uint64_t max_resource_bytes = uint64_t(4) << 30;  // per guest
     uint32_t max_objects = 65536;                      // per guest, every kind
     uint32_t max_shader_tokens = 262144;               // per shader (1 MiB of TGSI)
+    // How guest shaders reach the driver: as the validated TGSI, or lowered
+    // to NIR by host/shader first (--shader-path).
+    ShaderPath shader_path = ShaderPath::Tgsi;
     std::string snapshot_dir;                          // empty: no PNG snapshots
     std::set<uint64_t> snapshot_frames;                // 1-based present counts per window
     uint32_t connection_id = 0;

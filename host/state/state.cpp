@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "host/shader/tgsi_to_nir.h"
 #include "host/validate/caps_snapshot.h"
 #include "host/executor/executor_util.h"
 #include "host/executor/gallium_executor.h"
@@ -148,27 +149,44 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
     }
   }
 
+  if (stage != PIPE_SHADER_COMPUTE && r.req_local_mem) {
+    return reject_("%s #%u: req_local_mem is for compute shaders", rec, r.id);
+  }
+  uint64_t max_local = 0;
+  if (caps_.compute_size[PIPE_COMPUTE_CAP_MAX_LOCAL_SIZE] == sizeof max_local) {
+    std::memcpy(&max_local, caps_.compute[PIPE_COMPUTE_CAP_MAX_LOCAL_SIZE], sizeof max_local);
+  }
+  if (r.req_local_mem > max_local) {
+    return reject_("%s #%u: %u bytes of local memory exceed the host's %llu", rec, r.id, r.req_local_mem,
+                   static_cast<unsigned long long>(max_local));
+  }
+  // The NIR path: the driver gets our translation of the checked tokens (it
+  // takes ownership of the nir_shader, Gallium's contract for NIR).
+  nir_shader* nir = nullptr;
+  if (config_.shader_path == ShaderPath::Nir) {
+    NirTranslation t = translate_tgsi_to_nir(tokens.data(), stage, screen_);
+    if (!t.nir) return reject_("%s #%u: %s shader not translated to NIR: %s", rec, r.id, stage_name(stage), t.error.c_str());
+    nir = t.nir;
+  }
   pipe_context* p = ctx->pipe;
   void* handle = nullptr;
   if (stage == PIPE_SHADER_COMPUTE) {
-    uint64_t max_local = 0;
-    if (caps_.compute_size[PIPE_COMPUTE_CAP_MAX_LOCAL_SIZE] == sizeof max_local) {
-      std::memcpy(&max_local, caps_.compute[PIPE_COMPUTE_CAP_MAX_LOCAL_SIZE], sizeof max_local);
-    }
-    if (r.req_local_mem > max_local) {
-      return reject_("%s #%u: %u bytes of local memory exceed the host's %llu", rec, r.id, r.req_local_mem,
-                     static_cast<unsigned long long>(max_local));
-    }
     pipe_compute_state cs{};
-    cs.ir_type = PIPE_SHADER_IR_TGSI;
-    cs.prog = tokens.data();
+    cs.ir_type = nir ? PIPE_SHADER_IR_NIR : PIPE_SHADER_IR_TGSI;
+    cs.prog = nir ? static_cast<const void*>(nir) : tokens.data();
     cs.req_local_mem = r.req_local_mem;
     handle = p->create_compute_state(p, &cs);
   } else {
-    if (r.req_local_mem) return reject_("%s #%u: req_local_mem is for compute shaders", rec, r.id);
     pipe_shader_state st{};
     st.type = PIPE_SHADER_IR_TGSI;
     st.tokens = tokens.data();
+    if (nir) {
+      // No tokens beside the NIR: the draw module frees state->tokens of
+      // shaders it keeps (draw_delete_geometry_shader), and ours are a vector.
+      st.type = PIPE_SHADER_IR_NIR;
+      st.tokens = nullptr;
+      st.ir.nir = nir;
+    }
     st.stream_output = so;
     switch (stage) {
       case PIPE_SHADER_VERTEX: handle = p->create_vs_state(p, &st); break;

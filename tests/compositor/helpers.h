@@ -55,8 +55,11 @@ struct Compositor {
   explicit Compositor(const std::string& extra = "") {
     const char* bin = std::getenv("XEN3D_COMPOSITOR");
     REQUIRE(bin);
-    socket = "/tmp/xen3d-ctest-" + std::to_string(getpid()) + ".sock";
-    log = "/tmp/xen3d-ctest-" + std::to_string(getpid()) + ".log";
+    // Unique per instance: a test may run two compositors side by side.
+    static unsigned instances = 0;
+    const std::string base = "/tmp/xen3d-ctest-" + std::to_string(getpid()) + "-" + std::to_string(instances++);
+    socket = base + ".sock";
+    log = base + ".log";
     unlink(socket.c_str());
     pid = fork();
     REQUIRE(pid >= 0);

@@ -41,6 +41,9 @@ rm -rf "$results"
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 stacks_work=$(mktemp -d /tmp/xen3d-piglit-XXXXXX)
+# Absolute: piglit runs each test from its own directory, where a relative
+# LD_LIBRARY_PATH would silently fall back to the system libGL.
+build=$(cd "$build" && pwd) || { echo "piglit_run: no build directory '$build'" >&2; exit 2; }
 stacks_build=$build
 . "$top/bench/stacks.sh"
 trap 'stacks_cleanup; rm -rf "$stacks_work"' EXIT

@@ -42,6 +42,12 @@ LIB_DIRS = ('proto/', 'common/', 'host/')
 
 SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']
 COVERAGE = ['-fsanitize=fuzzer-no-link']
+# host/shader builds NIR, whose instructions Mesa 22.3's gc allocator places
+# on 4-byte boundaries when Mesa is built without asserts (gc_block_header in
+# src/util/ralloc.c loses its canary under NDEBUG): every access to them
+# would be reported as misaligned. The rest of UBSan stays on there.
+NIR_UNITS = ('host/shader/',)
+NIR_SANITIZE = ['-fno-sanitize=alignment']
 DROP_WITH_VALUE = {'-o', '-MQ', '-MF', '-MT'}
 DROP = {'-MD', '-MMD', '-fdiagnostics-color=always', '-O2', '-O3'}
 
@@ -139,7 +145,8 @@ def main():
         name = e['output'].replace('/', '_')
         obj = os.path.join(obj_dir, name)
         dep = obj + '.d'
-        argv = ccache + [compiler] + flags + ['-O1', '-w'] + SANITIZE + COVERAGE + ['-MD', '-MF', dep, '-c', src, '-o', obj]
+        sanitize = SANITIZE + (NIR_SANITIZE if e['output'].startswith(NIR_UNITS) else [])
+        argv = ccache + [compiler] + flags + ['-O1', '-w'] + sanitize + COVERAGE + ['-MD', '-MF', dep, '-c', src, '-o', obj]
         jobs.append((e['output'], argv, obj, dep))
         if e['file'].endswith('guest_connection.cpp'):
             template = (compiler, flags)

@@ -1,0 +1,810 @@
+// TGSI -> NIR: declarations, registers, control flow and the pipeline that
+// optimizes and finalizes the result (translator.h explains the model).
+#include "host/shader/translator.h"
+
+#include <cstdio>
+#include <map>
+#include <utility>
+
+#include "host/shader/tgsi_to_nir.h"
+
+#include "compiler/nir_types.h"
+#include "pipe/p_screen.h"
+#include "tgsi/tgsi_from_mesa.h"
+#include "tgsi/tgsi_strings.h"
+#include "util/ralloc.h"
+#include "util/bitscan.h"
+#include "util/u_prim.h"
+
+namespace xen3d::host::shader {
+namespace {
+
+nir_ssa_def* splat(nir_builder* b, nir_ssa_def* v) {
+  if (v->num_components == 4) return v;
+  const unsigned swiz[4] = {0, 0, 0, 0};
+  return nir_swizzle(b, v, swiz, 4);
+}
+
+// A vec4 from a system value of 1 to 3 components, the rest zero.
+nir_ssa_def* widen(nir_builder* b, nir_ssa_def* v) {
+  if (v->num_components == 4) return v;
+  nir_ssa_def* c[4];
+  for (unsigned i = 0; i < 4; ++i) c[i] = i < v->num_components ? nir_channel(b, v, i) : nir_imm_int(b, 0);
+  return nir_vec(b, c, 4);
+}
+
+// The varying slot of a TGSI semantic, as the inverse of the mapping Mesa's
+// own NIR -> TGSI path uses for this screen (tgsi_get_gl_varying_semantic),
+// so that stages translated here and stages the driver scans agree.
+int varying_slot(unsigned name, unsigned index, bool texcoord) {
+  using Map = std::map<std::pair<unsigned, unsigned>, int>;
+  // Built once, thread-safely: in-process executors translate on many threads.
+  static const std::array<Map, 2> by_semantic = [] {
+    std::array<Map, 2> m;
+    for (int tc = 0; tc < 2; ++tc) {
+      for (int slot = 0; slot < VARYING_SLOT_MAX; ++slot) {
+        if (slot == VARYING_SLOT_PRIMITIVE_SHADING_RATE || slot == VARYING_SLOT_PRIMITIVE_COUNT ||
+            slot == VARYING_SLOT_PRIMITIVE_INDICES || slot == VARYING_SLOT_BOUNDING_BOX0 ||
+            slot == VARYING_SLOT_BOUNDING_BOX1 || slot == VARYING_SLOT_CULL_PRIMITIVE ||
+            slot == VARYING_SLOT_VIEWPORT_MASK || slot == VARYING_SLOT_VIEW_INDEX ||
+            (slot >= VARYING_SLOT_PATCH0 && slot < VARYING_SLOT_VAR0_16BIT) || slot >= VARYING_SLOT_VAR0_16BIT) {
+          continue;  // slots tgsi_get_gl_varying_semantic has no semantic for
+        }
+        unsigned n = 0, i = 0;
+        tgsi_get_gl_varying_semantic(static_cast<gl_varying_slot>(slot), tc, &n, &i);
+        m[tc].emplace(std::make_pair(n, i), slot);  // the first slot of a semantic wins
+      }
+    }
+    return m;
+  }();
+  const Map& m = by_semantic[texcoord];
+  auto it = m.find({name, index});
+  return it == m.end() ? -1 : it->second;
+}
+
+glsl_interp_mode interp_mode(unsigned tgsi) {
+  switch (tgsi) {
+    case TGSI_INTERPOLATE_CONSTANT: return INTERP_MODE_FLAT;
+    case TGSI_INTERPOLATE_LINEAR: return INTERP_MODE_NOPERSPECTIVE;
+    case TGSI_INTERPOLATE_PERSPECTIVE: return INTERP_MODE_SMOOTH;
+    default: return INTERP_MODE_NONE;  // COLOR: flat or smooth by the rasterizer state
+  }
+}
+
+const char* semantic_name(unsigned s) { return s < TGSI_SEMANTIC_COUNT ? tgsi_semantic_names[s] : "?"; }
+
+}  // namespace
+
+Translator::Translator(pipe_screen* screen, unsigned stage) : screen_(screen), stage_(stage) {}
+
+Translator::~Translator() {
+  if (b_.shader) ralloc_free(b_.shader);
+}
+
+void Translator::fail(const char* fmt, ...) {
+  if (!error_.empty()) return;  // the first reason is the one worth reading
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  error_ = buf;
+}
+
+nir_alu_type Translator::view_type(unsigned index) const {
+  return index < view_types_.size() ? view_types_[index] : nir_type_float32;
+}
+
+nir_shader* Translator::translate(const tgsi_token* tokens) {
+  tgsi_scan_shader(tokens, &scan_);
+  if (stage_ == PIPE_SHADER_TESS_CTRL || stage_ == PIPE_SHADER_TESS_EVAL) {
+    fail("tessellation shaders are not translated to NIR yet");
+    return nullptr;
+  }
+  const gl_shader_stage mesa_stage = tgsi_processor_to_shader_stage(stage_);
+  const auto* options = static_cast<const nir_shader_compiler_options*>(
+      screen_->get_compiler_options ? screen_->get_compiler_options(screen_, PIPE_SHADER_IR_NIR,
+                                                                    static_cast<pipe_shader_type>(stage_))
+                                    : nullptr);
+  if (!options) {
+    fail("the host driver takes no NIR");
+    return nullptr;
+  }
+  b_ = nir_builder_init_simple_shader(mesa_stage, options, "xen3d-tgsi");
+  nir_shader* s = b_.shader;
+  s->info.separate_shader = true;
+  s->info.internal = false;
+  if (stage_ == PIPE_SHADER_FRAGMENT) s->info.fs.untyped_color_outputs = true;
+
+  temps_.resize(scan_.file_max[TGSI_FILE_TEMPORARY] + 1);
+  outputs_.resize(scan_.file_max[TGSI_FILE_OUTPUT] + 1);
+  output_vars_.assign(outputs_.size(), nullptr);
+  output_semantic_.assign(outputs_.size(), 0);
+  inputs_.assign(scan_.file_max[TGSI_FILE_INPUT] + 1, nullptr);
+  input_base_.assign(inputs_.size(), 0);
+  input_semantic_.assign(inputs_.size(), 0);
+  sysval_semantic_.assign(scan_.file_max[TGSI_FILE_SYSTEM_VALUE] + 1, TGSI_SEMANTIC_COUNT);
+  view_types_.assign(scan_.file_max[TGSI_FILE_SAMPLER_VIEW] + 1, nir_type_float32);
+  s->num_inputs = inputs_.size();
+  s->num_outputs = outputs_.size();
+
+  // Properties first: geometry-shader inputs are sized by the input primitive.
+  for (unsigned i = 0; i < TGSI_PROPERTY_COUNT; ++i) {
+    tgsi_full_property p{};
+    p.Property.PropertyName = i;
+    p.u[0].Data = scan_.properties[i];
+    // Zero is a value too for the geometry shader's primitives (POINTS).
+    const bool gs_prim = stage_ == PIPE_SHADER_GEOMETRY &&
+                         (i == TGSI_PROPERTY_GS_INPUT_PRIM || i == TGSI_PROPERTY_GS_OUTPUT_PRIM);
+    if (scan_.properties[i] || gs_prim) property(p);
+  }
+  if (failed()) return nullptr;
+
+  tgsi_parse_context parser;
+  if (tgsi_parse_init(&parser, tokens) != TGSI_PARSE_OK) {
+    fail("unparsable TGSI");
+    return nullptr;
+  }
+  bool ended = false;
+  while (!tgsi_parse_end_of_tokens(&parser) && !failed() && !ended) {
+    tgsi_parse_token(&parser);
+    const tgsi_full_token& t = parser.FullToken;
+    switch (t.Token.Type) {
+      case TGSI_TOKEN_TYPE_DECLARATION: declaration(t.FullDeclaration); break;
+      case TGSI_TOKEN_TYPE_IMMEDIATE: immediate(t.FullImmediate); break;
+      case TGSI_TOKEN_TYPE_PROPERTY: break;  // read from the scan above
+      case TGSI_TOKEN_TYPE_INSTRUCTION:
+        if (t.FullInstruction.Instruction.Opcode == TGSI_OPCODE_END) {
+          ended = true;
+          break;
+        }
+        instruction(t.FullInstruction);
+        break;
+    }
+  }
+  tgsi_parse_free(&parser);
+  if (!failed() && !open_.empty()) fail("control flow is still open at the end of the shader");
+  if (failed()) return nullptr;
+  if (stage_ != PIPE_SHADER_GEOMETRY) store_outputs();
+
+  // The pipeline st/mesa runs before a driver sees GLSL's NIR, so that the
+  // driver gets shaders in the shape it is tuned for.
+  NIR_PASS_V(s, nir_lower_vars_to_ssa);
+  NIR_PASS_V(s, nir_split_var_copies);
+  NIR_PASS_V(s, nir_lower_var_copies);
+  NIR_PASS_V(s, nir_lower_system_values);
+  bool progress;
+  unsigned rounds = 0;
+  do {
+    progress = false;
+    NIR_PASS(progress, s, nir_lower_vars_to_ssa);
+    if (options->lower_to_scalar) {
+      NIR_PASS_V(s, nir_lower_alu_to_scalar, options->lower_to_scalar_filter, nullptr);
+      NIR_PASS_V(s, nir_lower_phis_to_scalar, false);
+    }
+    NIR_PASS(progress, s, nir_copy_prop);
+    NIR_PASS(progress, s, nir_opt_remove_phis);
+    NIR_PASS(progress, s, nir_opt_dce);
+    if (nir_opt_trivial_continues(s)) {
+      progress = true;
+      NIR_PASS(progress, s, nir_copy_prop);
+      NIR_PASS(progress, s, nir_opt_dce);
+    }
+    NIR_PASS(progress, s, nir_opt_if, nir_opt_if_optimize_phi_true_false);
+    NIR_PASS(progress, s, nir_opt_dead_cf);
+    NIR_PASS(progress, s, nir_opt_cse);
+    NIR_PASS(progress, s, nir_opt_peephole_select, 8, true, true);
+    NIR_PASS(progress, s, nir_opt_algebraic);
+    NIR_PASS(progress, s, nir_opt_constant_folding);
+    NIR_PASS(progress, s, nir_opt_undef);
+    if (options->max_unroll_iterations) NIR_PASS(progress, s, nir_opt_loop_unroll);
+  } while (progress && ++rounds < 64);
+  NIR_PASS_V(s, nir_remove_dead_variables, nir_var_function_temp, nullptr);
+  nir_shader_gather_info(s, nir_shader_get_entrypoint(s));
+  // What a GL linker would have recorded: the driver sizes its sampler and
+  // view state by these (nir_tgsi_scan_shader). TGSI's lookups use the
+  // sampler's index for its view.
+  const uint32_t units = scan_.samplers_declared | scan_.file_mask[TGSI_FILE_SAMPLER_VIEW];
+  BITSET_ZERO(s->info.textures_used);
+  BITSET_ZERO(s->info.samplers_used);
+  s->info.textures_used[0] = units;
+  s->info.samplers_used[0] = units;
+  s->info.num_textures = util_last_bit(units);
+  nir_validate_shader(s, "after xen3d's TGSI translation");  // live where Mesa is built with asserts
+  if (screen_->finalize_nir) {
+    char* msg = static_cast<char*>(screen_->finalize_nir(screen_, s));
+    free(msg);
+  }
+  if (const char* f = getenv("XEN3D_DEBUG_NIR")) { FILE* o = fopen(f, "a"); if (o) { nir_print_shader(s, o); fclose(o); } }
+  b_.shader = nullptr;  // the caller owns it now
+  return s;
+}
+
+void Translator::property(const tgsi_full_property& p) {
+  nir_shader* s = b_.shader;
+  const unsigned v = p.u[0].Data;
+  switch (p.Property.PropertyName) {
+    case TGSI_PROPERTY_FS_COORD_ORIGIN: s->info.fs.origin_upper_left = v == TGSI_FS_COORD_ORIGIN_UPPER_LEFT; break;
+    case TGSI_PROPERTY_FS_COORD_PIXEL_CENTER:
+      s->info.fs.pixel_center_integer = v == TGSI_FS_COORD_PIXEL_CENTER_INTEGER;
+      break;
+    case TGSI_PROPERTY_FS_COLOR0_WRITES_ALL_CBUFS: break;  // declare_output
+    case TGSI_PROPERTY_FS_DEPTH_LAYOUT:
+      s->info.fs.depth_layout = v == TGSI_FS_DEPTH_LAYOUT_ANY        ? FRAG_DEPTH_LAYOUT_ANY
+                                : v == TGSI_FS_DEPTH_LAYOUT_GREATER  ? FRAG_DEPTH_LAYOUT_GREATER
+                                : v == TGSI_FS_DEPTH_LAYOUT_LESS     ? FRAG_DEPTH_LAYOUT_LESS
+                                : v == TGSI_FS_DEPTH_LAYOUT_UNCHANGED ? FRAG_DEPTH_LAYOUT_UNCHANGED
+                                                                      : FRAG_DEPTH_LAYOUT_NONE;
+      break;
+    case TGSI_PROPERTY_FS_EARLY_DEPTH_STENCIL: s->info.fs.early_fragment_tests = v != 0; break;
+    case TGSI_PROPERTY_FS_POST_DEPTH_COVERAGE: s->info.fs.post_depth_coverage = v != 0; break;
+    case TGSI_PROPERTY_VS_WINDOW_SPACE_POSITION: s->info.vs.window_space_position = v != 0; break;
+    case TGSI_PROPERTY_NUM_CLIPDIST_ENABLED: s->info.clip_distance_array_size = v; break;
+    case TGSI_PROPERTY_NEXT_SHADER: s->info.next_stage = tgsi_processor_to_shader_stage(v); break;
+    case TGSI_PROPERTY_LEGACY_MATH_RULES: s->info.use_legacy_math_rules = v != 0; break;
+    case TGSI_PROPERTY_CS_FIXED_BLOCK_WIDTH: s->info.workgroup_size[0] = v; break;
+    case TGSI_PROPERTY_CS_FIXED_BLOCK_HEIGHT: s->info.workgroup_size[1] = v; break;
+    case TGSI_PROPERTY_CS_FIXED_BLOCK_DEPTH: s->info.workgroup_size[2] = v; break;
+    case TGSI_PROPERTY_GS_INPUT_PRIM:
+      s->info.gs.input_primitive = static_cast<shader_prim>(v);
+      gs_vertices_in_ = u_vertices_per_prim(static_cast<pipe_prim_type>(v));
+      s->info.gs.vertices_in = gs_vertices_in_;
+      break;
+    case TGSI_PROPERTY_GS_OUTPUT_PRIM: s->info.gs.output_primitive = static_cast<shader_prim>(v); break;
+    case TGSI_PROPERTY_GS_MAX_OUTPUT_VERTICES: s->info.gs.vertices_out = v; break;
+    case TGSI_PROPERTY_GS_INVOCATIONS: s->info.gs.invocations = v; break;
+    default:
+      fail("TGSI property %s is not translated", p.Property.PropertyName < TGSI_PROPERTY_COUNT
+                                                     ? tgsi_property_names[p.Property.PropertyName]
+                                                     : "?");
+  }
+}
+
+void Translator::declaration(const tgsi_full_declaration& d) {
+  const unsigned first = d.Range.First, last = d.Range.Last;
+  const unsigned count = last - first + 1;
+  nir_builder* b = &b_;
+  switch (d.Declaration.File) {
+    case TGSI_FILE_TEMPORARY: {
+      if (last >= temps_.size()) return fail("TEMP[%u] is past the scanned registers", last);
+      if (d.Declaration.Array) {
+        nir_variable* var = nir_local_variable_create(b->impl, glsl_array_type(glsl_vec4_type(), count, 0), "temps");
+        for (unsigned i = 0; i < count; ++i) temps_[first + i] = {var, i, true};
+      } else {
+        for (unsigned i = first; i <= last; ++i) temps_[i] = {nir_local_variable_create(b->impl, glsl_vec4_type(), "temp"), 0, false};
+      }
+      return;
+    }
+    case TGSI_FILE_ADDRESS:
+      for (unsigned i = first; i <= last && i < addr_.size(); ++i) {
+        addr_[i] = nir_local_variable_create(b->impl, glsl_ivec4_type(), "addr");
+      }
+      if (last >= addr_.size()) fail("ADDR[%u] is past the 4 address registers", last);
+      return;
+    case TGSI_FILE_INPUT: {
+      const bool array = d.Declaration.Array && d.Array.ArrayID != 0 && count > 1;
+      if (array) return declare_input(d, first, count, true);
+      for (unsigned i = first; i <= last; ++i) declare_input(d, i, 1, false);
+      return;
+    }
+    case TGSI_FILE_OUTPUT: {
+      const bool array = d.Declaration.Array && d.Array.ArrayID != 0 && count > 1;
+      if (array) return declare_output(d, first, count, true);
+      for (unsigned i = first; i <= last; ++i) declare_output(d, i, 1, false);
+      return;
+    }
+    case TGSI_FILE_CONSTANT: {
+      const unsigned buffer = d.Declaration.Dimension ? d.Dim.Index2D : 0;
+      ubos_ = std::max(ubos_, buffer + 1);
+      b->shader->info.num_ubos = ubos_;
+      return;
+    }
+    case TGSI_FILE_SYSTEM_VALUE:
+      for (unsigned i = first; i <= last && i < sysval_semantic_.size(); ++i) sysval_semantic_[i] = d.Semantic.Name;
+      return;
+    case TGSI_FILE_SAMPLER: return;
+    case TGSI_FILE_SAMPLER_VIEW: {
+      nir_alu_type t = d.SamplerView.ReturnTypeX == TGSI_RETURN_TYPE_SINT   ? nir_type_int32
+                       : d.SamplerView.ReturnTypeX == TGSI_RETURN_TYPE_UINT ? nir_type_uint32
+                                                                             : nir_type_float32;
+      for (unsigned i = first; i <= last && i < view_types_.size(); ++i) view_types_[i] = t;
+      return;
+    }
+    case TGSI_FILE_IMAGE: return fail("images are not translated to NIR yet");
+    case TGSI_FILE_BUFFER: return fail("shader buffers are not translated to NIR yet");
+    case TGSI_FILE_MEMORY: return fail("shared memory is not translated to NIR yet");
+    case TGSI_FILE_HW_ATOMIC: return fail("atomic counters are not translated to NIR yet");
+    default: return fail("declarations of register file %u are not translated", d.Declaration.File);
+  }
+}
+
+void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, unsigned count, bool array) {
+  nir_shader* s = b_.shader;
+  const unsigned name = d.Declaration.Semantic ? d.Semantic.Name : TGSI_SEMANTIC_GENERIC;
+  const unsigned sem_index = d.Declaration.Semantic ? d.Semantic.Index + (array ? 0 : index - d.Range.First) : index;
+  if (index + count > inputs_.size()) return fail("IN[%u] is past the scanned inputs", index + count - 1);
+  const glsl_type* type = glsl_vec4_type();
+  nir_variable_mode mode = nir_var_shader_in;
+  int location;
+  switch (stage_) {
+    case PIPE_SHADER_VERTEX:
+      location = VERT_ATTRIB_GENERIC0 + index;
+      if (index + count > MAX_VERTEX_GENERIC_ATTRIBS) return fail("vertex input %u is past the generic attributes", index);
+      break;
+    case PIPE_SHADER_FRAGMENT:
+      if (name == TGSI_SEMANTIC_FACE) {
+        type = glsl_bool_type();
+        location = VARYING_SLOT_FACE;
+        if (array) return fail("FACE declared as an array");
+        break;
+      }
+      [[fallthrough]];
+    default: {
+      location = varying_slot(name, sem_index, screen_->get_param(screen_, PIPE_CAP_TGSI_TEXCOORD));
+      if (location < 0) return fail("input semantic %s[%u] has no NIR varying", semantic_name(name), sem_index);
+      break;
+    }
+  }
+  if (array) type = glsl_array_type(type, count, 0);
+  if (stage_ == PIPE_SHADER_GEOMETRY) {
+    if (!gs_vertices_in_) return fail("a geometry shader without an input primitive");
+    type = glsl_array_type(type, gs_vertices_in_, 0);
+  }
+  nir_variable* var = nir_variable_create(s, mode, type, "in");
+  var->data.location = location;
+  var->data.driver_location = index;
+  var->data.read_only = true;
+  if (d.Declaration.Interpolate) {
+    var->data.interpolation = interp_mode(d.Interp.Interpolate);
+    var->data.centroid = d.Interp.Location == TGSI_INTERPOLATE_LOC_CENTROID;
+    var->data.sample = d.Interp.Location == TGSI_INTERPOLATE_LOC_SAMPLE;
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    inputs_[index + i] = var;
+    input_base_[index + i] = index;
+    input_semantic_[index + i] = name;
+  }
+}
+
+void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, unsigned count, bool array) {
+  nir_shader* s = b_.shader;
+  if (index + count > outputs_.size()) return fail("OUT[%u] is past the scanned outputs", index + count - 1);
+  const unsigned name = d.Semantic.Name;
+  // The registers TGSI writes (and may read back); copied to the variables below at the end.
+  nir_variable* regs = nir_local_variable_create(
+      b_.impl, array ? glsl_array_type(glsl_vec4_type(), count, 0) : glsl_vec4_type(), "out_regs");
+  for (unsigned i = 0; i < count; ++i) {
+    const unsigned reg = index + i;
+    const unsigned sem_index = d.Semantic.Index + i;
+    outputs_[reg] = {regs, i, array};
+    output_semantic_[reg] = name;
+    const glsl_type* type = glsl_vec4_type();
+    int location;
+    if (stage_ == PIPE_SHADER_FRAGMENT) {
+      switch (name) {
+        case TGSI_SEMANTIC_COLOR:
+          location = s->info.stage == MESA_SHADER_FRAGMENT && scan_.properties[TGSI_PROPERTY_FS_COLOR0_WRITES_ALL_CBUFS]
+                         ? FRAG_RESULT_COLOR
+                         : FRAG_RESULT_DATA0 + sem_index;
+          if (sem_index >= 8) return fail("fragment output COLOR[%u] is past the 8 color buffers", sem_index);
+          break;
+        case TGSI_SEMANTIC_POSITION: location = FRAG_RESULT_DEPTH; type = glsl_float_type(); break;
+        case TGSI_SEMANTIC_STENCIL: location = FRAG_RESULT_STENCIL; type = glsl_int_type(); break;
+        case TGSI_SEMANTIC_SAMPLEMASK: location = FRAG_RESULT_SAMPLE_MASK; type = glsl_int_type(); break;
+        default: return fail("fragment output semantic %s is not translated", semantic_name(name));
+      }
+    } else {
+      location = varying_slot(name, sem_index, screen_->get_param(screen_, PIPE_CAP_TGSI_TEXCOORD));
+      if (location < 0) return fail("output semantic %s[%u] has no NIR varying", semantic_name(name), sem_index);
+      if (location == VARYING_SLOT_PSIZ || location == VARYING_SLOT_FOGC) type = glsl_float_type();
+      if (location == VARYING_SLOT_LAYER || location == VARYING_SLOT_VIEWPORT) type = glsl_int_type();
+      if ((location == VARYING_SLOT_CLIP_DIST0 || location == VARYING_SLOT_CLIP_DIST1) &&
+          screen_->get_param(screen_, PIPE_CAP_NIR_COMPACT_ARRAYS)) {
+        return fail("clip distances for a driver with compact arrays are not translated yet");
+      }
+    }
+    nir_variable* var = nir_variable_create(s, nir_var_shader_out, type, "out");
+    var->data.location = location;
+    var->data.driver_location = reg;
+    if (d.Declaration.Interpolate) {
+      var->data.interpolation = interp_mode(d.Interp.Interpolate);
+      var->data.centroid = d.Interp.Location == TGSI_INTERPOLATE_LOC_CENTROID;
+      var->data.sample = d.Interp.Location == TGSI_INTERPOLATE_LOC_SAMPLE;
+    }
+    if (stage_ == PIPE_SHADER_GEOMETRY) var->data.stream = d.Semantic.StreamX;
+    output_vars_[reg] = var;
+  }
+}
+
+void Translator::immediate(const tgsi_full_immediate& im) {
+  if (im.Immediate.DataType == TGSI_IMM_FLOAT64 || im.Immediate.DataType == TGSI_IMM_UINT64 ||
+      im.Immediate.DataType == TGSI_IMM_INT64) {
+    // 64-bit immediates are two 32-bit halves per value: the bits are the same.
+  }
+  nir_const_value v[4];
+  for (unsigned i = 0; i < 4; ++i) v[i] = nir_const_value_for_raw_uint(i < im.Immediate.NrTokens - 1 ? im.u[i].Uint : 0, 32);
+  imms_.push_back(nir_build_imm(&b_, 4, 32, v));
+}
+
+// The index an indirect register names: channel Swizzle of its register, an integer.
+nir_ssa_def* Translator::indirect_index(const tgsi_ind_register& ind) {
+  tgsi_full_src_register r{};
+  r.Register.File = ind.File;
+  r.Register.Index = ind.Index;
+  r.Register.SwizzleX = r.Register.SwizzleY = r.Register.SwizzleZ = r.Register.SwizzleW = ind.Swizzle;
+  if (ind.File != TGSI_FILE_ADDRESS && ind.File != TGSI_FILE_TEMPORARY) {
+    fail("indirect addressing through register file %u is not translated", ind.File);
+    return nir_imm_int(&b_, 0);
+  }
+  return nir_channel(&b_, fetch(r), 0);
+}
+
+// Indirect indices are clamped into the array they address: the driver
+// indexes real memory with them.
+nir_deref_instr* Translator::reg_deref(std::vector<Reg>& file, unsigned index, const tgsi_ind_register* ind,
+                                       bool has_ind, const char* what) {
+  nir_builder* b = &b_;
+  if (index >= file.size() || !file[index].var) {
+    fail("%s[%u] is not declared", what, index);
+    return nullptr;
+  }
+  const Reg& r = file[index];
+  nir_deref_instr* d = nir_build_deref_var(b, r.var);
+  if (!r.array) {
+    if (has_ind) fail("indirect access to %s[%u], which is not in an array", what, index);
+    return d;
+  }
+  if (!has_ind) return nir_build_deref_array_imm(b, d, r.offset);
+  const unsigned len = glsl_get_length(r.var->type);
+  nir_ssa_def* i = nir_iadd_imm(b, indirect_index(*ind), r.offset);
+  return nir_build_deref_array(b, d, nir_umin(b, i, nir_imm_int(b, len - 1)));
+}
+
+nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) {
+  nir_builder* b = &b_;
+  if (index >= inputs_.size() || !inputs_[index]) {
+    fail("IN[%u] is not declared", index);
+    return nir_imm_zero(b, 4, 32);
+  }
+  nir_variable* var = inputs_[index];
+  if (var->data.location == VARYING_SLOT_FACE && stage_ == PIPE_SHADER_FRAGMENT) {
+    // TGSI's FACE input: (+1.0 front / -1.0 back, 0, 0, 1).
+    nir_ssa_def* front = nir_load_var(b, var);
+    return nir_vec4(b, nir_bcsel(b, front, nir_imm_float(b, 1.0f), nir_imm_float(b, -1.0f)), nir_imm_float(b, 0.0f),
+                    nir_imm_float(b, 0.0f), nir_imm_float(b, 1.0f));
+  }
+  nir_deref_instr* d = nir_build_deref_var(b, var);
+  if (stage_ == PIPE_SHADER_GEOMETRY) {
+    if (!r.Register.Dimension) {
+      fail("geometry-shader input IN[%u] read without a vertex index", index);
+      return nir_imm_zero(b, 4, 32);
+    }
+    nir_ssa_def* v = nir_imm_int(b, r.Dimension.Index);
+    if (r.Dimension.Indirect) v = nir_iadd(b, v, indirect_index(r.DimIndirect));
+    d = nir_build_deref_array(b, d, nir_umin(b, v, nir_imm_int(b, gs_vertices_in_ - 1)));
+  } else if (r.Register.Dimension) {
+    fail("IN[%u] read with a second dimension outside a geometry shader", index);
+    return nir_imm_zero(b, 4, 32);
+  }
+  const bool array = glsl_type_is_array(d->type);
+  if (array) {
+    const unsigned len = glsl_get_length(d->type);
+    nir_ssa_def* i = nir_imm_int(b, index - input_base_[index]);
+    if (r.Register.Indirect) i = nir_umin(b, nir_iadd(b, i, indirect_index(r.Indirect)), nir_imm_int(b, len - 1));
+    d = nir_build_deref_array(b, d, i);
+  } else if (r.Register.Indirect) {
+    fail("indirect access to IN[%u], which is not in an array", index);
+  }
+  return nir_load_deref(b, d);
+}
+
+nir_ssa_def* Translator::system_value(unsigned index) {
+  nir_builder* b = &b_;
+  const unsigned sem = index < sysval_semantic_.size() ? sysval_semantic_[index] : TGSI_SEMANTIC_COUNT;
+  nir_ssa_def* v = nullptr;
+  switch (sem) {
+    case TGSI_SEMANTIC_VERTEXID: v = nir_load_vertex_id(b); break;
+    case TGSI_SEMANTIC_VERTEXID_NOBASE: v = nir_load_vertex_id_zero_base(b); break;
+    case TGSI_SEMANTIC_BASEVERTEX: v = nir_load_base_vertex(b); break;
+    case TGSI_SEMANTIC_BASEINSTANCE: v = nir_load_base_instance(b); break;
+    case TGSI_SEMANTIC_DRAWID: v = nir_load_draw_id(b); break;
+    case TGSI_SEMANTIC_INSTANCEID:
+      if (stage_ != PIPE_SHADER_VERTEX) break;
+      v = nir_load_instance_id(b);
+      break;
+    case TGSI_SEMANTIC_INVOCATIONID: v = nir_load_invocation_id(b); break;
+    case TGSI_SEMANTIC_PRIMID: v = nir_load_primitive_id(b); break;
+    case TGSI_SEMANTIC_SAMPLEID: v = nir_load_sample_id(b); break;
+    case TGSI_SEMANTIC_FACE:
+      // PIPE_CAP_FS_FACE_IS_INTEGER_SYSVAL: (~0 front / 0 back, 0, 0, 1).
+      return nir_vec4(b, nir_bcsel(b, nir_load_front_face(b, 1), nir_imm_int(b, -1), nir_imm_int(b, 0)),
+                      nir_imm_int(b, 0), nir_imm_int(b, 0), nir_imm_int(b, 1));
+    case TGSI_SEMANTIC_HELPER_INVOCATION:
+      v = nir_bcsel(b, nir_load_helper_invocation(b, 1), nir_imm_int(b, -1), nir_imm_int(b, 0));
+      break;
+    case TGSI_SEMANTIC_THREAD_ID: v = nir_load_local_invocation_id(b); break;
+    case TGSI_SEMANTIC_BLOCK_ID: v = nir_load_workgroup_id(b, 32); break;
+    case TGSI_SEMANTIC_GRID_SIZE: v = nir_load_num_workgroups(b, 32); break;
+    default: break;
+  }
+  if (!v) {
+    fail("system value %s is not translated for this stage", semantic_name(sem));
+    return nir_imm_zero(b, 4, 32);
+  }
+  return widen(b, v);
+}
+
+nir_ssa_def* Translator::fetch(const tgsi_full_src_register& r) {
+  nir_builder* b = &b_;
+  const unsigned index = r.Register.Index;
+  switch (r.Register.File) {
+    case TGSI_FILE_TEMPORARY: {
+      if (r.Register.Dimension) break;
+      nir_deref_instr* d = reg_deref(temps_, index, &r.Indirect, r.Register.Indirect, "TEMP");
+      return d ? nir_load_deref(b, d) : nir_imm_zero(b, 4, 32);
+    }
+    case TGSI_FILE_OUTPUT: {
+      if (r.Register.Dimension) break;
+      nir_deref_instr* d = reg_deref(outputs_, index, &r.Indirect, r.Register.Indirect, "OUT");
+      return d ? nir_load_deref(b, d) : nir_imm_zero(b, 4, 32);
+    }
+    case TGSI_FILE_ADDRESS:
+      if (index >= addr_.size() || !addr_[index]) {
+        fail("ADDR[%u] is not declared", index);
+        return nir_imm_zero(b, 4, 32);
+      }
+      return nir_load_var(b, addr_[index]);
+    case TGSI_FILE_IMMEDIATE:
+      if (r.Register.Indirect || r.Register.Dimension) {
+        fail("indirect access to immediates is not translated");
+        return nir_imm_zero(b, 4, 32);
+      }
+      if (index >= imms_.size()) {
+        fail("IMM[%u] is not declared before its use", index);
+        return nir_imm_zero(b, 4, 32);
+      }
+      return imms_[index];
+    case TGSI_FILE_INPUT: return input(index, r);
+    case TGSI_FILE_SYSTEM_VALUE:
+      if (r.Register.Indirect || r.Register.Dimension) break;
+      return system_value(index);
+    case TGSI_FILE_CONSTANT: {
+      // CONST[buffer][index] is a 16-byte row of constant buffer `buffer`;
+      // the driver bounds-checks the load against the bound buffer's size.
+      nir_ssa_def* buffer = nir_imm_int(b, r.Register.Dimension ? r.Dimension.Index : 0);
+      if (r.Register.Dimension && r.Dimension.Indirect) {
+        buffer = nir_umin(b, nir_iadd(b, buffer, indirect_index(r.DimIndirect)), nir_imm_int(b, ubos_ ? ubos_ - 1 : 0));
+      }
+      nir_ssa_def* row = nir_imm_int(b, index);
+      if (r.Register.Indirect) row = nir_iadd(b, row, indirect_index(r.Indirect));
+      _nir_load_ubo_indices idx{};
+      idx.align_mul = 16;
+      idx.range = ~0u;
+      return _nir_build_load_ubo(b, 4, 32, buffer, nir_ishl(b, row, nir_imm_int(b, 4)), idx);
+    }
+    default: break;
+  }
+  fail("%s reads of register file %u are not translated",
+       r.Register.Indirect || r.Register.Dimension ? "indirect or 2D" : "", r.Register.File);
+  return nir_imm_zero(b, 4, 32);
+}
+
+nir_ssa_def* Translator::src(const tgsi_full_src_register& r, tgsi_opcode_type type) {
+  nir_builder* b = &b_;
+  nir_ssa_def* v = fetch(r);
+  const unsigned swiz[4] = {r.Register.SwizzleX, r.Register.SwizzleY, r.Register.SwizzleZ, r.Register.SwizzleW};
+  v = nir_swizzle(b, v, swiz, 4);
+  const bool integer = type == TGSI_TYPE_SIGNED || type == TGSI_TYPE_UNSIGNED;
+  if (type == TGSI_TYPE_DOUBLE || type == TGSI_TYPE_SIGNED64 || type == TGSI_TYPE_UNSIGNED64) {
+    if (r.Register.Absolute || r.Register.Negate) fail("modifiers on 64-bit sources are not translated");
+    return v;
+  }
+  if (r.Register.Absolute) v = integer ? nir_iabs(b, v) : nir_fabs(b, v);
+  if (r.Register.Negate) v = integer ? nir_ineg(b, v) : nir_fneg(b, v);
+  return v;
+}
+
+nir_ssa_def* Translator::src(unsigned i, tgsi_opcode_type type) {
+  if (i >= inst_->Instruction.NumSrcRegs) {
+    fail("%s has no source %u", op_name(inst_->Instruction.Opcode), i);
+    return nir_imm_zero(&b_, 4, 32);
+  }
+  return src(inst_->Src[i], type);
+}
+
+nir_ssa_def* Translator::src_chan(unsigned i, unsigned chan, tgsi_opcode_type type) {
+  return nir_channel(&b_, src(i, type), chan);
+}
+
+void Translator::store_dst(nir_ssa_def* value, bool is_float) {
+  nir_builder* b = &b_;
+  if (failed() || inst_->Instruction.NumDstRegs == 0) return;
+  const tgsi_full_dst_register& d = inst_->Dst[0];
+  value = splat(b, value);
+  if (inst_->Instruction.Saturate && is_float) value = nir_fsat(b, value);
+  if (d.Register.Dimension) return fail("2D destinations are not translated");
+  nir_deref_instr* deref = nullptr;
+  switch (d.Register.File) {
+    case TGSI_FILE_NULL: return;
+    case TGSI_FILE_TEMPORARY: deref = reg_deref(temps_, d.Register.Index, &d.Indirect, d.Register.Indirect, "TEMP"); break;
+    case TGSI_FILE_OUTPUT: deref = reg_deref(outputs_, d.Register.Index, &d.Indirect, d.Register.Indirect, "OUT"); break;
+    case TGSI_FILE_ADDRESS:
+      if (d.Register.Index >= addr_.size() || !addr_[d.Register.Index] || d.Register.Indirect) {
+        return fail("ADDR[%u] is not a writable address register", d.Register.Index);
+      }
+      deref = nir_build_deref_var(b, addr_[d.Register.Index]);
+      break;
+    default: return fail("writes to register file %u are not translated", d.Register.File);
+  }
+  if (deref) nir_store_deref(b, deref, value, d.Register.WriteMask);
+}
+
+nir_ssa_def* Translator::cond_true(nir_ssa_def* v, bool integer) {
+  return integer ? nir_ine(&b_, v, nir_imm_int(&b_, 0)) : nir_fneu(&b_, v, nir_imm_float(&b_, 0.0f));
+}
+
+void Translator::jump(nir_jump_type type) {
+  nir_if* nif = nir_push_if(&b_, nir_imm_true(&b_));
+  nir_jump(&b_, type);
+  nir_pop_if(&b_, nif);
+}
+
+bool Translator::control_flow(unsigned op) {
+  nir_builder* b = &b_;
+  switch (op) {
+    case TGSI_OPCODE_IF:
+    case TGSI_OPCODE_UIF: {
+      nir_ssa_def* c = cond_true(src_chan(0, 0, op == TGSI_OPCODE_UIF ? TGSI_TYPE_UNSIGNED : TGSI_TYPE_FLOAT),
+                                 op == TGSI_OPCODE_UIF);
+      open_.push_back({nir_push_if(b, c), nullptr});
+      return true;
+    }
+    case TGSI_OPCODE_ELSE:
+      if (open_.empty() || !open_.back().nif) return fail("ELSE without IF"), true;
+      nir_push_else(b, open_.back().nif);
+      return true;
+    case TGSI_OPCODE_ENDIF:
+      if (open_.empty() || !open_.back().nif) return fail("ENDIF without IF"), true;
+      nir_pop_if(b, open_.back().nif);
+      open_.pop_back();
+      return true;
+    case TGSI_OPCODE_BGNLOOP:
+      open_.push_back({nullptr, nir_push_loop(b)});
+      ++loop_depth_;
+      return true;
+    case TGSI_OPCODE_ENDLOOP:
+      if (open_.empty() || !open_.back().loop) return fail("ENDLOOP without BGNLOOP"), true;
+      nir_pop_loop(b, open_.back().loop);
+      open_.pop_back();
+      --loop_depth_;
+      return true;
+    case TGSI_OPCODE_BRK:
+    case TGSI_OPCODE_CONT:
+      if (!loop_depth_) return fail("%s outside a loop", op_name(op)), true;
+      jump(op == TGSI_OPCODE_BRK ? nir_jump_break : nir_jump_continue);
+      return true;
+    case TGSI_OPCODE_KILL:
+      if (stage_ != PIPE_SHADER_FRAGMENT) return fail("KILL outside a fragment shader"), true;
+      nir_discard(b);
+      b->shader->info.fs.uses_discard = true;
+      return true;
+    case TGSI_OPCODE_KILL_IF: {
+      if (stage_ != PIPE_SHADER_FRAGMENT) return fail("KILL_IF outside a fragment shader"), true;
+      nir_ssa_def* v = src(0, TGSI_TYPE_FLOAT);
+      nir_ssa_def* any = nir_flt(b, nir_channel(b, v, 0), nir_imm_float(b, 0.0f));
+      for (unsigned c = 1; c < 4; ++c) any = nir_ior(b, any, nir_flt(b, nir_channel(b, v, c), nir_imm_float(b, 0.0f)));
+      nir_discard_if(b, any);
+      b->shader->info.fs.uses_discard = true;
+      return true;
+    }
+    case TGSI_OPCODE_NOP: return true;
+    case TGSI_OPCODE_RET:
+    case TGSI_OPCODE_SWITCH:
+    case TGSI_OPCODE_CASE:
+    case TGSI_OPCODE_DEFAULT:
+    case TGSI_OPCODE_ENDSWITCH:
+    case TGSI_OPCODE_CAL:
+    case TGSI_OPCODE_BGNSUB:
+    case TGSI_OPCODE_ENDSUB:
+      fail("%s is not translated (Mesa's GL frontend does not emit it)", op_name(op));
+      return true;
+    default: return false;
+  }
+}
+
+// Geometry-shader vertices, barriers.
+bool Translator::misc(unsigned op) {
+  nir_builder* b = &b_;
+  switch (op) {
+    case TGSI_OPCODE_EMIT:
+    case TGSI_OPCODE_ENDPRIM: {
+      if (stage_ != PIPE_SHADER_GEOMETRY) return fail("%s outside a geometry shader", op_name(op)), true;
+      const tgsi_full_src_register& r = inst_->Src[0];
+      if (r.Register.File != TGSI_FILE_IMMEDIATE || r.Register.Index >= imms_.size()) {
+        return fail("%s needs its stream as an immediate", op_name(op)), true;
+      }
+      const nir_const_value* cv = nir_src_as_const_value(nir_src_for_ssa(imms_[r.Register.Index]));
+      const unsigned stream = cv ? cv[r.Register.SwizzleX].u32 : 0;
+      if (stream >= 4) return fail("%s to stream %u", op_name(op), stream), true;
+      if (op == TGSI_OPCODE_EMIT) {
+        store_outputs();
+        _nir_emit_vertex_indices idx{};
+        idx.stream_id = stream;
+        _nir_build_emit_vertex(b, idx);
+      } else {
+        _nir_end_primitive_indices idx{};
+        idx.stream_id = stream;
+        _nir_build_end_primitive(b, idx);
+      }
+      b->shader->info.gs.active_stream_mask |= 1u << stream;
+      return true;
+    }
+    case TGSI_OPCODE_BARRIER:
+      if (stage_ != PIPE_SHADER_COMPUTE) return fail("BARRIER outside a compute shader"), true;
+      nir_scoped_barrier(b, NIR_SCOPE_WORKGROUP, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL, nir_var_mem_shared);
+      return true;
+    case TGSI_OPCODE_MEMBAR:
+      nir_scoped_memory_barrier(b, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL,
+                                static_cast<nir_variable_mode>(nir_var_mem_shared | nir_var_mem_ssbo |
+                                                               nir_var_mem_global | nir_var_image));
+      return true;
+    default: return false;
+  }
+}
+
+void Translator::store_outputs() {
+  nir_builder* b = &b_;
+  for (unsigned i = 0; i < outputs_.size(); ++i) {
+    nir_variable* var = output_vars_[i];
+    if (!var) continue;
+    nir_deref_instr* d = nir_build_deref_var(b, outputs_[i].var);
+    if (outputs_[i].array) d = nir_build_deref_array_imm(b, d, outputs_[i].offset);
+    nir_ssa_def* v = nir_load_deref(b, d);
+    unsigned mask = 0xf;
+    // Locations are per stage: FRAG_RESULT_DEPTH and VARYING_SLOT_POS are both 0.
+    const int loc = var->data.location;
+    const int scalar_chan = stage_ == PIPE_SHADER_FRAGMENT
+                                ? (loc == FRAG_RESULT_DEPTH ? 2 : loc == FRAG_RESULT_STENCIL ? 1 : loc == FRAG_RESULT_SAMPLE_MASK ? 0 : -1)
+                                : (loc == VARYING_SLOT_PSIZ || loc == VARYING_SLOT_FOGC || loc == VARYING_SLOT_LAYER ||
+                                   loc == VARYING_SLOT_VIEWPORT)
+                                      ? 0
+                                      : -1;
+    if (scalar_chan >= 0) {  // TGSI: POSITION.z (depth), STENCIL.y, the rest .x
+      v = nir_channel(b, v, scalar_chan);
+      mask = 1;
+    }
+    nir_store_deref(b, nir_build_deref_var(b, var), v, mask);
+  }
+}
+
+void Translator::instruction(const tgsi_full_instruction& in) {
+  inst_ = &in;
+  const unsigned op = in.Instruction.Opcode;
+  if (in.Instruction.NumDstRegs > 1) return fail("%s: instructions with two destinations are not translated", op_name(op));
+  if (control_flow(op) || misc(op) || alu(op) || texture(op)) return;
+  fail("TGSI opcode %s is not translated to NIR yet", op_name(op));
+}
+
+}  // namespace xen3d::host::shader
+
+namespace xen3d::host {
+
+NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, pipe_screen* screen) {
+  shader::Translator t(screen, stage);
+  NirTranslation out;
+  out.nir = t.translate(tokens);
+  if (!out.nir) out.error = t.error().empty() ? "the translation failed" : t.error();
+  return out;
+}
+
+const char* shader_path_name(ShaderPath path) { return path == ShaderPath::Nir ? "nir" : "tgsi"; }
+
+bool parse_shader_path(const char* text, ShaderPath& out) {
+  const std::string t = text ? text : "";
+  if (t == "tgsi") out = ShaderPath::Tgsi;
+  else if (t == "nir") out = ShaderPath::Nir;
+  else return false;
+  return true;
+}
+
+}  // namespace xen3d::host

@@ -1,0 +1,121 @@
+// The translator's state, shared by its parts: registers and control flow
+// (translator.cpp), arithmetic (translate_alu.cpp), textures
+// (translate_texture.cpp). Internal to host/shader.
+//
+// Model: every TGSI register file that can be written (TEMP, ADDR, OUTPUT)
+// becomes function-local vec4 variables, read and written through derefs
+// with the instruction's write mask; nir_lower_vars_to_ssa turns them into
+// SSA afterwards. Outputs are copied to the shader's output variables at the
+// end (and at each EMIT in a geometry shader), because TGSI reads and
+// partially writes them like temporaries.
+#pragma once
+
+#include <array>
+#include <cstdarg>
+#include <string>
+#include <vector>
+
+#include "compiler/nir/nir.h"
+#include "compiler/nir/nir_builder.h"
+#include "tgsi/tgsi_info.h"
+#include "tgsi/tgsi_parse.h"
+#include "tgsi/tgsi_scan.h"
+
+struct pipe_screen;
+
+namespace xen3d::host::shader {
+
+inline const char* op_name(unsigned op) { return tgsi_get_opcode_name(static_cast<tgsi_opcode>(op)); }
+
+class Translator {
+ public:
+  Translator(pipe_screen* screen, unsigned stage);
+  ~Translator();
+  // nullptr with error() set when the shader is refused.
+  nir_shader* translate(const tgsi_token* tokens);
+  const std::string& error() const { return error_; }
+
+  // --- used by the opcode parts ---
+  nir_builder* b() { return &b_; }
+  bool failed() const { return !error_.empty(); }
+  void fail(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+  // Source i of the current instruction as a vec4 with swizzle and
+  // modifiers applied; `type` says how abs/neg read it.
+  nir_ssa_def* src(unsigned i, tgsi_opcode_type type);
+  nir_ssa_def* src(const tgsi_full_src_register& r, tgsi_opcode_type type);
+  // A scalar: channel `chan` of source i.
+  nir_ssa_def* src_chan(unsigned i, unsigned chan, tgsi_opcode_type type);
+  // Writes `value` (1 to 4 components; fewer are replicated from .x) to
+  // destination 0 under its write mask, saturating float results if asked.
+  void store_dst(nir_ssa_def* value, bool is_float);
+  unsigned write_mask() const { return inst_->Dst[0].Register.WriteMask; }
+  const tgsi_full_instruction& inst() const { return *inst_; }
+  unsigned stage() const { return stage_; }
+  pipe_screen* screen() const { return screen_; }
+
+  // Sampler-view return types declared by the shader (float unless declared).
+  nir_alu_type view_type(unsigned index) const;
+
+  // translate_alu.cpp: true when `op` was an arithmetic opcode (translated or failed).
+  bool alu(unsigned op);
+  // translate_texture.cpp: the same for texture opcodes.
+  bool texture(unsigned op);
+
+ private:
+  struct Reg {
+    nir_variable* var = nullptr;  // a vec4, or an array of vec4 for TGSI arrays
+    unsigned offset = 0;          // element of an array variable
+    bool array = false;
+  };
+
+  void declaration(const tgsi_full_declaration& d);
+  void declare_input(const tgsi_full_declaration& d, unsigned index, unsigned count, bool array);
+  void declare_output(const tgsi_full_declaration& d, unsigned index, unsigned count, bool array);
+  void immediate(const tgsi_full_immediate& im);
+  void property(const tgsi_full_property& p);
+  void instruction(const tgsi_full_instruction& in);
+  bool control_flow(unsigned op);
+  bool misc(unsigned op);
+  void store_outputs();
+
+  nir_ssa_def* fetch(const tgsi_full_src_register& r);
+  nir_ssa_def* indirect_index(const tgsi_ind_register& ind);
+  nir_ssa_def* system_value(unsigned index);
+  nir_ssa_def* input(unsigned index, const tgsi_full_src_register& r);
+  nir_deref_instr* reg_deref(std::vector<Reg>& file, unsigned index, const tgsi_ind_register* ind, bool has_ind,
+                             const char* what);
+  nir_ssa_def* cond_true(nir_ssa_def* v, bool integer);
+  // A jump cannot be followed by code in its block: wrap it in if (true).
+  void jump(nir_jump_type type);
+
+  pipe_screen* screen_;
+  unsigned stage_;
+  nir_builder b_{};
+  tgsi_shader_info scan_{};
+  std::string error_;
+  const tgsi_full_instruction* inst_ = nullptr;
+
+  std::vector<Reg> temps_, outputs_;
+  std::vector<nir_variable*> output_vars_;  // the shader's outputs, by TGSI index
+  std::vector<unsigned> output_semantic_;   // TGSI_SEMANTIC_* by output index
+  std::vector<nir_variable*> inputs_;       // by TGSI index (arrays: every index points at the array)
+  std::vector<unsigned> input_base_;        // first index of the input's array
+  std::vector<unsigned> input_semantic_;
+  std::array<nir_variable*, 4> addr_{};
+  std::vector<nir_ssa_def*> imms_;
+  std::vector<nir_alu_type> view_types_;
+  std::vector<unsigned> sysval_semantic_;
+  unsigned ubos_ = 0;  // constant buffers declared (highest index + 1)
+  unsigned gs_vertices_in_ = 0;
+
+  // Control flow: open IFs and loops, innermost last.
+  struct Open {
+    nir_if* nif = nullptr;
+    nir_loop* loop = nullptr;
+  };
+  std::vector<Open> open_;
+  unsigned loop_depth_ = 0;
+};
+
+}  // namespace xen3d::host::shader

@@ -1,0 +1,276 @@
+// The NIR shader path (host/shader) against the TGSI path: the same guest
+// shaders drawn by two compositors, one per path, must give the same pixels.
+// Each fragment shader below exercises one part of the translator with
+// results that vary across the triangle, so a wrong opcode, swizzle, write
+// mask or operand order shows up as a different image.
+#include "compositor/helpers.h"
+
+namespace {
+
+const char* const kFloatMath =
+    "FRAG\n"
+    "DCL IN[0], POSITION, LINEAR\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL TEMP[0..4]\n"
+    "IMM[0] FLT32 { 0.015625, 0.5, 2.0, 0.25 }\n"
+    "IMM[1] FLT32 { 3.0, 0.1, -1.5, 1.0 }\n"
+    "  0: MUL TEMP[0], IN[0].xyxy, IMM[0].xxxx\n"
+    "  1: MAD TEMP[1].x, TEMP[0].xxxx, TEMP[0].yyyy, IMM[0].wwww\n"
+    "  2: DP3 TEMP[1].y, TEMP[0].xyxx, IMM[0].yyww\n"
+    "  3: RSQ TEMP[2].x, IMM[1].xxxx\n"
+    "  4: POW TEMP[2].y, TEMP[0].xxxx, IMM[0].zzzz\n"
+    "  5: LRP TEMP[1].z, TEMP[0].yyyy, IMM[0].yyyy, TEMP[2].xxxx\n"
+    "  6: SIN TEMP[2].z, TEMP[0].xxxx\n"
+    "  7: EX2 TEMP[2].w, -TEMP[0].yyyy\n"
+    "  8: CMP TEMP[3], IMM[1].zwzw, TEMP[2], TEMP[1]\n"
+    "  9: FRC TEMP[4].x, |TEMP[3].xxxx|\n"
+    " 10: DIV TEMP[4].y, TEMP[0].xxxx, IMM[1].xxxx\n"
+    " 11: MAX TEMP[4].z, TEMP[0].xxxx, TEMP[0].yyyy\n"
+    " 12: SLT TEMP[4].w, TEMP[0].xxxx, TEMP[0].yyyy\n"
+    " 13: ADD TEMP[3].xy, TEMP[3].xyyy, TEMP[4].xyyy\n"
+    " 14: LG2 TEMP[4].x, IMM[1].xxxx\n"
+    " 15: FLR TEMP[4].y, TEMP[1].yyyy\n"
+    " 16: MUL TEMP[3].z, TEMP[3].zzzz, TEMP[4].xxxx\n"
+    " 17: MIN TEMP[3].w, TEMP[4].zzzz, TEMP[4].wwww\n"
+    " 18: MUL_SAT OUT[0], TEMP[3], IMM[0].zyzy\n"
+    " 19: END\n";
+
+const char* const kIntegerMath =
+    "FRAG\n"
+    "DCL IN[0], POSITION, LINEAR\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL TEMP[0..3]\n"
+    "IMM[0] UINT32 { 255, 3, 252645135, 8 }\n"
+    "IMM[1] FLT32 { 0.00392157, 0.0, 0.0, 0.0 }\n"
+    "IMM[2] INT32 { -77, 5, 7, 2 }\n"
+    "  0: F2U TEMP[0], IN[0].xyxy\n"
+    "  1: UMUL TEMP[1].x, TEMP[0].xxxx, TEMP[0].yyyy\n"
+    "  2: SHL TEMP[1].y, TEMP[0].xxxx, IMM[0].yyyy\n"
+    "  3: XOR TEMP[1].z, TEMP[1].xxxx, IMM[0].zzzz\n"
+    "  4: USHR TEMP[1].w, TEMP[1].zzzz, IMM[0].wwww\n"
+    "  5: UDIV TEMP[2].x, TEMP[1].xxxx, IMM[2].zzzz\n"
+    "  6: UMOD TEMP[2].y, TEMP[1].xxxx, IMM[2].yyyy\n"
+    "  7: ISHR TEMP[2].z, IMM[2].xxxx, IMM[2].wwww\n"
+    "  8: IMAX TEMP[2].w, TEMP[2].zzzz, IMM[2].yyyy\n"
+    "  9: UADD TEMP[1].xy, TEMP[1].xyyy, TEMP[2].xyyy\n"
+    " 10: IBFE TEMP[3].x, TEMP[1].xxxx, IMM[2].wwww, IMM[2].yyyy\n"
+    " 11: POPC TEMP[3].y, TEMP[1].zzzz\n"
+    " 12: USLT TEMP[3].z, TEMP[0].xxxx, TEMP[0].yyyy\n"
+    " 13: UCMP TEMP[3].w, TEMP[3].zzzz, IMM[0].xxxx, TEMP[2].wwww\n"
+    " 14: UMSB TEMP[3].z, TEMP[1].yyyy\n"
+    " 15: UADD TEMP[1].zw, TEMP[1].zzzw, TEMP[3].xxyy\n"
+    " 16: UADD TEMP[1], TEMP[1], TEMP[3].wzwz\n"
+    " 17: AND TEMP[1], TEMP[1], IMM[0].xxxx\n"
+    " 18: U2F TEMP[2], TEMP[1]\n"
+    " 19: MUL OUT[0], TEMP[2], IMM[1].xxxx\n"
+    " 20: END\n";
+
+const char* const kControlFlow =
+    "FRAG\n"
+    "DCL IN[0], POSITION, LINEAR\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL TEMP[0..2]\n"
+    "IMM[0] FLT32 { 0.0, 1.0, 0.0625, 32.0 }\n"
+    "IMM[1] INT32 { 0, 1, 5, 0 }\n"
+    "IMM[2] FLT32 { 0.1, 36.0, 0.0, 0.0 }\n"
+    "  0: MOV TEMP[0], IMM[0].xxxx\n"
+    "  1: F2I TEMP[1].x, IN[0].xxxx\n"
+    "  2: AND TEMP[1].x, TEMP[1].xxxx, IMM[1].zzzz\n"
+    "  3: BGNLOOP\n"
+    "  4:   ISGE TEMP[1].y, TEMP[1].xxxx, IMM[1].zzzz\n"
+    "  5:   UIF TEMP[1].yyyy\n"
+    "  6:     BRK\n"
+    "  7:   ENDIF\n"
+    "  8:   ADD TEMP[0].x, TEMP[0].xxxx, IMM[0].zzzz\n"
+    "  9:   UADD TEMP[1].x, TEMP[1].xxxx, IMM[1].yyyy\n"
+    " 10: ENDLOOP\n"
+    " 11: SLT TEMP[2].x, IN[0].xxxx, IMM[0].wwww\n"
+    " 12: IF TEMP[2].xxxx\n"
+    " 13:   MOV TEMP[0].y, IMM[0].yyyy\n"
+    " 14: ELSE\n"
+    " 15:   MOV TEMP[0].z, IMM[0].yyyy\n"
+    " 16: ENDIF\n"
+    " 17: ADD TEMP[2].y, IN[0].yyyy, -IMM[2].yyyy\n"
+    " 18: KILL_IF TEMP[2].yyyy\n"
+    " 19: MOV TEMP[0].w, IMM[0].yyyy\n"
+    " 20: MOV OUT[0], TEMP[0]\n"
+    " 21: END\n";
+
+// Constants read directly and through an address register, and a temporary
+// array written and read indirectly.
+const char* const kIndirect =
+    "FRAG\n"
+    "DCL IN[0], POSITION, LINEAR\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL CONST[0][0..3]\n"
+    "DCL TEMP[0..1]\n"
+    "DCL TEMP[2..5], ARRAY(1)\n"
+    "DCL ADDR[0]\n"
+    "IMM[0] FLT32 { 0.0625, 4.0, 0.25, 1.0 }\n"
+    "IMM[1] INT32 { 3, 0, 0, 0 }\n"
+    "  0: MUL TEMP[0], IN[0].xyxy, IMM[0].xxxx\n"
+    "  1: F2I TEMP[1].x, TEMP[0].xxxx\n"
+    "  2: AND TEMP[1].x, TEMP[1].xxxx, IMM[1].xxxx\n"
+    "  3: UARL ADDR[0].x, TEMP[1].xxxx\n"
+    "  4: MOV TEMP[2], CONST[0][0]\n"
+    "  5: MOV TEMP[3], CONST[0][1]\n"
+    "  6: MOV TEMP[4], CONST[0][2]\n"
+    "  7: MOV TEMP[5], CONST[0][3]\n"
+    "  8: MUL TEMP[ADDR[0].x+2].y, TEMP[0].yyyy, IMM[0].zzzz\n"
+    "  9: ADD TEMP[0], TEMP[ADDR[0].x+2], CONST[0][ADDR[0].x].wzyx\n"
+    " 10: MUL OUT[0], TEMP[0], IMM[0].zzzz\n"
+    " 11: END\n";
+
+const char* const kTexture =
+    "FRAG\n"
+    "DCL IN[0], POSITION, LINEAR\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL SAMP[0]\n"
+    "DCL SVIEW[0], 2D, FLOAT\n"
+    "DCL TEMP[0..3]\n"
+    "IMM[0] FLT32 { 0.015625, 1.5, 0.5, 2.0 }\n"
+    "IMM[1] INT32 { 15, 0, 0, 0 }\n"
+    "  0: MUL TEMP[0], IN[0].xyxy, IMM[0].xxxx\n"
+    "  1: MOV TEMP[0].w, IMM[0].yyyy\n"
+    "  2: TEX TEMP[1], TEMP[0], SAMP[0], 2D\n"
+    "  3: TXL TEMP[2], TEMP[0].yxzw, SAMP[0], 2D\n"
+    "  4: TXP TEMP[3], TEMP[0], SAMP[0], 2D\n"
+    "  5: ADD TEMP[1], TEMP[1], TEMP[2].zyxw\n"
+    "  6: F2I TEMP[2], IN[0].yxyx\n"
+    "  7: AND TEMP[2], TEMP[2], IMM[1].xxxx\n"
+    "  8: MOV TEMP[2].zw, IMM[1].yyyy\n"
+    "  9: TXF TEMP[2], TEMP[2], SAMP[0], 2D\n"
+    " 10: MAD TEMP[1], TEMP[3], IMM[0].zzzz, TEMP[1]\n"
+    " 11: MOV TEMP[3].x, IMM[1].yyyy\n"
+    " 12: TXQ TEMP[3], TEMP[3].xxxx, SAMP[0], 2D\n"
+    " 13: I2F TEMP[3], TEMP[3]\n"
+    " 14: MUL TEMP[3], TEMP[3], IMM[0].xxxx\n"
+    " 15: ADD TEMP[1], TEMP[1], TEMP[2]\n"
+    " 16: MUL TEMP[1], TEMP[1], TEMP[3].xyxy\n"
+    " 17: MUL_SAT OUT[0], TEMP[1], IMM[0].wwww\n"
+    " 18: END\n";
+
+// A vertex shader with math of its own (the others pass through).
+const char* const kVertexMath =
+    "VERT\n"
+    "DCL IN[0]\n"
+    "DCL IN[1]\n"
+    "DCL OUT[0], POSITION\n"
+    "DCL OUT[1], COLOR\n"
+    "DCL TEMP[0]\n"
+    "IMM[0] FLT32 { 0.5, 0.25, 1.0, 0.0 }\n"
+    "  0: MUL TEMP[0], IN[0].yxzw, IMM[0].xxzz\n"
+    "  1: ADD OUT[0], TEMP[0], IMM[0].wyww\n"
+    "  2: MAD OUT[1], IN[0].xyxy, IMM[0].xxxx, IMM[0].xxxx\n"
+    "  3: MOV OUT[1].w, IMM[0].zzzz\n"
+    "  4: END\n";
+
+// A 16x16 texture whose texels all differ, bound with nearest filtering.
+void bind_pattern_texture(GuestSession& g) {
+  make_sampled_texture(g, 12, 13);
+  std::vector<uint8_t> texels(16 * 16 * 4);
+  for (unsigned i = 0; i < texels.size(); ++i) texels[i] = uint8_t(i * 37 + (i >> 6) * 11);
+  write_box(g, 12, box2d(0, 0, 16, 16), 16 * 4, texels);
+  pipe_sampler_state samp{};
+  samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
+  samp.wrap_s = samp.wrap_t = samp.wrap_r = PIPE_TEX_WRAP_REPEAT;
+  send_state(g, 14, ObjectKind::Sampler, blob_of(samp));
+  bind_fragment_sampling(g, 13, 14);
+}
+
+// The 64x64 image `fs` (with `vs`, when given) draws over a blue clear.
+std::vector<uint8_t> draw_with(Compositor& c, const char* fs, const char* vs = nullptr) {
+  auto g = c.connect("shader-path");
+  make_context(*g);
+  setup_pipeline(*g);
+  bind_pattern_texture(*g);
+  SetConstantBuffer cb;
+  cb.stage = PIPE_SHADER_FRAGMENT;
+  const float consts[16] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f,
+                            0.9f, 1.0f, 1.1f, 1.2f, 1.3f, 1.4f, 1.5f, 1.6f};
+  std::vector<uint8_t> bytes(sizeof consts);
+  std::memcpy(bytes.data(), consts, sizeof consts);
+  cb.size = uint32_t(bytes.size());
+  cb.user_data = std::span<const uint8_t>(bytes);
+  REQUIRE(g->send(cb));
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT, fs);
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
+  if (vs) {
+    send_tgsi(*g, 43, PIPE_SHADER_VERTEX, vs);
+    bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 43);
+  }
+  clear_to_blue(*g);
+  draw_triangle(*g);
+  INFO("guest saw: " << g->error() << "\ncompositor log:\n" << c.log_text());
+  REQUIRE(ping(*g, 7));
+  return read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+}
+
+// Pixels that differ by more than `tolerance` in any channel (the two
+// compilers may round a last bit differently), and pixels not the clear colour.
+struct Diff {
+  unsigned differing = 0, drawn = 0;
+};
+Diff compare(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, int tolerance) {
+  Diff d;
+  for (unsigned p = 0; p < kSize * kSize; ++p) {
+    bool differs = false;
+    for (unsigned c = 0; c < 4; ++c) differs |= std::abs(int(a[p * 4 + c]) - int(b[p * 4 + c])) > tolerance;
+    d.differing += differs;
+    d.drawn += !(a[p * 4] == 255 && a[p * 4 + 1] == 0 && a[p * 4 + 2] == 0 && a[p * 4 + 3] == 255);
+  }
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("shaders lowered to NIR on the host draw what their TGSI draws", "[compositor][shader-path]") {
+  Compositor tgsi("--shader-path tgsi");
+  Compositor nir("--shader-path nir");
+  const struct {
+    const char* name;
+    const char* fs;
+    const char* vs;
+  } cases[] = {
+      {"float arithmetic", kFloatMath, nullptr},
+      {"integer arithmetic", kIntegerMath, nullptr},
+      {"loops, branches and KILL_IF", kControlFlow, nullptr},
+      {"constants and indirect addressing", kIndirect, nullptr},
+      {"texture lookups and queries", kTexture, nullptr},
+      {"a vertex shader of its own", kPassthroughFs, kVertexMath},
+  };
+  for (const auto& k : cases) {
+    INFO(k.name);
+    const auto want = draw_with(tgsi, k.fs, k.vs);
+    const auto got = draw_with(nir, k.fs, k.vs);
+    const Diff d = compare(want, got, 1);
+    CHECK(d.drawn > 100);  // the triangle covers ~560 of the 4096 pixels (fewer with KILL_IF)
+    CHECK(d.differing == 0);
+  }
+}
+
+TEST_CASE("a shader the NIR path does not translate is refused with the reason", "[compositor][shader-path]") {
+  Compositor nir("--shader-path nir");
+  auto g = nir.connect("untranslatable");
+  make_context(*g);
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
+            "FRAG\n"
+            "DCL OUT[0], COLOR\n"
+            "DCL TEMP[0]\n"
+            "IMM[0] FLT32 { 1.0, 0.0, 0.0, 1.0 }\n"
+            "  0: MOV TEMP[0], IMM[0]\n"
+            "  1: SWITCH TEMP[0].xxxx\n"
+            "  2: DEFAULT\n"
+            "  3: MOV OUT[0], TEMP[0]\n"
+            "  4: ENDSWITCH\n"
+            "  5: END\n");
+  CHECK(poisoned_with(*g, "not translated to NIR: SWITCH is not translated"));
+  // The compositor serves the next guest as before.
+  auto h = nir.connect("after");
+  make_context(*h);
+  setup_pipeline(*h);
+  clear_to_blue(*h);
+  draw_triangle(*h);
+  const auto img = read_box(*h, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 255, 255});
+}
