@@ -125,6 +125,7 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   input_semantic_.assign(inputs_.size(), 0);
   sysval_semantic_.assign(scan_.file_max[TGSI_FILE_SYSTEM_VALUE] + 1, TGSI_SEMANTIC_COUNT);
   view_types_.assign(scan_.file_max[TGSI_FILE_SAMPLER_VIEW] + 1, nir_type_float32);
+  images_.assign(scan_.file_max[TGSI_FILE_IMAGE] + 1, Image{});
   s->num_inputs = inputs_.size();
   s->num_outputs = outputs_.size();
 
@@ -210,6 +211,18 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   s->info.textures_used[0] = units;
   s->info.samplers_used[0] = units;
   s->info.num_textures = util_last_bit(units);
+  BITSET_ZERO(s->info.images_used);
+  BITSET_ZERO(s->info.image_buffers);
+  BITSET_ZERO(s->info.msaa_images);
+  for (unsigned i = 0; i < images_.size() && i < 32; ++i) {
+    if (!images_[i].declared) continue;
+    BITSET_SET(s->info.images_used, i);
+    if (images_[i].target == TGSI_TEXTURE_BUFFER) BITSET_SET(s->info.image_buffers, i);
+    if (images_[i].target == TGSI_TEXTURE_2D_MSAA || images_[i].target == TGSI_TEXTURE_2D_ARRAY_MSAA) {
+      BITSET_SET(s->info.msaa_images, i);
+    }
+    s->info.num_images = i + 1;
+  }
   nir_validate_shader(s, "after xen3d's TGSI translation");  // live where Mesa is built with asserts
   if (screen_->finalize_nir) {
     char* msg = static_cast<char*>(screen_->finalize_nir(screen_, s));
@@ -310,8 +323,16 @@ void Translator::declaration(const tgsi_full_declaration& d) {
       for (unsigned i = first; i <= last && i < view_types_.size(); ++i) view_types_[i] = t;
       return;
     }
-    case TGSI_FILE_IMAGE: return fail("images are not translated to NIR yet");
-    case TGSI_FILE_BUFFER: return fail("shader buffers are not translated to NIR yet");
+    case TGSI_FILE_IMAGE:
+      for (unsigned i = first; i <= last && i < images_.size(); ++i) {
+        images_[i] = {true, d.Image.Resource, d.Image.Format};
+      }
+      if (last >= images_.size()) fail("IMAGE[%u] is past the scanned images", last);
+      return;
+    case TGSI_FILE_BUFFER:
+      ssbos_ = std::max(ssbos_, last + 1);
+      b->shader->info.num_ssbos = ssbos_;
+      return;
     case TGSI_FILE_MEMORY: return fail("shared memory is not translated to NIR yet");
     case TGSI_FILE_HW_ATOMIC: return fail("atomic counters are not translated to NIR yet");
     default: return fail("declarations of register file %u are not translated", d.Declaration.File);
@@ -781,7 +802,7 @@ void Translator::instruction(const tgsi_full_instruction& in) {
   inst_ = &in;
   const unsigned op = in.Instruction.Opcode;
   if (in.Instruction.NumDstRegs > 1) return fail("%s: instructions with two destinations are not translated", op_name(op));
-  if (control_flow(op) || misc(op) || alu(op) || texture(op)) return;
+  if (control_flow(op) || misc(op) || alu(op) || texture(op) || memory(op)) return;
   fail("TGSI opcode %s is not translated to NIR yet", op_name(op));
 }
 

@@ -61,6 +61,9 @@ class Translator {
   bool alu(unsigned op);
   // translate_texture.cpp: the same for texture opcodes.
   bool texture(unsigned op);
+  // translate_memory.cpp: loads, stores, atomics and size queries on
+  // shader buffers and images.
+  bool memory(unsigned op);
 
  private:
   struct Reg {
@@ -107,6 +110,14 @@ class Translator {
   std::vector<nir_alu_type> view_types_;
   std::vector<unsigned> sysval_semantic_;
   unsigned ubos_ = 0;  // constant buffers declared (highest index + 1)
+  unsigned ssbos_ = 0;  // shader buffers declared (highest index + 1)
+  struct Image {
+    bool declared = false;
+    unsigned target = 0;  // TGSI_TEXTURE_*
+    unsigned format = 0;  // pipe_format
+  };
+  std::vector<Image> images_;
+  nir_ssa_def* resource_index(const tgsi_full_src_register& r, unsigned count, const char* what);
   unsigned gs_vertices_in_ = 0;
 
   // Control flow: open IFs and loops, innermost last.
