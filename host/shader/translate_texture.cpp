@@ -200,7 +200,8 @@ bool Translator::texture(unsigned op) {
   tex->sampler_dim = t.dim;
   tex->is_array = t.array;
   tex->is_shadow = t.shadow;
-  tex->is_new_style_shadow = t.shadow;
+  // One comparison result, except for gathers (four).
+  tex->is_new_style_shadow = t.shadow && texop != nir_texop_tg4;
   tex->coord_components = texop == nir_texop_txs || texop == nir_texop_texture_samples ? 0 : t.coords;
   tex->texture_index = unit;
   tex->sampler_index = unit;

@@ -211,6 +211,16 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   s->info.textures_used[0] = units;
   s->info.samplers_used[0] = units;
   s->info.num_textures = util_last_bit(units);
+  // And the sampler uniforms GLSL leaves in the shader: the draw module's
+  // polygon-stipple and smooth-line passes put their own sampler at the
+  // first binding past them (nir_draw_helpers.c).
+  for (unsigned u = 0; u < 32; ++u) {
+    if (!(units & (1u << u))) continue;
+    nir_variable* v = nir_variable_create(s, nir_var_uniform,
+                                          glsl_sampler_type(GLSL_SAMPLER_DIM_2D, false, false, GLSL_TYPE_FLOAT), "sampler");
+    v->data.binding = u;
+    v->data.explicit_binding = true;
+  }
   BITSET_ZERO(s->info.images_used);
   BITSET_ZERO(s->info.image_buffers);
   BITSET_ZERO(s->info.msaa_images);
@@ -802,7 +812,7 @@ void Translator::instruction(const tgsi_full_instruction& in) {
   inst_ = &in;
   const unsigned op = in.Instruction.Opcode;
   if (in.Instruction.NumDstRegs > 1) return fail("%s: instructions with two destinations are not translated", op_name(op));
-  if (control_flow(op) || misc(op) || alu(op) || texture(op) || memory(op)) return;
+  if (control_flow(op) || misc(op) || alu64(op) || alu(op) || texture(op) || memory(op)) return;
   fail("TGSI opcode %s is not translated to NIR yet", op_name(op));
 }
 

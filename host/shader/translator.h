@@ -59,6 +59,8 @@ class Translator {
 
   // translate_alu.cpp: true when `op` was an arithmetic opcode (translated or failed).
   bool alu(unsigned op);
+  // translate_alu64.cpp: the same for 64-bit (double, int64) opcodes.
+  bool alu64(unsigned op);
   // translate_texture.cpp: the same for texture opcodes.
   bool texture(unsigned op);
   // translate_memory.cpp: loads, stores, atomics and size queries on
