@@ -14,15 +14,22 @@
 #                              libGL.so.1 and call GLX, so next to a non-glvnd
 #                              libEGL their GL calls reach glvnd's no-op
 #                              dispatch (docs/frontends.md).
+#   ci_subset_test.sh --shader-path nir
+#                              the GLX subset with guest shaders lowered to
+#                              NIR on the host (host/shader), against the
+#                              same baseline: the NIR path may not regress.
 #
 # Needs from meson: XEN3D_BUILD (the build directory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 command -v piglit >/dev/null || { echo "FAIL: piglit is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 list=$here/ci-subset.txt baseline=$here/baseline-remote.txt flaky=$here/flaky-remote.txt
-if [ "${1:-}" = --gles ]; then
-  list=$here/ci-subset-gles.txt baseline=$here/baseline-remote-gles.txt
-fi
+case "${1:-}" in
+  --gles) list=$here/ci-subset-gles.txt baseline=$here/baseline-remote-gles.txt ;;
+  --shader-path) export XEN3D_COMPOSITOR_ARGS="${XEN3D_COMPOSITOR_ARGS:-} --shader-path ${2:?tgsi or nir}" ;;
+  "") ;;
+  *) echo "ci_subset_test: unknown option '$1'" >&2; exit 2 ;;
+esac
 results=$(mktemp -d /tmp/xen3d-piglit-ci-XXXXXX)
 "$here/piglit_run.sh" --driver remote --build "${XEN3D_BUILD:?}" --test-list "$list" --results "$results/remote"
 if "$here/piglit_compare.py" check "$results/remote" "$baseline" --flaky "$flaky"; then
