@@ -8,10 +8,18 @@ TEST_CASE("mutated TGSI shaders never crash the compositor", "[compositor][execu
   run_shader_fuzz(12345, 40);
 }
 
+// The same shaders through the host's TGSI -> NIR translator (host/shader).
+TEST_CASE("mutated TGSI shaders never crash the compositor on the NIR path", "[compositor][executor][fuzz]") {
+  run_shader_fuzz(4242, 40, "--shader-path nir");
+}
+
+// XEN3D_FUZZ_ARGS: more compositor options, e.g. --shader-path nir.
 TEST_CASE("mutated TGSI shaders never crash the compositor (long)", "[.][fuzz-long]") {
   const char* seed = std::getenv("XEN3D_FUZZ_SEED");
   const char* iters = std::getenv("XEN3D_FUZZ_ITERATIONS");
-  run_shader_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 500);
+  const char* args = std::getenv("XEN3D_FUZZ_ARGS");
+  run_shader_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 500,
+                  args ? args : "");
 }
 
 // Random TGSI programs: the assembler builds well-formed tokens, so these reach
@@ -111,8 +119,8 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
   return t;
 }
 
-void run_generated_fuzz(uint32_t seed, unsigned iterations) {
-  Compositor c;
+void run_generated_fuzz(uint32_t seed, unsigned iterations, const std::string& compositor_args = "") {
+  Compositor c(compositor_args);
   std::mt19937 rng(seed);
   std::unique_ptr<GuestSession> g;
   unsigned accepted = 0, refused = 0, unassembled = 0;
@@ -164,10 +172,16 @@ TEST_CASE("generated TGSI programs never crash the compositor", "[compositor][ex
   run_generated_fuzz(777, 40);
 }
 
+TEST_CASE("generated TGSI programs never crash the compositor on the NIR path", "[compositor][executor][fuzz]") {
+  run_generated_fuzz(778, 60, "--shader-path nir");
+}
+
 TEST_CASE("generated TGSI programs never crash the compositor (long)", "[.][fuzz-gen]") {
   const char* seed = std::getenv("XEN3D_FUZZ_SEED");
   const char* iters = std::getenv("XEN3D_FUZZ_ITERATIONS");
-  run_generated_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 500);
+  const char* args = std::getenv("XEN3D_FUZZ_ARGS");
+  run_generated_fuzz(seed ? uint32_t(std::strtoul(seed, nullptr, 10)) : 1, iters ? unsigned(std::atoi(iters)) : 500,
+                     args ? args : "");
 }
 
 // TGSI programs at and just past every limit of the host limits table

@@ -560,8 +560,8 @@ void setup_fuzz_pipeline(GuestSession& s) {
   REQUIRE(ping(s, 1));
 }
 
-void run_shader_fuzz(uint32_t seed, unsigned iterations) {
-  Compositor c;
+void run_shader_fuzz(uint32_t seed, unsigned iterations, const std::string& compositor_args = "") {
+  Compositor c(compositor_args);
   std::mt19937 rng(seed);
   const std::vector<tgsi_token> bases[2] = {assemble(kFuzzVs), assemble(kFuzzFs)};
   const unsigned stages[2] = {PIPE_SHADER_VERTEX, PIPE_SHADER_FRAGMENT};
