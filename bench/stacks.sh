@@ -12,6 +12,9 @@
 #   inproc   our libGL through a second xen3d-compositor that serves guests
 #            in its own process (--render-workers off: the executor without
 #            render workers, every guest on one screen under one lock)
+#   nir      remote, through a second xen3d-compositor whose render workers
+#            hand the driver our NIR translation of guest shaders
+#            (--shader-path nir, docs/shaders.md)
 #   virpipe  Debian's libGL, Mesa's virpipe driver against virgl_test_server
 #            --use-egl-surfaceless (virglrenderer; its glx mode fails under Xvfb)
 #
@@ -57,6 +60,17 @@ stacks_start_compositor() {
   stacks_tcp_spec=$(grep -o 'tcp:127.0.0.1:[0-9]*' "$log" | head -1)
 }
 
+# The nir stack's compositor (--shader-path nir) on its own socket; logs to $1.
+stacks_start_compositor_nir() {
+  local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
+  "$comp" --listen "local:$stacks_work/nir.sock" --control none --shader-path nir >"$log" 2>&1 &
+  stacks_pids+=($!)
+  for _ in $(seq 100); do grep -q ' info: ready' "$log" && return 0; sleep 0.1; done
+  cat "$log"
+  echo "the NIR-path compositor did not start" >&2
+  return 1
+}
+
 # The inproc stack's compositor (--render-workers off) on its own socket; logs to $1.
 stacks_start_compositor_inproc() {
   local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
@@ -92,9 +106,10 @@ stacks_env() {
     readback) echo "$(stacks_env remote) XEN3D_PRESENT=readback" ;;
     tcp) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=$stacks_tcp_spec" ;;
     inproc) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/inproc.sock" ;;
+    nir) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/nir.sock" ;;
     # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
     remote-egl) local d=$stacks_build/guest/winsys-remote/egl
       echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
-    *) echo "unknown stack '$1' (direct, direct-nocache, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
+    *) echo "unknown stack '$1' (direct, direct-nocache, remote, readback, inproc, nir, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }
