@@ -60,27 +60,21 @@ stacks_start_compositor() {
   stacks_tcp_spec=$(grep -o 'tcp:127.0.0.1:[0-9]*' "$log" | head -1)
 }
 
-# The nir stack's compositor (--shader-path nir) on its own socket; logs to $1.
-stacks_start_compositor_nir() {
-  local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
-  "$comp" --listen "local:$stacks_work/nir.sock" --control none --shader-path nir >"$log" 2>&1 &
+# A second compositor with more options ($3...) on its own socket,
+# $stacks_work/$1.sock, for the stacks that compare host settings; logs to $2.
+stacks_start_compositor_on() {
+  local name=$1 log=$2 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
+  shift 2
+  "$comp" --listen "local:$stacks_work/$name.sock" --control none "$@" >"$log" 2>&1 &
   stacks_pids+=($!)
   for _ in $(seq 100); do grep -q ' info: ready' "$log" && return 0; sleep 0.1; done
   cat "$log"
-  echo "the NIR-path compositor did not start" >&2
+  echo "the $name compositor ($*) did not start" >&2
   return 1
 }
-
-# The inproc stack's compositor (--render-workers off) on its own socket; logs to $1.
-stacks_start_compositor_inproc() {
-  local log=$1 comp=${XEN3D_COMPOSITOR:-$stacks_build/host/compositor/xen3d-compositor}
-  "$comp" --listen "local:$stacks_work/inproc.sock" --control none --render-workers off >"$log" 2>&1 &
-  stacks_pids+=($!)
-  for _ in $(seq 100); do grep -q ' info: ready' "$log" && return 0; sleep 0.1; done
-  cat "$log"
-  echo "the in-process compositor did not start" >&2
-  return 1
-}
+# The inproc stack's (every guest inside the compositor) and the nir stack's.
+stacks_start_compositor_inproc() { stacks_start_compositor_on inproc "$1" --render-workers off; }
+stacks_start_compositor_nir() { stacks_start_compositor_on nir "$1" --shader-path nir; }
 
 # virgl_test_server for the virpipe stack; logs to $1.
 stacks_start_virgl() {
