@@ -20,7 +20,7 @@ Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), opt
   // Every guest executes on the one host screen and shares one caps snapshot.
   options_.connection.screen = gpu_.screen();
   options_.connection.shares_frames = gpu_.shares_frames();
-  options_.connection.caps = take_caps_snapshot(gpu_.screen());
+  options_.connection.caps = take_caps_snapshot(gpu_.screen(), options_.connection.shader_path);
   options_.connection.driver_lock = gpu_.context_lock();
   worker_config_.program = worker_program();
   worker_config_.options.driver = options_.driver;

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "host/validate/shader_path.h"
 #include "pipe/p_shader_tokens.h"
 
 struct nir_shader;
@@ -26,10 +27,5 @@ struct NirTranslation {
 // followed by its zero padding. The result is optimized for and finalized by
 // `screen` (its finalize_nir), ready for create_*_state with PIPE_SHADER_IR_NIR.
 NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, pipe_screen* screen);
-
-// Which shader path an executor compiles guest shaders on (--shader-path).
-enum class ShaderPath { Tgsi, Nir };
-const char* shader_path_name(ShaderPath path);
-bool parse_shader_path(const char* text, ShaderPath& out);
 
 }  // namespace xen3d::host

@@ -78,7 +78,7 @@ bool Translator::texture(unsigned op) {
     return true;
   }
   const unsigned nsrc = in.Instruction.NumSrcRegs;
-  if (nsrc < 2) return fail("%s without a sampler", op_name(op)), true;
+  if (nsrc < (op == TGSI_OPCODE_TXQS ? 1u : 2u)) return fail("%s without a sampler", op_name(op)), true;
   const tgsi_full_src_register& samp = in.Src[nsrc - 1];
   if (samp.Register.File != TGSI_FILE_SAMPLER) return fail("%s: the last source is not a sampler", op_name(op)), true;
   const unsigned unit = samp.Register.Index;
@@ -87,7 +87,7 @@ bool Translator::texture(unsigned op) {
   const bool two = op == TGSI_OPCODE_TEX2 || op == TGSI_OPCODE_TXB2 || op == TGSI_OPCODE_TXL2 ||
                    (op == TGSI_OPCODE_TG4 && in.Texture.Texture == TGSI_TEXTURE_SHADOWCUBE_ARRAY);
   nir_ssa_def* p[8] = {};
-  {
+  if (op != TGSI_OPCODE_TXQS) {  // TXQS: the sampler is its only source
     nir_ssa_def* s0 = src(0, TGSI_TYPE_FLOAT);
     for (unsigned c = 0; c < 4; ++c) p[c] = nir_channel(bb, s0, c);
     if (two) {

@@ -828,14 +828,4 @@ NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, p
   return out;
 }
 
-const char* shader_path_name(ShaderPath path) { return path == ShaderPath::Nir ? "nir" : "tgsi"; }
-
-bool parse_shader_path(const char* text, ShaderPath& out) {
-  const std::string t = text ? text : "";
-  if (t == "tgsi") out = ShaderPath::Tgsi;
-  else if (t == "nir") out = ShaderPath::Nir;
-  else return false;
-  return true;
-}
-
 }  // namespace xen3d::host

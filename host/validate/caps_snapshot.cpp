@@ -93,7 +93,7 @@ bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage) {
   return true;
 }
 
-std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen) {
+std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path) {
   const auto start = std::chrono::steady_clock::now();
   auto t = std::make_shared<proto::CapsTable>();
   t->magic = proto::kCapsMagic;
@@ -118,12 +118,13 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen) 
   copy_string(t->device_vendor, sizeof t->device_vendor,
               screen->get_device_vendor ? screen->get_device_vendor(screen) : nullptr);
   fill_formats(screen, *t);
-  const char* masked = mask_host_caps(*t, screen);
+  const std::string masked = mask_host_caps(*t, screen, path);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   XLOG_INFO("caps snapshot of %s: %zu bytes in %.1f ms%s%s%s", t->name, sizeof(proto::CapsTable), ms,
-            masked_stages ? " (stages that cannot take TGSI reported as absent)" : "", *masked ? "; " : "", masked);
+            masked_stages ? " (stages that cannot take TGSI reported as absent)" : "", masked.empty() ? "" : "; ",
+            masked.c_str());
   return t;
 }
 

@@ -7,6 +7,7 @@
 
 #include "pipe/p_format.h"
 #include "proto/caps_table.h"  // needs p_format.h first
+#include "host/validate/shader_path.h"
 
 struct pipe_screen;
 
@@ -16,7 +17,8 @@ namespace xen3d::host {
 // Shader stages the host cannot run from TGSI (the only shader IR the wire
 // protocol carries; see stage_accepts_tgsi) are reported with all-zero
 // shader caps, so guests never expose them.
-std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen);
+// What only the TGSI path cannot do is masked on it (mask_host_caps).
+std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path = ShaderPath::Tgsi);
 
 // Whether shader_create can hand TGSI tokens of this stage to the host
 // driver. False when the driver does not list TGSI among the stage's

@@ -44,7 +44,9 @@ bool compute_cap(const proto::CapsTable& caps, pipe_compute_cap cap, std::array<
 
 }  // namespace
 
-const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
+std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPath path) {
+  std::string note;
+  auto say = [&](const char* what) { note += note.empty() ? what : std::string(", ") + what; };
   // llvmpipe makes only the first kConstantCopyBytes of a fragment or
   // compute constant buffer readable, and reports exactly that as the
   // buffer's size; st/mesa then appends its state parameters after a full
@@ -61,15 +63,8 @@ const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
       int& size = caps.shader[s][PIPE_SHADER_CAP_MAX_CONST_BUFFER0_SIZE];
       size = std::min(size, int(MesaInternal::kConstantCopyBytes) - kStateParamHeadroom);
     }
-  }
-  // gallivm's TGSI translator never builds the anisotropic filter table its
-  // NIR path passes (lp_build_tgsi_soa: aniso_filter_table = NULL):
-  // sampling with max_anisotropy > 1 dereferences it while compiling
-  // (found running neverball). Guests see no anisotropic filtering; samplers
-  // asking for it are clamped (executor_state.cpp).
-  if (is_llvmpipe(screen)) {
-    caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
-    caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
+    say("at most 256 temporaries");
+    say("fragment/compute constant buffer 0 offered 4 KiB short of the 64 KiB llvmpipe copies");
   }
   // The draw module runs TGSI geometry shaders through draw_llvm, which
   // keeps emitted-vertex counts for one vertex stream: a shader emitting to
@@ -77,12 +72,31 @@ const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen) {
   // memmoved by (a 3.5 GB read; piglit's
   // arb_enhanced_layouts-gs-stream-location-aliasing on the sanitized
   // compositor). softpipe reports one stream itself when it uses LLVM
-  // (sp_screen.c); llvmpipe reports its NIR path's four.
-  if (draw_module_driver(screen)) caps.param[PIPE_CAP_MAX_VERTEX_STREAMS] = std::min(caps.param[PIPE_CAP_MAX_VERTEX_STREAMS], 1);
-  return is_llvmpipe(screen) ? "anisotropic filtering masked, at most 256 temporaries, one vertex stream, "
-                               "fragment/compute constant buffer 0 offered 4 KiB short of the 64 KiB llvmpipe copies "
-                               "(host_limits.cpp says why)"
-                             : "";
+  // (sp_screen.c); llvmpipe reports its NIR path's four. Kept on the NIR
+  // path too until its streams are checked under the sanitizers.
+  if (draw_module_driver(screen)) {
+    caps.param[PIPE_CAP_MAX_VERTEX_STREAMS] = std::min(caps.param[PIPE_CAP_MAX_VERTEX_STREAMS], 1);
+    say("one vertex stream");
+  }
+  if (path == ShaderPath::Tgsi) {
+    // gallivm's TGSI translator never builds the anisotropic filter table its
+    // NIR path passes (lp_build_tgsi_soa: aniso_filter_table = NULL):
+    // sampling with max_anisotropy > 1 dereferences it while compiling
+    // (found running neverball). Guests see no anisotropic filtering; samplers
+    // asking for it are clamped (host/state/state.cpp).
+    if (is_llvmpipe(screen)) {
+      caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
+      caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
+      say("anisotropic filtering masked");
+    }
+    // textureSamples (TXQS) exists in gallivm's NIR path only.
+    if (caps.param[PIPE_CAP_TEXTURE_QUERY_SAMPLES]) {
+      caps.param[PIPE_CAP_TEXTURE_QUERY_SAMPLES] = 0;
+      say("no texture sample-count queries");
+    }
+  }
+  if (!note.empty()) note += " (host_limits.cpp says why)";
+  return note;
 }
 
 HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen) {
@@ -121,6 +135,7 @@ HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen)
   l.vertex_streams = std::max(1u, std::min(cap(PIPE_CAP_MAX_VERTEX_STREAMS), unsigned(PIPE_MAX_VERTEX_STREAMS)));
   l.vs_window_space_position = cap(PIPE_CAP_VS_WINDOW_SPACE_POSITION) != 0;
   l.tg4_component_in_swizzle = cap(PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE) != 0;
+  l.texture_samples_query = cap(PIPE_CAP_TEXTURE_QUERY_SAMPLES) != 0;
   std::array<uint64_t, 3> block{};
   if (compute_cap(caps, PIPE_COMPUTE_CAP_MAX_BLOCK_SIZE, block)) {
     l.cs_max_block = static_cast<unsigned>(std::min<uint64_t>(std::max({block[0], block[1], block[2]}), 1u << 16));

@@ -7,6 +7,10 @@
 // file of the host validates against a number of its own.
 #pragma once
 
+#include <string>
+
+#include "host/validate/shader_path.h"
+
 #include <array>
 #include <cstdint>
 
@@ -93,6 +97,7 @@ struct HostLimits {
   unsigned constant_copy_bytes = 0;
   bool vs_window_space_position = false;
   bool tg4_component_in_swizzle = false;
+  bool texture_samples_query = false;  // TXQS (PIPE_CAP_TEXTURE_QUERY_SAMPLES; the NIR shader path only)
   bool draw_module = false;                          // llvmpipe or softpipe
   pipe_screen* screen = nullptr;                     // for format questions
 };
@@ -103,7 +108,8 @@ HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen)
 
 // Masks in the caps what the host accepts less of than its driver states, so
 // guests are never told about what the validator will clamp or refuse.
-// Returns a short note on what was masked (empty when nothing).
-const char* mask_host_caps(proto::CapsTable& caps, pipe_screen* screen);
+// Some limits belong to the driver's TGSI path only (`path`). Returns a
+// short note on what was masked (empty when nothing).
+std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPath path);
 
 }  // namespace xen3d::host

@@ -218,7 +218,8 @@ bool is_sample_op(unsigned op) {  // D3D10-style: src1 sampler view, src2 sample
 enum class Role { Value, Sampler, SamplerView, MemResource };
 
 Role src_role(unsigned op, unsigned i, unsigned nsrc) {
-  if (is_emit_tex_op(op) || op == TGSI_OPCODE_TXF || op == TGSI_OPCODE_TXF_LZ || op == TGSI_OPCODE_TXQ) {
+  if (is_emit_tex_op(op) || op == TGSI_OPCODE_TXF || op == TGSI_OPCODE_TXF_LZ || op == TGSI_OPCODE_TXQ ||
+      op == TGSI_OPCODE_TXQS) {
     return i + 1 == nsrc ? Role::Sampler : Role::Value;
   }
   if (is_sample_op(op)) return i == 1 ? Role::SamplerView : i == 2 ? Role::Sampler : Role::Value;
@@ -838,9 +839,13 @@ std::string Validator::check_texture(uint32_t pos, const tgsi_full_instruction& 
     if (!fetch_target_ok(target)) return fmt("instruction at token %u: %s cannot fetch from target %u", pos, name, target);
   } else if (op == TGSI_OPCODE_TXQ) {
     if (target >= TGSI_TEXTURE_UNKNOWN) return fmt("instruction at token %u: TXQ target %u is invalid", pos, target);
+  } else if (op == TGSI_OPCODE_TXQS) {
+    if (target != TGSI_TEXTURE_2D_MSAA && target != TGSI_TEXTURE_2D_ARRAY_MSAA) {
+      return fmt("instruction at token %u: TXQS on target %u, which is not multisampled", pos, target);
+    }
   }
   // tgsi_scan insists each sampler keeps one target (and matches its sampler view).
-  if (is_tex && op != TGSI_OPCODE_TXQ && op != TGSI_OPCODE_LODQ) {
+  if (is_tex && op != TGSI_OPCODE_TXQ && op != TGSI_OPCODE_TXQS && op != TGSI_OPCODE_LODQ) {
     const int unit = in.Src[nsrc - 1].Register.Index;
     if (unit >= 0 && unit < PIPE_MAX_SAMPLERS) {
       int& seen = decl_.sampler_target[unit];
@@ -903,7 +908,10 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
   seen_instruction_ = true;
   const unsigned op = in.Instruction.Opcode;
   if (seen_end_) return fmt("instruction at token %u follows END", pos);
-  if (op >= TGSI_OPCODE_LAST || !opcode_supported(op)) {
+  // TXQS only where the caps offer it: the NIR shader path translates it,
+  // gallivm's TGSI path has none.
+  const bool allowed = opcode_supported(op) || (op == TGSI_OPCODE_TXQS && lim_.texture_samples_query);
+  if (op >= TGSI_OPCODE_LAST || !allowed) {
     return fmt("instruction at token %u: opcode %u (%s) is not supported by the host", pos, op,
                op < TGSI_OPCODE_LAST ? tgsi_get_opcode_name(static_cast<tgsi_opcode>(op)) : "out of range");
   }
@@ -1028,6 +1036,7 @@ TgsiLimits tgsi_limits(const HostLimits& host, unsigned stage) {
   l.vertex_streams = host.vertex_streams;
   l.vs_window_space_position = host.vs_window_space_position;
   l.tg4_component_in_swizzle = host.tg4_component_in_swizzle;
+  l.texture_samples_query = host.texture_samples_query;
   l.cs_max_block = host.cs_max_block;
   l.screen = host.screen;
   return l;

@@ -41,6 +41,7 @@ struct TgsiLimits {
   unsigned vertex_streams = 1;
   bool vs_window_space_position = false;
   bool tg4_component_in_swizzle = false;  // TG4 src1 may be empty (PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE)
+  bool texture_samples_query = false;     // TXQS is accepted (the caps offer textureSamples)
   pipe_screen* screen = nullptr;  // image formats are checked against it when set
 };
 TgsiLimits tgsi_limits(const HostLimits& host, unsigned stage);

@@ -217,24 +217,6 @@ TEST_CASE("the executor renders a frame and presents it", "[compositor][executor
   CHECK(t2.ns >= t1.ns);
 }
 
-// A 4-sample kSize x kSize BGRA texture #20 with a surface #21 on it.
-void make_msaa_target(GuestSession& s) {
-  ResourceCreate r;
-  r.id = 20;
-  r.width = kSize;
-  r.height = kSize;
-  r.depth = r.array_size = 1;
-  r.format = kBgra;
-  r.target = PIPE_TEXTURE_2D;
-  r.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
-  r.nr_samples = r.nr_storage_samples = 4;
-  REQUIRE(s.send(r));
-  SurfaceCreate sc;
-  sc.id = 21;
-  sc.resource = 20;
-  sc.format = kBgra;
-  REQUIRE(s.send(sc));
-}
 
 TEST_CASE("payloads the bulk heap cannot take are staged, never dropped", "[compositor][executor]") {
   Compositor c;

@@ -202,6 +202,25 @@ void make_texture(GuestSession& s, uint32_t id, unsigned w = kSize, unsigned h =
   REQUIRE(s.send(texture_record(id, w, h, format, bind)));
 }
 
+// A 4-sample kSize x kSize BGRA texture #id (default 20) with a surface #id+1 on it.
+void make_msaa_target(GuestSession& s, uint32_t id = 20) {
+  ResourceCreate r;
+  r.id = id;
+  r.width = kSize;
+  r.height = kSize;
+  r.depth = r.array_size = 1;
+  r.format = kBgra;
+  r.target = PIPE_TEXTURE_2D;
+  r.bind = PIPE_BIND_RENDER_TARGET | PIPE_BIND_SAMPLER_VIEW;
+  r.nr_samples = r.nr_storage_samples = 4;
+  REQUIRE(s.send(r));
+  SurfaceCreate sc;
+  sc.id = id + 1;
+  sc.resource = id;
+  sc.format = kBgra;
+  REQUIRE(s.send(sc));
+}
+
 void make_buffer(GuestSession& s, uint32_t id, uint32_t bytes, unsigned bind) {
   ResourceCreate r;
   r.id = id;

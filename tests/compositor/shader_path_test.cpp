@@ -274,3 +274,76 @@ TEST_CASE("a shader the NIR path does not translate is refused with the reason",
   const auto img = read_box(*h, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
   CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 255, 255});
 }
+
+namespace {
+
+// The 4-sample texture #60 (make_msaa_target) as sampler view #62 in the
+// fragment stage's slot 0, with sampler #14.
+void bind_msaa_view(GuestSession& g) {
+  SamplerViewCreate sv;
+  sv.id = 62;
+  sv.resource = 60;
+  sv.format = kBgra;
+  sv.target = PIPE_TEXTURE_2D;
+  sv.swizzle = {0, 1, 2, 3};
+  REQUIRE(g.send(sv));
+  pipe_sampler_state samp{};
+  samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
+  send_state(g, 14, ObjectKind::Sampler, blob_of(samp));
+  bind_fragment_sampling(g, 62, 14);
+}
+
+const char* const kSampleCount =
+    "FRAG\n"
+    "DCL OUT[0], COLOR\n"
+    "DCL SAMP[0]\n"
+    "DCL SVIEW[0], 2D_MSAA, FLOAT\n"
+    "DCL TEMP[0]\n"
+    "IMM[0] FLT32 { 0.25, 0.0, 0.0, 0.0 }\n"
+    "  0: TXQS TEMP[0], SAMP[0], 2D_MSAA\n"
+    "  1: I2F TEMP[0], TEMP[0].xxxx\n"
+    "  2: MUL OUT[0], TEMP[0], IMM[0].xxxx\n"
+    "  3: END\n";
+
+}  // namespace
+
+TEST_CASE("the NIR path offers what only it can run: textureSamples, anisotropic filtering",
+          "[compositor][shader-path]") {
+  Compositor tgsi("--shader-path tgsi");
+  Compositor nir("--shader-path nir");
+  auto caps_of = [](Compositor& c) {
+    auto g = c.connect("caps");
+    auto caps = std::make_unique<CapsTable>();
+    REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
+    return caps;
+  };
+  const auto t = caps_of(tgsi), n = caps_of(nir);
+  CHECK(t->param[PIPE_CAP_TEXTURE_QUERY_SAMPLES] == 0);
+  CHECK(n->param[PIPE_CAP_TEXTURE_QUERY_SAMPLES] == 1);
+  CHECK(t->param[PIPE_CAP_ANISOTROPIC_FILTER] == 0);
+  CHECK(n->param[PIPE_CAP_ANISOTROPIC_FILTER] == 1);
+  CHECK(n->paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] > 1.0f);
+
+  // TXQS: 4 samples, drawn as 4 * 0.25 = 1.0 in every channel.
+  auto g = nir.connect("txqs");
+  make_context(*g);
+  setup_pipeline(*g);
+  make_msaa_target(*g, 60);
+  bind_msaa_view(*g);
+  send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT, kSampleCount);
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_FRAGMENT), 42);
+  clear_to_blue(*g);
+  draw_triangle(*g);
+  const bool alive = ping(*g, 7);
+  INFO("guest saw: " << g->error() << "\ncompositor log:\n" << nir.log_text());
+  REQUIRE(alive);
+  const auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{255, 255, 255, 255});
+  CHECK(pixel(img, 1, 1) == std::array<uint8_t, 4>{255, 0, 0, 255});
+
+  // The TGSI path has no TXQS: refused by the validator, not the driver.
+  auto h = tgsi.connect("txqs-on-tgsi");
+  make_context(*h);
+  send_tgsi(*h, 42, PIPE_SHADER_FRAGMENT, kSampleCount);
+  CHECK(poisoned_with(*h, "TXQS) is not supported by the host"));
+}
