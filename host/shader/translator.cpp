@@ -238,7 +238,13 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
     char* msg = static_cast<char*>(screen_->finalize_nir(screen_, s));
     free(msg);
   }
-  if (const char* f = getenv("XEN3D_DEBUG_NIR")) { FILE* o = fopen(f, "a"); if (o) { nir_print_shader(s, o); fclose(o); } }
+  // Debugging aid (files: only where no sandbox runs, --render-workers off).
+  if (const char* f = getenv("XEN3D_DEBUG_NIR")) {
+    if (FILE* o = fopen(f, "a")) {
+      nir_print_shader(s, o);
+      fclose(o);
+    }
+  }
   b_.shader = nullptr;  // the caller owns it now
   return s;
 }
@@ -448,10 +454,7 @@ void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, 
 }
 
 void Translator::immediate(const tgsi_full_immediate& im) {
-  if (im.Immediate.DataType == TGSI_IMM_FLOAT64 || im.Immediate.DataType == TGSI_IMM_UINT64 ||
-      im.Immediate.DataType == TGSI_IMM_INT64) {
-    // 64-bit immediates are two 32-bit halves per value: the bits are the same.
-  }
+  // Any type, 64-bit ones included (two halves per value): the raw bits.
   nir_const_value v[4];
   for (unsigned i = 0; i < 4; ++i) v[i] = nir_const_value_for_raw_uint(i < im.Immediate.NrTokens - 1 ? im.u[i].Uint : 0, 32);
   imms_.push_back(nir_build_imm(&b_, 4, 32, v));
