@@ -119,17 +119,23 @@ const char* get_name(pipe_screen* s) { return remote(s)->name.c_str(); }
 const char* get_vendor(pipe_screen*) { return "Xen3D"; }
 const char* get_device_vendor(pipe_screen* s) { return caps(s).device_vendor; }
 
-// nir_to_tgsi's options, plus lower_to_scalar as llvmpipe in-process has it:
-// st/mesa's linker then scalarizes varyings, propagates constants and
-// duplicates across stages and packs what is left (gl_nir_link_opts). Without
-// it a fragment shader interpolates and multiplies vec4s that llvmpipe
-// in-process reduces to one float (glmark2's texture scene: 6 varying
-// components against 3). nir_to_tgsi vectorizes ALU and I/O again itself.
+// nir_to_tgsi's options, plus two that llvmpipe in-process has, so guest
+// shaders reach the host as optimized as they would be compiled locally:
+// - lower_to_scalar: st/mesa's linker scalarizes varyings, propagates
+//   constants and duplicates across stages and packs what is left
+//   (gl_nir_link_opts). Without it a fragment shader interpolates and
+//   multiplies vec4s that llvmpipe in-process reduces to one float (glmark2's
+//   texture scene: 6 varying components against 3). nir_to_tgsi vectorizes
+//   ALU and I/O again itself.
+// - max_unroll_iterations: loops with known trip counts are unrolled, so
+//   their array and constant indices become direct (glmark2's terrain: a
+//   light loop of one iteration through ADDR against straight-line code).
 const void* get_compiler_options(pipe_screen* s, enum pipe_shader_ir ir, enum pipe_shader_type shader) {
   static const nir_shader_compiler_options options = [&] {
     nir_shader_compiler_options o =
         *static_cast<const nir_shader_compiler_options*>(nir_to_tgsi_get_compiler_options(s, ir, shader));
     o.lower_to_scalar = true;
+    o.max_unroll_iterations = 32;  // llvmpipe's own (lp_screen.c)
     return o;
   }();
   return &options;
