@@ -25,6 +25,7 @@ Compositor::Compositor(HostGpu& gpu, CompositorOptions options) : gpu_(gpu), opt
   worker_config_.program = worker_program();
   worker_config_.options.driver = options_.driver;
   worker_config_.options.connection = options_.connection;
+  worker_config_.options.shader_cache = options_.shader_cache;
   worker_config_.gpu_budget_ms = options_.gpu_budget_ms;
   worker_config_.threads = options_.worker_threads;
   worker_config_.totals = [this] { return totals(); };

@@ -35,6 +35,7 @@ struct CompositorOptions {
   std::string driver = "llvmpipe";  // the workers open the same driver
   uint32_t gpu_budget_ms = 10000;  // --gpu-budget-ms: the watchdog's limit per record (as Chromium's GPU watchdog)
   int worker_threads = -1;         // --worker-threads: llvmpipe threads per worker (-1: by cores and guests)
+  std::string shader_cache;        // --shader-cache: the workers' per-VM caches' root ("": none)
 };
 
 class Compositor {

@@ -69,6 +69,11 @@ void usage(FILE* out) {
       "  --shader-path tgsi|nir\n"
       "                      hand guest shaders to the driver as the validated TGSI (default),\n"
       "                      or lowered to NIR by Xen3D's translator (docs/shaders.md)\n"
+      "  --shader-cache DIR|off\n"
+      "                      with render workers on the NIR path: keep the driver's compiled\n"
+      "                      shaders in DIR, one cache per VM, as llvmpipe in-process keeps them\n"
+      "                      (default $XDG_CACHE_HOME/xen3d/shaders or ~/.cache/xen3d/shaders;\n"
+      "                      llvmpipe 22.3 caches NIR shaders only)\n"
       "  --max-shader-tokens N\n"
       "                      refuse shaders of more than N TGSI tokens (default 262144); a\n"
       "                      shader's tokens also count against --max-guest-mem-mib\n"
@@ -120,6 +125,13 @@ bool parse_frame_list(const std::string& s, std::set<uint64_t>& out) {
   return !out.empty();
 }
 
+// $XDG_CACHE_HOME/xen3d/shaders, else ~/.cache/xen3d/shaders ("" without either).
+std::string default_shader_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/') return std::string(xdg) + "/xen3d/shaders";
+  if (const char* home = std::getenv("HOME"); home && *home == '/') return std::string(home) + "/.cache/xen3d/shaders";
+  return "";
+}
+
 bool parse_uint(const char* s, uint32_t& out) {
   char* end = nullptr;
   unsigned long v = std::strtoul(s, &end, 10);
@@ -137,6 +149,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> output_specs;
   uint32_t max_fps = 60, pv_display_hz = 30;
   bool self_test = false, list_drivers = false, pv_display = true;
+  std::string shader_cache = default_shader_cache_dir();
+  bool shader_cache_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* what) -> const char* {
@@ -223,6 +237,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "xen3d-compositor: --shader-path must be tgsi or nir, not '%s'\n", v);
         return 2;
       }
+    } else if (a == "--shader-cache") {
+      shader_cache = value("a directory or 'off'");
+      shader_cache_given = true;
     } else if (a == "--max-shader-tokens") {
       number(n);
       if (n < 64 || n > 1048576) {
@@ -313,6 +330,16 @@ int main(int argc, char** argv) {
   }
   XLOG_INFO("host driver: %s; guest shaders reach it as %s", gpu->renderer().c_str(),
             opts.connection.shader_path == ShaderPath::Nir ? "NIR (host/shader's translation)" : "TGSI");
+  // The per-VM shader caches (host/worker/shader_cache.h): llvmpipe 22.3
+  // keeps compiled code only for NIR shaders, and only a worker serves one VM.
+  if (shader_cache == "off") shader_cache.clear();
+  if (!shader_cache.empty() && opts.render_workers && opts.connection.shader_path == ShaderPath::Nir) {
+    opts.shader_cache = shader_cache;
+    XLOG_INFO("compiled shaders are kept per VM in %s", shader_cache.c_str());
+  } else if (shader_cache_given && !shader_cache.empty()) {
+    XLOG_WARN("--shader-cache has no effect %s", opts.render_workers ? "on the TGSI shader path (llvmpipe 22.3 caches NIR shaders only)"
+                                                                      : "without render workers (one cache would serve every VM)");
+  }
 
   if (self_test) {
     std::string report;

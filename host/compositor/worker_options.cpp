@@ -14,6 +14,7 @@ namespace {
 
 enum Opt {
   kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox, kShaderPath,
+  kShaderCache,
 };
 const option kOptions[] = {
     {"link-fd", required_argument, nullptr, kLinkFd},
@@ -22,6 +23,7 @@ const option kOptions[] = {
     {"max-guest-objects", required_argument, nullptr, kMaxObjects},
     {"max-shader-tokens", required_argument, nullptr, kMaxTokens},
     {"shader-path", required_argument, nullptr, kShaderPath},
+    {"shader-cache", required_argument, nullptr, kShaderCache},
     {"record", required_argument, nullptr, kRecord},
     {"snapshot", required_argument, nullptr, kSnapshot},
     {"snapshot-frames", required_argument, nullptr, kSnapshotFrames},
@@ -48,6 +50,7 @@ const char kUsage[] =
     "  --max-guest-objects N   the guest's object quota (default 65536)\n"
     "  --max-shader-tokens N   the largest shader, in TGSI tokens (default 262144)\n"
     "  --shader-path tgsi|nir  hand shaders to the driver as TGSI, or lowered to NIR (default tgsi)\n"
+    "  --shader-cache DIR      keep the driver's compiled shaders in DIR/<the guest's VM> (default: none)\n"
     "  --record DIR            write the guest's command stream to DIR\n"
     "  --snapshot DIR          write presented frames as PNG into DIR\n"
     "  --snapshot-frames LIST  also keep these frames (comma-separated, 1-based)\n"
@@ -97,6 +100,7 @@ OptionsResult parse_worker_options(int argc, char** argv, WorkerOptions& o, std:
       case kShaderPath:
         if (!parse_shader_path(optarg, o.connection.shader_path)) return bad("must be tgsi or nir");
         break;
+      case kShaderCache: o.shader_cache = optarg; break;
       case kRecord: o.connection.record_dir = optarg; break;
       case kSnapshot: o.connection.snapshot_dir = optarg; break;
       case kSnapshotFrames: {
@@ -143,6 +147,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
       "--max-shader-tokens", std::to_string(c.max_shader_tokens),
       "--shader-path", shader_path_name(c.shader_path),
   };
+  if (!o.shader_cache.empty()) a.insert(a.end(), {"--shader-cache", o.shader_cache});
   if (!c.record_dir.empty()) a.insert(a.end(), {"--record", c.record_dir});
   if (!c.snapshot_dir.empty()) a.insert(a.end(), {"--snapshot", c.snapshot_dir});
   if (!c.snapshot_frames.empty()) {

@@ -14,6 +14,7 @@ struct WorkerOptions {
   int link_fd = 3;  // the socketpair to the compositor
   std::string driver = "llvmpipe";
   bool sandbox = true;  // --no-sandbox: debugging the worker under gdb or strace
+  std::string shader_cache;  // --shader-cache: the root of the per-VM caches ("" none; host/worker/shader_cache.h)
   ConnectionOptions connection;  // the per-guest limits, --record, --snapshot, --trace
 };
 

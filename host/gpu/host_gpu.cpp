@@ -32,9 +32,9 @@ std::vector<std::string> HostGpu::available_drivers() {
 
 std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& error) {
   std::unique_ptr<HostGpu> gpu(new HostGpu);
-  // No on-disk shader cache: Mesa's (~/.cache) would be one cache for every
-  // guest, and a sandboxed worker may not open files. (llvmpipe 22.3 caches
-  // only NIR shaders anyway; guests send TGSI: docs/render-workers.md.)
+  // No on-disk shader cache here: Mesa's (~/.cache) would be one cache for
+  // every guest. A render worker opens its VM's own once it knows the VM
+  // (host/worker/shader_cache.h).
   setenv("MESA_SHADER_CACHE_DISABLE", "true", 1);
   if (is_software(driver)) {
     // The software pipe-loader device picks its rasterizer from GALLIUM_DRIVER.

@@ -30,6 +30,8 @@
 #include "host/executor/present_snapshot.h"
 #include "host/gpu/llvmpipe_threads.h"
 #include "host/worker/sandbox.h"
+#include "host/worker/shader_cache.h"
+#include "host/gpu/llvmpipe_cache_stats.h"
 #include "host/compositor/watchdog_page.h"
 #include "host/worker/worker_desktop.h"
 #include "host/compositor/worker_link.h"
@@ -194,8 +196,8 @@ int main(int argc, char** argv) {
   }
   // The screen first: the compositor starts a spare worker before its guest
   // arrives, so opening the driver (the slow part) is not on the guest's path.
-  // (HostGpu::open turns the on-disk shader cache off: each worker compiles
-  // what its guest uses; the guest's own Mesa caches what it makes of GLSL.)
+  // (HostGpu::open turns Mesa's shared on-disk shader cache off; the VM's
+  // own is opened below, once the guest has arrived.)
   auto gpu = HostGpu::open(o.driver, error);
   if (!gpu) {
     XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());
@@ -226,6 +228,20 @@ int main(int argc, char** argv) {
   // (the screen was opened before; its threads start with the first context).
   if (!xen3d_llvmpipe_set_threads(gpu->screen(), got.rasterizer_threads)) {
     XLOG_DEBUG("the driver's rasterizer threads stay as they are (not llvmpipe)");
+  }
+  // The VM's shader cache, now that the worker knows the VM (and before the
+  // sandbox, which lets it keep the files open but not open new ones). Not
+  // with --record: the recording may outgrow the cache's file-size limit.
+  VmShaderCache cache;
+  bool cached = false;
+  if (!o.shader_cache.empty() && o.connection.record_dir.empty()) {
+    cached = open_vm_shader_cache(gpu->screen(), o.shader_cache, got.info, cache, error);
+    if (cached) {
+      XLOG_DEBUG("shader cache %s (%.1f MiB%s)", cache.dir.c_str(), double(cache.bytes) / (1 << 20),
+                 cache.emptied ? ", emptied: it was full" : "");
+    } else {
+      XLOG_WARN("guest %u: no shader cache: %s", got.info.connection_id, error.c_str());
+    }
   }
   ConnectionOptions c = o.connection;
   c.screen = gpu->screen();
@@ -269,6 +285,7 @@ int main(int argc, char** argv) {
       policy.memory_quota_bytes = c.max_guest_resource_bytes;
       policy.snapshot_dir_fd = snapshot_dir_fd;
       policy.keep_uid = !c.snapshot_dir.empty() || !c.record_dir.empty();
+      if (cached) policy.shader_cache_max_bytes = kShaderCacheMaxBytes;
       if (!enter_sandbox(policy, error)) {
         XLOG_ERROR("%s: cannot enter the sandbox: %s", conn.label().c_str(), error.c_str());
         return 1;
@@ -297,6 +314,11 @@ int main(int argc, char** argv) {
       // Before the teardown (the screen's threads, LLVM): a guest that
       // connects meanwhile gets the cores this one leaves.
       link.send(proto::WorkerGuestLeft{});
+    }
+    unsigned hits = 0, misses = 0;
+    if (cached && xen3d_llvmpipe_cache_stats(gpu->screen(), &hits, &misses)) {
+      XLOG_INFO("%s: shader cache %s: %u shaders found compiled, %u compiled", conn.label().c_str(),
+                cache.dir.c_str(), hits, misses);
     }
     g_connection = nullptr;
   }

@@ -18,6 +18,7 @@ typedef uint16_t domid_t;  // what <xen/sys/evtchn.h> expects from Xen's own hea
 #include <xen/sys/gntdev.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
@@ -69,7 +70,7 @@ bool drop_privileges(bool keep_uid, std::string& error) {
   return true;
 }
 
-bool limit_resources(uint64_t quota, std::string& error) {
+bool limit_resources(uint64_t quota, uint64_t max_file_bytes, std::string& error) {
   // What is mapped now (LLVM, the screen, the rings) plus the quota, twice
   // over for the driver's own copies and staging, plus slack for threads.
   uint64_t mapped = 0;
@@ -88,10 +89,23 @@ bool limit_resources(uint64_t quota, std::string& error) {
     error = std::string("cannot set resource limits: ") + std::strerror(errno);
     return false;
   }
+  if (max_file_bytes) {
+    // The shader cache's file: a guest compiling shader after shader must
+    // not fill the host's disk. The limit is per file, and also bounds the
+    // window buffers' memfds (frame_memory_winsys.cpp), whose largest
+    // (16384 x 16384 x 4 bytes) is 1 GiB. Past it a write fails (EFBIG)
+    // instead of raising SIGXFSZ.
+    rlimit fsize{};
+    fsize.rlim_cur = fsize.rlim_max = max_file_bytes;
+    if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &fsize) != 0) {
+      error = std::string("cannot limit file sizes: ") + std::strerror(errno);
+      return false;
+    }
+  }
   return true;
 }
 
-bool install_filter(int snapshot_dir_fd, std::string& error) {
+bool install_filter(int snapshot_dir_fd, bool shader_cache, std::string& error) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!ctx) {
     error = "seccomp_init failed";
@@ -130,6 +144,8 @@ bool install_filter(int snapshot_dir_fd, std::string& error) {
                                 static_cast<unsigned long>(IOCTL_GNTDEV_UNMAP_GRANT_REF)}) {
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request));
   }
+  // The shader cache's writer locks its file around each append.
+  if (!rc && shader_cache) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(flock), 0);
   // Files: read-only, never created.
   const scmp_datum_t write_bits = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE;
   if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, write_bits, 0));
@@ -164,8 +180,9 @@ bool enter_sandbox(const SandboxPolicy& policy, std::string& error) {
     error = std::string("cannot set no_new_privs: ") + std::strerror(errno);
     return false;
   }
-  return drop_privileges(policy.keep_uid, error) && limit_resources(policy.memory_quota_bytes, error) &&
-         install_filter(policy.snapshot_dir_fd, error);
+  return drop_privileges(policy.keep_uid, error) &&
+         limit_resources(policy.memory_quota_bytes, policy.shader_cache_max_bytes, error) &&
+         install_filter(policy.snapshot_dir_fd, policy.shader_cache_max_bytes != 0, error);
 }
 
 }  // namespace xen3d::host

@@ -12,7 +12,8 @@
 //     softpipe make while rendering; anything else kills the worker (SIGSYS),
 //     which the compositor reports, costing only this guest its context.
 //     Files open read-only only; files are written only inside the
-//     snapshot directory, through its descriptor.
+//     snapshot directory, through its descriptor, and through the shader
+//     cache's descriptors opened before (shader_cache.h).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,11 @@ struct SandboxPolicy {
   // land where the operator's tools read them (debugging and tests; the
   // filter still confines writes to the snapshot directory).
   bool keep_uid = false;
+  // A per-VM shader cache is open (shader_cache.h): Mesa's writer locks the
+  // file it appends to (flock), and no file the worker writes may grow past
+  // this many bytes (RLIMIT_FSIZE; a write beyond fails with EFBIG). 0: no
+  // cache, no file limit.
+  uint64_t shader_cache_max_bytes = 0;
 };
 
 // False with `error` when a step fails (the worker must then not serve).
