@@ -91,7 +91,9 @@ for d in "${drivers[@]}"; do
     shopt -s nullglob
     found=("$work/artifacts-$run"/*)
     shopt -u nullglob
-    if [ $status -ne 0 ] && [ ${#found[@]} -gt 0 ] && [ -z "$(ls "$work/artifacts-$run" | grep -v '^timeout-')" ] &&
+    # libFuzzer keeps such an input twice: as slow-unit-* once it passes
+    # -report_slow_units (10 s), and as timeout-* at -timeout.
+    if [ $status -ne 0 ] && [ ${#found[@]} -gt 0 ] && [ -z "$(ls "$work/artifacts-$run" | grep -vE '^(timeout|slow-unit)-')" ] &&
        ! grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error" "$work/$run.log"; then
       mkdir -p "$corpus/slow-$f"
       cp "${found[@]}" "$corpus/slow-$f/"
