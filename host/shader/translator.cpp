@@ -15,6 +15,7 @@
 #include "util/ralloc.h"
 #include "util/bitscan.h"
 #include "util/u_prim.h"
+#include "main/config.h"  // MAX_PATCH_VERTICES
 
 namespace xen3d::host::shader {
 namespace {
@@ -42,12 +43,13 @@ int varying_slot(unsigned name, unsigned index, bool texcoord) {
   static const std::array<Map, 2> by_semantic = [] {
     std::array<Map, 2> m;
     for (int tc = 0; tc < 2; ++tc) {
-      for (int slot = 0; slot < VARYING_SLOT_MAX; ++slot) {
-        if (slot == VARYING_SLOT_PRIMITIVE_SHADING_RATE || slot == VARYING_SLOT_PRIMITIVE_COUNT ||
-            slot == VARYING_SLOT_PRIMITIVE_INDICES || slot == VARYING_SLOT_BOUNDING_BOX0 ||
+      // Per-vertex slots, then the per-patch ones (PATCH0..31) of tessellation.
+      for (int slot = 0; slot < VARYING_SLOT_TESS_MAX; ++slot) {
+        // (PRIMITIVE_COUNT/INDICES are mesh shaders' names for the tessellation levels.)
+        if (slot == VARYING_SLOT_PRIMITIVE_SHADING_RATE || slot == VARYING_SLOT_BOUNDING_BOX0 ||
             slot == VARYING_SLOT_BOUNDING_BOX1 || slot == VARYING_SLOT_CULL_PRIMITIVE ||
             slot == VARYING_SLOT_VIEWPORT_MASK || slot == VARYING_SLOT_VIEW_INDEX ||
-            (slot >= VARYING_SLOT_PATCH0 && slot < VARYING_SLOT_VAR0_16BIT) || slot >= VARYING_SLOT_VAR0_16BIT) {
+            (slot >= VARYING_SLOT_MAX && slot < VARYING_SLOT_PATCH0)) {
           continue;  // slots tgsi_get_gl_varying_semantic has no semantic for
         }
         unsigned n = 0, i = 0;
@@ -73,6 +75,11 @@ glsl_interp_mode interp_mode(unsigned tgsi) {
 
 const char* semantic_name(unsigned s) { return s < TGSI_SEMANTIC_COUNT ? tgsi_semantic_names[s] : "?"; }
 
+// Tessellation varyings that exist once per patch rather than per vertex.
+bool patch_semantic(unsigned name) {
+  return name == TGSI_SEMANTIC_PATCH || name == TGSI_SEMANTIC_TESSOUTER || name == TGSI_SEMANTIC_TESSINNER;
+}
+
 }  // namespace
 
 Translator::Translator(pipe_screen* screen, unsigned stage) : screen_(screen), stage_(stage) {}
@@ -97,10 +104,6 @@ nir_alu_type Translator::view_type(unsigned index) const {
 
 nir_shader* Translator::translate(const tgsi_token* tokens) {
   tgsi_scan_shader(tokens, &scan_);
-  if (stage_ == PIPE_SHADER_TESS_CTRL || stage_ == PIPE_SHADER_TESS_EVAL) {
-    fail("tessellation shaders are not translated to NIR yet");
-    return nullptr;
-  }
   const gl_shader_stage mesa_stage = tgsi_processor_to_shader_stage(stage_);
   const auto* options = static_cast<const nir_shader_compiler_options*>(
       screen_->get_compiler_options ? screen_->get_compiler_options(screen_, PIPE_SHADER_IR_NIR,
@@ -129,16 +132,22 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   s->num_inputs = inputs_.size();
   s->num_outputs = outputs_.size();
 
-  // Properties first: geometry-shader inputs are sized by the input primitive.
+  // Properties first: geometry-shader inputs are sized by the input
+  // primitive, tessellation-control outputs by the vertices out.
   for (unsigned i = 0; i < TGSI_PROPERTY_COUNT; ++i) {
     tgsi_full_property p{};
     p.Property.PropertyName = i;
     p.u[0].Data = scan_.properties[i];
-    // Zero is a value too for the geometry shader's primitives (POINTS).
-    const bool gs_prim = stage_ == PIPE_SHADER_GEOMETRY &&
-                         (i == TGSI_PROPERTY_GS_INPUT_PRIM || i == TGSI_PROPERTY_GS_OUTPUT_PRIM);
-    if (scan_.properties[i] || gs_prim) property(p);
+    // Zero is a value too for the geometry shader's primitives (POINTS) and
+    // the tessellator's spacing (fractional odd), winding (counter-clockwise)
+    // and primitive (POINTS: refused).
+    const bool zero_counts =
+        (stage_ == PIPE_SHADER_GEOMETRY && (i == TGSI_PROPERTY_GS_INPUT_PRIM || i == TGSI_PROPERTY_GS_OUTPUT_PRIM)) ||
+        (stage_ == PIPE_SHADER_TESS_EVAL && (i == TGSI_PROPERTY_TES_PRIM_MODE || i == TGSI_PROPERTY_TES_SPACING ||
+                                             i == TGSI_PROPERTY_TES_VERTEX_ORDER_CW));
+    if (scan_.properties[i] || zero_counts) property(p);
   }
+  if (stage_ == PIPE_SHADER_TESS_CTRL && !tcs_vertices_out_) fail("a tessellation control shader without vertices out");
   if (failed()) return nullptr;
 
   tgsi_parse_context parser;
@@ -166,7 +175,8 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   tgsi_parse_free(&parser);
   if (!failed() && !open_.empty()) fail("control flow is still open at the end of the shader");
   if (failed()) return nullptr;
-  if (stage_ != PIPE_SHADER_GEOMETRY) store_outputs();
+  // Geometry shaders store at each EMIT, tessellation control shaders as they write.
+  if (stage_ != PIPE_SHADER_GEOMETRY && stage_ != PIPE_SHADER_TESS_CTRL) store_outputs();
 
   // The pipeline st/mesa runs before a driver sees GLSL's NIR, so that the
   // driver gets shaders in the shape it is tuned for.
@@ -282,6 +292,25 @@ void Translator::property(const tgsi_full_property& p) {
     case TGSI_PROPERTY_GS_OUTPUT_PRIM: s->info.gs.output_primitive = static_cast<shader_prim>(v); break;
     case TGSI_PROPERTY_GS_MAX_OUTPUT_VERTICES: s->info.gs.vertices_out = v; break;
     case TGSI_PROPERTY_GS_INVOCATIONS: s->info.gs.invocations = v; break;
+    case TGSI_PROPERTY_TCS_VERTICES_OUT:
+      s->info.tess.tcs_vertices_out = v;
+      tcs_vertices_out_ = v;
+      break;
+    case TGSI_PROPERTY_TES_PRIM_MODE:
+      switch (v) {
+        case PIPE_PRIM_TRIANGLES: s->info.tess._primitive_mode = TESS_PRIMITIVE_TRIANGLES; break;
+        case PIPE_PRIM_QUADS: s->info.tess._primitive_mode = TESS_PRIMITIVE_QUADS; break;
+        case PIPE_PRIM_LINES: s->info.tess._primitive_mode = TESS_PRIMITIVE_ISOLINES; break;
+        default: fail("tessellation primitive %u is not triangles, quads or isolines", v);
+      }
+      break;
+    case TGSI_PROPERTY_TES_SPACING:
+      s->info.tess.spacing = v == PIPE_TESS_SPACING_EQUAL           ? TESS_SPACING_EQUAL
+                             : v == PIPE_TESS_SPACING_FRACTIONAL_EVEN ? TESS_SPACING_FRACTIONAL_EVEN
+                                                                      : TESS_SPACING_FRACTIONAL_ODD;
+      break;
+    case TGSI_PROPERTY_TES_VERTEX_ORDER_CW: s->info.tess.ccw = v == 0; break;
+    case TGSI_PROPERTY_TES_POINT_MODE: s->info.tess.point_mode = v != 0; break;
     default:
       fail("TGSI property %s is not translated", p.Property.PropertyName < TGSI_PROPERTY_COUNT
                                                      ? tgsi_property_names[p.Property.PropertyName]
@@ -382,13 +411,24 @@ void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, u
       break;
     }
   }
+  if (stage_ == PIPE_SHADER_TESS_EVAL && (name == TGSI_SEMANTIC_TESSOUTER || name == TGSI_SEMANTIC_TESSINNER)) {
+    // The levels the tessellator used (a control shader's, or the default
+    // ones without one): system values, read in input().
+    if (array) return fail("tessellation levels declared as an array");
+    inputs_[index] = nullptr;
+    input_base_[index] = index;
+    input_semantic_[index] = name;
+    return;
+  }
   if (array) type = glsl_array_type(type, count, 0);
-  if (stage_ == PIPE_SHADER_GEOMETRY) {
-    if (!gs_vertices_in_) return fail("a geometry shader without an input primitive");
-    type = glsl_array_type(type, gs_vertices_in_, 0);
+  if (arrayed_input(name)) {
+    if (stage_ == PIPE_SHADER_GEOMETRY && !gs_vertices_in_) return fail("a geometry shader without an input primitive");
+    // Patches have up to GL's gl_MaxPatchVertices, the size GLSL gives these arrays.
+    type = glsl_array_type(type, stage_ == PIPE_SHADER_GEOMETRY ? gs_vertices_in_ : MAX_PATCH_VERTICES, 0);
   }
   nir_variable* var = nir_variable_create(s, mode, type, "in");
   var->data.location = location;
+  var->data.patch = stage_ == PIPE_SHADER_TESS_EVAL && patch_semantic(name);
   var->data.driver_location = index;
   var->data.read_only = true;
   if (d.Declaration.Interpolate) {
@@ -407,6 +447,28 @@ void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, 
   nir_shader* s = b_.shader;
   if (index + count > outputs_.size()) return fail("OUT[%u] is past the scanned outputs", index + count - 1);
   const unsigned name = d.Semantic.Name;
+  if (stage_ == PIPE_SHADER_TESS_CTRL) {
+    // Written and read in place: invocations read each other's outputs.
+    const int location = varying_slot(name, d.Semantic.Index, screen_->get_param(screen_, PIPE_CAP_TGSI_TEXCOORD));
+    if (location < 0) return fail("output semantic %s[%u] has no NIR varying", semantic_name(name), d.Semantic.Index);
+    if (location == VARYING_SLOT_CLIP_DIST0 || location == VARYING_SLOT_CLIP_DIST1) {
+      if (screen_->get_param(screen_, PIPE_CAP_NIR_COMPACT_ARRAYS)) {
+        return fail("clip distances for a driver with compact arrays are not translated yet");
+      }
+    }
+    const bool patch = patch_semantic(name);
+    const glsl_type* type = array ? glsl_array_type(glsl_vec4_type(), count, 0) : glsl_vec4_type();
+    if (!patch) type = glsl_array_type(type, tcs_vertices_out_, 0);
+    nir_variable* var = nir_variable_create(s, nir_var_shader_out, type, "out");
+    var->data.location = location;
+    var->data.driver_location = index;
+    var->data.patch = patch;
+    for (unsigned i = 0; i < count; ++i) {
+      outputs_[index + i] = {var, i, array};
+      output_semantic_[index + i] = name;
+    }
+    return;
+  }
   // The registers TGSI writes (and may read back); copied to the variables below at the end.
   nir_variable* regs = nir_local_variable_create(
       b_.impl, array ? glsl_array_type(glsl_vec4_type(), count, 0) : glsl_vec4_type(), "out_regs");
@@ -482,20 +544,56 @@ nir_deref_instr* Translator::reg_deref(std::vector<Reg>& file, unsigned index, c
     fail("%s[%u] is not declared", what, index);
     return nullptr;
   }
-  const Reg& r = file[index];
-  nir_deref_instr* d = nir_build_deref_var(b, r.var);
+  return element_deref(nir_build_deref_var(b, file[index].var), file[index], ind, has_ind, what, index);
+}
+
+nir_deref_instr* Translator::element_deref(nir_deref_instr* d, const Reg& r, const tgsi_ind_register* ind, bool has_ind,
+                                           const char* what, unsigned index) {
+  nir_builder* b = &b_;
   if (!r.array) {
     if (has_ind) fail("indirect access to %s[%u], which is not in an array", what, index);
     return d;
   }
   if (!has_ind) return nir_build_deref_array_imm(b, d, r.offset);
-  const unsigned len = glsl_get_length(r.var->type);
+  const unsigned len = glsl_get_length(d->type);
   nir_ssa_def* i = nir_iadd_imm(b, indirect_index(*ind), r.offset);
   return nir_build_deref_array(b, d, nir_umin(b, i, nir_imm_int(b, len - 1)));
 }
 
+nir_deref_instr* Translator::vertex_deref(nir_deref_instr* d, const Dim& dim) {
+  nir_builder* b = &b_;
+  nir_ssa_def* v = nir_imm_int(b, dim.index);
+  if (dim.indirect) v = nir_iadd(b, v, indirect_index(dim.ind));
+  return nir_build_deref_array(b, d, nir_umin(b, v, nir_imm_int(b, glsl_get_length(d->type) - 1)));
+}
+
+nir_deref_instr* Translator::tcs_output_deref(unsigned index, const tgsi_ind_register* ind, bool has_ind, const Dim& dim) {
+  if (index >= outputs_.size() || !outputs_[index].var) {
+    fail("OUT[%u] is not declared", index);
+    return nullptr;
+  }
+  const Reg& r = outputs_[index];
+  nir_deref_instr* d = nir_build_deref_var(&b_, r.var);
+  if (r.var->data.patch) {
+    if (dim.present) fail("per-patch output OUT[%u] addressed with a vertex", index);
+  } else {
+    if (!dim.present) fail("per-vertex output OUT[%u] addressed without a vertex", index);
+    d = vertex_deref(d, dim);
+  }
+  return failed() ? nullptr : element_deref(d, r, ind, has_ind, "OUT", index);
+}
+
+bool Translator::arrayed_input(unsigned semantic) const {
+  return stage_ == PIPE_SHADER_GEOMETRY || stage_ == PIPE_SHADER_TESS_CTRL ||
+         (stage_ == PIPE_SHADER_TESS_EVAL && !patch_semantic(semantic));
+}
+
 nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) {
   nir_builder* b = &b_;
+  if (index < inputs_.size() && !inputs_[index] && stage_ == PIPE_SHADER_TESS_EVAL) {
+    if (input_semantic_[index] == TGSI_SEMANTIC_TESSOUTER) return nir_load_tess_level_outer(b);
+    if (input_semantic_[index] == TGSI_SEMANTIC_TESSINNER) return widen(b, nir_load_tess_level_inner(b));
+  }
   if (index >= inputs_.size() || !inputs_[index]) {
     fail("IN[%u] is not declared", index);
     return nir_imm_zero(b, 4, 32);
@@ -508,16 +606,14 @@ nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) 
                     nir_imm_float(b, 0.0f), nir_imm_float(b, 1.0f));
   }
   nir_deref_instr* d = nir_build_deref_var(b, var);
-  if (stage_ == PIPE_SHADER_GEOMETRY) {
+  if (arrayed_input(input_semantic_[index])) {
     if (!r.Register.Dimension) {
-      fail("geometry-shader input IN[%u] read without a vertex index", index);
+      fail("per-vertex input IN[%u] read without a vertex index", index);
       return nir_imm_zero(b, 4, 32);
     }
-    nir_ssa_def* v = nir_imm_int(b, r.Dimension.Index);
-    if (r.Dimension.Indirect) v = nir_iadd(b, v, indirect_index(r.DimIndirect));
-    d = nir_build_deref_array(b, d, nir_umin(b, v, nir_imm_int(b, gs_vertices_in_ - 1)));
+    d = vertex_deref(d, dim_of(r));
   } else if (r.Register.Dimension) {
-    fail("IN[%u] read with a second dimension outside a geometry shader", index);
+    fail("IN[%u] read with a second dimension, but it has none", index);
     return nir_imm_zero(b, 4, 32);
   }
   const bool array = glsl_type_is_array(d->type);
@@ -556,6 +652,10 @@ nir_ssa_def* Translator::system_value(unsigned index) {
     case TGSI_SEMANTIC_HELPER_INVOCATION:
       v = nir_bcsel(b, nir_load_helper_invocation(b, 1), nir_imm_int(b, -1), nir_imm_int(b, 0));
       break;
+    case TGSI_SEMANTIC_TESSCOORD: v = nir_load_tess_coord(b); break;
+    case TGSI_SEMANTIC_TESSOUTER: v = nir_load_tess_level_outer(b); break;
+    case TGSI_SEMANTIC_TESSINNER: v = nir_load_tess_level_inner(b); break;
+    case TGSI_SEMANTIC_VERTICESIN: v = nir_load_patch_vertices_in(b); break;
     case TGSI_SEMANTIC_THREAD_ID: v = nir_load_local_invocation_id(b); break;
     case TGSI_SEMANTIC_BLOCK_ID: v = nir_load_workgroup_id(b, 32); break;
     case TGSI_SEMANTIC_GRID_SIZE: v = nir_load_num_workgroups(b, 32); break;
@@ -578,8 +678,13 @@ nir_ssa_def* Translator::fetch(const tgsi_full_src_register& r) {
       return d ? nir_load_deref(b, d) : nir_imm_zero(b, 4, 32);
     }
     case TGSI_FILE_OUTPUT: {
-      if (r.Register.Dimension) break;
-      nir_deref_instr* d = reg_deref(outputs_, index, &r.Indirect, r.Register.Indirect, "OUT");
+      nir_deref_instr* d = nullptr;
+      if (stage_ == PIPE_SHADER_TESS_CTRL) {
+        d = tcs_output_deref(index, &r.Indirect, r.Register.Indirect, dim_of(r));
+      } else {
+        if (r.Register.Dimension) break;
+        d = reg_deref(outputs_, index, &r.Indirect, r.Register.Indirect, "OUT");
+      }
       return d ? nir_load_deref(b, d) : nir_imm_zero(b, 4, 32);
     }
     case TGSI_FILE_ADDRESS:
@@ -656,12 +761,20 @@ void Translator::store_dst(nir_ssa_def* value, bool is_float) {
   const tgsi_full_dst_register& d = inst_->Dst[0];
   value = splat(b, value);
   if (inst_->Instruction.Saturate && is_float) value = nir_fsat(b, value);
-  if (d.Register.Dimension) return fail("2D destinations are not translated");
+  if (d.Register.Dimension && !(stage_ == PIPE_SHADER_TESS_CTRL && d.Register.File == TGSI_FILE_OUTPUT)) {
+    return fail("2D destinations are not translated");
+  }
   nir_deref_instr* deref = nullptr;
   switch (d.Register.File) {
     case TGSI_FILE_NULL: return;
+    case TGSI_FILE_OUTPUT:
+      if (stage_ != PIPE_SHADER_TESS_CTRL) {
+        deref = reg_deref(outputs_, d.Register.Index, &d.Indirect, d.Register.Indirect, "OUT");
+        break;
+      }
+      deref = tcs_output_deref(d.Register.Index, &d.Indirect, d.Register.Indirect, dim_of(d));
+      break;
     case TGSI_FILE_TEMPORARY: deref = reg_deref(temps_, d.Register.Index, &d.Indirect, d.Register.Indirect, "TEMP"); break;
-    case TGSI_FILE_OUTPUT: deref = reg_deref(outputs_, d.Register.Index, &d.Indirect, d.Register.Indirect, "OUT"); break;
     case TGSI_FILE_ADDRESS:
       if (d.Register.Index >= addr_.size() || !addr_[d.Register.Index] || d.Register.Indirect) {
         return fail("ADDR[%u] is not a writable address register", d.Register.Index);
@@ -774,7 +887,9 @@ bool Translator::misc(unsigned op) {
       return true;
     }
     case TGSI_OPCODE_BARRIER:
-      if (stage_ != PIPE_SHADER_COMPUTE) return fail("BARRIER outside a compute shader"), true;
+      if (stage_ != PIPE_SHADER_COMPUTE && stage_ != PIPE_SHADER_TESS_CTRL) {
+        return fail("BARRIER outside a compute or tessellation control shader"), true;
+      }
       nir_scoped_barrier(b, NIR_SCOPE_WORKGROUP, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL, nir_var_mem_shared);
       return true;
     case TGSI_OPCODE_MEMBAR:

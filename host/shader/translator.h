@@ -73,6 +73,14 @@ class Translator {
     unsigned offset = 0;          // element of an array variable
     bool array = false;
   };
+  // TGSI's second dimension of a register (a vertex of an arrayed input or
+  // output), with its indirect register.
+  struct Dim {
+    bool present = false;
+    int index = 0;
+    bool indirect = false;
+    tgsi_ind_register ind{};
+  };
 
   void declaration(const tgsi_full_declaration& d);
   void declare_input(const tgsi_full_declaration& d, unsigned index, unsigned count, bool array);
@@ -90,6 +98,20 @@ class Translator {
   nir_ssa_def* input(unsigned index, const tgsi_full_src_register& r);
   nir_deref_instr* reg_deref(std::vector<Reg>& file, unsigned index, const tgsi_ind_register* ind, bool has_ind,
                              const char* what);
+  // The element `r` names in the array `d` (of r's variable), clamped when indirect.
+  nir_deref_instr* element_deref(nir_deref_instr* d, const Reg& r, const tgsi_ind_register* ind, bool has_ind,
+                                 const char* what, unsigned index);
+  // `d` indexed by a vertex, clamped into its array.
+  nir_deref_instr* vertex_deref(nir_deref_instr* d, const Dim& dim);
+  // A tessellation-control output: the shader's own variable (outputs of
+  // other invocations are read after barriers, so they are not registers).
+  nir_deref_instr* tcs_output_deref(unsigned index, const tgsi_ind_register* ind, bool has_ind, const Dim& dim);
+  template <typename R>  // tgsi_full_src_register or tgsi_full_dst_register
+  static Dim dim_of(const R& r) {
+    return {bool(r.Register.Dimension), r.Dimension.Index, bool(r.Dimension.Indirect), r.DimIndirect};
+  }
+  // Whether inputs of this stage with this semantic are indexed by a vertex first.
+  bool arrayed_input(unsigned semantic) const;
   nir_ssa_def* cond_true(nir_ssa_def* v, bool integer);
   // A jump cannot be followed by code in its block: wrap it in if (true).
   void jump(nir_jump_type type);
@@ -121,6 +143,7 @@ class Translator {
   std::vector<Image> images_;
   nir_ssa_def* resource_index(const tgsi_full_src_register& r, unsigned count, const char* what);
   unsigned gs_vertices_in_ = 0;
+  unsigned tcs_vertices_out_ = 0;
 
   // Control flow: open IFs and loops, innermost last.
   struct Open {

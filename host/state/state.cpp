@@ -97,7 +97,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (auto e = objects_.check_free(r.id, ObjectKind::Shader); !e.ok()) return e;
   const unsigned stage = r.stage;
-  if (stage >= PIPE_SHADER_TYPES || !stage_accepts_tgsi(screen_, stage) ||
+  if (stage >= PIPE_SHADER_TYPES || !stage_accepts_guest_shaders(screen_, stage, config_.shader_path) ||
       !shader_cap(stage, PIPE_SHADER_CAP_MAX_INSTRUCTIONS) || !shader_stage_available(ctx->pipe, stage)) {
     return reject_("%s #%u: %s shaders are not supported by the host", rec, r.id, stage_name(stage));
   }
@@ -125,6 +125,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   pipe_stream_output_info so;
   if (auto e = decode_stream_output(r.stream_output, so); !e.empty()) return reject_("%s #%u: %s", rec, r.id, e.c_str());
   TgsiLimits limits = tgsi_limits(limits_, stage);
+  limits.indirect_dimensions = config_.shader_path == ShaderPath::Nir;
   if (stage == PIPE_SHADER_GEOMETRY && draw_module_driver(screen_)) {
     // Mesa's draw module sizes a TGSI geometry shader's per-stream output
     // arrays by the streams its stream output names: EMIT to any other
@@ -423,7 +424,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetTessState& r) {
 proto::DecodeError GalliumExecutor::handle(const proto::SetPatchVertices& r) {
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, "set_patch_vertices"); !e.ok()) return e;
-  if (!r.count) return reject_("set_patch_vertices: a patch needs at least one vertex");
+  if (!r.count || r.count > limits_.max_patch_vertices) {
+    return reject_("set_patch_vertices: %u vertices per patch is not 1..%u", unsigned(r.count), limits_.max_patch_vertices);
+  }
   if (ctx->pipe->set_patch_vertices) ctx->pipe->set_patch_vertices(ctx->pipe, r.count);
   ctx->patch_vertices = r.count;
   return {};

@@ -73,17 +73,20 @@ bool draw_module_driver(pipe_screen* screen) {
   return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
 }
 
-bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage) {
+bool stage_accepts_guest_shaders(pipe_screen* screen, unsigned stage, ShaderPath path) {
   if (stage >= PIPE_SHADER_TYPES) return false;
   const auto type = static_cast<pipe_shader_type>(stage);
   const int irs = screen->get_shader_param(screen, type, PIPE_SHADER_CAP_SUPPORTED_IRS);
+  // The NIR path hands the driver host/shader's translation: every stage the
+  // driver compiles from NIR.
+  if (path == ShaderPath::Nir) return (irs & (1 << PIPE_SHADER_IR_NIR)) != 0;
   if (!(irs & (1 << PIPE_SHADER_IR_TGSI))) return false;
   if (type == PIPE_SHADER_TESS_CTRL || type == PIPE_SHADER_TESS_EVAL) {
     // The draw module's tessellation (draw_tess.c) reads state->ir.nir
     // unconditionally: TGSI tokens there would be dereferenced as a nir_shader.
-    // Translating on the host is no way out: Mesa 22.3.6's tgsi_to_nir hits
-    // unreachable() on the tessellation properties (TES_PRIM_MODE), which a
-    // guest could use to crash the compositor.
+    // Mesa 22.3.6's tgsi_to_nir is no way out: it hits unreachable() on the
+    // tessellation properties (TES_PRIM_MODE), which a guest could use to
+    // crash the compositor.
     return false;
   }
   // Drivers outside the draw module (zink, radeonsi, iris) take TGSI through
@@ -104,7 +107,7 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, 
 
   unsigned masked_stages = 0;
   for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
-    const bool usable = stage_accepts_tgsi(screen, s);
+    const bool usable = stage_accepts_guest_shaders(screen, s, path);
     masked_stages += !usable;
     for (unsigned p = 0; p < proto::kCapsShaderParams; ++p) {
       t->shader[s][p] = usable ? screen->get_shader_param(screen, static_cast<pipe_shader_type>(s),

@@ -15,19 +15,20 @@ namespace xen3d::host {
 
 // Queries every cap, shader cap, compute cap and format of `screen`.
 // Shader stages the host cannot run from TGSI (the only shader IR the wire
-// protocol carries; see stage_accepts_tgsi) are reported with all-zero
+// protocol carries) on `path` (see stage_accepts_guest_shaders) are reported with all-zero
 // shader caps, so guests never expose them.
 // What only the TGSI path cannot do is masked on it (mask_host_caps).
 std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path = ShaderPath::Tgsi);
 
-// Whether shader_create can hand TGSI tokens of this stage to the host
-// driver. False when the driver does not list TGSI among the stage's
-// supported IRs; for tessellation everywhere (the draw module's tessellation
-// reads only NIR although the caps claim TGSI, and Mesa's tgsi_to_nir, which
-// other drivers use, hits unreachable() on tessellation properties); and for
-// geometry shaders outside the draw module (tgsi_to_nir again). The host's
-// own TGSI->NIR lowering lifts these.
-bool stage_accepts_tgsi(pipe_screen* screen, unsigned stage);
+// Whether shader_create can run guest TGSI of this stage on the host driver
+// along `path`. On the TGSI path: false when the driver does not list TGSI
+// among the stage's supported IRs; for tessellation everywhere (the draw
+// module's tessellation reads only NIR although the caps claim TGSI, and
+// Mesa's tgsi_to_nir, which other drivers use, hits unreachable() on
+// tessellation properties); and for geometry shaders outside the draw module
+// (tgsi_to_nir again). On the NIR path (host/shader's own translation): every
+// stage the driver compiles from NIR.
+bool stage_accepts_guest_shaders(pipe_screen* screen, unsigned stage, ShaderPath path);
 
 // Whether the driver runs geometry and tessellation through Mesa's draw
 // module (llvmpipe, softpipe), whose TGSI handling has limits of its own.

@@ -132,6 +132,10 @@ HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen)
   l.gs_max_output_vertices = cap(PIPE_CAP_MAX_GEOMETRY_OUTPUT_VERTICES);
   l.gs_max_total_components = cap(PIPE_CAP_MAX_GEOMETRY_TOTAL_OUTPUT_COMPONENTS);
   l.gs_max_invocations = cap(PIPE_CAP_MAX_GS_INVOCATIONS);
+  // The draw module copies each patch's vertices into arrays of 32
+  // (draw_tess.c); GL's own maximum (main/config.h MAX_PATCH_VERTICES) is
+  // the same, and other drivers state none.
+  l.max_patch_vertices = MesaInternal::kDrawTcsVertices;
   l.vertex_streams = std::max(1u, std::min(cap(PIPE_CAP_MAX_VERTEX_STREAMS), unsigned(PIPE_MAX_VERTEX_STREAMS)));
   l.vs_window_space_position = cap(PIPE_CAP_VS_WINDOW_SPACE_POSITION) != 0;
   l.tg4_component_in_swizzle = cap(PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE) != 0;

@@ -82,6 +82,8 @@ struct HostLimits {
   // Geometry shaders.
   unsigned gs_max_output_vertices = 0, gs_max_total_components = 0, gs_max_invocations = 0;
   unsigned vertex_streams = 1;
+  // Tessellation: vertices per patch (set_patch_vertices).
+  unsigned max_patch_vertices = 0;
   // Compute.
   unsigned cs_max_block = 0;                         // largest block dimension
   std::array<uint64_t, 3> cs_max_grid{};             // PIPE_COMPUTE_CAP_MAX_GRID_SIZE

@@ -739,7 +739,12 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
     if (file != TGSI_FILE_CONSTANT && !vertex_dim && !tcs_out) {
       return fmt("instruction at token %u: %s %s takes no second dimension", pos, what, file_name(file));
     }
-    if (s.Dimension.Indirect) return fmt("instruction at token %u: %s indirect second dimension is not supported", pos, what);
+    if (s.Dimension.Indirect) {
+      if (!lim_.indirect_dimensions) {
+        return fmt("instruction at token %u: %s indirect second dimension is not supported", pos, what);
+      }
+      if (auto e = check_indirect(pos, what, file, s.DimIndirect); !e.empty()) return e;
+    }
     if (vertex_dim || tcs_out) {
       unsigned verts = 32;
       if (stage_ == PIPE_SHADER_GEOMETRY) verts = vertices_per_gs_prim(summary.gs_input_prim < 0 ? PIPE_PRIM_POINTS : summary.gs_input_prim);
@@ -786,8 +791,12 @@ std::string Validator::check_dst(uint32_t pos, const tgsi_full_instruction& in, 
     if (!(file == TGSI_FILE_OUTPUT && stage_ == PIPE_SHADER_TESS_CTRL)) {
       return fmt("instruction at token %u: dst%u %s takes no second dimension", pos, i, file_name(file));
     }
-    if (d.Dimension.Indirect || d.Dimension.Index < 0 || unsigned(d.Dimension.Index) >= tcs_vertices_out_) {
+    if ((d.Dimension.Indirect && !lim_.indirect_dimensions) || d.Dimension.Index < 0 ||
+        unsigned(d.Dimension.Index) >= tcs_vertices_out_) {
       return fmt("instruction at token %u: dst%u vertex index is outside 0..%d", pos, i, int(tcs_vertices_out_) - 1);
+    }
+    if (d.Dimension.Indirect) {
+      if (auto e = check_indirect(pos, "dst", file, d.DimIndirect); !e.empty()) return e;
     }
   }
   if (auto e = check_declared(pos, "dst", file, d.Register.Index, false, 0); !e.empty()) return e;

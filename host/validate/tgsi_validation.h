@@ -42,6 +42,10 @@ struct TgsiLimits {
   bool vs_window_space_position = false;
   bool tg4_component_in_swizzle = false;  // TG4 src1 may be empty (PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE)
   bool texture_samples_query = false;     // TXQS is accepted (the caps offer textureSamples)
+  // Second dimensions (vertices, constant buffers) may be indirect: the NIR
+  // path's translator clamps them into what the shader declared
+  // (host/shader); gallivm's TGSI path would index memory with them.
+  bool indirect_dimensions = false;
   pipe_screen* screen = nullptr;  // image formats are checked against it when set
 };
 TgsiLimits tgsi_limits(const HostLimits& host, unsigned stage);
