@@ -11,6 +11,7 @@
 #include "compiler/nir_types.h"
 #include "pipe/p_screen.h"
 #include "tgsi/tgsi_from_mesa.h"
+#include "tgsi/tgsi_dump.h"
 #include "tgsi/tgsi_strings.h"
 #include "util/ralloc.h"
 #include "util/bitscan.h"
@@ -126,6 +127,8 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   inputs_.assign(scan_.file_max[TGSI_FILE_INPUT] + 1, nullptr);
   input_base_.assign(inputs_.size(), 0);
   input_semantic_.assign(inputs_.size(), 0);
+  input_declared_.assign(inputs_.size(), false);
+  input_array_.assign(inputs_.size(), false);
   sysval_semantic_.assign(scan_.file_max[TGSI_FILE_SYSTEM_VALUE] + 1, TGSI_SEMANTIC_COUNT);
   view_types_.assign(scan_.file_max[TGSI_FILE_SAMPLER_VIEW] + 1, nir_type_float32);
   images_.assign(scan_.file_max[TGSI_FILE_IMAGE] + 1, Image{});
@@ -247,13 +250,6 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   if (screen_->finalize_nir) {
     char* msg = static_cast<char*>(screen_->finalize_nir(screen_, s));
     free(msg);
-  }
-  // Debugging aid (files: only where no sandbox runs, --render-workers off).
-  if (const char* f = getenv("XEN3D_DEBUG_NIR")) {
-    if (FILE* o = fopen(f, "a")) {
-      nir_print_shader(s, o);
-      fclose(o);
-    }
   }
   b_.shader = nullptr;  // the caller owns it now
   return s;
@@ -389,6 +385,9 @@ void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, u
   const unsigned name = d.Declaration.Semantic ? d.Semantic.Name : TGSI_SEMANTIC_GENERIC;
   const unsigned sem_index = d.Declaration.Semantic ? d.Semantic.Index + (array ? 0 : index - d.Range.First) : index;
   if (index + count > inputs_.size()) return fail("IN[%u] is past the scanned inputs", index + count - 1);
+  // nir_to_tgsi declares a register again for each variable packed into it
+  // (the validator checked they agree): the first declaration stands.
+  if (input_semantic_declared(index, count)) return;
   const glsl_type* type = glsl_vec4_type();
   nir_variable_mode mode = nir_var_shader_in;
   int location;
@@ -411,13 +410,14 @@ void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, u
       break;
     }
   }
-  if (stage_ == PIPE_SHADER_TESS_EVAL && (name == TGSI_SEMANTIC_TESSOUTER || name == TGSI_SEMANTIC_TESSINNER)) {
-    // The levels the tessellator used (a control shader's, or the default
-    // ones without one): system values, read in input().
-    if (array) return fail("tessellation levels declared as an array");
+  if (sysval_input(name)) {
+    // Read from system values in input(): the levels the tessellator used (a
+    // control shader's, or the default ones without one), the primitive id.
+    if (array) return fail("%s declared as an array", semantic_name(name));
     inputs_[index] = nullptr;
     input_base_[index] = index;
     input_semantic_[index] = name;
+    input_declared_[index] = true;
     return;
   }
   if (array) type = glsl_array_type(type, count, 0);
@@ -440,12 +440,18 @@ void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, u
     inputs_[index + i] = var;
     input_base_[index + i] = index;
     input_semantic_[index + i] = name;
+    input_declared_[index + i] = true;
+    input_array_[index + i] = array;
   }
 }
 
 void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, unsigned count, bool array) {
   nir_shader* s = b_.shader;
   if (index + count > outputs_.size()) return fail("OUT[%u] is past the scanned outputs", index + count - 1);
+  bool seen = false;  // declared again for another variable packed into it: the first declaration stands
+  for (unsigned i = 0; i < count; ++i) seen |= outputs_[index + i].var != nullptr;
+  if (seen && (count > 1 || outputs_[index].array)) return fail("OUT[%u] is declared again as part of an array", index);
+  if (seen) return;
   const unsigned name = d.Semantic.Name;
   if (stage_ == PIPE_SHADER_TESS_CTRL) {
     // Written and read in place: invocations read each other's outputs.
@@ -583,22 +589,61 @@ nir_deref_instr* Translator::tcs_output_deref(unsigned index, const tgsi_ind_reg
   return failed() ? nullptr : element_deref(d, r, ind, has_ind, "OUT", index);
 }
 
+bool Translator::input_semantic_declared(unsigned index, unsigned count) {
+  bool seen = false, in_array = false;
+  for (unsigned i = 0; i < count; ++i) {
+    seen |= input_declared_[index + i];
+    in_array |= input_declared_[index + i] && input_array_[index + i];
+  }
+  if (seen && (count > 1 || in_array)) fail("IN[%u] is declared again as part of an array", index);
+  return seen;
+}
+
 bool Translator::arrayed_input(unsigned semantic) const {
+  if (sysval_input(semantic)) return false;
   return stage_ == PIPE_SHADER_GEOMETRY || stage_ == PIPE_SHADER_TESS_CTRL ||
          (stage_ == PIPE_SHADER_TESS_EVAL && !patch_semantic(semantic));
 }
 
+bool Translator::sysval_input(unsigned semantic) const {
+  if (semantic == TGSI_SEMANTIC_PRIMID) return stage_ != PIPE_SHADER_FRAGMENT;
+  return stage_ == PIPE_SHADER_TESS_EVAL && (semantic == TGSI_SEMANTIC_TESSOUTER || semantic == TGSI_SEMANTIC_TESSINNER);
+}
+
 nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) {
   nir_builder* b = &b_;
-  if (index < inputs_.size() && !inputs_[index] && stage_ == PIPE_SHADER_TESS_EVAL) {
-    if (input_semantic_[index] == TGSI_SEMANTIC_TESSOUTER) return nir_load_tess_level_outer(b);
-    if (input_semantic_[index] == TGSI_SEMANTIC_TESSINNER) return widen(b, nir_load_tess_level_inner(b));
+  if (index < inputs_.size() && !inputs_[index] && sysval_input(input_semantic_[index])) {
+    if (r.Register.Indirect) {
+      fail("indirect access to IN[%u], a system value", index);
+      return nir_imm_zero(b, 4, 32);
+    }
+    switch (input_semantic_[index]) {
+      case TGSI_SEMANTIC_TESSOUTER: return nir_load_tess_level_outer(b);
+      case TGSI_SEMANTIC_TESSINNER: return widen(b, nir_load_tess_level_inner(b));
+      default: return widen(b, nir_load_primitive_id(b));
+    }
   }
   if (index >= inputs_.size() || !inputs_[index]) {
     fail("IN[%u] is not declared", index);
     return nir_imm_zero(b, 4, 32);
   }
   nir_variable* var = inputs_[index];
+  if (r.Register.Indirect && !glsl_type_is_array(arrayed_input(input_semantic_[index]) ? glsl_get_array_element(var->type)
+                                                                                         : var->type)) {
+    // Inputs declared one by one are indexed as one file: choose among them
+    // (an index outside the file reads zeros).
+    nir_ssa_def* at = nir_iadd_imm(b, indirect_index(r.Indirect), index);
+    nir_ssa_def* value = nir_imm_zero(b, 4, 32);
+    for (unsigned k = 0; k < inputs_.size() && !failed(); ++k) {
+      // (per-vertex and per-patch inputs are separate files to NIR)
+      if (!inputs_[k] || arrayed_input(input_semantic_[k]) != arrayed_input(input_semantic_[index])) continue;
+      tgsi_full_src_register direct = r;
+      direct.Register.Indirect = 0;
+      direct.Register.Index = k;
+      value = nir_bcsel(b, nir_ieq_imm(b, at, k), input(k, direct), value);
+    }
+    return value;
+  }
   if (var->data.location == VARYING_SLOT_FACE && stage_ == PIPE_SHADER_FRAGMENT) {
     // TGSI's FACE input: (+1.0 front / -1.0 back, 0, 0, 1).
     nir_ssa_def* front = nir_load_var(b, var);
@@ -671,6 +716,18 @@ nir_ssa_def* Translator::system_value(unsigned index) {
 nir_ssa_def* Translator::fetch(const tgsi_full_src_register& r) {
   nir_builder* b = &b_;
   const unsigned index = r.Register.Index;
+  if (std::vector<Reg>* regs = lone_indirect(r.Register.File, r.Register.Index, r.Register.Indirect)) {
+    nir_ssa_def* at = nir_iadd_imm(b, indirect_index(r.Indirect), r.Register.Index);
+    nir_ssa_def* value = nir_imm_zero(b, 4, 32);
+    for (unsigned k = 0; k < regs->size() && !failed(); ++k) {
+      if (!same_kind((*regs)[k], (*regs)[r.Register.Index])) continue;
+      tgsi_full_src_register direct = r;
+      direct.Register.Indirect = 0;
+      direct.Register.Index = k;
+      value = nir_bcsel(b, nir_ieq_imm(b, at, k), fetch(direct), value);
+    }
+    return value;
+  }
   switch (r.Register.File) {
     case TGSI_FILE_TEMPORARY: {
       if (r.Register.Dimension) break;
@@ -761,6 +818,37 @@ void Translator::store_dst(nir_ssa_def* value, bool is_float) {
   const tgsi_full_dst_register& d = inst_->Dst[0];
   value = splat(b, value);
   if (inst_->Instruction.Saturate && is_float) value = nir_fsat(b, value);
+  write(d, value);
+}
+
+// Per-vertex and per-patch outputs of a tessellation control shader are
+// separate files to NIR: an indirect access stays within its own.
+bool Translator::same_kind(const Reg& a, const Reg& b) const {
+  return a.var && b.var && a.var->data.mode == b.var->data.mode && a.var->data.patch == b.var->data.patch;
+}
+
+std::vector<Translator::Reg>* Translator::lone_indirect(unsigned file, int index, bool indirect) {
+  if (!indirect) return nullptr;
+  std::vector<Reg>* regs = file == TGSI_FILE_TEMPORARY ? &temps_ : file == TGSI_FILE_OUTPUT ? &outputs_ : nullptr;
+  if (!regs || index < 0 || unsigned(index) >= regs->size() || !(*regs)[index].var || (*regs)[index].array) return nullptr;
+  return regs;
+}
+
+void Translator::write(const tgsi_full_dst_register& d, nir_ssa_def* value) {
+  nir_builder* b = &b_;
+  if (std::vector<Reg>* regs = lone_indirect(d.Register.File, d.Register.Index, d.Register.Indirect)) {
+    nir_ssa_def* at = nir_iadd_imm(b, indirect_index(d.Indirect), d.Register.Index);
+    for (unsigned k = 0; k < regs->size() && !failed(); ++k) {
+      if (!same_kind((*regs)[k], (*regs)[d.Register.Index])) continue;
+      tgsi_full_dst_register direct = d;
+      direct.Register.Indirect = 0;
+      direct.Register.Index = k;
+      nir_if* nif = nir_push_if(b, nir_ieq_imm(b, at, k));
+      write(direct, value);
+      nir_pop_if(b, nif);
+    }
+    return;
+  }
   if (d.Register.Dimension && !(stage_ == PIPE_SHADER_TESS_CTRL && d.Register.File == TGSI_FILE_OUTPUT)) {
     return fail("2D destinations are not translated");
   }
@@ -943,6 +1031,15 @@ NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, p
   NirTranslation out;
   out.nir = t.translate(tokens);
   if (!out.nir) out.error = t.error().empty() ? "the translation failed" : t.error();
+  // Debugging aid (files: only where no sandbox runs, --render-workers off).
+  if (const char* f = getenv("XEN3D_DEBUG_NIR")) {
+    if (FILE* o = fopen(f, "a")) {
+      tgsi_dump_to_file(tokens, 0, o);
+      if (out.nir) nir_print_shader(out.nir, o);
+      else fprintf(o, "not translated: %s\n", out.error.c_str());
+      fclose(o);
+    }
+  }
   return out;
 }
 

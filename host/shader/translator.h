@@ -91,6 +91,13 @@ class Translator {
   bool control_flow(unsigned op);
   bool misc(unsigned op);
   void store_outputs();
+  // Writes a vec4 to one destination under its write mask.
+  void write(const tgsi_full_dst_register& d, nir_ssa_def* value);
+  // TGSI indexes registers declared one by one as one file: an indirect
+  // access to such a register (no array) returns the file, whose registers
+  // the access then chooses among (nullptr otherwise).
+  std::vector<Reg>* lone_indirect(unsigned file, int index, bool indirect);
+  bool same_kind(const Reg& a, const Reg& b) const;
 
   nir_ssa_def* fetch(const tgsi_full_src_register& r);
   nir_ssa_def* indirect_index(const tgsi_ind_register& ind);
@@ -112,6 +119,11 @@ class Translator {
   }
   // Whether inputs of this stage with this semantic are indexed by a vertex first.
   bool arrayed_input(unsigned semantic) const;
+  // Whether any of these inputs is declared already (fails on overlapping arrays).
+  bool input_semantic_declared(unsigned index, unsigned count);
+  // Inputs that NIR reads as system values (PRIMID outside fragment shaders,
+  // the tessellation levels in evaluation shaders).
+  bool sysval_input(unsigned semantic) const;
   nir_ssa_def* cond_true(nir_ssa_def* v, bool integer);
   // A jump cannot be followed by code in its block: wrap it in if (true).
   void jump(nir_jump_type type);
@@ -129,6 +141,7 @@ class Translator {
   std::vector<nir_variable*> inputs_;       // by TGSI index (arrays: every index points at the array)
   std::vector<unsigned> input_base_;        // first index of the input's array
   std::vector<unsigned> input_semantic_;
+  std::vector<bool> input_declared_, input_array_;
   std::array<nir_variable*, 4> addr_{};
   std::vector<nir_ssa_def*> imms_;
   std::vector<nir_alu_type> view_types_;

@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "pipe/p_defines.h"
@@ -320,6 +321,8 @@ struct Declared {
   std::vector<uint8_t> immediate_type;
   std::vector<int> input_semantic;                                    // -1 = none
   std::vector<int> sv_semantic;                                       // -1 = none
+  // Inputs and outputs: (semantic name, index, usage mask) by (file, register).
+  std::map<std::pair<unsigned, unsigned>, std::array<unsigned, 3>> io;
   Declared() {
     input_semantic.assign(MesaInternal::kScanInputs, -1);
     sv_semantic.assign(MesaInternal::kScanInputs, -1);
@@ -504,6 +507,21 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
                regs.size(), file_name(file));
   }
   for (unsigned r = first; r <= last; ++r) {
+    if ((file == TGSI_FILE_INPUT || file == TGSI_FILE_OUTPUT) && d.Declaration.Semantic) {
+      // nir_to_tgsi declares a register again for each variable packed into
+      // it, with the same semantic (64-bit varyings: OUT[2] and OUT[2].xy).
+      const std::array<unsigned, 3> now{d.Semantic.Name, d.Semantic.Index + (r - first), d.Declaration.UsageMask};
+      auto [it, fresh] = decl_.io.emplace(std::make_pair(file, r), now);
+      if (!fresh) {
+        if (it->second[0] != now[0] || it->second[1] != now[1]) {
+          return fmt("declaration at token %u: %s[%u] declared twice", pos, file_name(file), r);
+        }
+        it->second[2] |= now[2];
+        continue;
+      }
+    } else if (regs[r]) {
+      return fmt("declaration at token %u: %s[%u] declared twice", pos, file_name(file), r);
+    }
     if (regs[r]) return fmt("declaration at token %u: %s[%u] declared twice", pos, file_name(file), r);
     regs[r] = true;
     if (file == TGSI_FILE_SAMPLER_VIEW) decl_.sview_target[r] = static_cast<int>(d.SamplerView.Resource);
@@ -753,7 +771,9 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
         return fmt("instruction at token %u: %s vertex index %d is not below %u", pos, what, s.Dimension.Index, verts);
       }
     }
-  } else if (file == TGSI_FILE_INPUT && stage_ == PIPE_SHADER_GEOMETRY) {
+  } else if (file == TGSI_FILE_INPUT && stage_ == PIPE_SHADER_GEOMETRY &&
+             !(s.Register.Index >= 0 && unsigned(s.Register.Index) < decl_.input_semantic.size() &&
+               decl_.input_semantic[s.Register.Index] == TGSI_SEMANTIC_PRIMID)) {  // (one per primitive)
     return fmt("instruction at token %u: %s geometry shader input needs a vertex index", pos, what);
   }
   const bool const2d = file == TGSI_FILE_CONSTANT && s.Register.Dimension;
