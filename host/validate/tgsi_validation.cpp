@@ -16,6 +16,7 @@
 #include "tgsi/tgsi_parse.h"
 #include "tgsi/tgsi_sanity.h"
 #include "tgsi/tgsi_util.h"
+#include "util/bitscan.h"
 #include "util/format/u_format.h"
 
 namespace xen3d::host {
@@ -358,13 +359,20 @@ class Validator {
   std::string property(uint32_t pos, const tgsi_full_property& p);
   std::string instruction(uint32_t pos, const tgsi_full_instruction& in);
   std::string finish();
-  // draw sizes its geometry output buffers from max vertices x outputs.
+  // GL's limit on a geometry shader's output (vertices x the components of
+  // its outputs, as declared). draw sizes its output buffers from max
+  // vertices x whole outputs, so memory stays within 4x of the cap.
   std::string check_gs_output_size() const {
     if (stage_ != PIPE_SHADER_GEOMETRY || !lim_.gs_max_total_components) return {};
-    const uint64_t components = uint64_t{gs_max_vertices_} * summary.num_outputs * 4;
+    uint64_t per_vertex = 0;
+    for (unsigned r = 0; r < summary.num_outputs; ++r) {
+      auto it = decl_.io.find({unsigned(TGSI_FILE_OUTPUT), r});
+      per_vertex += it == decl_.io.end() ? 4u : std::max(1u, unsigned(util_bitcount(it->second[2])));
+    }
+    const uint64_t components = uint64_t{gs_max_vertices_} * per_vertex;
     if (components > lim_.gs_max_total_components) {
-      return fmt("geometry shader writes %u vertices x %u outputs, more than %u components", gs_max_vertices_,
-                 summary.num_outputs, lim_.gs_max_total_components);
+      return fmt("geometry shader writes %u vertices x %u output components, more than %u", gs_max_vertices_,
+                 unsigned(per_vertex), lim_.gs_max_total_components);
     }
     return {};
   }
