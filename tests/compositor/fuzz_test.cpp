@@ -41,9 +41,18 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
     return "." + s;
   };
   const bool vs = stage == PIPE_SHADER_VERTEX, gs = stage == PIPE_SHADER_GEOMETRY, cs = stage == PIPE_SHADER_COMPUTE;
+  const bool tcs = stage == PIPE_SHADER_TESS_CTRL, tes = stage == PIPE_SHADER_TESS_EVAL;
+  auto vertex = [&]() { return pick(4) ? std::to_string(pick(3)) : std::string("ADDR[0].x"); };
   auto input = [&]() -> std::string {
     if (cs) return "SV[" + std::to_string(pick(2)) + "]";
     if (gs) return "IN[" + std::to_string(pick(3)) + "][" + std::to_string(pick(2)) + "]";
+    if (tcs || tes) {
+      switch (pick(4)) {
+        case 0: return "SV[" + std::to_string(pick(2)) + "]";
+        case 1: return tcs ? "OUT[" + vertex() + "][" + std::to_string(pick(2)) + "]" : "IN[2]";
+        default: return "IN[" + vertex() + "][" + std::to_string(pick(2)) + "]";
+      }
+    }
     return "IN[" + std::to_string(pick(vs ? 2 : 1)) + "]";
   };
   auto src = [&]() {
@@ -64,7 +73,10 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
   };
   auto dst = [&]() {
     switch (pick(10)) {
-      case 0: return cs ? "TEMP[0]" + mask() : std::string("OUT[") + std::to_string(pick(2)) + "]" + mask();
+      case 0:
+        if (tcs) return pick(2) ? "OUT[" + vertex() + "][" + std::to_string(pick(2)) + "]" + mask()
+                                : "OUT[" + std::to_string(2 + pick(3)) + "]" + mask();
+        return cs ? "TEMP[0]" + mask() : std::string("OUT[") + std::to_string(pick(2)) + "]" + mask();
       case 1: return std::string("ADDR[0].x");
       default: return "TEMP[" + std::to_string(pick(8)) + "]" + mask();
     }
@@ -76,6 +88,14 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
                  : gs ? "GEOM\nPROPERTY GS_INPUT_PRIMITIVE TRIANGLES\nPROPERTY GS_OUTPUT_PRIMITIVE TRIANGLE_STRIP\n"
                         "PROPERTY GS_MAX_OUTPUT_VERTICES 3\nPROPERTY GS_INVOCATIONS 1\n"
                         "DCL IN[][0], POSITION\nDCL IN[][1], GENERIC[0]\nDCL OUT[0], POSITION\nDCL OUT[1], GENERIC[0]\n"
+                 : tcs ? "TESS_CTRL\nPROPERTY TCS_VERTICES_OUT 3\nDCL IN[][0], POSITION\nDCL IN[][1], GENERIC[0]\n"
+                         "DCL SV[0], INVOCATIONID\nDCL SV[1], PRIM_ID\nDCL OUT[][0], POSITION\nDCL OUT[][1], GENERIC[0]\n"
+                         "DCL OUT[2], TESSOUTER\nDCL OUT[3], TESSINNER\nDCL OUT[4], PATCH[0]\n"
+                 : tes ? "TESS_EVAL\nPROPERTY TES_PRIM_MODE " + std::to_string(pick(2) ? PIPE_PRIM_TRIANGLES : PIPE_PRIM_QUADS) +
+                         "\nPROPERTY TES_SPACING " + std::to_string(pick(3)) + "\nPROPERTY TES_POINT_MODE " +
+                         std::to_string(pick(4) == 0) + "\nDCL IN[][0], POSITION\nDCL IN[][1], GENERIC[0]\n"
+                         "DCL IN[2], PATCH[0]\nDCL SV[0], TESSCOORD\nDCL SV[1], TESSOUTER\n"
+                         "DCL OUT[0], POSITION\nDCL OUT[1], GENERIC[0]\n"
                  : cs ? "COMP\nDCL SV[0], THREAD_ID\nDCL SV[1], BLOCK_ID\nDCL BUFFER[0]\n"
                       : "FRAG\nDCL IN[0], GENERIC[0], PERSPECTIVE\nDCL OUT[0], COLOR\nDCL OUT[1], COLOR[1]\n";
   t += "DCL CONST[0][0..7]\nDCL TEMP[0..7]\nDCL ADDR[0]\nDCL SAMP[0]\n";
@@ -111,6 +131,12 @@ std::string random_tgsi(std::mt19937& rng, unsigned stage, unsigned sview_target
       t += "MOV OUT[0], IN[" + std::to_string(v) + "][0]\nMOV OUT[1], TEMP[" + std::to_string(v) + "]\nEMIT IMM[2].yyyy\n";
     }
     t += "END\n";
+  } else if (tcs) {
+    t += "UARL ADDR[0].x, SV[0].xxxx\nMOV OUT[ADDR[0].x][0], IN[ADDR[0].x][0]\nMOV OUT[ADDR[0].x][1], TEMP[0]\n"
+         "MOV OUT[2], IMM[0].zzzz\nMOV OUT[3], IMM[0].zzzz\nMOV OUT[4], TEMP[1]\nEND\n";
+  } else if (tes) {
+    t += "MUL TEMP[7], IN[0][0], SV[0].xxxx\nMAD TEMP[7], IN[1][0], SV[0].yyyy, TEMP[7]\n"
+         "MAD OUT[0], IN[2][0], SV[0].zzzz, TEMP[7]\nMOV OUT[1], TEMP[0]\nEND\n";
   } else if (cs) {
     t += "STORE BUFFER[0].x, IMM[2].yyyy, TEMP[0].xxxx\nEND\n";
   } else {
@@ -124,15 +150,16 @@ void run_generated_fuzz(uint32_t seed, unsigned iterations, const std::string& c
   std::mt19937 rng(seed);
   std::unique_ptr<GuestSession> g;
   unsigned accepted = 0, refused = 0, unassembled = 0;
+  std::array<unsigned, PIPE_SHADER_TYPES> accepted_by_stage{};
   uint32_t id = 1000;
   for (unsigned it = 0; it < iterations; ++it) {
     if (!g || !g->alive()) {
       g = c.connect("generator");
       setup_fuzz_pipeline(*g);
     }
-    static const unsigned kStages[] = {PIPE_SHADER_VERTEX, PIPE_SHADER_FRAGMENT, PIPE_SHADER_GEOMETRY,
-                                       PIPE_SHADER_COMPUTE};
-    const unsigned stage = kStages[rng() % 4];
+    static const unsigned kStages[] = {PIPE_SHADER_VERTEX,    PIPE_SHADER_FRAGMENT,  PIPE_SHADER_GEOMETRY,
+                                       PIPE_SHADER_COMPUTE,   PIPE_SHADER_TESS_CTRL, PIPE_SHADER_TESS_EVAL};
+    const unsigned stage = kStages[rng() % 6];
     const std::string text = random_tgsi(rng, stage, rng() % 18);
     std::vector<tgsi_token> tokens(4096);
     if (!tgsi_text_translate(text.c_str(), tokens.data(), unsigned(tokens.size()))) {
@@ -144,17 +171,53 @@ void run_generated_fuzz(uint32_t seed, unsigned iterations, const std::string& c
     tokens.resize(h.HeaderSize + h.BodySize);
     send_tokens(*g, ++id, stage, tokens);
     bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stage), id);
+    const bool tess = stage == PIPE_SHADER_TESS_CTRL || stage == PIPE_SHADER_TESS_EVAL;
     if (stage == PIPE_SHADER_COMPUTE) {
       LaunchGrid lg;
       lg.block = {1 + rng() % 4, 1, 1};
       lg.grid = {1 + rng() % 2, 1, 1};
       lg.work_dim = 1;
       REQUIRE(g->send(lg));
+    } else if (tess) {
+      // A control shader needs an evaluation shader (a plain one); an
+      // evaluation shader runs with or without a control shader.
+      if (stage == PIPE_SHADER_TESS_CTRL || rng() % 2) {
+        const unsigned other = stage == PIPE_SHADER_TESS_CTRL ? PIPE_SHADER_TESS_EVAL : PIPE_SHADER_TESS_CTRL;
+        static const char* const kPlainTcs =
+            "TESS_CTRL\nPROPERTY TCS_VERTICES_OUT 3\nDCL IN[][0], POSITION\nDCL SV[0], INVOCATIONID\n"
+            "DCL OUT[][0], POSITION\nDCL OUT[1], TESSOUTER\nDCL OUT[2], TESSINNER\nDCL ADDR[0]\n"
+            "IMM[0] FLT32 {3.0, 3.0, 3.0, 3.0}\nUARL ADDR[0].x, SV[0].xxxx\n"
+            "MOV OUT[ADDR[0].x][0], IN[ADDR[0].x][0]\nMOV OUT[1], IMM[0]\nMOV OUT[2], IMM[0]\nEND\n";
+        static const char* const kPlainTes =
+            "TESS_EVAL\nPROPERTY TES_PRIM_MODE 4\nDCL IN[][0], POSITION\nDCL SV[0], TESSCOORD\nDCL OUT[0], POSITION\n"
+            "DCL TEMP[0]\nMUL TEMP[0], IN[0][0], SV[0].xxxx\nMAD TEMP[0], IN[1][0], SV[0].yyyy, TEMP[0]\n"
+            "MAD OUT[0], IN[2][0], SV[0].zzzz, TEMP[0]\nEND\n";
+        std::vector<tgsi_token> plain(4096);
+        REQUIRE(tgsi_text_translate(other == PIPE_SHADER_TESS_CTRL ? kPlainTcs : kPlainTes, plain.data(),
+                                    unsigned(plain.size())));
+        std::memcpy(&h, plain.data(), sizeof h);
+        plain.resize(h.HeaderSize + h.BodySize);
+        send_tokens(*g, ++id, other, plain);
+        bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + other), id);
+      }
+      SetPatchVertices pv;
+      pv.count = uint8_t(1 + rng() % 4);
+      REQUIRE(g->send(pv));
+      Draw d;
+      d.mode = PIPE_PRIM_PATCHES;
+      d.instance_count = 1;
+      const DrawRange range{0, 3, 0};
+      d.draws = std::span<const DrawRange>(&range, 1);
+      REQUIRE(g->send(d));
+      for (unsigned s : {unsigned(PIPE_SHADER_TESS_CTRL), unsigned(PIPE_SHADER_TESS_EVAL)}) {
+        bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + s), 0);
+      }
     } else {
       draw_triangle(*g);
     }
     if (ping(*g, 3)) {
       ++accepted;
+      ++accepted_by_stage[stage];
     } else {
       ++refused;
       g.reset();
@@ -162,7 +225,10 @@ void run_generated_fuzz(uint32_t seed, unsigned iterations, const std::string& c
     INFO("seed " << seed << " iteration " << it << "\n" << text);
     REQUIRE(c.running());
   }
-  INFO(accepted << " generated shaders ran, " << refused << " were refused, " << unassembled << " did not assemble");
+  std::string by_stage;
+  for (unsigned st = 0; st < PIPE_SHADER_TYPES; ++st) by_stage += " " + std::to_string(accepted_by_stage[st]);
+  INFO(accepted << " generated shaders ran (by stage:" << by_stage << "), " << refused << " were refused, "
+                << unassembled << " did not assemble");
   CHECK(accepted + refused + unassembled == iterations);
 }
 

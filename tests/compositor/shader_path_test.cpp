@@ -347,3 +347,117 @@ TEST_CASE("the NIR path offers what only it can run: textureSamples, anisotropic
   send_tgsi(*h, 42, PIPE_SHADER_FRAGMENT, kSampleCount);
   CHECK(poisoned_with(*h, "TXQS) is not supported by the host"));
 }
+
+namespace {
+
+// A patch of the three triangle vertices: the control shader copies each
+// invocation's vertex through an indirect vertex index and sets every level
+// to 4; the evaluation shader places each generated vertex by its
+// barycentric tessellation coordinate and colours it with that coordinate.
+const char* const kTessCtrl =
+    "TESS_CTRL\n"
+    "PROPERTY TCS_VERTICES_OUT 3\n"
+    "DCL IN[][0], POSITION\n"
+    "DCL SV[0], INVOCATIONID\n"
+    "DCL OUT[][0], POSITION\n"
+    "DCL OUT[1], TESSOUTER\n"
+    "DCL OUT[2].xy, TESSINNER\n"
+    "DCL TEMP[0]\n"
+    "DCL ADDR[0]\n"
+    "IMM[0] FLT32 { 4.0, 4.0, 4.0, 4.0 }\n"
+    "  0: UARL ADDR[0].x, SV[0].xxxx\n"
+    "  1: MOV TEMP[0], IN[ADDR[0].x][0]\n"
+    "  2: MOV OUT[ADDR[0].x][0], TEMP[0]\n"
+    "  3: MOV OUT[1], IMM[0]\n"
+    "  4: MOV OUT[2].xy, IMM[0]\n"
+    "  5: END\n";
+const char* const kTessEval =
+    "TESS_EVAL\n"
+    "PROPERTY TES_PRIM_MODE 4\n"  // PIPE_PRIM_TRIANGLES
+    "PROPERTY TES_SPACING 2\n"    // PIPE_TESS_SPACING_EQUAL
+    "DCL IN[][0], POSITION\n"
+    "DCL SV[0], TESSCOORD\n"
+    "DCL OUT[0], POSITION\n"
+    "DCL OUT[1], COLOR\n"
+    "DCL TEMP[0]\n"
+    "IMM[0] FLT32 { 1.0, 0.0, 0.0, 0.0 }\n"
+    "  0: MUL TEMP[0], IN[0][0], SV[0].xxxx\n"
+    "  1: MAD TEMP[0], IN[1][0], SV[0].yyyy, TEMP[0]\n"
+    "  2: MAD OUT[0], IN[2][0], SV[0].zzzz, TEMP[0]\n"
+    "  3: MOV OUT[1].xyz, SV[0].xyzx\n"
+    "  4: MOV OUT[1].w, IMM[0].xxxx\n"
+    "  5: END\n";
+
+}  // namespace
+
+TEST_CASE("tessellation runs on the NIR path, and only there", "[compositor][shader-path]") {
+  Compositor tgsi("--shader-path tgsi");
+  Compositor nir("--shader-path nir");
+  {
+    auto caps = std::make_unique<CapsTable>();
+    auto g = tgsi.connect("caps");
+    REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
+    CHECK(caps->shader[PIPE_SHADER_TESS_CTRL][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] == 0);
+    CHECK(caps->shader[PIPE_SHADER_TESS_EVAL][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] == 0);
+    auto h = nir.connect("caps");
+    REQUIRE(h->call_data(GetCaps{}, caps.get(), sizeof *caps));
+    CHECK(caps->shader[PIPE_SHADER_TESS_CTRL][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] > 0);
+    CHECK(caps->shader[PIPE_SHADER_TESS_EVAL][PIPE_SHADER_CAP_MAX_INSTRUCTIONS] > 0);
+  }
+
+  // The plain triangle, for its coverage.
+  auto plain = nir.connect("plain");
+  make_context(*plain);
+  setup_pipeline(*plain);
+  clear_to_blue(*plain);
+  draw_triangle(*plain);
+  const auto flat = read_box(*plain, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+
+  auto g = nir.connect("tessellated");
+  make_context(*g);
+  setup_pipeline(*g);
+  send_tgsi(*g, 44, PIPE_SHADER_TESS_CTRL, kTessCtrl);
+  send_tgsi(*g, 45, PIPE_SHADER_TESS_EVAL, kTessEval);
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_TESS_CTRL), 44);
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_TESS_EVAL), 45);
+  SetPatchVertices pv;
+  pv.count = 3;
+  REQUIRE(g->send(pv));
+  clear_to_blue(*g);
+  Draw d;
+  d.mode = PIPE_PRIM_PATCHES;
+  d.instance_count = 1;
+  const DrawRange range{0, 3, 0};
+  d.draws = std::span<const DrawRange>(&range, 1);
+  REQUIRE(g->send(d));
+  const bool alive = ping(*g, 7);
+  INFO("guest saw: " << g->error() << "\ncompositor log:\n" << nir.log_text());
+  REQUIRE(alive);
+  const auto img = read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4);
+  // The tessellated patch covers the triangle (up to its edges' pixels)...
+  const Diff cover = compare(flat, img, 255);
+  const unsigned drawn = compare(img, img, 0).drawn;
+  CHECK(cover.drawn > 100);
+  CHECK(std::abs(int(drawn) - int(cover.drawn)) <= int(cover.drawn) / 20);
+  // ...coloured by the barycentric coordinates: a third each at its
+  // centroid (0, -0.13), red at vertex 0 (-0.5, -0.5), green at vertex 1.
+  auto near = [](std::array<uint8_t, 4> p, int r, int gr, int b) {
+    return std::abs(p[2] - r) <= 24 && std::abs(p[1] - gr) <= 24 && std::abs(p[0] - b) <= 24;
+  };
+  auto at = [&](float x, float y) { return pixel(img, unsigned((x + 1) * kSize / 2), unsigned((y + 1) * kSize / 2)); };
+  CHECK(near(at(0.0f, -0.13f), 85, 85, 85));
+  CHECK(near(at(-0.45f, -0.47f), 255, 0, 0));
+  CHECK(near(at(0.45f, -0.47f), 0, 255, 0));
+
+  // The TGSI path takes no tessellation shaders; no host takes patches of
+  // more than 32 vertices (draw_tess.c's arrays).
+  auto t = tgsi.connect("tess-on-tgsi");
+  make_context(*t);
+  send_tgsi(*t, 44, PIPE_SHADER_TESS_CTRL, kTessCtrl);
+  CHECK(poisoned_with(*t, "shaders are not supported by the host"));
+  auto big = nir.connect("big-patch");
+  make_context(*big);
+  pv.count = 33;
+  REQUIRE(big->send(pv));
+  CHECK(poisoned_with(*big, "set_patch_vertices"));
+}
