@@ -613,7 +613,7 @@ bool Translator::sysval_input(unsigned semantic) const {
 nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) {
   nir_builder* b = &b_;
   if (index < inputs_.size() && !inputs_[index] && sysval_input(input_semantic_[index])) {
-    if (r.Register.Indirect) {
+    if (r.Register.Indirect || interp_op_) {
       fail("indirect access to IN[%u], a system value", index);
       return nir_imm_zero(b, 4, 32);
     }
@@ -645,6 +645,10 @@ nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) 
     return value;
   }
   if (var->data.location == VARYING_SLOT_FACE && stage_ == PIPE_SHADER_FRAGMENT) {
+    if (interp_op_) {
+      fail("%s of the FACE input", op_name(interp_op_));
+      return nir_imm_zero(b, 4, 32);
+    }
     // TGSI's FACE input: (+1.0 front / -1.0 back, 0, 0, 1).
     nir_ssa_def* front = nir_load_var(b, var);
     return nir_vec4(b, nir_bcsel(b, front, nir_imm_float(b, 1.0f), nir_imm_float(b, -1.0f)), nir_imm_float(b, 0.0f),
@@ -670,7 +674,12 @@ nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) 
   } else if (r.Register.Indirect) {
     fail("indirect access to IN[%u], which is not in an array", index);
   }
-  return nir_load_deref(b, d);
+  switch (interp_op_) {
+    case TGSI_OPCODE_INTERP_CENTROID: return nir_interp_deref_at_centroid(b, 4, 32, &d->dest.ssa);
+    case TGSI_OPCODE_INTERP_SAMPLE: return nir_interp_deref_at_sample(b, 4, 32, &d->dest.ssa, interp_arg_);
+    case TGSI_OPCODE_INTERP_OFFSET: return nir_interp_deref_at_offset(b, 4, 32, &d->dest.ssa, interp_arg_);
+    default: return nir_load_deref(b, d);
+  }
 }
 
 nir_ssa_def* Translator::system_value(unsigned index) {
@@ -989,6 +998,41 @@ bool Translator::misc(unsigned op) {
   }
 }
 
+// interpolateAt*(): the input read through src0 is interpolated at the
+// centroid, a sample or an offset instead of loaded (read_input).
+bool Translator::interpolate(unsigned op) {
+  if (op != TGSI_OPCODE_INTERP_CENTROID && op != TGSI_OPCODE_INTERP_SAMPLE && op != TGSI_OPCODE_INTERP_OFFSET) {
+    return false;
+  }
+  nir_builder* b = &b_;
+  if (stage_ != PIPE_SHADER_FRAGMENT || inst_->Src[0].Register.File != TGSI_FILE_INPUT) {
+    return fail("%s interpolates a fragment-shader input", op_name(op)), true;
+  }
+  interp_arg_ = nullptr;
+  if (op == TGSI_OPCODE_INTERP_SAMPLE) {
+    // The driver looks the sample's position up in a table of its sample
+    // count: an index past it reads other memory.
+    interp_arg_ = nir_umin(b, src_chan(1, 0, TGSI_TYPE_SIGNED), nir_imm_int(b, int(max_samples()) - 1));
+  } else if (op == TGSI_OPCODE_INTERP_OFFSET) {
+    interp_arg_ = nir_channels(b, src(1, TGSI_TYPE_FLOAT), 0x3);
+  }
+  interp_op_ = op;
+  nir_ssa_def* v = src(0, TGSI_TYPE_FLOAT);
+  interp_op_ = 0;
+  store_dst(v, true);
+  return true;
+}
+
+// The most samples a 2D render target of the host driver has.
+unsigned Translator::max_samples() const {
+  for (unsigned n : {32u, 16u, 8u, 4u, 2u}) {
+    for (pipe_format f : {PIPE_FORMAT_R8G8B8A8_UNORM, PIPE_FORMAT_R32G32B32A32_FLOAT, PIPE_FORMAT_B8G8R8A8_UNORM}) {
+      if (screen_->is_format_supported(screen_, f, PIPE_TEXTURE_2D, n, n, PIPE_BIND_RENDER_TARGET)) return n;
+    }
+  }
+  return 1;
+}
+
 void Translator::store_outputs() {
   nir_builder* b = &b_;
   for (unsigned i = 0; i < outputs_.size(); ++i) {
@@ -1018,7 +1062,7 @@ void Translator::instruction(const tgsi_full_instruction& in) {
   inst_ = &in;
   const unsigned op = in.Instruction.Opcode;
   if (in.Instruction.NumDstRegs > 1) return fail("%s: instructions with two destinations are not translated", op_name(op));
-  if (control_flow(op) || misc(op) || alu64(op) || alu(op) || texture(op) || memory(op)) return;
+  if (control_flow(op) || misc(op) || interpolate(op) || alu64(op) || alu(op) || texture(op) || memory(op)) return;
   fail("TGSI opcode %s is not translated to NIR yet", op_name(op));
 }
 

@@ -90,6 +90,8 @@ class Translator {
   void instruction(const tgsi_full_instruction& in);
   bool control_flow(unsigned op);
   bool misc(unsigned op);
+  bool interpolate(unsigned op);
+  unsigned max_samples() const;
   void store_outputs();
   // Writes a vec4 to one destination under its write mask.
   void write(const tgsi_full_dst_register& d, nir_ssa_def* value);
@@ -157,6 +159,9 @@ class Translator {
   nir_ssa_def* resource_index(const tgsi_full_src_register& r, unsigned count, const char* what);
   unsigned gs_vertices_in_ = 0;
   unsigned tcs_vertices_out_ = 0;
+  // Set while an INTERP_* instruction reads its input (see interpolate()).
+  unsigned interp_op_ = 0;
+  nir_ssa_def* interp_arg_ = nullptr;
 
   // Control flow: open IFs and loops, innermost last.
   struct Open {

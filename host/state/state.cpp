@@ -125,7 +125,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   pipe_stream_output_info so;
   if (auto e = decode_stream_output(r.stream_output, so); !e.empty()) return reject_("%s #%u: %s", rec, r.id, e.c_str());
   TgsiLimits limits = tgsi_limits(limits_, stage);
-  limits.indirect_dimensions = config_.shader_path == ShaderPath::Nir;
+  limits.nir_path = config_.shader_path == ShaderPath::Nir;
   if (stage == PIPE_SHADER_GEOMETRY && draw_module_driver(screen_)) {
     // Mesa's draw module sizes a TGSI geometry shader's per-stream output
     // arrays by the streams its stream output names: EMIT to any other

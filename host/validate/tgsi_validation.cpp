@@ -766,7 +766,7 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
       return fmt("instruction at token %u: %s %s takes no second dimension", pos, what, file_name(file));
     }
     if (s.Dimension.Indirect) {
-      if (!lim_.indirect_dimensions) {
+      if (!lim_.nir_path) {
         return fmt("instruction at token %u: %s indirect second dimension is not supported", pos, what);
       }
       if (auto e = check_indirect(pos, what, file, s.DimIndirect); !e.empty()) return e;
@@ -819,7 +819,7 @@ std::string Validator::check_dst(uint32_t pos, const tgsi_full_instruction& in, 
     if (!(file == TGSI_FILE_OUTPUT && stage_ == PIPE_SHADER_TESS_CTRL)) {
       return fmt("instruction at token %u: dst%u %s takes no second dimension", pos, i, file_name(file));
     }
-    if ((d.Dimension.Indirect && !lim_.indirect_dimensions) || d.Dimension.Index < 0 ||
+    if ((d.Dimension.Indirect && !lim_.nir_path) || d.Dimension.Index < 0 ||
         unsigned(d.Dimension.Index) >= tcs_vertices_out_) {
       return fmt("instruction at token %u: dst%u vertex index is outside 0..%d", pos, i, int(tcs_vertices_out_) - 1);
     }
@@ -947,7 +947,10 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
   if (seen_end_) return fmt("instruction at token %u follows END", pos);
   // TXQS only where the caps offer it: the NIR shader path translates it,
   // gallivm's TGSI path has none.
-  const bool allowed = opcode_supported(op) || (op == TGSI_OPCODE_TXQS && lim_.texture_samples_query);
+  const bool interp = op == TGSI_OPCODE_INTERP_CENTROID || op == TGSI_OPCODE_INTERP_SAMPLE ||
+                      op == TGSI_OPCODE_INTERP_OFFSET;
+  const bool allowed = opcode_supported(op) || (op == TGSI_OPCODE_TXQS && lim_.texture_samples_query) ||
+                       (interp && lim_.nir_path);
   if (op >= TGSI_OPCODE_LAST || !allowed) {
     return fmt("instruction at token %u: opcode %u (%s) is not supported by the host", pos, op,
                op < TGSI_OPCODE_LAST ? tgsi_get_opcode_name(static_cast<tgsi_opcode>(op)) : "out of range");
@@ -975,6 +978,12 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
       if (stream >= lim_.vertex_streams) return fmt("instruction at token %u: %s stream %u exceeds %u", pos, name, stream, lim_.vertex_streams - 1);
       break;
     }
+    case TGSI_OPCODE_INTERP_CENTROID: case TGSI_OPCODE_INTERP_SAMPLE: case TGSI_OPCODE_INTERP_OFFSET:
+      if (stage_ != PIPE_SHADER_FRAGMENT) return fmt("instruction at token %u: %s is fragment-shader only", pos, name);
+      if (in.Src[0].Register.File != TGSI_FILE_INPUT || in.Src[0].Register.Dimension) {
+        return fmt("instruction at token %u: %s interpolates an input", pos, name);
+      }
+      break;
     case TGSI_OPCODE_BARRIER:
       if (stage_ != PIPE_SHADER_COMPUTE && stage_ != PIPE_SHADER_TESS_CTRL) {
         return fmt("instruction at token %u: BARRIER is compute/tessellation-control only", pos);

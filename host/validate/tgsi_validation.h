@@ -42,10 +42,11 @@ struct TgsiLimits {
   bool vs_window_space_position = false;
   bool tg4_component_in_swizzle = false;  // TG4 src1 may be empty (PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE)
   bool texture_samples_query = false;     // TXQS is accepted (the caps offer textureSamples)
-  // Second dimensions (vertices, constant buffers) may be indirect: the NIR
-  // path's translator clamps them into what the shader declared
-  // (host/shader); gallivm's TGSI path would index memory with them.
-  bool indirect_dimensions = false;
+  // The tokens go to host/shader's translator, not gallivm's TGSI path: it
+  // clamps indirect second dimensions (vertices, constant buffers) into what
+  // the shader declared, where gallivm would index memory with them, and it
+  // translates INTERP_*, which gallivm's TGSI path has no code for.
+  bool nir_path = false;
   pipe_screen* screen = nullptr;  // image formats are checked against it when set
 };
 TgsiLimits tgsi_limits(const HostLimits& host, unsigned stage);

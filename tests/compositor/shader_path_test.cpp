@@ -461,3 +461,35 @@ TEST_CASE("tessellation runs on the NIR path, and only there", "[compositor][sha
   REQUIRE(big->send(pv));
   CHECK(poisoned_with(*big, "set_patch_vertices"));
 }
+
+TEST_CASE("interpolateAt* runs on the NIR path, with the sample index clamped", "[compositor][shader-path]") {
+  // Colour: the interpolated colour at an offset of (0.25, 0), plus the
+  // difference between centroid and centre interpolation (zero on a
+  // single-sample target), plus sample 1000's (clamped to the last sample).
+  const char* const kInterp =
+      "FRAG\n"
+      "DCL IN[0], COLOR, PERSPECTIVE\n"
+      "DCL OUT[0], COLOR\n"
+      "DCL TEMP[0..2]\n"
+      "IMM[0] FLT32 { 0.25, 0.0, 0.0, 0.0 }\n"
+      "IMM[1] INT32 { 1000, 0, 0, 0 }\n"
+      "  0: INTERP_OFFSET TEMP[0], IN[0], IMM[0].xyxx\n"
+      "  1: INTERP_CENTROID TEMP[1], IN[0]\n"
+      "  2: ADD TEMP[1], TEMP[1], -IN[0]\n"
+      "  3: ADD TEMP[0], TEMP[0], |TEMP[1]|\n"
+      "  4: INTERP_SAMPLE TEMP[2], IN[0], IMM[1].xxxx\n"
+      "  5: MUL TEMP[2], TEMP[2], IMM[0].yyyy\n"
+      "  6: ADD OUT[0], TEMP[0], TEMP[2]\n"
+      "  7: END\n";
+  Compositor nir("--shader-path nir");
+  const auto img = draw_with(nir, kInterp);
+  // The triangle's colour is constant red: every way of interpolating gives red.
+  CHECK(pixel(img, kSize / 2, kSize / 2) == std::array<uint8_t, 4>{0, 0, 255, 255});
+  CHECK(compare(img, img, 0).drawn > 100);
+
+  Compositor tgsi("--shader-path tgsi");
+  auto t = tgsi.connect("interp-on-tgsi");
+  make_context(*t);
+  send_tgsi(*t, 42, PIPE_SHADER_FRAGMENT, kInterp);
+  CHECK(poisoned_with(*t, "(INTERP_OFFSET) is not supported by the host"));
+}
