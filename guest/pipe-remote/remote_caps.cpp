@@ -43,13 +43,17 @@ int get_param(pipe_screen* s, enum pipe_cap param) {
     case PIPE_CAP_LOAD_CONSTBUF:
     case PIPE_CAP_NIR_COMPACT_ARRAYS:
     case PIPE_CAP_NIR_IMAGES_AS_DEREF:
-    case PIPE_CAP_FBFETCH:
     case PIPE_CAP_FRONTEND_NOOP:
       return 0;
     // Hosts before protocol 2.4 offered textureSamples without taking TXQS
     // (llvmpipe's TGSI path has none); newer ones say what their shader path takes.
     case PIPE_CAP_TEXTURE_QUERY_SAMPLES:
       return remote(s)->dev->session().info().host_minor < 4 ? 0 : caps(s).param[param];
+    // Likewise framebuffer fetch (FBFETCH) before 2.5.
+    case PIPE_CAP_FBFETCH:
+    case PIPE_CAP_FBFETCH_COHERENT:
+    case PIPE_CAP_FBFETCH_ZS:
+      return remote(s)->dev->session().info().host_minor < 5 ? 0 : caps(s).param[param];
     // We implement get_device_reset_status: a rejected command is a lost context.
     case PIPE_CAP_DEVICE_RESET_STATUS_QUERY:
       return 1;

@@ -38,7 +38,7 @@ struct ConnectionOptions {
   uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
   uint32_t max_guest_objects = 65536;
   uint32_t max_shader_tokens = 262144;  // per shader; its bytes also count against max_guest_resource_bytes
-  ShaderPath shader_path = ShaderPath::Tgsi;  // --shader-path
+  ShaderPath shader_path = kDefaultShaderPath;  // --shader-path
   std::string record_dir;  // --record: each guest's command stream goes to a file here
   std::string snapshot_dir;             // --snapshot: presented frames as PNG files
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)

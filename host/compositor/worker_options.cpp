@@ -49,7 +49,7 @@ const char kUsage[] =
     "  --max-guest-mem-mib N   the guest's resource quota (default 4096)\n"
     "  --max-guest-objects N   the guest's object quota (default 65536)\n"
     "  --max-shader-tokens N   the largest shader, in TGSI tokens (default 262144)\n"
-    "  --shader-path tgsi|nir  hand shaders to the driver as TGSI, or lowered to NIR (default tgsi)\n"
+    "  --shader-path nir|tgsi  hand shaders to the driver lowered to NIR (default), or as TGSI\n"
     "  --shader-cache DIR      keep the driver's compiled shaders in DIR/<the guest's VM> (default: none)\n"
     "  --record DIR            write the guest's command stream to DIR\n"
     "  --snapshot DIR          write presented frames as PNG into DIR\n"

@@ -61,7 +61,7 @@ class GalliumExecutor {
     uint32_t max_shader_tokens = 262144;               // per shader (1 MiB of TGSI)
     // How guest shaders reach the driver: as the validated TGSI, or lowered
     // to NIR by host/shader first (--shader-path).
-    ShaderPath shader_path = ShaderPath::Tgsi;
+    ShaderPath shader_path = kDefaultShaderPath;
     std::string snapshot_dir;                          // empty: no PNG snapshots
     std::set<uint64_t> snapshot_frames;                // 1-based present counts per window
     uint32_t connection_id = 0;

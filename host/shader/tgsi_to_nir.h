@@ -26,6 +26,9 @@ struct NirTranslation {
 // `tokens`: a shader validate_tgsi accepted for `stage` (a pipe_shader_type),
 // followed by its zero padding. The result is optimized for and finalized by
 // `screen` (its finalize_nir), ready for create_*_state with PIPE_SHADER_IR_NIR.
-NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, pipe_screen* screen);
+// `shared_bytes`: a compute shader's req_local_mem, what its shared-memory
+// accesses are clamped into.
+NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, pipe_screen* screen,
+                                     unsigned shared_bytes = 0);
 
 }  // namespace xen3d::host

@@ -37,19 +37,27 @@ bool image_shape(unsigned target, ImageShape& out) {
 
 struct Atomic {
   unsigned tgsi;
-  nir_intrinsic_op ssbo, image;
+  nir_intrinsic_op ssbo, image, shared;
 };
 constexpr Atomic kAtomics[] = {
-    {TGSI_OPCODE_ATOMUADD, nir_intrinsic_ssbo_atomic_add, nir_intrinsic_image_atomic_add},
-    {TGSI_OPCODE_ATOMXCHG, nir_intrinsic_ssbo_atomic_exchange, nir_intrinsic_image_atomic_exchange},
-    {TGSI_OPCODE_ATOMCAS, nir_intrinsic_ssbo_atomic_comp_swap, nir_intrinsic_image_atomic_comp_swap},
-    {TGSI_OPCODE_ATOMAND, nir_intrinsic_ssbo_atomic_and, nir_intrinsic_image_atomic_and},
-    {TGSI_OPCODE_ATOMOR, nir_intrinsic_ssbo_atomic_or, nir_intrinsic_image_atomic_or},
-    {TGSI_OPCODE_ATOMXOR, nir_intrinsic_ssbo_atomic_xor, nir_intrinsic_image_atomic_xor},
-    {TGSI_OPCODE_ATOMUMIN, nir_intrinsic_ssbo_atomic_umin, nir_intrinsic_image_atomic_umin},
-    {TGSI_OPCODE_ATOMUMAX, nir_intrinsic_ssbo_atomic_umax, nir_intrinsic_image_atomic_umax},
-    {TGSI_OPCODE_ATOMIMIN, nir_intrinsic_ssbo_atomic_imin, nir_intrinsic_image_atomic_imin},
-    {TGSI_OPCODE_ATOMIMAX, nir_intrinsic_ssbo_atomic_imax, nir_intrinsic_image_atomic_imax},
+    {TGSI_OPCODE_ATOMUADD, nir_intrinsic_ssbo_atomic_add, nir_intrinsic_image_atomic_add, nir_intrinsic_shared_atomic_add},
+    {TGSI_OPCODE_ATOMXCHG, nir_intrinsic_ssbo_atomic_exchange, nir_intrinsic_image_atomic_exchange,
+     nir_intrinsic_shared_atomic_exchange},
+    {TGSI_OPCODE_ATOMCAS, nir_intrinsic_ssbo_atomic_comp_swap, nir_intrinsic_image_atomic_comp_swap,
+     nir_intrinsic_shared_atomic_comp_swap},
+    {TGSI_OPCODE_ATOMAND, nir_intrinsic_ssbo_atomic_and, nir_intrinsic_image_atomic_and, nir_intrinsic_shared_atomic_and},
+    {TGSI_OPCODE_ATOMOR, nir_intrinsic_ssbo_atomic_or, nir_intrinsic_image_atomic_or, nir_intrinsic_shared_atomic_or},
+    {TGSI_OPCODE_ATOMXOR, nir_intrinsic_ssbo_atomic_xor, nir_intrinsic_image_atomic_xor, nir_intrinsic_shared_atomic_xor},
+    {TGSI_OPCODE_ATOMUMIN, nir_intrinsic_ssbo_atomic_umin, nir_intrinsic_image_atomic_umin,
+     nir_intrinsic_shared_atomic_umin},
+    {TGSI_OPCODE_ATOMUMAX, nir_intrinsic_ssbo_atomic_umax, nir_intrinsic_image_atomic_umax,
+     nir_intrinsic_shared_atomic_umax},
+    {TGSI_OPCODE_ATOMIMIN, nir_intrinsic_ssbo_atomic_imin, nir_intrinsic_image_atomic_imin,
+     nir_intrinsic_shared_atomic_imin},
+    {TGSI_OPCODE_ATOMIMAX, nir_intrinsic_ssbo_atomic_imax, nir_intrinsic_image_atomic_imax,
+     nir_intrinsic_shared_atomic_imax},
+    {TGSI_OPCODE_ATOMFADD, nir_intrinsic_ssbo_atomic_fadd, nir_intrinsic_image_atomic_fadd,
+     nir_intrinsic_shared_atomic_fadd},
 };
 
 gl_access_qualifier access_of(unsigned qualifier) {
@@ -89,7 +97,7 @@ bool Translator::memory(unsigned opcode) {
     if (a.tgsi == op) atomic = &a;
   }
   if (op != TGSI_OPCODE_LOAD && op != TGSI_OPCODE_STORE && op != TGSI_OPCODE_RESQ && !atomic) {
-    if (op == TGSI_OPCODE_ATOMFADD || op == TGSI_OPCODE_ATOMINC_WRAP || op == TGSI_OPCODE_ATOMDEC_WRAP) {
+    if (op == TGSI_OPCODE_ATOMINC_WRAP || op == TGSI_OPCODE_ATOMDEC_WRAP) {
       fail("%s is not translated to NIR yet", op_name(op));
       return true;
     }
@@ -170,6 +178,7 @@ bool Translator::memory(unsigned opcode) {
     return true;
   }
 
+  if (res.Register.File == TGSI_FILE_MEMORY) return shared_memory(op, atomic, mask);
   if (res.Register.File != TGSI_FILE_IMAGE) {
     fail("%s on register file %u is not translated", op_name(op), res.Register.File);
     return true;
@@ -254,6 +263,61 @@ bool Translator::memory(unsigned opcode) {
   a->src[3] = nir_src_for_ssa(src_chan(2, 0, TGSI_TYPE_UNSIGNED));
   if (op == TGSI_OPCODE_ATOMCAS) a->src[4] = nir_src_for_ssa(src_chan(3, 0, TGSI_TYPE_UNSIGNED));
   set_image(a);
+  if (failed()) return true;
+  store_dst(finish(a, 1), false);
+  return true;
+}
+
+// Compute shared memory: the driver allocates the req_local_mem bytes the
+// guest asked for and does not bounds-check the addresses (gallivm indexes
+// its shared pointer with them), so every access is clamped into them,
+// dword-aligned.
+bool Translator::shared_memory(unsigned opcode, const void* atomic_entry, unsigned store_mask) {
+  const auto op = static_cast<tgsi_opcode>(opcode);
+  const auto* atomic = static_cast<const Atomic*>(atomic_entry);
+  nir_builder* bb = b();
+  if (!shared_declared_) return fail("MEMORY is not declared"), true;
+  if (op == TGSI_OPCODE_RESQ) return fail("RESQ of shared memory"), true;
+  const unsigned n = op == TGSI_OPCODE_LOAD ? util_last_bit(write_mask()) : op == TGSI_OPCODE_STORE ? util_last_bit(store_mask) : 1;
+  if (!n) return true;
+  if (shared_bytes_ < 4 * n) return fail("shared memory access past the %u bytes the shader asks for", shared_bytes_), true;
+  nir_ssa_def* offset = src_chan(op == TGSI_OPCODE_STORE ? 0 : 1, 0, TGSI_TYPE_UNSIGNED);
+  offset = nir_iand_imm(bb, nir_umin(bb, offset, nir_imm_int(bb, int(shared_bytes_ - 4 * n))), ~3);
+  if (failed()) return true;
+  auto finish = [&](nir_intrinsic_instr* intr, unsigned components) {
+    if (components) nir_ssa_dest_init(&intr->instr, &intr->dest, components, 32, nullptr);
+    nir_builder_instr_insert(bb, &intr->instr);
+    return components ? &intr->dest.ssa : nullptr;
+  };
+  if (op == TGSI_OPCODE_LOAD) {
+    nir_intrinsic_instr* l = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_load_shared);
+    l->num_components = n;
+    l->src[0] = nir_src_for_ssa(offset);
+    nir_intrinsic_set_base(l, 0);
+    nir_intrinsic_set_align(l, 4, 0);
+    nir_ssa_def* v = finish(l, n);
+    nir_ssa_def* c[4];
+    for (unsigned i = 0; i < 4; ++i) c[i] = i < n ? nir_channel(bb, v, i) : nir_imm_int(bb, 0);
+    store_dst(nir_vec(bb, c, 4), false);
+    return true;
+  }
+  if (op == TGSI_OPCODE_STORE) {
+    nir_ssa_def* value = nir_channels(bb, src(1, TGSI_TYPE_UNSIGNED), (1u << n) - 1);
+    nir_intrinsic_instr* st = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_store_shared);
+    st->num_components = n;
+    st->src[0] = nir_src_for_ssa(value);
+    st->src[1] = nir_src_for_ssa(offset);
+    nir_intrinsic_set_base(st, 0);
+    nir_intrinsic_set_write_mask(st, store_mask);
+    nir_intrinsic_set_align(st, 4, 0);
+    finish(st, 0);
+    return true;
+  }
+  nir_intrinsic_instr* a = nir_intrinsic_instr_create(bb->shader, atomic->shared);
+  a->src[0] = nir_src_for_ssa(offset);
+  a->src[1] = nir_src_for_ssa(src_chan(2, 0, TGSI_TYPE_UNSIGNED));
+  if (op == TGSI_OPCODE_ATOMCAS) a->src[2] = nir_src_for_ssa(src_chan(3, 0, TGSI_TYPE_UNSIGNED));
+  nir_intrinsic_set_base(a, 0);
   if (failed()) return true;
   store_dst(finish(a, 1), false);
   return true;

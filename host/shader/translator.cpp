@@ -83,7 +83,8 @@ bool patch_semantic(unsigned name) {
 
 }  // namespace
 
-Translator::Translator(pipe_screen* screen, unsigned stage) : screen_(screen), stage_(stage) {}
+Translator::Translator(pipe_screen* screen, unsigned stage, unsigned shared_bytes)
+    : screen_(screen), stage_(stage), shared_bytes_(shared_bytes) {}
 
 Translator::~Translator() {
   if (b_.shader) ralloc_free(b_.shader);
@@ -374,7 +375,16 @@ void Translator::declaration(const tgsi_full_declaration& d) {
       ssbos_ = std::max(ssbos_, last + 1);
       b->shader->info.num_ssbos = ssbos_;
       return;
-    case TGSI_FILE_MEMORY: return fail("shared memory is not translated to NIR yet");
+    case TGSI_FILE_MEMORY:
+      // ureg numbers MEMORY registers by memory type: MEMORY[1] is shared.
+      if (stage_ != PIPE_SHADER_COMPUTE || d.Declaration.MemType != TGSI_MEMORY_TYPE_SHARED || first != last) {
+        return fail("MEMORY other than a compute shader's shared memory is not translated");
+      }
+      shared_declared_ = true;
+      // Shared memory starts zeroed, as it would start per guest: llvmpipe
+      // keeps it per thread, and its threads serve every guest in-process.
+      b->shader->info.zero_initialize_shared_memory = true;
+      return;
     case TGSI_FILE_HW_ATOMIC: return fail("atomic counters are not translated to NIR yet");
     default: return fail("declarations of register file %u are not translated", d.Declaration.File);
   }
@@ -989,6 +999,28 @@ bool Translator::misc(unsigned op) {
       }
       nir_scoped_barrier(b, NIR_SCOPE_WORKGROUP, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL, nir_var_mem_shared);
       return true;
+    case TGSI_OPCODE_FBFETCH: {
+      // The colour buffer's pixel under the fragment (advanced blending,
+      // framebuffer fetch): a load of the output variable marked as such.
+      const tgsi_full_src_register& r = inst_->Src[0];
+      if (stage_ != PIPE_SHADER_FRAGMENT || r.Register.File != TGSI_FILE_OUTPUT || r.Register.Indirect ||
+          r.Register.Dimension || r.Register.Index < 0 || unsigned(r.Register.Index) >= output_vars_.size() ||
+          !output_vars_[r.Register.Index]) {
+        return fail("FBFETCH reads a declared fragment-shader output"), true;
+      }
+      nir_variable* var = output_vars_[r.Register.Index];
+      // The driver fetches colour buffers 0..7 by location (llvmpipe indexes
+      // its colour-buffer table with location - FRAG_RESULT_DATA0).
+      if (var->data.location < FRAG_RESULT_DATA0 || var->data.location > FRAG_RESULT_DATA7) {
+        return fail("FBFETCH of an output that is not one colour buffer"), true;
+      }
+      var->data.fb_fetch_output = true;
+      b->shader->info.fs.uses_fbfetch_output = true;
+      nir_ssa_def* v = nir_load_var(b, var);
+      const unsigned swiz[4] = {r.Register.SwizzleX, r.Register.SwizzleY, r.Register.SwizzleZ, r.Register.SwizzleW};
+      store_dst(nir_swizzle(b, v, swiz, 4), false);
+      return true;
+    }
     case TGSI_OPCODE_MEMBAR:
       nir_scoped_memory_barrier(b, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL,
                                 static_cast<nir_variable_mode>(nir_var_mem_shared | nir_var_mem_ssbo |
@@ -1070,8 +1102,9 @@ void Translator::instruction(const tgsi_full_instruction& in) {
 
 namespace xen3d::host {
 
-NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, pipe_screen* screen) {
-  shader::Translator t(screen, stage);
+NirTranslation translate_tgsi_to_nir(const tgsi_token* tokens, unsigned stage, pipe_screen* screen,
+                                     unsigned shared_bytes) {
+  shader::Translator t(screen, stage, shared_bytes);
   NirTranslation out;
   out.nir = t.translate(tokens);
   if (!out.nir) out.error = t.error().empty() ? "the translation failed" : t.error();

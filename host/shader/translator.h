@@ -29,7 +29,8 @@ inline const char* op_name(unsigned op) { return tgsi_get_opcode_name(static_cas
 
 class Translator {
  public:
-  Translator(pipe_screen* screen, unsigned stage);
+  // `shared_bytes`: a compute shader's req_local_mem.
+  Translator(pipe_screen* screen, unsigned stage, unsigned shared_bytes = 0);
   ~Translator();
   // nullptr with error() set when the shader is refused.
   nir_shader* translate(const tgsi_token* tokens);
@@ -66,6 +67,9 @@ class Translator {
   // translate_memory.cpp: loads, stores, atomics and size queries on
   // shader buffers and images.
   bool memory(unsigned op);
+  // translate_memory.cpp: LOAD/STORE/atomics on compute shared memory
+  // (`atomic`: the opcode's kAtomics entry; `store_mask`: a STORE's mask).
+  bool shared_memory(unsigned op, const void* atomic, unsigned store_mask);
 
  private:
   struct Reg {
@@ -159,6 +163,8 @@ class Translator {
   nir_ssa_def* resource_index(const tgsi_full_src_register& r, unsigned count, const char* what);
   unsigned gs_vertices_in_ = 0;
   unsigned tcs_vertices_out_ = 0;
+  unsigned shared_bytes_ = 0;
+  bool shared_declared_ = false;
   // Set while an INTERP_* instruction reads its input (see interpolate()).
   unsigned interp_op_ = 0;
   nir_ssa_def* interp_arg_ = nullptr;

@@ -165,7 +165,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   // takes ownership of the nir_shader, Gallium's contract for NIR).
   nir_shader* nir = nullptr;
   if (config_.shader_path == ShaderPath::Nir) {
-    NirTranslation t = translate_tgsi_to_nir(tokens.data(), stage, screen_);
+    NirTranslation t = translate_tgsi_to_nir(tokens.data(), stage, screen_, r.req_local_mem);
     if (!t.nir) return reject_("%s #%u: %s shader not translated to NIR: %s", rec, r.id, stage_name(stage), t.error.c_str());
     nir = t.nir;
   }

@@ -18,7 +18,7 @@ namespace xen3d::host {
 // protocol carries) on `path` (see stage_accepts_guest_shaders) are reported with all-zero
 // shader caps, so guests never expose them.
 // What only the TGSI path cannot do is masked on it (mask_host_caps).
-std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path = ShaderPath::Tgsi);
+std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path = kDefaultShaderPath);
 
 // Whether shader_create can run guest TGSI of this stage on the host driver
 // along `path`. On the TGSI path: false when the driver does not list TGSI

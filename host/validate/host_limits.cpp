@@ -78,7 +78,19 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
     caps.param[PIPE_CAP_MAX_VERTEX_STREAMS] = std::min(caps.param[PIPE_CAP_MAX_VERTEX_STREAMS], 1);
     say("one vertex stream");
   }
+  // The translator fetches colour buffers only (host/shader: FBFETCH).
+  if (caps.param[PIPE_CAP_FBFETCH_ZS]) {
+    caps.param[PIPE_CAP_FBFETCH_ZS] = 0;
+    say("no depth/stencil framebuffer fetch");
+  }
   if (path == ShaderPath::Tgsi) {
+    // Framebuffer fetch (and advanced blending, which st/mesa builds on it)
+    // exists in gallivm's NIR path only.
+    if (caps.param[PIPE_CAP_FBFETCH]) {
+      caps.param[PIPE_CAP_FBFETCH] = 0;
+      caps.param[PIPE_CAP_FBFETCH_COHERENT] = 0;
+      say("no framebuffer fetch");
+    }
     // gallivm's TGSI translator never builds the anisotropic filter table its
     // NIR path passes (lp_build_tgsi_soa: aniso_filter_table = NULL):
     // sampling with max_anisotropy > 1 dereferences it while compiling

@@ -9,6 +9,10 @@
 namespace xen3d::host {
 
 enum class ShaderPath { Tgsi, Nir };
+// The NIR path: it conforms better (tessellation, interpolateAt*,
+// framebuffer fetch, textureSamples), and runs as fast or faster
+// (docs/shaders.md). The TGSI path stays selectable until it is removed.
+inline constexpr ShaderPath kDefaultShaderPath = ShaderPath::Nir;
 
 inline const char* shader_path_name(ShaderPath path) { return path == ShaderPath::Nir ? "nir" : "tgsi"; }
 

@@ -189,7 +189,7 @@ bool is_atomic(unsigned op) {
   switch (op) {
     case TGSI_OPCODE_ATOMAND: case TGSI_OPCODE_ATOMCAS: case TGSI_OPCODE_ATOMIMAX: case TGSI_OPCODE_ATOMIMIN:
     case TGSI_OPCODE_ATOMOR: case TGSI_OPCODE_ATOMUADD: case TGSI_OPCODE_ATOMUMAX: case TGSI_OPCODE_ATOMUMIN:
-    case TGSI_OPCODE_ATOMXCHG: case TGSI_OPCODE_ATOMXOR:
+    case TGSI_OPCODE_ATOMXCHG: case TGSI_OPCODE_ATOMXOR: case TGSI_OPCODE_ATOMFADD:
       return true;
     default:
       return false;
@@ -348,7 +348,9 @@ class Validator {
         lim_.images,
         lim_.sampler_views,
         lim_.buffers,
-        0, 0, 0,                                 // MEMORY, CONSTBUF, HW_ATOMIC: not accepted
+        // MEMORY, indexed by memory type (ureg_DECL_memory): shared only, NIR path only
+        lim_.nir_path && stage == PIPE_SHADER_COMPUTE ? unsigned(TGSI_MEMORY_TYPE_SHARED) + 1 : 0u,
+        0, 0,                                    // CONSTBUF, HW_ATOMIC: not accepted
     };
     for (unsigned f = 0; f < TGSI_FILE_COUNT; ++f) decl_.regs[f].assign(size[f], false);
     decl_.consts2d.resize(lim_.const_buffers);
@@ -423,8 +425,11 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     return fmt("declaration at token %u: %s registers cannot be declared here", pos, file_name(file));
   }
   if (file == TGSI_FILE_MEMORY) {
-    // gallivm's TGSI path does not bounds-check shared-memory addresses.
-    return fmt("declaration at token %u: shared memory (MEMORY) is refused: the host compiler does not bounds-check it", pos);
+    // gallivm does not bounds-check shared-memory addresses: only the NIR
+    // path's translator, which clamps them, takes compute shared memory.
+    if (!lim_.nir_path || stage_ != PIPE_SHADER_COMPUTE || d.Declaration.MemType != TGSI_MEMORY_TYPE_SHARED) {
+      return fmt("declaration at token %u: memory other than compute shared memory on the NIR path is refused", pos);
+    }
   }
   if (first > last) return fmt("declaration at token %u: range %u..%u is reversed", pos, first, last);
   if (stage_ == PIPE_SHADER_COMPUTE && (file == TGSI_FILE_INPUT || file == TGSI_FILE_OUTPUT)) {
@@ -474,7 +479,11 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
     const auto& im = d.Image;
     if (!image_target_ok(im.Resource)) return fmt("declaration at token %u: image target %u is not supported", pos, im.Resource);
     const auto format = static_cast<pipe_format>(im.Format);
-    if (!im.Raw) {
+    // GLSL's write-only images may omit the format (GL 4.2): gallivm's NIR
+    // path accesses an image by the format of the view bound to it, never
+    // by the declaration's.
+    const bool unformatted = format == PIPE_FORMAT_NONE && lim_.nir_path;
+    if (!im.Raw && !unformatted) {
       if (im.Format >= PIPE_FORMAT_COUNT || format == PIPE_FORMAT_NONE || !util_format_description(format)) {
         return fmt("declaration at token %u: image format %u is invalid", pos, im.Format);
       }
@@ -685,6 +694,14 @@ std::string Validator::check_declared(uint32_t pos, const char* what, unsigned f
     return {};
   }
   const auto& regs = decl_.regs[file];
+  // MEMORY is declared by memory type (MEMORY[1], SHARED) and used as
+  // MEMORY[0] by nir_to_tgsi: shared memory is one space whatever the index.
+  if (file == TGSI_FILE_MEMORY) {
+    if (std::find(regs.begin(), regs.end(), true) == regs.end()) {
+      return fmt("instruction at token %u: %s MEMORY is not declared", pos, what);
+    }
+    return {};
+  }
   if (unsigned(index) >= regs.size() || !regs[index]) {
     return fmt("instruction at token %u: %s %s[%d] is not declared", pos, what, file_name(file), index);
   }
@@ -720,14 +737,15 @@ std::string Validator::check_src(uint32_t pos, const tgsi_full_instruction& in, 
       if (file != TGSI_FILE_SAMPLER_VIEW) return fmt("instruction at token %u: %s must be a sampler view, not %s", pos, what, file_name(file));
       break;
     case Role::MemResource:
-      if (file != TGSI_FILE_BUFFER && file != TGSI_FILE_IMAGE) {
+      if (file != TGSI_FILE_BUFFER && file != TGSI_FILE_IMAGE && file != TGSI_FILE_MEMORY) {
         return fmt("instruction at token %u: %s must be a buffer or image, not %s", pos, what, file_name(file));
       }
       break;
     case Role::Value: {
       const bool ok = file == TGSI_FILE_CONSTANT || file == TGSI_FILE_IMMEDIATE || file == TGSI_FILE_INPUT ||
                       file == TGSI_FILE_TEMPORARY || file == TGSI_FILE_SYSTEM_VALUE ||
-                      (file == TGSI_FILE_OUTPUT && stage_ == PIPE_SHADER_TESS_CTRL);
+                      (file == TGSI_FILE_OUTPUT && stage_ == PIPE_SHADER_TESS_CTRL) ||
+                      (file == TGSI_FILE_OUTPUT && op == TGSI_OPCODE_FBFETCH && i == 0);
       if (!ok) return fmt("instruction at token %u: %s cannot read from the %s file", pos, what, file_name(file));
       if (file == TGSI_FILE_SYSTEM_VALUE && !s.Register.Indirect && s.Register.Index >= 0 &&
           unsigned(s.Register.Index) < decl_.sv_semantic.size()) {
@@ -805,8 +823,8 @@ std::string Validator::check_dst(uint32_t pos, const tgsi_full_instruction& in, 
   const unsigned op = in.Instruction.Opcode, file = d.Register.File;
   if (!d.Register.WriteMask) return fmt("instruction at token %u: dst%u has an empty write mask", pos, i);
   if (op == TGSI_OPCODE_STORE) {
-    if (file != TGSI_FILE_BUFFER && file != TGSI_FILE_IMAGE) {
-      return fmt("instruction at token %u: STORE must write a buffer or image, not %s", pos, file_name(file));
+    if (file != TGSI_FILE_BUFFER && file != TGSI_FILE_IMAGE && file != TGSI_FILE_MEMORY) {
+      return fmt("instruction at token %u: STORE must write a buffer, image or shared memory, not %s", pos, file_name(file));
     }
   } else if (file == TGSI_FILE_ADDRESS) {
     if (op != TGSI_OPCODE_ARL && op != TGSI_OPCODE_ARR && op != TGSI_OPCODE_UARL) {
@@ -950,7 +968,7 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
   const bool interp = op == TGSI_OPCODE_INTERP_CENTROID || op == TGSI_OPCODE_INTERP_SAMPLE ||
                       op == TGSI_OPCODE_INTERP_OFFSET;
   const bool allowed = opcode_supported(op) || (op == TGSI_OPCODE_TXQS && lim_.texture_samples_query) ||
-                       (interp && lim_.nir_path);
+                       ((interp || op == TGSI_OPCODE_FBFETCH || op == TGSI_OPCODE_ATOMFADD) && lim_.nir_path);
   if (op >= TGSI_OPCODE_LAST || !allowed) {
     return fmt("instruction at token %u: opcode %u (%s) is not supported by the host", pos, op,
                op < TGSI_OPCODE_LAST ? tgsi_get_opcode_name(static_cast<tgsi_opcode>(op)) : "out of range");
@@ -978,6 +996,11 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
       if (stream >= lim_.vertex_streams) return fmt("instruction at token %u: %s stream %u exceeds %u", pos, name, stream, lim_.vertex_streams - 1);
       break;
     }
+    case TGSI_OPCODE_FBFETCH:
+      if (stage_ != PIPE_SHADER_FRAGMENT || in.Src[0].Register.File != TGSI_FILE_OUTPUT) {
+        return fmt("instruction at token %u: FBFETCH reads a fragment-shader output", pos);
+      }
+      break;
     case TGSI_OPCODE_INTERP_CENTROID: case TGSI_OPCODE_INTERP_SAMPLE: case TGSI_OPCODE_INTERP_OFFSET:
       if (stage_ != PIPE_SHADER_FRAGMENT) return fmt("instruction at token %u: %s is fragment-shader only", pos, name);
       if (in.Src[0].Register.File != TGSI_FILE_INPUT || in.Src[0].Register.Dimension) {

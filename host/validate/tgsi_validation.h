@@ -45,7 +45,7 @@ struct TgsiLimits {
   // The tokens go to host/shader's translator, not gallivm's TGSI path: it
   // clamps indirect second dimensions (vertices, constant buffers) into what
   // the shader declared, where gallivm would index memory with them, and it
-  // translates INTERP_*, which gallivm's TGSI path has no code for.
+  // translates INTERP_* and FBFETCH, which gallivm's TGSI path has no code for.
   bool nir_path = false;
   pipe_screen* screen = nullptr;  // image formats are checked against it when set
 };

@@ -288,7 +288,7 @@ bool objects_back_to(GuestSession& observer, uint64_t baseline) {
   return false;
 }
 
-uint32_t send_tgsi(GuestSession& s, uint32_t id, unsigned stage, const char* text) {
+uint32_t send_tgsi(GuestSession& s, uint32_t id, unsigned stage, const char* text, uint32_t req_local_mem = 0) {
   std::array<tgsi_token, 1024> tokens{};
   REQUIRE(tgsi_text_translate(text, tokens.data(), tokens.size()));
   struct tgsi_header header;
@@ -302,6 +302,7 @@ uint32_t send_tgsi(GuestSession& s, uint32_t id, unsigned stage, const char* tex
   c.stage = uint8_t(stage);
   c.token_count = n;
   c.tokens = payload.ref;
+  c.req_local_mem = req_local_mem;
   REQUIRE(s.send(c));
   s.payload_done(payload);
   return id;

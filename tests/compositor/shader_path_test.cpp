@@ -493,3 +493,73 @@ TEST_CASE("interpolateAt* runs on the NIR path, with the sample index clamped", 
   send_tgsi(*t, 42, PIPE_SHADER_FRAGMENT, kInterp);
   CHECK(poisoned_with(*t, "(INTERP_OFFSET) is not supported by the host"));
 }
+
+TEST_CASE("compute shared memory runs on the NIR path, every access clamped into it", "[compositor][shader-path]") {
+  // Four invocations each store id+1 to shared dword `id`, wait, and copy
+  // their neighbour's dword into the buffer; invocation 0 also stores far
+  // past the 16 bytes asked for (clamped: the last dword, with the value
+  // invocation 3 stores there too).
+  const char* const kShared =
+      "COMP\n"
+      "PROPERTY CS_FIXED_BLOCK_WIDTH 4\n"
+      "PROPERTY CS_FIXED_BLOCK_HEIGHT 1\n"
+      "PROPERTY CS_FIXED_BLOCK_DEPTH 1\n"
+      "DCL SV[0], THREAD_ID\n"
+      "DCL MEMORY[1], SHARED\n"
+      "DCL BUFFER[0]\n"
+      "DCL TEMP[0..3]\n"
+      "IMM[0] UINT32 { 4, 1, 3, 1048576 }\n"
+      "IMM[1] UINT32 { 0, 4, 0, 0 }\n"
+      "  0: UMUL TEMP[0].x, SV[0].xxxx, IMM[0].xxxx\n"
+      "  1: UADD TEMP[1].x, SV[0].xxxx, IMM[0].yyyy\n"
+      "  2: USEQ TEMP[3].x, SV[0].xxxx, IMM[1].xxxx\n"
+      "  3: UIF TEMP[3].xxxx\n"
+      "  4:   STORE MEMORY[0].x, IMM[0].wwww, IMM[1].yyyy\n"
+      "  5: ENDIF\n"
+      "  6: STORE MEMORY[0].x, TEMP[0].xxxx, TEMP[1].xxxx\n"
+      "  7: BARRIER\n"
+      "  8: AND TEMP[2].x, TEMP[1].xxxx, IMM[0].zzzz\n"
+      "  9: UMUL TEMP[2].x, TEMP[2].xxxx, IMM[0].xxxx\n"
+      " 10: LOAD TEMP[3].x, MEMORY[0], TEMP[2].xxxx\n"
+      " 11: STORE BUFFER[0].x, TEMP[0].xxxx, TEMP[3].xxxx\n"
+      " 12: END\n";
+  Compositor nir("--shader-path nir");
+  auto g = nir.connect("shared-memory");
+  make_context(*g);
+  make_buffer(*g, 20, 16, PIPE_BIND_SHADER_BUFFER);
+  SetShaderBuffers sb;
+  sb.stage = PIPE_SHADER_COMPUTE;
+  const ShaderBuffer buf{20, 0, 16};
+  sb.buffers = std::span<const ShaderBuffer>(&buf, 1);
+  sb.writable_mask = 1;
+  REQUIRE(g->send(sb));
+  send_tgsi(*g, 70, PIPE_SHADER_COMPUTE, kShared, 16);
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_COMPUTE), 70);
+  LaunchGrid lg;
+  lg.block = {4, 1, 1};
+  lg.grid = {1, 1, 1};
+  lg.work_dim = 1;
+  REQUIRE(g->send(lg));
+  const bool alive = ping(*g, 7);
+  INFO("guest saw: " << g->error() << "\ncompositor log:\n" << nir.log_text());
+  REQUIRE(alive);
+  const auto bytes = read_box(*g, 20, Box{0, 0, 0, 16, 1, 1}, 16);
+  uint32_t got[4];
+  std::memcpy(got, bytes.data(), sizeof got);
+  CHECK(got[0] == 2);
+  CHECK(got[1] == 3);
+  CHECK(got[2] == 4);
+  CHECK(got[3] == 1);
+
+  // No shared memory asked for: the access is refused, not left unchecked.
+  auto h = nir.connect("no-shared-memory");
+  make_context(*h);
+  send_tgsi(*h, 70, PIPE_SHADER_COMPUTE, kShared, 0);
+  CHECK(poisoned_with(*h, "shared memory access past the 0 bytes"));
+  // The TGSI path takes none (gallivm does not bounds-check it).
+  Compositor tgsi("--shader-path tgsi");
+  auto t = tgsi.connect("shared-on-tgsi");
+  make_context(*t);
+  send_tgsi(*t, 70, PIPE_SHADER_COMPUTE, kShared, 16);
+  CHECK(poisoned_with(*t, "compute shared memory on the NIR path"));
+}

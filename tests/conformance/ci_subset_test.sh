@@ -5,7 +5,8 @@
 #                              quick_gl (every 8th test by name, 970 tests:
 #                              ci-subset.txt, made by
 #                              `piglit_compare.py list RESULTS --every 8`),
-#                              baseline-remote.txt.
+#                              baseline-remote.txt (the default shader
+#                              path: NIR).
 #   ci_subset_test.sh --gles   OpenGL ES: every GLES test of quick_gl
 #                              (ci-subset-gles.txt, 138 tests), in GLES
 #                              contexts of our libGL (GLX ES profiles),
@@ -14,10 +15,11 @@
 #                              libGL.so.1 and call GLX, so next to a non-glvnd
 #                              libEGL their GL calls reach glvnd's no-op
 #                              dispatch (docs/frontends.md).
-#   ci_subset_test.sh --shader-path nir
-#                              the GLX subset with guest shaders lowered to
-#                              NIR on the host (host/shader), against the
-#                              same baseline: the NIR path may not regress.
+#   ci_subset_test.sh --shader-path tgsi
+#                              the GLX subset with guest shaders handed to
+#                              the driver's TGSI backend (the path before
+#                              NIR became the default), against
+#                              baseline-remote-tgsi.txt.
 #
 # Needs from meson: XEN3D_BUILD (the build directory).
 set -euo pipefail
@@ -26,7 +28,10 @@ command -v piglit >/dev/null || { echo "FAIL: piglit is not installed (scripts/s
 list=$here/ci-subset.txt baseline=$here/baseline-remote.txt flaky=$here/flaky-remote.txt
 case "${1:-}" in
   --gles) list=$here/ci-subset-gles.txt baseline=$here/baseline-remote-gles.txt ;;
-  --shader-path) export XEN3D_COMPOSITOR_ARGS="${XEN3D_COMPOSITOR_ARGS:-} --shader-path ${2:?tgsi or nir}" ;;
+  --shader-path)
+    export XEN3D_COMPOSITOR_ARGS="${XEN3D_COMPOSITOR_ARGS:-} --shader-path ${2:?tgsi or nir}"
+    [ "$2" = tgsi ] && baseline=$here/baseline-remote-tgsi.txt
+    ;;
   "") ;;
   *) echo "ci_subset_test: unknown option '$1'" >&2; exit 2 ;;
 esac
