@@ -709,6 +709,8 @@ nir_ssa_def* Translator::system_value(unsigned index) {
     case TGSI_SEMANTIC_INVOCATIONID: v = nir_load_invocation_id(b); break;
     case TGSI_SEMANTIC_PRIMID: v = nir_load_primitive_id(b); break;
     case TGSI_SEMANTIC_SAMPLEID: v = nir_load_sample_id(b); break;
+    case TGSI_SEMANTIC_SAMPLEMASK: v = nir_load_sample_mask_in(b); break;
+    case TGSI_SEMANTIC_SAMPLEPOS: v = nir_load_sample_pos(b); break;
     case TGSI_SEMANTIC_FACE:
       // PIPE_CAP_FS_FACE_IS_INTEGER_SYSVAL: (~0 front / 0 back, 0, 0, 1).
       return nir_vec4(b, nir_bcsel(b, nir_load_front_face(b, 1), nir_imm_int(b, -1), nir_imm_int(b, 0)),

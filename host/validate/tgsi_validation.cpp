@@ -272,7 +272,12 @@ bool image_target_ok(unsigned t) {
 
 // System values gallivm can fetch, by stage: each stage's code generator fills
 // only its own (emit_fetch_system_value would build on a null value otherwise).
-bool system_value_ok(unsigned name, unsigned stage) {
+// The NIR path's translator also reads the fragment's sample mask and
+// position (gl_SampleMaskIn, gl_SamplePosition), which gallivm's TGSI path lacks.
+bool system_value_ok(unsigned name, unsigned stage, bool nir_path) {
+  if (nir_path && stage == PIPE_SHADER_FRAGMENT && (name == TGSI_SEMANTIC_SAMPLEMASK || name == TGSI_SEMANTIC_SAMPLEPOS)) {
+    return true;
+  }
   switch (stage) {
     case PIPE_SHADER_VERTEX:
       return name == TGSI_SEMANTIC_INSTANCEID || name == TGSI_SEMANTIC_VERTEXID ||
@@ -454,7 +459,7 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
   }
   if (file == TGSI_FILE_SYSTEM_VALUE) {
     if (first != last) return fmt("declaration at token %u: system values are declared one at a time", pos);
-    if (!d.Declaration.Semantic || !system_value_ok(d.Semantic.Name, stage_)) {
+    if (!d.Declaration.Semantic || !system_value_ok(d.Semantic.Name, stage_, lim_.nir_path)) {
       return fmt("declaration at token %u: system value semantic %u is not available to this stage on the host", pos,
                  d.Declaration.Semantic ? unsigned(d.Semantic.Name) : 0u);
     }
