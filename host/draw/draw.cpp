@@ -7,9 +7,12 @@
 #include "host/executor/executor_util.h"
 #include "host/executor/gallium_executor.h"
 #include "host/validate/resource_layout.h"
+#include "host/validate/tgsi_validation.h"
 #include "pipe/p_context.h"
 #include "pipe/p_defines.h"
 #include "pipe/p_screen.h"
+#include "tgsi/tgsi_strings.h"
+#include "util/u_dump.h"
 #include "util/format/u_format.h"
 #include "util/u_gen_mipmap.h"
 #include "util/u_inlines.h"
@@ -37,6 +40,27 @@ int gs_input_for(unsigned mode) {
 }
 
 }  // namespace
+
+proto::DecodeError GalliumExecutor::check_sampled_views(const ContextState& ctx, std::initializer_list<unsigned> stages,
+                                                       const char* rec) {
+  for (unsigned stage : stages) {
+    const uint32_t id = ctx.bound[slot_of(stage)];
+    const HostObject* shader = id ? objects_.find(id) : nullptr;
+    if (!shader) continue;
+    for (unsigned unit = 0; unit < PIPE_MAX_SAMPLERS; ++unit) {
+      const unsigned have = ctx.view_targets[stage][unit];
+      if (!have) continue;
+      for (uint32_t want = shader->sampled_targets[unit]; want; want &= want - 1) {
+        const int target = __builtin_ctz(want);
+        if (sampled_view_matches(target, have - 1)) continue;
+        return reject_("%s: the %s shader #%u samples unit %u as %s, but the view bound there is %s", rec,
+                       stage_name(stage), id, unit, tgsi_texture_names[target],
+                       util_str_tex_target(static_cast<pipe_texture_target>(have - 1), true));
+      }
+    }
+  }
+  return {};
+}
 
 proto::DecodeError GalliumExecutor::guard_constant_reads(ContextState& ctx, std::initializer_list<unsigned> stages,
                                                         const char* rec) {
@@ -200,6 +224,11 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
       !e.ok()) {
     return e;
   }
+  if (auto e = check_sampled_views(*ctx, {PIPE_SHADER_VERTEX, PIPE_SHADER_TESS_CTRL, PIPE_SHADER_TESS_EVAL,
+                                          PIPE_SHADER_GEOMETRY, PIPE_SHADER_FRAGMENT}, rec);
+      !e.ok()) {
+    return e;
+  }
 
   pipe_draw_info info{};
   info.mode = static_cast<pipe_prim_type>(r.mode);
@@ -305,6 +334,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::LaunchGrid& r) {
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   if (!ctx->bound[slot_of(PIPE_SHADER_COMPUTE)]) return reject_("%s: no compute shader is bound on context #%u", rec, ctx->id);
   if (auto e = guard_constant_reads(*ctx, {PIPE_SHADER_COMPUTE}, rec); !e.ok()) return e;
+  if (auto e = check_sampled_views(*ctx, {PIPE_SHADER_COMPUTE}, rec); !e.ok()) return e;
   // 0 is what st/mesa leaves for GL dispatches; drivers read block and grid.
   if (r.work_dim > 3) return reject_("%s: work_dim %u is not 0..3", rec, r.work_dim);
   // Mesa 22.3.6's pipe_grid_info has no variable shared memory.

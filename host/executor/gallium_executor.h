@@ -178,6 +178,8 @@ class GalliumExecutor {
     uint8_t patch_vertices = 0;
     // Fragment sampler view slots holding a view (blit says why).
     std::bitset<PIPE_MAX_SHADER_SAMPLER_VIEWS> fragment_views;
+    // The target of the view in each sampler slot, plus one (0: empty).
+    std::array<std::array<uint8_t, PIPE_MAX_SAMPLERS>, PIPE_SHADER_TYPES> view_targets{};
     // Bound in every sampler slot the guest leaves empty: softpipe dereferences
     // the sampler of any slot a shader samples (a NULL one crashed it: found
     // by xen3d-fuzz-stream).
@@ -231,6 +233,8 @@ class GalliumExecutor {
   // (zero-padding inline data and empty slots); a guest buffer too short
   // for it is refused. gallivm does not bounds-check those reads.
   DecodeError guard_constant_reads(ContextState& ctx, std::initializer_list<unsigned> stages, const char* rec);
+  // Every view a bound shader samples has the target its lookups use.
+  DecodeError check_sampled_views(const ContextState& ctx, std::initializer_list<unsigned> stages, const char* rec);
   pipe_context* utility_context();
   // Every host context comes from and goes to these: the driver's
   // context_create and destroy, or the fuzz harness's pool.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "host/validate/guest_memory_account.h"
 #include "host/validate/rejection.h"
 #include "host/validate/shader_interface.h"
+#include "pipe/p_state.h"
 #include "proto/gallium_ids.h"
 
 struct pipe_context;
@@ -59,6 +61,8 @@ struct HostObject {
   // and ::interface (what draw checks the linked stages against).
   std::vector<uint32_t> const_bytes;
   ShaderInterface interface;
+  // Shaders: TgsiSummary::sampled_targets (draw checks the bound views against them).
+  std::array<uint32_t, PIPE_MAX_SAMPLERS> sampled_targets{};
   // Queries: PIPE_QUERY_* and whether begin has been called without end.
   uint16_t query_type = 0;
   bool query_active = false;

@@ -208,6 +208,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   obj.shader_temps = static_cast<uint16_t>(summary.temps);
   obj.const_bytes = summary.const_bytes;
   obj.interface = summary.interface;
+  obj.sampled_targets = summary.sampled_targets;
   obj.bytes = shader_bytes;
   if (stage == PIPE_SHADER_GEOMETRY) {
     obj.gs_input_prim = static_cast<uint8_t>(summary.gs_input_prim < 0 ? PIPE_PRIM_POINTS : summary.gs_input_prim);
@@ -534,6 +535,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSamplerViews& r) {
   set_sampler_views(ctx->pipe, r.stage, r.start, static_cast<unsigned>(views.size()), views.data());
   if (r.stage == PIPE_SHADER_FRAGMENT) {
     for (unsigned i = 0; i < views.size(); ++i) ctx->fragment_views[r.start + i] = views[i] != nullptr;
+  }
+  for (unsigned i = 0; i < views.size() && r.start + i < PIPE_MAX_SAMPLERS; ++i) {
+    ctx->view_targets[r.stage][r.start + i] = views[i] ? uint8_t(views[i]->target + 1) : 0;
   }
   return {};
 }

@@ -904,6 +904,11 @@ std::string Validator::check_texture(uint32_t pos, const tgsi_full_instruction& 
       return fmt("instruction at token %u: TXQS on target %u, which is not multisampled", pos, target);
     }
   }
+  // Every target a unit is used with: the bound view must be of each.
+  if (nsrc && in.Src[nsrc - 1].Register.File == TGSI_FILE_SAMPLER) {
+    const int unit = in.Src[nsrc - 1].Register.Index;
+    if (unit >= 0 && unit < PIPE_MAX_SAMPLERS) summary.sampled_targets[unit] |= 1u << target;
+  }
   // tgsi_scan insists each sampler keeps one target (and matches its sampler view).
   if (is_tex && op != TGSI_OPCODE_TXQ && op != TGSI_OPCODE_TXQS && op != TGSI_OPCODE_LODQ) {
     const int unit = in.Src[nsrc - 1].Register.Index;
@@ -1160,6 +1165,23 @@ std::string validate_tgsi(const tgsi_token* tokens, uint32_t token_count, unsign
   summary = v.summary;
   summary.const_bytes = v.constant_bytes();
   return {};
+}
+
+bool sampled_view_matches(int tgsi_target, unsigned view_target) {
+  switch (tgsi_target) {
+    case TGSI_TEXTURE_BUFFER: return view_target == PIPE_BUFFER;
+    case TGSI_TEXTURE_1D: case TGSI_TEXTURE_SHADOW1D: return view_target == PIPE_TEXTURE_1D;
+    case TGSI_TEXTURE_2D: case TGSI_TEXTURE_SHADOW2D: case TGSI_TEXTURE_RECT: case TGSI_TEXTURE_SHADOWRECT:
+    case TGSI_TEXTURE_2D_MSAA:
+      return view_target == PIPE_TEXTURE_2D || view_target == PIPE_TEXTURE_RECT;
+    case TGSI_TEXTURE_1D_ARRAY: case TGSI_TEXTURE_SHADOW1D_ARRAY: return view_target == PIPE_TEXTURE_1D_ARRAY;
+    case TGSI_TEXTURE_2D_ARRAY: case TGSI_TEXTURE_SHADOW2D_ARRAY: case TGSI_TEXTURE_2D_ARRAY_MSAA:
+      return view_target == PIPE_TEXTURE_2D_ARRAY;
+    case TGSI_TEXTURE_3D: return view_target == PIPE_TEXTURE_3D;
+    case TGSI_TEXTURE_CUBE: case TGSI_TEXTURE_SHADOWCUBE: return view_target == PIPE_TEXTURE_CUBE;
+    case TGSI_TEXTURE_CUBE_ARRAY: case TGSI_TEXTURE_SHADOWCUBE_ARRAY: return view_target == PIPE_TEXTURE_CUBE_ARRAY;
+    default: return false;
+  }
 }
 
 }  // namespace xen3d::host

@@ -11,12 +11,14 @@
 // finally runs tgsi_sanity_check().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "pipe/p_format.h"
 #include "pipe/p_shader_tokens.h"
+#include "pipe/p_state.h"
 #include "host/validate/host_limits.h"
 #include "host/validate/shader_interface.h"
 
@@ -63,7 +65,16 @@ struct TgsiSummary {
   // without a bounds check, so the executor makes every bound buffer at least
   // this long (GalliumExecutor::guard_constant_reads).
   std::vector<uint32_t> const_bytes;
+  // Per sampler unit: the TGSI texture targets its lookups and queries use
+  // (bit per TGSI_TEXTURE_*). Draws check the bound views against them
+  // (sampled_view_matches): a lookup of fewer dimensions than the view's
+  // drove gallivm's NIR path into LLVM IR that smashed the compiler's stack.
+  std::array<uint32_t, PIPE_MAX_SAMPLERS> sampled_targets{};
 };
+
+// Whether a view of `view_target` (pipe_texture_target) is what a lookup of
+// `tgsi_target` samples (RECT and 2D views serve either).
+bool sampled_view_matches(int tgsi_target, unsigned view_target);
 
 // `tokens` holds token_count tokens followed by at least kTgsiPadTokens zero
 // tokens. `stage` is a pipe_shader_type. Empty string when the shader is
