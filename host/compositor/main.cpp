@@ -14,6 +14,7 @@
 #include "host/desktop/desktop_registry.h"
 #include "host/outputs/outputs.h"
 #include "host/gpu/host_gpu.h"
+#include "host/validate/caps_snapshot.h"
 #include "common/log.h"
 #include "host/desktop/pv_display_desktop.h"
 #include "host/compositor/xen_guest_setup.h"
@@ -328,6 +329,11 @@ int main(int argc, char** argv) {
   if (!gpu) {
     XLOG_ERROR("cannot open host driver '%s': %s", driver.c_str(), error.c_str());
     return 1;
+  }
+  if (const ShaderPath path = shader_path_for(gpu->screen(), opts.connection.shader_path);
+      path != opts.connection.shader_path) {
+    XLOG_INFO("%s compiles TGSI itself: guest shaders go to it as TGSI", driver.c_str());
+    opts.connection.shader_path = path;
   }
   XLOG_INFO("host driver: %s; guest shaders reach it as %s", gpu->renderer().c_str(),
             opts.connection.shader_path == ShaderPath::Nir ? "NIR (host/shader's translation)" : "TGSI");

@@ -502,6 +502,9 @@ void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, 
                          ? FRAG_RESULT_COLOR
                          : FRAG_RESULT_DATA0 + sem_index;
           if (sem_index >= 8) return fail("fragment output COLOR[%u] is past the 8 color buffers", sem_index);
+          if (location == FRAG_RESULT_COLOR && sem_index > 1) {
+            return fail("COLOR[%u] beside COLOR0_WRITES_ALL_CBUFS (only a second source, COLOR[1])", sem_index);
+          }
           break;
         case TGSI_SEMANTIC_POSITION: location = FRAG_RESULT_DEPTH; type = glsl_float_type(); break;
         case TGSI_SEMANTIC_STENCIL: location = FRAG_RESULT_STENCIL; type = glsl_int_type(); break;
@@ -521,6 +524,9 @@ void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, 
     nir_variable* var = nir_variable_create(s, nir_var_shader_out, type, "out");
     var->data.location = location;
     var->data.driver_location = reg;
+    // gl_FragColor with gl_SecondaryFragColorEXT (dual-source blending):
+    // the second source is the same location's index 1, as GLSL has it.
+    if (stage_ == PIPE_SHADER_FRAGMENT && location == FRAG_RESULT_COLOR) var->data.index = sem_index;
     if (d.Declaration.Interpolate) {
       var->data.interpolation = interp_mode(d.Interp.Interpolate);
       var->data.centroid = d.Interp.Location == TGSI_INTERPOLATE_LOC_CENTROID;

@@ -73,6 +73,16 @@ bool draw_module_driver(pipe_screen* screen) {
   return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
 }
 
+ShaderPath shader_path_for(pipe_screen* screen, ShaderPath wanted) {
+  if (wanted != ShaderPath::Nir) return wanted;
+  // softpipe states NIR as its preferred IR, yet interprets TGSI: it lowers
+  // NIR with Mesa's nir_to_tgsi first (sp_state_shader.c).
+  const char* name = screen->get_name(screen);
+  if (name && std::string(name).rfind("softpipe", 0) == 0) return ShaderPath::Tgsi;
+  const int preferred = screen->get_shader_param(screen, PIPE_SHADER_FRAGMENT, PIPE_SHADER_CAP_PREFERRED_IR);
+  return preferred == PIPE_SHADER_IR_NIR ? ShaderPath::Nir : ShaderPath::Tgsi;
+}
+
 bool stage_accepts_guest_shaders(pipe_screen* screen, unsigned stage, ShaderPath path) {
   if (stage >= PIPE_SHADER_TYPES) return false;
   const auto type = static_cast<pipe_shader_type>(stage);

@@ -30,6 +30,13 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, 
 // stage the driver compiles from NIR.
 bool stage_accepts_guest_shaders(pipe_screen* screen, unsigned stage, ShaderPath path);
 
+// The shader path guests of `screen` get when `wanted` is asked for: TGSI
+// for drivers that run TGSI themselves (softpipe, which would run our NIR
+// back through Mesa's nir_to_tgsi, whose TGSI breaks what the validator
+// guarantees the TGSI path: a committed fuzz input made draw_llvm
+// dereference a null constant buffer there).
+ShaderPath shader_path_for(pipe_screen* screen, ShaderPath wanted);
+
 // Whether the driver runs geometry and tessellation through Mesa's draw
 // module (llvmpipe, softpipe), whose TGSI handling has limits of its own.
 bool draw_module_driver(pipe_screen* screen);

@@ -110,6 +110,7 @@ struct FuzzHost::Impl {
   bool check_reset = false;
   std::unique_ptr<host::HostGpu> gpu;
   std::shared_ptr<const proto::CapsTable> caps;
+  host::ShaderPath shader_path = host::kDefaultShaderPath;
   std::unique_ptr<host::DesktopRegistry> desktops;
   std::unique_ptr<host::ContextPool> pool;  // Reused only
   proto::ShmLayout layout;
@@ -158,7 +159,8 @@ FuzzHost::FuzzHost(Connections connections) : impl_(std::make_unique<Impl>()) {
     std::fprintf(stderr, "xen3d fuzz: cannot open the host driver '%s': %s\n", driver.c_str(), error.c_str());
     std::exit(2);
   }
-  m.caps = host::take_caps_snapshot(m.gpu->screen());
+  m.shader_path = host::shader_path_for(m.gpu->screen(), host::kDefaultShaderPath);
+  m.caps = host::take_caps_snapshot(m.gpu->screen(), m.shader_path);
   m.desktops = std::make_unique<host::DesktopRegistry>(m.gpu->screen(), m.gpu->context_lock(), 60);
   if (connections == Connections::Reused) m.pool = std::make_unique<host::ContextPool>(m.gpu->screen());
   m.layout = proto::ShmLayout::make(kCommandRing, kReplyRing, kBulkHeap, kFramebuffer);
@@ -191,6 +193,7 @@ host::ConnectionOptions FuzzHost::Impl::options(bool pooled) const {
   opts.screen = gpu->screen();
   opts.shares_frames = gpu->shares_frames();
   opts.caps = caps;
+  opts.shader_path = shader_path;
   // Quotas small enough that a fuzzed guest reaches them quickly; the
   // compositor's defaults are larger but enforced by the same code.
   opts.max_guest_resource_bytes = uint64_t(256) << 20;
