@@ -68,6 +68,20 @@ gl_access_qualifier access_of(unsigned qualifier) {
   return static_cast<gl_access_qualifier>(a);
 }
 
+// Inserts `intr` with a destination of `components` 32-bit values (none: no destination).
+nir_ssa_def* insert(nir_builder* b, nir_intrinsic_instr* intr, unsigned components) {
+  if (components) nir_ssa_dest_init(&intr->instr, &intr->dest, components, 32, nullptr);
+  nir_builder_instr_insert(b, &intr->instr);
+  return components ? &intr->dest.ssa : nullptr;
+}
+
+// A vec4 of the `n` loaded dwords, zeros after them (LOAD fills dst.x, .y, ...).
+nir_ssa_def* zero_extend(nir_builder* b, nir_ssa_def* v, unsigned n) {
+  nir_ssa_def* c[4];
+  for (unsigned i = 0; i < 4; ++i) c[i] = i < n ? nir_channel(b, v, i) : nir_imm_int(b, 0);
+  return nir_vec(b, c, 4);
+}
+
 nir_alu_type format_type(unsigned format) {
   const auto f = static_cast<pipe_format>(format);
   if (f != PIPE_FORMAT_NONE && util_format_is_pure_uint(f)) return nir_type_uint32;
@@ -120,11 +134,7 @@ bool Translator::memory(unsigned opcode) {
   const gl_access_qualifier access = access_of(in.Memory.Qualifier);
   const unsigned addr_src = op == TGSI_OPCODE_STORE ? 0 : 1;
 
-  auto finish = [&](nir_intrinsic_instr* intr, unsigned components) {
-    if (components) nir_ssa_dest_init(&intr->instr, &intr->dest, components, 32, nullptr);
-    nir_builder_instr_insert(bb, &intr->instr);
-    return components ? &intr->dest.ssa : nullptr;
-  };
+  auto finish = [&](nir_intrinsic_instr* intr, unsigned components) { return insert(bb, intr, components); };
 
   if (res.Register.File == TGSI_FILE_BUFFER) {
     nir_ssa_def* block = resource_index(res, ssbos_, "BUFFER");
@@ -147,9 +157,7 @@ bool Translator::memory(unsigned opcode) {
       nir_intrinsic_set_access(l, access);
       nir_intrinsic_set_align(l, 4, 0);
       nir_ssa_def* v = finish(l, n);
-      nir_ssa_def* c[4];
-      for (unsigned i = 0; i < 4; ++i) c[i] = i < n ? nir_channel(bb, v, i) : nir_imm_int(bb, 0);
-      store_dst(nir_vec(bb, c, 4), false);
+      store_dst(zero_extend(bb, v, n), false);
       return true;
     }
     if (op == TGSI_OPCODE_STORE) {
@@ -284,11 +292,7 @@ bool Translator::shared_memory(unsigned opcode, const void* atomic_entry, unsign
   nir_ssa_def* offset = src_chan(op == TGSI_OPCODE_STORE ? 0 : 1, 0, TGSI_TYPE_UNSIGNED);
   offset = nir_iand_imm(bb, nir_umin(bb, offset, nir_imm_int(bb, int(shared_bytes_ - 4 * n))), ~3);
   if (failed()) return true;
-  auto finish = [&](nir_intrinsic_instr* intr, unsigned components) {
-    if (components) nir_ssa_dest_init(&intr->instr, &intr->dest, components, 32, nullptr);
-    nir_builder_instr_insert(bb, &intr->instr);
-    return components ? &intr->dest.ssa : nullptr;
-  };
+  auto finish = [&](nir_intrinsic_instr* intr, unsigned components) { return insert(bb, intr, components); };
   if (op == TGSI_OPCODE_LOAD) {
     nir_intrinsic_instr* l = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_load_shared);
     l->num_components = n;
@@ -296,9 +300,7 @@ bool Translator::shared_memory(unsigned opcode, const void* atomic_entry, unsign
     nir_intrinsic_set_base(l, 0);
     nir_intrinsic_set_align(l, 4, 0);
     nir_ssa_def* v = finish(l, n);
-    nir_ssa_def* c[4];
-    for (unsigned i = 0; i < 4; ++i) c[i] = i < n ? nir_channel(bb, v, i) : nir_imm_int(bb, 0);
-    store_dst(nir_vec(bb, c, 4), false);
+    store_dst(zero_extend(bb, v, n), false);
     return true;
   }
   if (op == TGSI_OPCODE_STORE) {

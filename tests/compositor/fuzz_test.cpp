@@ -200,15 +200,7 @@ void run_generated_fuzz(uint32_t seed, unsigned iterations, const std::string& c
         send_tokens(*g, ++id, other, plain);
         bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + other), id);
       }
-      SetPatchVertices pv;
-      pv.count = uint8_t(1 + rng() % 4);
-      REQUIRE(g->send(pv));
-      Draw d;
-      d.mode = PIPE_PRIM_PATCHES;
-      d.instance_count = 1;
-      const DrawRange range{0, 3, 0};
-      d.draws = std::span<const DrawRange>(&range, 1);
-      REQUIRE(g->send(d));
+      draw_triangle(*g, 1 + rng() % 4);
       for (unsigned s : {unsigned(PIPE_SHADER_TESS_CTRL), unsigned(PIPE_SHADER_TESS_EVAL)}) {
         bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + s), 0);
       }

@@ -420,9 +420,16 @@ void clear_to_blue(GuestSession& s) {
   REQUIRE(s.send(c));
 }
 
-void draw_triangle(GuestSession& s) {
+// The three vertices of buffer #20 as a triangle, or as patches of
+// `patch_vertices` (set_patch_vertices first) for tessellation shaders.
+void draw_triangle(GuestSession& s, unsigned patch_vertices = 0) {
+  if (patch_vertices) {
+    SetPatchVertices pv;
+    pv.count = uint8_t(patch_vertices);
+    REQUIRE(s.send(pv));
+  }
   Draw d;
-  d.mode = PIPE_PRIM_TRIANGLES;
+  d.mode = patch_vertices ? PIPE_PRIM_PATCHES : PIPE_PRIM_TRIANGLES;
   d.instance_count = 1;
   const DrawRange range{0, 3, 0};
   d.draws = std::span<const DrawRange>(&range, 1);

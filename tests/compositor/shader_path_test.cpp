@@ -420,16 +420,8 @@ TEST_CASE("tessellation runs on the NIR path, and only there", "[compositor][sha
   send_tgsi(*g, 45, PIPE_SHADER_TESS_EVAL, kTessEval);
   bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_TESS_CTRL), 44);
   bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_TESS_EVAL), 45);
-  SetPatchVertices pv;
-  pv.count = 3;
-  REQUIRE(g->send(pv));
   clear_to_blue(*g);
-  Draw d;
-  d.mode = PIPE_PRIM_PATCHES;
-  d.instance_count = 1;
-  const DrawRange range{0, 3, 0};
-  d.draws = std::span<const DrawRange>(&range, 1);
-  REQUIRE(g->send(d));
+  draw_triangle(*g, 3);
   const bool alive = ping(*g, 7);
   INFO("guest saw: " << g->error() << "\ncompositor log:\n" << nir.log_text());
   REQUIRE(alive);
@@ -457,6 +449,7 @@ TEST_CASE("tessellation runs on the NIR path, and only there", "[compositor][sha
   CHECK(poisoned_with(*t, "shaders are not supported by the host"));
   auto big = nir.connect("big-patch");
   make_context(*big);
+  SetPatchVertices pv;
   pv.count = 33;
   REQUIRE(big->send(pv));
   CHECK(poisoned_with(*big, "set_patch_vertices"));
