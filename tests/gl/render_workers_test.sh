@@ -77,12 +77,17 @@ crash=SEGV
 [[ "${ASAN_OPTIONS:-}" == *log_path=* ]] && crash=ILL
 for sig in $crash KILL; do
   say "guest C's render worker is killed by SIG$sig"
+  before=$(host_stat objects)
   start_guest "$work/c-$sig.log" env XEN3D_STATS=frame glxgears
   c=$guest_pid
   wait_frames "$work/c-$sig.log" 20
   wc=$(worker_of "$c")
   [ -n "$wc" ] || fail "no render worker named for guest C"
+  # Workers report their totals every 100 ms: wait until C's objects count
+  # (with cached shaders C reaches 20 frames before its first report).
+  for _ in $(seq 50); do [ "$(host_stat objects)" -gt "$before" ] && break; sleep 0.1; done
   both=$(host_stat objects)
+  [ "$both" -gt "$before" ] || fail "guest C's objects never counted ($before before it, $both with it)"
   kill -"$sig" "$wc"
   for _ in $(seq 50); do grep -q "render worker killed by SIG$sig" "$work/compositor.log" && break; sleep 0.1; done
   grep -q "render worker killed by SIG$sig" "$work/compositor.log" || fail "the compositor did not log the SIG$sig"
