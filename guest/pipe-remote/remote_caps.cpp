@@ -17,8 +17,10 @@ const proto::CapsTable& caps(pipe_screen* s) { return *remote(s)->caps; }
 
 int get_param(pipe_screen* s, enum pipe_cap param) {
   switch (param) {
-    // No guest memory is ever mapped coherently into the host: maps are copies.
+    // Persistent buffers live in the arena (remote_arena.h), where the host
+    // driver reads them in place; without one, maps are copies.
     case PIPE_CAP_BUFFER_MAP_PERSISTENT_COHERENT:
+      return remote(s)->arena ? caps(s).param[param] : 0;
     case PIPE_CAP_ALLOW_MAPPED_BUFFERS_DURING_EXECUTION:
     case PIPE_CAP_RESOURCE_FROM_USER_MEMORY:
     case PIPE_CAP_MAP_UNSYNCHRONIZED_THREAD_SAFE:

@@ -27,6 +27,9 @@ struct RemoteResource {
   // Window buffers: whether the guest's X server shows this resource's host
   // memory directly (frame_share), not asked yet, or refused.
   enum class Frame : uint8_t { Unasked, Shared, Refused } frame;
+  // Persistent buffers: their storage in the arena (null: on the host only).
+  uint8_t* arena_data;
+  uint32_t arena_offset;
 };
 
 struct RemoteSurface {
@@ -63,6 +66,9 @@ struct RemoteTransfer {
   std::unique_ptr<uint8_t[]> staging;  // not zero-filled: map() fills what may be read
   uint8_t* data;
   size_t size;
+  // Where `data` starts in `span` or `staging`: buffer maps keep GL's
+  // GL_MIN_MAP_BUFFER_ALIGNMENT (the pointer to byte x is x modulo it).
+  uint32_t skew;
   // PIPE_MAP_FLUSH_EXPLICIT: only these byte ranges (of the mapping) go back.
   std::vector<std::pair<uint32_t, uint32_t>> flushed;
 };

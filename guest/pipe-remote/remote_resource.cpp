@@ -21,6 +21,29 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
   util_range_init(&r->valid);
   r->written = false;
 
+  if (templ->target == PIPE_BUFFER && (templ->flags & PIPE_RESOURCE_FLAG_MAP_PERSISTENT)) {
+    // st/mesa asks for persistent buffers only when the arena exists (PIPE_CAP_BUFFER_MAP_PERSISTENT_COHERENT).
+    BufferArena* arena = remote(s)->arena.get();
+    std::lock_guard<std::mutex> g(dev.lock());
+    if (!arena || !arena->alloc(templ->width0, r->arena_offset)) {
+      guest_log(true, "no room for a persistent buffer of %u bytes in the %u MiB arena (XEN3D_ARENA_MIB)",
+                templ->width0, arena ? arena->size() >> 20 : 0);
+      util_range_destroy(&r->valid);
+      delete r;
+      return nullptr;
+    }
+    r->arena_data = arena->data(r->arena_offset);
+    proto::ResourceCreateInArena rec;
+    rec.id = r->id;
+    rec.width = templ->width0;
+    rec.offset = r->arena_offset;
+    rec.format = templ->format;
+    rec.usage = templ->usage;
+    rec.bind = templ->bind;
+    rec.flags = templ->flags;
+    dev.session().send(rec);
+    return &r->base;
+  }
   proto::ResourceCreate rec;
   rec.id = r->id;
   rec.width = templ->width0;
@@ -50,6 +73,7 @@ void resource_destroy(pipe_screen* s, pipe_resource* res) {
     rec.kind = uint8_t(proto::ObjectKind::Resource);
     std::lock_guard<std::mutex> g(dev.lock());
     dev.session().send(rec);
+    if (r->arena_data) remote(s)->arena->free(r->arena_offset);
   }
   util_range_destroy(&r->valid);
   delete r;

@@ -221,6 +221,13 @@ pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique
   scr->sink = std::move(sink);
   scr->caps = std::move(caps);
   scr->shader_cache = open_shader_cache(*scr->caps);
+  std::string no_arena;
+  scr->arena = BufferArena::open(*scr->dev, no_arena);
+  if (scr->arena) {
+    guest_log(false, "persistent buffers live in a %u MiB arena shared with the host", scr->arena->size() >> 20);
+  } else {
+    guest_log(false, "no persistent buffers (ARB_buffer_storage): %s", no_arena.c_str());
+  }
   pipe_screen* s = &scr->base;
   s->destroy = screen_destroy;
   s->context_create = remote_context_create;

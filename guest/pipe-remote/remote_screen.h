@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 
+#include "guest/pipe-remote/remote_arena.h"
 #include "guest/pipe-remote/remote_device.h"
 #include "pipe/p_screen.h"
 #include "proto/caps_table.h"
@@ -56,6 +57,8 @@ struct RemoteScreen {
   std::unique_ptr<RemoteDevice> dev;
   std::unique_ptr<PresentSink> sink;
   std::unique_ptr<proto::CapsTable> caps;
+  // Where persistent buffers live (null: none, and no persistent maps).
+  std::unique_ptr<BufferArena> arena;
   std::string name;
   // The composited desktop this connection joined (token 0: none), and when
   // the window system was last asked for its token.

@@ -159,6 +159,30 @@ void upload_inline(RemoteContext* c, pipe_resource* res, unsigned level, const p
   s.bulk_stats().inline_bytes += packed_layout(res, box).size;
 }
 
+// GL_MIN_MAP_BUFFER_ALIGNMENT, as the host states it (a power of two).
+uintptr_t map_alignment(pipe_resource* res) {
+  const int a = res->screen->get_param(res->screen, PIPE_CAP_MIN_MAP_BUFFER_ALIGNMENT);
+  return a > 0 && !(a & (a - 1)) ? uintptr_t(a) : 1;
+}
+
+// A persistent buffer's map is its span of the arena. Unless the map is
+// unsynchronized, the host first finishes the work queued on the buffer.
+void* map_in_arena(RemoteContext* c, RemoteTransfer* t, unsigned usage) {
+  RemoteResource* r = remote(t->base.resource);
+  if (!(usage & PIPE_MAP_UNSYNCHRONIZED)) {
+    std::lock_guard<std::mutex> g(c->dev->lock());
+    if (!c->dev->lost()) {
+      proto::ResourceWait wait;
+      wait.resource = r->id;
+      proto::ResourceIdle idle;
+      c->dev->session().call(wait, idle);
+    }
+  }
+  if (usage & PIPE_MAP_WRITE) mark_written(t->base.resource, t->base.box.x, t->base.box.width);
+  t->data = r->arena_data + t->base.box.x;
+  return t->data;
+}
+
 void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage, const pipe_box* box,
           pipe_transfer** out) {
   RemoteContext* c = remote(ctx);
@@ -172,6 +196,10 @@ void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage,
   t->base.stride = l.stride;
   t->base.layer_stride = unsigned(l.layer_stride);
   t->size = l.size;
+  if (remote(res)->arena_data) {
+    *out = &t->base;
+    return map_in_arena(c, t, usage);
+  }
 
   const bool discard = usage & (PIPE_MAP_DISCARD_RANGE | PIPE_MAP_DISCARD_WHOLE_RESOURCE);
   const bool need_read = (usage & PIPE_MAP_READ) ||
@@ -185,18 +213,21 @@ void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage,
   // open map holds every later byte of the heap until it is unmapped.
   const bool heap_map = (usage & PIPE_MAP_WRITE) && !(usage & PIPE_MAP_FLUSH_EXPLICIT) && l.size &&
                         l.size <= s.bulk_heap_size() / 4;
-  if (heap_map && !lost) t->span = s.alloc_bulk(uint32_t(l.size));
-  if (t->span.data) {
-    t->data = t->span.data;
-  } else {
-    t->staging.reset(new (std::nothrow) uint8_t[std::max<size_t>(l.size, 1)]);
+  const uintptr_t align = res->target == PIPE_BUFFER ? map_alignment(res) : 1;
+  const size_t room = l.size + align - 1;
+  if (heap_map && !lost) t->span = s.alloc_bulk(uint32_t(room));
+  uint8_t* mem = t->span.data;
+  if (!mem) {
+    t->staging.reset(new (std::nothrow) uint8_t[std::max<size_t>(room, 1)]);
     if (!t->staging) {
       pipe_resource_reference(&t->base.resource, nullptr);
       delete t;
       return nullptr;
     }
-    t->data = t->staging.get();
+    mem = t->staging.get();
   }
+  t->skew = uint32_t((uintptr_t(box->x) - uintptr_t(mem)) & (align - 1));
+  t->data = mem + t->skew;
   if (need_read && !lost) {
     c->dev->use_context(c->id);
     proto::TransferRead r;
@@ -223,7 +254,7 @@ void unmap(pipe_context* ctx, pipe_transfer* transfer) {
   auto* t = reinterpret_cast<RemoteTransfer*>(transfer);
   pipe_resource* res = transfer->resource;
   const pipe_box& box = transfer->box;
-  {
+  if (!remote(res)->arena_data) {
     std::lock_guard<std::mutex> g(c->dev->lock());
     proto::GuestSession& s = c->dev->session();
     if ((transfer->usage & PIPE_MAP_WRITE) && !c->dev->lost()) {
@@ -244,7 +275,7 @@ void unmap(pipe_context* ctx, pipe_transfer* transfer) {
         }
         const unsigned stride = res->target == PIPE_BUFFER ? len : transfer->stride;
         const uintptr_t layer = res->target == PIPE_BUFFER ? len : transfer->layer_stride;
-        if (t->span.data) send_write(c, res, transfer->level, b, stride, layer, t->span, off, len);
+        if (t->span.data) send_write(c, res, transfer->level, b, stride, layer, t->span, t->skew + off, len);
         else remote_upload(c, res, transfer->level, b, t->data + off, stride, layer);
       }
     }
@@ -260,6 +291,12 @@ void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsig
   pipe_box box;
   u_box_1d(offset, size, &box);
   mark_written(res, offset, size);
+  if (remote(res)->arena_data && (usage & PIPE_MAP_UNSYNCHRONIZED)) {
+    std::memcpy(remote(res)->arena_data + offset, data, size);
+    return;
+  }
+  // Otherwise in order with the records before it, as for any buffer: the
+  // host writes it when it gets there (an in-place write would have to wait).
   std::lock_guard<std::mutex> g(c->dev->lock());
   if (c->dev->lost() || !size) return;
   c->dev->use_context(c->id);

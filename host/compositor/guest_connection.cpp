@@ -74,6 +74,9 @@ void GuestConnection::make_executor() {
   cfg.max_objects = options_.max_guest_objects;
   cfg.max_shader_tokens = options_.max_shader_tokens;
   cfg.shader_path = options_.shader_path;
+  cfg.max_arena_bytes = uint64_t(options_.max_arena_mib) << 20;
+  // A recording holds the records, not the memory the guest writes in place.
+  if (!options_.record_dir.empty()) cfg.no_arena_reason = "the compositor is recording this guest (--record)";
   cfg.snapshot_dir = options_.snapshot_dir;
   cfg.snapshot_frames = options_.snapshot_frames;
   cfg.connection_id = session_->info().connection_id;

@@ -39,6 +39,9 @@ struct ConnectionOptions {
   uint32_t max_guest_objects = 65536;
   uint32_t max_shader_tokens = 262144;  // per shader; its bytes also count against max_guest_resource_bytes
   ShaderPath shader_path = kDefaultShaderPath;  // --shader-path
+  // --max-arena-mib: the most shared memory a local guest may place buffers
+  // in (arena_open; persistent maps, ARB_buffer_storage). 0: none.
+  uint32_t max_arena_mib = 256;
   std::string record_dir;  // --record: each guest's command stream goes to a file here
   std::string snapshot_dir;             // --snapshot: presented frames as PNG files
   std::set<uint64_t> snapshot_frames;   // --snapshot-frames: also keep these frames (1-based, per window)

@@ -65,6 +65,9 @@ void usage(FILE* out) {
       "  --max-fps N         compose the selected desktop at most N times a second (default 60)\n"
       "  --max-guest-mem-mib N\n"
       "                      refuse a guest's resources beyond N MiB in all (default 4096)\n"
+      "  --max-arena-mib N   the most shared memory a local guest may keep buffers in, for\n"
+      "                      persistent maps (ARB_buffer_storage; default 256, 0: none); it\n"
+      "                      counts against --max-guest-mem-mib\n"
       "  --max-guest-objects N\n"
       "                      refuse a guest's host objects (of any kind) beyond N (default 65536)\n"
       "  --shader-path nir|tgsi\n"
@@ -226,6 +229,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.connection.max_guest_resource_bytes = uint64_t{n} << 20;
+    } else if (a == "--max-arena-mib") {
+      number(n);
+      if (n > 65536) {
+        std::fprintf(stderr, "xen3d-compositor: --max-arena-mib must be 0..65536\n");
+        return 2;
+      }
+      opts.connection.max_arena_mib = n;
     } else if (a == "--max-guest-objects") {
       number(n);
       if (!n) {

@@ -14,7 +14,7 @@ namespace {
 
 enum Opt {
   kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox, kShaderPath,
-  kShaderCache,
+  kShaderCache, kMaxArena,
 };
 const option kOptions[] = {
     {"link-fd", required_argument, nullptr, kLinkFd},
@@ -22,6 +22,7 @@ const option kOptions[] = {
     {"max-guest-mem-mib", required_argument, nullptr, kMaxMem},
     {"max-guest-objects", required_argument, nullptr, kMaxObjects},
     {"max-shader-tokens", required_argument, nullptr, kMaxTokens},
+    {"max-arena-mib", required_argument, nullptr, kMaxArena},
     {"shader-path", required_argument, nullptr, kShaderPath},
     {"shader-cache", required_argument, nullptr, kShaderCache},
     {"record", required_argument, nullptr, kRecord},
@@ -49,6 +50,7 @@ const char kUsage[] =
     "  --max-guest-mem-mib N   the guest's resource quota (default 4096)\n"
     "  --max-guest-objects N   the guest's object quota (default 65536)\n"
     "  --max-shader-tokens N   the largest shader, in TGSI tokens (default 262144)\n"
+    "  --max-arena-mib N       the most shared memory the guest may keep buffers in (default 256)\n"
     "  --shader-path nir|tgsi  hand shaders to the driver lowered to NIR (default), or as TGSI\n"
     "  --shader-cache DIR      keep the driver's compiled shaders in DIR/<the guest's VM> (default: none)\n"
     "  --record DIR            write the guest's command stream to DIR\n"
@@ -96,6 +98,10 @@ OptionsResult parse_worker_options(int argc, char** argv, WorkerOptions& o, std:
       case kMaxTokens:
         if (!number(optarg, 1048576, n) || n < 64) return bad("must be 64..1048576");
         o.connection.max_shader_tokens = static_cast<uint32_t>(n);
+        break;
+      case kMaxArena:
+        if (!number(optarg, 65536, n)) return bad("must be a number of MiB, 0..65536");
+        o.connection.max_arena_mib = static_cast<uint32_t>(n);
         break;
       case kShaderPath:
         if (!parse_shader_path(optarg, o.connection.shader_path)) return bad("must be tgsi or nir");
@@ -145,6 +151,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
       "--max-guest-mem-mib", std::to_string(c.max_guest_resource_bytes >> 20),
       "--max-guest-objects", std::to_string(c.max_guest_objects),
       "--max-shader-tokens", std::to_string(c.max_shader_tokens),
+      "--max-arena-mib", std::to_string(c.max_arena_mib),
       "--shader-path", shader_path_name(c.shader_path),
   };
   if (!o.shader_cache.empty()) a.insert(a.end(), {"--shader-cache", o.shader_cache});

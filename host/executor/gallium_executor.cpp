@@ -310,6 +310,7 @@ void GalliumExecutor::release(uint32_t id, HostObject& o) {
     case ObjectKind::Resource: {
       auto* res = static_cast<pipe_resource*>(o.ptr);
       pipe_resource_reference(&res, nullptr);
+      forget_arena_buffer(id);
       break;
     }
     case ObjectKind::Surface: {
@@ -474,6 +475,8 @@ void GalliumExecutor::teardown() {
   pipe_resource_reference(&empty_vertex_buffer_, nullptr);
   if (utility_) retire_pipe(utility_, 0);
   utility_ = nullptr;
+  // Last: every buffer in it is gone, and no context is left to read it.
+  close_arena();
   GlobalObjectStats::guests -= 1;
   uint64_t presented = 0;
   for (const auto& [window, n] : presents_) presented += n;

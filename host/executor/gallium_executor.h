@@ -62,6 +62,10 @@ class GalliumExecutor {
     // How guest shaders reach the driver: as the validated TGSI, or lowered
     // to NIR by host/shader first (--shader-path).
     ShaderPath shader_path = kDefaultShaderPath;
+    // The largest buffer arena a guest may open (arena_open; 0: none), and
+    // why there is none when the connection cannot have one.
+    uint64_t max_arena_bytes = 0;
+    std::string no_arena_reason;
     std::string snapshot_dir;                          // empty: no PNG snapshots
     std::set<uint64_t> snapshot_frames;                // 1-based present counts per window
     uint32_t connection_id = 0;
@@ -157,6 +161,10 @@ class GalliumExecutor {
   DecodeError handle(const proto::PresentReadback&);
   DecodeError handle(const proto::PresentShared&);
   DecodeError handle(const proto::FrameShare&);
+  // The buffer arena (host/resources/arena.cpp)
+  DecodeError handle(const proto::ArenaOpen&);
+  DecodeError handle(const proto::ResourceCreateInArena&);
+  DecodeError handle(const proto::ResourceWait&);
 
  private:
   // What the executor tracks per host context: which CSOs, shaders, samplers,
@@ -247,6 +255,24 @@ class GalliumExecutor {
   // could not make the buffer.
   bool empty_vertex_buffers(pipe_vertex_buffer* vbs, unsigned n);
   bool zero_fill(pipe_resource* res);
+  // resource_create's checks of the words every resource record carries, and of a buffer's size.
+  DecodeError check_resource_words(const char* record, uint32_t id, uint32_t format, uint32_t usage, uint32_t bind,
+                                   uint32_t flags);
+  DecodeError check_buffer_size(const char* record, uint32_t id, uint32_t width, pipe_format format);
+  // The bind flags the host driver gets for what a guest asked (window-system
+  // binds dropped), and the flags it may keep.
+  uint32_t driver_bind_and_flags(uint32_t bind, uint32_t flags, uint32_t& out_flags) const;
+  // The buffer arena (host/resources/arena.cpp): the guest's shared memory
+  // its arena buffers live in, and which spans of it live buffers hold.
+  struct Arena {
+    int fd = -1;
+    uint8_t* base = nullptr;
+    uint32_t size = 0, alignment = 0, slack = 0;
+    std::map<uint32_t, uint32_t> spans;              // offset -> end (slack included)
+    std::unordered_map<uint32_t, uint32_t> offsets;  // buffer id -> its span's offset
+  };
+  void forget_arena_buffer(uint32_t id);
+  void close_arena();
   // Flushes every context of this guest other than `except` and waits, so a
   // read through `except` sees all of the guest's rendering.
   void settle_other_contexts(pipe_context* except);
@@ -293,6 +319,7 @@ class GalliumExecutor {
   // Stands in every vertex buffer slot the guest leaves empty (empty_vertex_buffers).
   pipe_resource* empty_vertex_buffer_ = nullptr;
   bool torn_down_ = false;
+  Arena arena_;
   bool snapshot_warned_ = false;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> last_snapshot_;  // per window
   std::vector<uint8_t> scratch_;     // private copies of guest bytes (user indices)

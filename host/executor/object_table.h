@@ -146,6 +146,19 @@ class ObjectTable {
     return it == objects_.end() ? nullptr : &it->second;
   }
 
+  // Memory the guest holds that is no object (its buffer arena): counted in
+  // bytes() as objects are. Callers check the quota first.
+  void hold_bytes(uint64_t bytes) {
+    bytes_ += bytes;
+    if (account_) account_->set_table_bytes(bytes_);
+    GlobalObjectStats::bytes += bytes;
+  }
+  void release_bytes(uint64_t bytes) {
+    bytes_ -= bytes;
+    if (account_) account_->set_table_bytes(bytes_);
+    GlobalObjectStats::bytes -= bytes;
+  }
+
   // Removes an id; the caller has released the host object.
   void erase(uint32_t id) {
     auto it = objects_.find(id);

@@ -93,25 +93,50 @@ bool GalliumExecutor::zero_fill(pipe_resource* res) {
   return true;
 }
 
+proto::DecodeError GalliumExecutor::check_resource_words(const char* rec, uint32_t id, uint32_t format_word,
+                                                         uint32_t usage, uint32_t bind, uint32_t flags) {
+  if (auto e = objects_.check_free(id, ObjectKind::Resource); !e.ok()) return e;
+  const auto format = static_cast<pipe_format>(format_word);
+  if (format_word >= PIPE_FORMAT_COUNT || format == PIPE_FORMAT_NONE || !util_format_description(format)) {
+    return reject_("%s #%u: format %u is not a pipe_format", rec, id, format_word);
+  }
+  if (util_format_get_blockdepth(format) != 1) {
+    return reject_("%s #%u: 3D block format %s is not supported", rec, id, util_format_short_name(format));
+  }
+  if (usage > PIPE_USAGE_STAGING) return reject_("%s #%u: usage %u is not a PIPE_USAGE_*", rec, id, usage);
+  if (bind & ~kKnownBinds) return reject_("%s #%u: bind 0x%x has unknown bits", rec, id, bind);
+  if (bind & PIPE_BIND_PROTECTED) return reject_("%s #%u: protected resources are not supported", rec, id);
+  if (flags & ~(kAllowedFlags | kDroppedFlags | 0xff000000u)) {
+    return reject_("%s #%u: flags 0x%x are not supported", rec, id, flags);
+  }
+  return {};
+}
+
+proto::DecodeError GalliumExecutor::check_buffer_size(const char* rec, uint32_t id, uint32_t width, pipe_format format) {
+  if (width > kMaxBufferBytes) {
+    return reject_("%s #%u: a buffer of %u bytes exceeds the host limit of %u", rec, id, width, kMaxBufferBytes);
+  }
+  // Buffers are byte arrays (drivers assert a 1-byte format).
+  if (util_format_get_blocksize(format) != 1) {
+    return reject_("%s #%u: buffer format %s is not a byte format", rec, id, util_format_short_name(format));
+  }
+  return {};
+}
+
+uint32_t GalliumExecutor::driver_bind_and_flags(uint32_t bind, uint32_t flags, uint32_t& out_flags) const {
+  out_flags = flags & kAllowedFlags;
+  return bind & ~kDisplayBinds;
+}
+
 proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   const char* rec = "resource_create";
-  if (auto e = objects_.check_free(r.id, ObjectKind::Resource); !e.ok()) return e;
+  if (auto e = check_resource_words(rec, r.id, r.format, r.usage, r.bind, r.flags); !e.ok()) return e;
   const auto format = static_cast<pipe_format>(r.format);
   const auto target = static_cast<pipe_texture_target>(r.target);
-  if (r.format >= PIPE_FORMAT_COUNT || format == PIPE_FORMAT_NONE || !util_format_description(format)) {
-    return reject_("%s #%u: format %u is not a pipe_format", rec, r.id, unsigned(r.format));
-  }
   const char* fname = util_format_short_name(format);
-  if (util_format_get_blockdepth(format) != 1) return reject_("%s #%u: 3D block format %s is not supported", rec, r.id, fname);
-  if (r.usage > PIPE_USAGE_STAGING) return reject_("%s #%u: usage %u is not a PIPE_USAGE_*", rec, r.id, unsigned(r.usage));
   if (!r.width || !r.height || !r.depth || !r.array_size) {
     return reject_("%s #%u: size %ux%ux%u with %u layers has a zero dimension", rec, r.id, r.width, unsigned(r.height),
                    unsigned(r.depth), unsigned(r.array_size));
-  }
-  if (r.bind & ~kKnownBinds) return reject_("%s #%u: bind 0x%x has unknown bits", rec, r.id, r.bind);
-  if (r.bind & PIPE_BIND_PROTECTED) return reject_("%s #%u: protected resources are not supported", rec, r.id);
-  if (r.flags & ~(kAllowedFlags | kDroppedFlags | 0xff000000u)) {
-    return reject_("%s #%u: flags 0x%x are not supported", rec, r.id, r.flags);
   }
 
   // Sizes against the host's limits.
@@ -130,9 +155,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   switch (target) {
     case PIPE_BUFFER:
       if (r.height != 1 || r.depth != 1 || r.array_size != 1) return bad_shape("height, depth and layers 1");
-      if (r.width > kMaxBufferBytes) return too_big(kMaxBufferBytes);
-      // Buffers are byte arrays (drivers assert a 1-byte format).
-      if (util_format_get_blocksize(format) != 1) return reject_("%s #%u: buffer format %s is not a byte format", rec, r.id, fname);
+      if (auto e = check_buffer_size(rec, r.id, r.width, format); !e.ok()) return e;
       break;
     case PIPE_TEXTURE_1D:
     case PIPE_TEXTURE_1D_ARRAY:
@@ -193,8 +216,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   templ.nr_samples = r.nr_samples;
   templ.nr_storage_samples = r.nr_storage_samples;
   templ.usage = r.usage;
-  templ.bind = r.bind & ~kDisplayBinds;
-  templ.flags = r.flags & kAllowedFlags;
+  templ.bind = driver_bind_and_flags(r.bind, r.flags, templ.flags);
   if (config_.shares_frames && keeps_display_target(screen_, templ, r.bind)) templ.bind |= PIPE_BIND_DISPLAY_TARGET;
   if (!screen_->is_format_supported(screen_, format, target, r.nr_samples, r.nr_storage_samples, templ.bind)) {
     return reject_("%s #%u: format %s unsupported for bind 0x%x on a %s with %u samples", rec, r.id, fname, templ.bind,

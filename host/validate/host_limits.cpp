@@ -25,6 +25,7 @@ const unsigned MesaInternal::kDrawTcsInputs = NUM_TCS_INPUTS;
 const unsigned MesaInternal::kDrawTcsVertices = 32;
 const unsigned MesaInternal::kSemanticIndex = 256;
 const unsigned MesaInternal::kGallivmTemps = LP_MAX_INLINED_TEMPS;
+const unsigned MesaInternal::kBufferReadSlack = (4 - 1) * 4 * sizeof(float);
 
 namespace {
 

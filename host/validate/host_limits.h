@@ -65,6 +65,11 @@ struct MesaInternal {
   // by the TGSI limits generator, tests/tgsi_limit_shaders.cpp). llvmpipe
   // hosts take at most this many.
   static const unsigned kGallivmTemps;
+  // llvmpipe/lp_texture.c llvmpipe_resource_create: a buffer's storage runs
+  // (LP_RASTER_BLOCK_SIZE - 1) * 4 floats past its size (lp_rast.h: blocks
+  // of 4), which the JIT's vector loads may read. A buffer the host places
+  // in guest-given memory (the arena) keeps that many bytes inside it.
+  static const unsigned kBufferReadSlack;
 };
 
 // What one shader stage may declare and use.

@@ -1,0 +1,57 @@
+// The guest's buffer arena: shared memory the host gave this connection
+// (arena_open; the local transport only) in which persistent buffers live.
+// The host driver uses a buffer's span of it as the buffer's storage, so a
+// persistent or coherent map (ARB_buffer_storage, Mesa's upload managers) is
+// a pointer into it and nothing is copied or sent on unmap.
+//
+// A span freed by resource_destroy is not reused at once: the host may still
+// run queued work that reads the old buffer. Freed spans wait in quarantine
+// until an allocation finds no room; then one resource_wait (the host
+// finishes everything queued) returns them to the free list.
+//
+// Not thread-safe: callers hold the device lock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace xen3d::guest {
+
+class RemoteDevice;
+
+class BufferArena {
+ public:
+  // Asks the host for an arena of XEN3D_ARENA_MIB (default 256; 0: none).
+  // nullptr when there is none; `why` says why (for the log).
+  static std::unique_ptr<BufferArena> open(RemoteDevice& dev, std::string& why);
+  ~BufferArena();
+  BufferArena(const BufferArena&) = delete;
+  BufferArena& operator=(const BufferArena&) = delete;
+
+  // A span for a buffer of `bytes`: its offset, or false when even after
+  // waiting for the host the arena has no room.
+  bool alloc(uint32_t bytes, uint32_t& offset);
+  void free(uint32_t offset);
+  uint8_t* data(uint32_t offset) const { return base_ + offset; }
+  uint32_t size() const { return size_; }
+
+ private:
+  BufferArena(RemoteDevice& dev, uint8_t* base, uint32_t size, uint32_t alignment, uint32_t slack)
+      : dev_(dev), base_(base), size_(size), alignment_(alignment), slack_(slack) {
+    free_.emplace(0u, size);
+  }
+  bool take(uint32_t span, uint32_t& offset);
+  void give_back(uint32_t offset, uint32_t span);
+
+  RemoteDevice& dev_;
+  uint8_t* base_;
+  uint32_t size_, alignment_, slack_;
+  std::map<uint32_t, uint32_t> free_;  // offset -> bytes, coalesced
+  std::map<uint32_t, uint32_t> used_;  // offset -> bytes (a span, slack included)
+  std::vector<uint32_t> quarantine_;   // offsets of freed spans the host may still read
+};
+
+}  // namespace xen3d::guest

@@ -1,0 +1,200 @@
+// GalliumExecutor: the buffer arena. A local guest may ask for one block of
+// shared memory (a sealed memfd the host allocates and sends it) and place
+// buffers in it: the host driver uses those bytes as the buffer's storage
+// (resource_from_user_memory), so the guest's persistent and coherent maps
+// (ARB_buffer_storage, Mesa's upload managers) write straight into what the
+// driver reads.
+//
+// What that memory is allowed to hold: anything. The guest can change it at
+// any moment, also while the driver reads it, so nothing on the host reads it
+// to decide what is safe: the driver bounds-checks every vertex fetch, index
+// and shader access against the buffer's size (read per access), and
+// util_draw_indirect reads each indirect parameter once into its own
+// variables. The arena is never resized (F_SEAL_SHRINK, F_SEAL_GROW), so the
+// host's mapping of it can never fault, and a buffer's span plus the bytes
+// past its end the driver may read (MesaInternal::kBufferReadSlack) lie
+// inside it.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+
+#include "common/log.h"
+#include "host/executor/gallium_executor.h"
+#include "pipe/p_context.h"
+#include "pipe/p_defines.h"
+#include "pipe/p_screen.h"
+#include "util/u_inlines.h"
+
+namespace xen3d::host {
+
+using proto::ObjectKind;
+
+namespace {
+constexpr uint32_t kPage = 4096;
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::ArenaOpen& r) {
+  const char* rec = "arena_open";
+  if (arena_.base) return reject_("%s: this connection's arena is already open", rec);
+  proto::ArenaOpened answer;
+  std::string why;
+  const uint64_t asked = uint64_t(r.kib) * 1024u;
+  const uint64_t size = std::min<uint64_t>(std::min<uint64_t>(asked, config_.max_arena_bytes), 0x80000000u) / kPage * kPage;
+  const uint64_t held = objects_.bytes();
+  if (!config_.no_arena_reason.empty()) {
+    why = config_.no_arena_reason;
+  } else if (!config_.max_arena_bytes) {
+    why = "the compositor gives guests no buffer arena (--max-arena-mib 0)";
+  } else if (!session_.transport().carries_fds()) {
+    why = "a " + session_.transport().name() + " connection cannot carry shared memory";
+  } else if (!screen_->resource_from_user_memory || !cap(PIPE_CAP_RESOURCE_FROM_USER_MEMORY)) {
+    why = "the host driver cannot place buffers in memory it is given";
+  } else if (!size) {
+    why = "an arena of " + std::to_string(r.kib) + " KiB holds no page";
+  } else if (size > config_.max_resource_bytes || held > config_.max_resource_bytes - size) {
+    why = "an arena of " + std::to_string(size) + " bytes would pass the guest's memory quota of " +
+          std::to_string(config_.max_resource_bytes) + " bytes (" + std::to_string(held) + " in use)";
+  } else {
+    const int fd = memfd_create("xen3d-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    void* m = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, off_t(size)) == 0 &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0) {
+      m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (m == MAP_FAILED) {
+      why = std::string("the host could not allocate the arena: ") + std::strerror(errno);
+      if (fd >= 0) close(fd);
+    } else {
+      arena_.fd = fd;
+      arena_.base = static_cast<uint8_t*>(m);
+      arena_.size = uint32_t(size);
+      arena_.alignment = std::max(64u, cap(PIPE_CAP_MIN_MAP_BUFFER_ALIGNMENT));
+      arena_.slack = MesaInternal::kBufferReadSlack;
+      objects_.hold_bytes(size);
+    }
+  }
+  answer.ok = why.empty();
+  answer.size = arena_.size;
+  answer.alignment = arena_.alignment;
+  answer.slack = arena_.slack;
+  answer.reason = why;
+  session_.reply(answer);
+  if (answer.ok && !session_.transport().send_fd(arena_.fd, why)) {
+    XLOG_WARN("guest %u: %s: %s", config_.connection_id, rec, why.c_str());
+  }
+  if (answer.ok) {
+    XLOG_DEBUG("guest %u: buffer arena of %u KiB", config_.connection_id, arena_.size / 1024);
+  } else {
+    XLOG_INFO("guest %u: no buffer arena: %s", config_.connection_id, why.c_str());
+  }
+  return {};
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreateInArena& r) {
+  const char* rec = "resource_create_in_arena";
+  if (!arena_.base) return reject_("%s #%u: this connection has no arena (arena_open)", rec, r.id);
+  if (auto e = check_resource_words(rec, r.id, r.format, r.usage, r.bind, r.flags); !e.ok()) return e;
+  const auto format = static_cast<pipe_format>(r.format);
+  if (!r.width) return reject_("%s #%u: a buffer of 0 bytes", rec, r.id);
+  if (auto e = check_buffer_size(rec, r.id, r.width, format); !e.ok()) return e;
+  if (r.offset % arena_.alignment) {
+    return reject_("%s #%u: offset %u is not a multiple of the arena's alignment %u", rec, r.id, r.offset, arena_.alignment);
+  }
+  const uint64_t end = uint64_t(r.offset) + r.width + arena_.slack;
+  if (end > arena_.size) {
+    return reject_("%s #%u: bytes %u..%llu (with the driver's %u-byte slack) pass the arena's %u", rec, r.id, r.offset,
+                   static_cast<unsigned long long>(end), arena_.slack, arena_.size);
+  }
+  // The first span starting after this one, and the one before it.
+  auto next = arena_.spans.upper_bound(r.offset);
+  const bool overlaps_next = next != arena_.spans.end() && next->first < end;
+  const bool overlaps_prev = next != arena_.spans.begin() && std::prev(next)->second > r.offset;
+  if (overlaps_next || overlaps_prev) {
+    const auto& other = overlaps_prev ? *std::prev(next) : *next;
+    return reject_("%s #%u: bytes %u..%llu overlap a live buffer's %u..%u", rec, r.id, r.offset,
+                   static_cast<unsigned long long>(end), other.first, other.second);
+  }
+  pipe_resource templ{};
+  templ.target = PIPE_BUFFER;
+  templ.format = format;
+  templ.width0 = r.width;
+  templ.height0 = templ.depth0 = templ.array_size = 1;
+  templ.usage = r.usage;
+  templ.bind = driver_bind_and_flags(r.bind, r.flags, templ.flags);
+  if (!screen_->is_format_supported(screen_, format, PIPE_BUFFER, 0, 0, templ.bind)) {
+    return reject_("%s #%u: a buffer with bind 0x%x is not supported on the host", rec, r.id, templ.bind);
+  }
+  pipe_resource* res = screen_->resource_from_user_memory(screen_, &templ, arena_.base + r.offset);
+  if (!res) return reject_("%s #%u: the host driver could not place a buffer in the arena", rec, r.id);
+  // No zero-fill: the bytes are the guest's own, and what it wrote there already.
+  HostObject obj;
+  obj.kind = ObjectKind::Resource;
+  obj.ptr = res;
+  obj.bytes = 0;  // the arena was charged whole
+  if (auto e = add_object(r.id, obj); !e.ok()) {
+    pipe_resource_reference(&res, nullptr);
+    return e;
+  }
+  arena_.spans.emplace(r.offset, uint32_t(end));
+  arena_.offsets.emplace(r.id, r.offset);
+  return {};
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::ResourceWait& r) {
+  const char* rec = "resource_wait";
+  proto::ResourceIdle idle;
+  idle.ok = true;
+  std::vector<pipe_context*> pipes;
+  for (auto& [id, c] : contexts_) pipes.push_back(c->pipe);
+  if (utility_) pipes.push_back(utility_);
+  if (r.resource) {
+    pipe_resource* res = nullptr;
+    if (auto e = get_resource(r.resource, res, rec); !e.ok()) return e;
+    // A map that is not unsynchronized waits for the driver's work on the
+    // resource, on each context that may have queued some.
+    pipe_box box;
+    u_box_1d(0, std::max(1u, res->width0), &box);
+    for (pipe_context* p : pipes) {
+      pipe_transfer* xfer = nullptr;
+      const unsigned usage = PIPE_MAP_READ | PIPE_MAP_WRITE;
+      void* map = res->target == PIPE_BUFFER ? p->buffer_map(p, res, 0, usage, &box, &xfer)
+                                             : p->texture_map(p, res, 0, usage, &box, &xfer);
+      if (!map) {
+        idle.ok = false;
+        continue;
+      }
+      if (res->target == PIPE_BUFFER) p->buffer_unmap(p, xfer);
+      else p->texture_unmap(p, xfer);
+    }
+  } else {
+    for (pipe_context* p : pipes) {
+      pipe_fence_handle* fence = nullptr;
+      p->flush(p, &fence, 0);
+      if (fence && !screen_->fence_finish(screen_, p, fence, PIPE_TIMEOUT_INFINITE)) idle.ok = false;
+      if (fence) screen_->fence_reference(screen_, &fence, nullptr);
+    }
+  }
+  session_.reply(idle);
+  return {};
+}
+
+void GalliumExecutor::forget_arena_buffer(uint32_t id) {
+  auto it = arena_.offsets.find(id);
+  if (it == arena_.offsets.end()) return;
+  arena_.spans.erase(it->second);
+  arena_.offsets.erase(it);
+}
+
+void GalliumExecutor::close_arena() {
+  if (!arena_.base) return;
+  munmap(arena_.base, arena_.size);
+  close(arena_.fd);
+  objects_.release_bytes(arena_.size);
+  arena_ = Arena{};
+}
+
+}  // namespace xen3d::host
