@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # glxinfo through the remote driver names the remote renderer and the host
-# driver. On the default (NIR) shader path guests get OpenGL 4.3 with
-# tessellation and OpenGL ES 3.2; the TGSI path offers what gallivm's TGSI
-# backend runs (OpenGL 3.3, GLES 3.1).
+# driver. On the default (NIR) shader path local guests get OpenGL 4.5
+# (persistent buffers in the shared arena: ARB_buffer_storage) and OpenGL ES
+# 3.2; without an arena (XEN3D_ARENA_MIB=0, as on tcp) OpenGL 4.3. The TGSI
+# path offers what gallivm's TGSI backend runs (OpenGL 3.3, GLES 3.1).
 . "$(dirname "$0")/harness.sh"
 start_xvfb
 start_compositor
@@ -10,11 +11,20 @@ guest glxinfo >"$work/glxinfo.txt" 2>&1 || { cat "$work/glxinfo.txt"; fail "glxi
 grep -E "renderer string|version string" "$work/glxinfo.txt"
 grep -q "OpenGL renderer string: xen3d (llvmpipe" "$work/glxinfo.txt" || fail "renderer is not the remote driver"
 if [[ "${XEN3D_COMPOSITOR_ARGS:-}" != *"--shader-path tgsi"* ]]; then
-  grep -Eq "OpenGL core profile version string: 4\.[3-9]" "$work/glxinfo.txt" || fail "core profile below 4.3"
-  grep -Eq "OpenGL version string: 4\.[3-9] \(Compatibility" "$work/glxinfo.txt" || fail "compatibility profile below 4.3"
+  grep -Eq "OpenGL core profile version string: 4\.[5-9]" "$work/glxinfo.txt" || fail "core profile below 4.5"
+  grep -Eq "OpenGL version string: 4\.[5-9] \(Compatibility" "$work/glxinfo.txt" || fail "compatibility profile below 4.5"
+  grep -q "GL_ARB_buffer_storage" "$work/glxinfo.txt" || fail "no persistent buffers (ARB_buffer_storage)"
   grep -Eq "OpenGL ES profile version string: OpenGL ES 3\.[2-9]" "$work/glxinfo.txt" || fail "OpenGL ES below 3.2"
   grep -q "GL_ARB_tessellation_shader" "$work/glxinfo.txt" || fail "no tessellation"
   grep -q "GL_KHR_blend_equation_advanced" "$work/glxinfo.txt" || fail "no advanced blending"
+fi
+
+if [[ "${XEN3D_COMPOSITOR_ARGS:-}" != *"--shader-path tgsi"* ]]; then
+  say "no arena: OpenGL 4.3, no ARB_buffer_storage"
+  XEN3D_ARENA_MIB=0 guest glxinfo >"$work/glxinfo-noarena.txt" 2>&1 || fail "glxinfo failed without an arena"
+  grep -E "version string" "$work/glxinfo-noarena.txt"
+  grep -Eq "OpenGL core profile version string: 4\.3" "$work/glxinfo-noarena.txt" || fail "not OpenGL 4.3 without an arena"
+  if grep -q "GL_ARB_buffer_storage" "$work/glxinfo-noarena.txt"; then fail "ARB_buffer_storage without an arena"; fi
 fi
 
 say "the TGSI shader path"

@@ -1,0 +1,183 @@
+// The buffer arena (host/resources/arena.cpp): shared memory the host driver
+// uses in place as persistent buffers' storage, and what a guest may not do
+// with it.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "tests/compositor/helpers.h"
+
+namespace {
+
+struct OpenArena {
+  uint8_t* mem = nullptr;
+  ArenaOpened answer;
+};
+
+OpenArena open_arena(GuestSession& g, uint32_t kib) {
+  ArenaOpen ask;
+  ask.kib = kib;
+  OpenArena a;
+  REQUIRE(g.call(ask, a.answer));
+  INFO(std::string(a.answer.reason));
+  REQUIRE(a.answer.ok);
+  std::string error;
+  const int fd = g.transport().receive_fd(kFdAfterAnswerTimeoutMs, error);
+  INFO(error);
+  REQUIRE(fd >= 0);
+  // The guest can neither shrink nor grow what the host maps.
+  const int sealed = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+  CHECK((fcntl(fd, F_GET_SEALS) & sealed) == sealed);
+  CHECK(ftruncate(fd, 0) != 0);
+  void* m = mmap(nullptr, a.answer.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  REQUIRE(m != MAP_FAILED);
+  a.mem = static_cast<uint8_t*>(m);
+  return a;
+}
+
+void arena_buffer(GuestSession& g, uint32_t id, uint32_t offset, uint32_t bytes) {
+  ResourceCreateInArena r;
+  r.id = id;
+  r.width = bytes;
+  r.offset = offset;
+  r.format = PIPE_FORMAT_R8_UNORM;
+  r.bind = PIPE_BIND_VERTEX_BUFFER;
+  r.flags = PIPE_RESOURCE_FLAG_MAP_PERSISTENT | PIPE_RESOURCE_FLAG_MAP_COHERENT;
+  REQUIRE(g.send(r));
+}
+
+void copy_buffer(GuestSession& g, uint32_t dst, uint32_t src, uint32_t bytes) {
+  ResourceCopyRegion c;
+  c.dst = dst;
+  c.src = src;
+  c.src_box = Box{0, 0, 0, int(bytes), 1, 1};
+  REQUIRE(g.send(c));
+}
+
+bool wait_idle(GuestSession& g, uint32_t id) {
+  ResourceWait w;
+  w.resource = id;
+  ResourceIdle idle;
+  return g.call(w, idle) && idle.ok;
+}
+
+}  // namespace
+
+TEST_CASE("arena buffers are the guest's shared memory, read and written in place by the host driver",
+          "[compositor][executor][arena]") {
+  Compositor c;
+  auto g = c.connect("arena");
+  REQUIRE(g->info().host_minor >= 6);
+  make_context(*g);
+  OpenArena a = open_arena(*g, 1024);
+  CHECK(a.answer.size == 1024u * 1024u);
+  CHECK(a.answer.alignment >= 64);
+  CHECK(std::all_of(a.mem, a.mem + a.answer.size, [](uint8_t b) { return b == 0; }));  // fresh memory is zero
+
+  constexpr uint32_t kBytes = 4096;
+  const uint32_t off = 8 * a.answer.alignment;
+  arena_buffer(*g, 50, off, kBytes);
+  make_buffer(*g, 51, kBytes, PIPE_BIND_VERTEX_BUFFER);
+
+  // Guest -> host: written in place, no transfer; the copy reads the arena.
+  for (uint32_t i = 0; i < kBytes; ++i) a.mem[off + i] = uint8_t(i * 7 + 3);
+  copy_buffer(*g, 51, 50, kBytes);
+  const auto copied = read_box(*g, 51, Box{0, 0, 0, int(kBytes), 1, 1}, kBytes);
+  CHECK(std::equal(copied.begin(), copied.end(), a.mem + off));
+
+  // Host -> guest: the driver writes the arena; after resource_wait the guest sees it.
+  std::vector<uint8_t> pattern(kBytes);
+  for (uint32_t i = 0; i < kBytes; ++i) pattern[i] = uint8_t(255 - i);
+  write_box(*g, 51, Box{0, 0, 0, int(kBytes), 1, 1}, kBytes, pattern);
+  copy_buffer(*g, 50, 51, kBytes);
+  REQUIRE(wait_idle(*g, 50));
+  CHECK(std::equal(pattern.begin(), pattern.end(), a.mem + off));
+  REQUIRE(wait_idle(*g, 0));
+
+  // A destroyed buffer's span can hold a new one.
+  ObjectDestroy d;
+  d.id = 50;
+  d.kind = uint8_t(ObjectKind::Resource);
+  REQUIRE(g->send(d));
+  arena_buffer(*g, 52, off, kBytes);
+  REQUIRE(ping(*g, 1));
+  // The arena counts against the guest's memory quota.
+  CHECK(stats(*g).connection_bytes >= a.answer.size);
+  munmap(a.mem, a.answer.size);
+}
+
+TEST_CASE("arena buffers must stay inside the arena, aligned, apart from each other; one arena per guest",
+          "[compositor][executor][arena][isolation]") {
+  Compositor c;
+  auto witness = c.connect("witness");
+  auto fresh = [&](const char* name) {
+    auto g = c.connect(name);
+    make_context(*g);
+    return g;
+  };
+  SECTION("no arena") {
+    auto g = fresh("no-arena");
+    arena_buffer(*g, 50, 0, 64);
+    CHECK(poisoned_with(*g, "has no arena"));
+  }
+  SECTION("misaligned") {
+    auto g = fresh("misaligned");
+    OpenArena a = open_arena(*g, 64);
+    arena_buffer(*g, 50, 4, 64);
+    CHECK(poisoned_with(*g, "alignment"));
+    munmap(a.mem, a.answer.size);
+  }
+  SECTION("past the end, counting the driver's slack") {
+    auto g = fresh("past-end");
+    OpenArena a = open_arena(*g, 64);
+    arena_buffer(*g, 50, 0, a.answer.size);
+    CHECK(poisoned_with(*g, "pass the arena"));
+    munmap(a.mem, a.answer.size);
+  }
+  SECTION("overlapping a live buffer") {
+    auto g = fresh("overlap");
+    OpenArena a = open_arena(*g, 64);
+    arena_buffer(*g, 50, 0, 4096);
+    arena_buffer(*g, 51, 4096 - a.answer.alignment, 64);
+    CHECK(poisoned_with(*g, "overlap"));
+    munmap(a.mem, a.answer.size);
+  }
+  SECTION("a second arena") {
+    auto g = fresh("two-arenas");
+    OpenArena a = open_arena(*g, 64);
+    ArenaOpen again;
+    again.kib = 64;
+    REQUIRE(g->send(again));
+    CHECK(poisoned_with(*g, "already open"));
+    munmap(a.mem, a.answer.size);
+  }
+  REQUIRE(ping(*witness, 7));
+}
+
+TEST_CASE("the arena is refused beyond the guest's memory quota and while recording",
+          "[compositor][executor][arena]") {
+  SECTION("quota") {
+    Compositor c("--max-guest-mem-mib 16");
+    auto g = c.connect("quota");
+    ArenaOpen ask;
+    ask.kib = 64 * 1024;
+    ArenaOpened answer;
+    REQUIRE(g->call(ask, answer));
+    CHECK_FALSE(answer.ok);
+    CHECK(std::string(answer.reason).find("quota") != std::string::npos);
+    REQUIRE(ping(*g, 1));
+  }
+  SECTION("--max-arena-mib 0") {
+    Compositor c("--max-arena-mib 0");
+    auto g = c.connect("none");
+    ArenaOpen ask;
+    ask.kib = 1024;
+    ArenaOpened answer;
+    REQUIRE(g->call(ask, answer));
+    CHECK_FALSE(answer.ok);
+    CHECK(std::string(answer.reason).find("--max-arena-mib") != std::string::npos);
+  }
+}
