@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "guest/pipe-remote/remote_device.h"
+#include "pipe/p_defines.h"
 
 namespace xen3d::guest {
 
@@ -63,6 +64,11 @@ std::unique_ptr<BufferArena> BufferArena::open(RemoteDevice& dev, std::string& w
 
 BufferArena::~BufferArena() { munmap(base_, size_); }
 
+bool BufferArena::suits(unsigned usage, uint32_t bytes) {
+  return bytes >= kInPlaceBytes &&
+         (usage == PIPE_USAGE_DYNAMIC || usage == PIPE_USAGE_STREAM || usage == PIPE_USAGE_STAGING);
+}
+
 bool BufferArena::take(uint32_t span, uint32_t& offset) {
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     if (it->second < span) continue;
@@ -71,16 +77,18 @@ bool BufferArena::take(uint32_t span, uint32_t& offset) {
     free_.erase(it);
     if (rest) free_.emplace(offset + span, rest);
     used_.emplace(offset, span);
+    used_bytes_ += span;
     return true;
   }
   return false;
 }
 
-bool BufferArena::alloc(uint32_t bytes, uint32_t& offset) {
+bool BufferArena::alloc(uint32_t bytes, uint32_t& offset, bool optional) {
   const uint64_t need = (uint64_t(bytes) + slack_ + alignment_ - 1) / alignment_ * alignment_;
   if (!bytes || need > size_) return false;
+  if (optional && used_bytes_ + need > uint64_t(size_) / 4 * 3) return false;
   if (take(uint32_t(need), offset)) return true;
-  if (quarantine_.empty()) return false;
+  if (optional || quarantine_.empty()) return false;  // not worth a wait: it can live on the host
   // Room may be waiting in quarantine: once the host has finished what is
   // queued, no buffer freed so far is read any more.
   proto::ResourceWait wait;
@@ -92,6 +100,7 @@ bool BufferArena::alloc(uint32_t bytes, uint32_t& offset) {
     if (it == used_.end()) continue;
     const uint32_t span = it->second;
     used_.erase(it);
+    used_bytes_ -= span;
     give_back(off, span);
   }
   quarantine_.clear();

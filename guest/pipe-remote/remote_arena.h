@@ -32,8 +32,19 @@ class BufferArena {
   BufferArena& operator=(const BufferArena&) = delete;
 
   // A span for a buffer of `bytes`: its offset, or false when even after
-  // waiting for the host the arena has no room.
-  bool alloc(uint32_t bytes, uint32_t& offset);
+  // waiting for the host the arena has no room. Buffers that could live on
+  // the host instead (`optional`) leave a quarter of the arena to
+  // persistent ones, which cannot.
+  bool alloc(uint32_t bytes, uint32_t& offset, bool optional = false);
+  // Whether a buffer of this usage and size is worth placing in the arena
+  // without being persistent: large buffers the CPU keeps writing or
+  // reading (PIPE_USAGE_DYNAMIC, STREAM, STAGING), whose big writes and
+  // reads then go in place instead of through the bulk heap.
+  static bool suits(unsigned usage, uint32_t bytes);
+  // Writes and maps of at least this many bytes go in place (after
+  // resource_wait) in an arena buffer; smaller ones keep the wait-free
+  // ordered path (the host copies them in when it gets there).
+  static constexpr uint32_t kInPlaceBytes = 256u << 10;
   void free(uint32_t offset);
   uint8_t* data(uint32_t offset) const { return base_ + offset; }
   uint32_t size() const { return size_; }
@@ -52,6 +63,7 @@ class BufferArena {
   std::map<uint32_t, uint32_t> free_;  // offset -> bytes, coalesced
   std::map<uint32_t, uint32_t> used_;  // offset -> bytes (a span, slack included)
   std::vector<uint32_t> quarantine_;   // offsets of freed spans the host may still read
+  uint64_t used_bytes_ = 0;
 };
 
 }  // namespace xen3d::guest

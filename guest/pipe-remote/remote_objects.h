@@ -69,6 +69,7 @@ struct RemoteTransfer {
   // Where `data` starts in `span` or `staging`: buffer maps keep GL's
   // GL_MIN_MAP_BUFFER_ALIGNMENT (the pointer to byte x is x modulo it).
   uint32_t skew;
+  bool in_arena;  // the map is the buffer's own bytes in the arena: nothing to send
   // PIPE_MAP_FLUSH_EXPLICIT: only these byte ranges (of the mapping) go back.
   std::vector<std::pair<uint32_t, uint32_t>> flushed;
 };

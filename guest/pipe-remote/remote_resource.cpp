@@ -21,10 +21,15 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
   util_range_init(&r->valid);
   r->written = false;
 
-  if (templ->target == PIPE_BUFFER && (templ->flags & PIPE_RESOURCE_FLAG_MAP_PERSISTENT)) {
+  BufferArena* arena = remote(s)->arena.get();
+  const bool persistent = templ->flags & PIPE_RESOURCE_FLAG_MAP_PERSISTENT;
+  std::unique_lock<std::mutex> g(dev.lock());
+  if (templ->target == PIPE_BUFFER && arena && !persistent && BufferArena::suits(templ->usage, templ->width0) &&
+      arena->alloc(templ->width0, r->arena_offset, true)) {
+    r->arena_data = arena->data(r->arena_offset);
+  }
+  if (templ->target == PIPE_BUFFER && persistent) {
     // st/mesa asks for persistent buffers only when the arena exists (PIPE_CAP_BUFFER_MAP_PERSISTENT_COHERENT).
-    BufferArena* arena = remote(s)->arena.get();
-    std::lock_guard<std::mutex> g(dev.lock());
     if (!arena || !arena->alloc(templ->width0, r->arena_offset)) {
       guest_log(true, "no room for a persistent buffer of %u bytes in the %u MiB arena (XEN3D_ARENA_MIB)",
                 templ->width0, arena ? arena->size() >> 20 : 0);
@@ -33,6 +38,8 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
       return nullptr;
     }
     r->arena_data = arena->data(r->arena_offset);
+  }
+  if (r->arena_data) {
     proto::ResourceCreateInArena rec;
     rec.id = r->id;
     rec.width = templ->width0;
@@ -58,7 +65,6 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
   rec.usage = templ->usage;
   rec.bind = templ->bind;
   rec.flags = templ->flags;
-  std::lock_guard<std::mutex> g(dev.lock());
   dev.session().send(rec);
   return &r->base;
 }

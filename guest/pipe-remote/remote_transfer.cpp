@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 
+#include "guest/pipe-remote/remote_arena.h"
 #include "guest/pipe-remote/remote_context.h"
 #include "guest/pipe-remote/remote_objects.h"
 #include "util/format/u_format.h"
@@ -165,19 +166,30 @@ uintptr_t map_alignment(pipe_resource* res) {
   return a > 0 && !(a & (a - 1)) ? uintptr_t(a) : 1;
 }
 
-// A persistent buffer's map is its span of the arena. Unless the map is
-// unsynchronized, the host first finishes the work queued on the buffer.
+// Whether a map or write of an arena buffer goes in place: persistent maps
+// must; unsynchronized ones and reads cost nothing more there; large writes
+// trade a wait for the host for the copy through the bulk heap. Small
+// synchronized writes keep that ordered, wait-free path.
+bool in_place(pipe_resource* res, unsigned usage, unsigned size) {
+  return remote(res)->arena_data &&
+         ((usage & (PIPE_MAP_PERSISTENT | PIPE_MAP_UNSYNCHRONIZED | PIPE_MAP_READ)) || size >= BufferArena::kInPlaceBytes);
+}
+
+// Has the host finish the work queued on an arena buffer before the guest touches its bytes.
+void wait_for_host(RemoteContext* c, RemoteResource* r, unsigned usage) {
+  if (usage & PIPE_MAP_UNSYNCHRONIZED) return;
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  if (c->dev->lost()) return;
+  proto::ResourceWait wait;
+  wait.resource = r->id;
+  proto::ResourceIdle idle;
+  c->dev->session().call(wait, idle);
+}
+
+// An arena buffer's map in place: its span of the arena.
 void* map_in_arena(RemoteContext* c, RemoteTransfer* t, unsigned usage) {
   RemoteResource* r = remote(t->base.resource);
-  if (!(usage & PIPE_MAP_UNSYNCHRONIZED)) {
-    std::lock_guard<std::mutex> g(c->dev->lock());
-    if (!c->dev->lost()) {
-      proto::ResourceWait wait;
-      wait.resource = r->id;
-      proto::ResourceIdle idle;
-      c->dev->session().call(wait, idle);
-    }
-  }
+  wait_for_host(c, r, usage);
   if (usage & PIPE_MAP_WRITE) mark_written(t->base.resource, t->base.box.x, t->base.box.width);
   t->data = r->arena_data + t->base.box.x;
   return t->data;
@@ -196,7 +208,8 @@ void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage,
   t->base.stride = l.stride;
   t->base.layer_stride = unsigned(l.layer_stride);
   t->size = l.size;
-  if (remote(res)->arena_data) {
+  if (in_place(res, usage, unsigned(l.size))) {
+    t->in_arena = true;
     *out = &t->base;
     return map_in_arena(c, t, usage);
   }
@@ -254,7 +267,7 @@ void unmap(pipe_context* ctx, pipe_transfer* transfer) {
   auto* t = reinterpret_cast<RemoteTransfer*>(transfer);
   pipe_resource* res = transfer->resource;
   const pipe_box& box = transfer->box;
-  if (!remote(res)->arena_data) {
+  if (!t->in_arena) {
     std::lock_guard<std::mutex> g(c->dev->lock());
     proto::GuestSession& s = c->dev->session();
     if ((transfer->usage & PIPE_MAP_WRITE) && !c->dev->lost()) {
@@ -291,12 +304,11 @@ void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsig
   pipe_box box;
   u_box_1d(offset, size, &box);
   mark_written(res, offset, size);
-  if (remote(res)->arena_data && (usage & PIPE_MAP_UNSYNCHRONIZED)) {
+  if (in_place(res, usage & ~PIPE_MAP_READ, size)) {
+    wait_for_host(c, remote(res), usage);
     std::memcpy(remote(res)->arena_data + offset, data, size);
     return;
   }
-  // Otherwise in order with the records before it, as for any buffer: the
-  // host writes it when it gets there (an in-place write would have to wait).
   std::lock_guard<std::mutex> g(c->dev->lock());
   if (c->dev->lost() || !size) return;
   c->dev->use_context(c->id);
