@@ -734,6 +734,15 @@ void invalidate_resource(pipe_context* ctx, pipe_resource* res) {
   emit_field(ctx, &proto::InvalidateResource::resource, id_of(res));
 }
 
+// From the table the screen fetched once: 1, 2, 4, 8 and 16 samples start at 0, 1, 3, 7 and 15.
+void get_sample_position(pipe_context* ctx, unsigned sample_count, unsigned sample_index, float* out) {
+  out[0] = out[1] = 0.5f;
+  if (!sample_count || sample_count > 16 || (sample_count & (sample_count - 1)) || sample_index >= sample_count) return;
+  const auto& pos = remote(ctx->screen)->sample_positions[sample_count - 1 + sample_index];
+  out[0] = pos[0];
+  out[1] = pos[1];
+}
+
 void texture_barrier(pipe_context* ctx, unsigned flags) {
   emit_field(ctx, &proto::TextureBarrier::flags, flags);
 }
@@ -962,6 +971,7 @@ pipe_context* remote_context_create(pipe_screen* screen, void* priv, unsigned fl
   p->invalidate_resource = invalidate_resource;
   p->flush_resource = flush_resource;
   p->texture_barrier = texture_barrier;
+  p->get_sample_position = get_sample_position;
   p->memory_barrier = memory_barrier;
 
   p->create_query = create_query;

@@ -221,6 +221,13 @@ pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique
   scr->sink = std::move(sink);
   scr->caps = std::move(caps);
   scr->shader_cache = open_shader_cache(*scr->caps);
+  scr->sample_positions.fill({0.5f, 0.5f});
+  proto::SamplePositions positions;
+  if (scr->dev->session().info().host_minor >= 6 && scr->dev->session().call(proto::GetSamplePositions{}, positions)) {
+    for (size_t i = 0; i < positions.positions.size() && i < scr->sample_positions.size(); ++i) {
+      scr->sample_positions[i] = {positions.positions[i].x, positions.positions[i].y};
+    }
+  }
   std::string no_arena;
   scr->arena = BufferArena::open(*scr->dev, no_arena);
   if (scr->arena) {

@@ -3,6 +3,7 @@
 // that live on the host.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <chrono>
 #include <memory>
@@ -57,6 +58,9 @@ struct RemoteScreen {
   std::unique_ptr<RemoteDevice> dev;
   std::unique_ptr<PresentSink> sink;
   std::unique_ptr<proto::CapsTable> caps;
+  // The host driver's sample positions for 1, 2, 4, 8 and 16 samples
+  // (get_sample_positions; pixel centres before protocol 2.6).
+  std::array<std::array<float, 2>, 31> sample_positions;
   // Where persistent buffers live (null: none, and no persistent maps).
   std::unique_ptr<BufferArena> arena;
   std::string name;

@@ -500,6 +500,25 @@ proto::DecodeError GalliumExecutor::handle(const proto::GetTimestamp&) {
   return {};
 }
 
+proto::DecodeError GalliumExecutor::handle(const proto::GetSamplePositions&) {
+  std::array<proto::SamplePosition, 31> positions;
+  pipe_context* p = utility_context();
+  size_t n = 0;
+  for (unsigned count = 1; count <= 16; count *= 2) {
+    for (unsigned i = 0; i < count; ++i, ++n) {
+      // llvmpipe names only 4x positions and leaves the rest alone.
+      float v[2] = {0.5f, 0.5f};
+      if (p && p->get_sample_position) p->get_sample_position(p, count, i, v);
+      positions[n].x = std::clamp(v[0], 0.0f, 1.0f);
+      positions[n].y = std::clamp(v[1], 0.0f, 1.0f);
+    }
+  }
+  proto::SamplePositions answer;
+  answer.positions = proto::TailView<proto::SamplePosition>(std::span<const proto::SamplePosition>(positions));
+  session_.reply(answer);
+  return {};
+}
+
 proto::DecodeError GalliumExecutor::handle(const proto::HostStats&) {
   proto::Stats s;
   s.guests = GlobalObjectStats::guests.load();

@@ -100,6 +100,7 @@ class GalliumExecutor {
   // Screen
   DecodeError handle(const proto::GetCaps&);
   DecodeError handle(const proto::GetTimestamp&);
+  DecodeError handle(const proto::GetSamplePositions&);
   DecodeError handle(const proto::ContextCreate&);
   DecodeError handle(const proto::ContextUse&);
   DecodeError handle(const proto::ObjectDestroy&);

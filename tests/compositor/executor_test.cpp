@@ -875,3 +875,23 @@ TEST_CASE("guests drawing and mapping at the same time do not race in the host d
   }
   CHECK(c.log_text().find("rejected") == std::string::npos);
 }
+
+TEST_CASE("get_sample_positions answers the host driver's positions for 1 to 16 samples",
+          "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("sample-positions");
+  REQUIRE(g->info().host_minor >= 6);
+  SamplePositions answer;
+  REQUIRE(g->call(GetSamplePositions{}, answer));
+  REQUIRE(answer.positions.size() == 31);
+  // One sample sits at the pixel centre; llvmpipe's 4x pattern does not.
+  CHECK(answer.positions[0].x == 0.5f);
+  CHECK(answer.positions[0].y == 0.5f);
+  bool off_centre = false;
+  for (size_t i = 3; i < 7; ++i) {
+    CHECK(answer.positions[i].x >= 0.0f);
+    CHECK(answer.positions[i].x <= 1.0f);
+    off_centre = off_centre || answer.positions[i].x != 0.5f || answer.positions[i].y != 0.5f;
+  }
+  CHECK(off_centre);
+}
