@@ -86,9 +86,12 @@ bool BufferArena::take(uint32_t span, uint32_t& offset) {
 bool BufferArena::alloc(uint32_t bytes, uint32_t& offset, bool optional) {
   const uint64_t need = (uint64_t(bytes) + slack_ + alignment_ - 1) / alignment_ * alignment_;
   if (!bytes || need > size_) return false;
-  if (optional && used_bytes_ + need > uint64_t(size_) / 4 * 3) return false;
+  if (optional && used_bytes_ - quarantined_bytes_ + need > uint64_t(size_) / 4 * 3) return false;
   if (take(uint32_t(need), offset)) return true;
-  if (optional || quarantine_.empty()) return false;  // not worth a wait: it can live on the host
+  // A buffer that can live on the host is worth a wait only once a quarter
+  // of the arena waits in quarantine (apps that keep respecifying big
+  // dynamic buffers would otherwise push them all out of the arena).
+  if (quarantine_.empty() || (optional && quarantined_bytes_ < size_ / 4)) return false;
   // Room may be waiting in quarantine: once the host has finished what is
   // queued, no buffer freed so far is read any more.
   proto::ResourceWait wait;
@@ -104,10 +107,16 @@ bool BufferArena::alloc(uint32_t bytes, uint32_t& offset, bool optional) {
     give_back(off, span);
   }
   quarantine_.clear();
+  quarantined_bytes_ = 0;
   return take(uint32_t(need), offset);
 }
 
-void BufferArena::free(uint32_t offset) { quarantine_.push_back(offset); }
+void BufferArena::free(uint32_t offset) {
+  auto it = used_.find(offset);
+  if (it == used_.end()) return;
+  quarantine_.push_back(offset);
+  quarantined_bytes_ += it->second;
+}
 
 void BufferArena::give_back(uint32_t offset, uint32_t span) {
   auto next = free_.lower_bound(offset);

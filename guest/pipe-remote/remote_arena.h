@@ -63,7 +63,8 @@ class BufferArena {
   std::map<uint32_t, uint32_t> free_;  // offset -> bytes, coalesced
   std::map<uint32_t, uint32_t> used_;  // offset -> bytes (a span, slack included)
   std::vector<uint32_t> quarantine_;   // offsets of freed spans the host may still read
-  uint64_t used_bytes_ = 0;
+  uint64_t used_bytes_ = 0;         // spans in use or in quarantine
+  uint64_t quarantined_bytes_ = 0;
 };
 
 }  // namespace xen3d::guest

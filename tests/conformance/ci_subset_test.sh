@@ -4,7 +4,9 @@
 #   ci_subset_test.sh          GLX: a fixed, representative subset of piglit's
 #                              quick_gl (every 8th test by name, 970 tests:
 #                              ci-subset.txt, made by
-#                              `piglit_compare.py list RESULTS --every 8`),
+#                              `piglit_compare.py list RESULTS --every 8`,
+#                              plus the buffer-storage and map-alignment
+#                              tests: 988),
 #                              baseline-remote.txt (the default shader
 #                              path: NIR).
 #   ci_subset_test.sh --gles   OpenGL ES: every GLES test of quick_gl
