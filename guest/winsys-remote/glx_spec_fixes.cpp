@@ -21,6 +21,11 @@
 //    create the context, and make it robust (glx_robustness.c); the
 //    extension is added to the GLX extension string.
 //
+// 4. glXChooseFBConfig, GLX_SAMPLES n: the GLX spec asks for the fewest
+//    samples of at least n; Mesa makes a visual of exactly n samples, or none
+//    when the driver has no n-sample format (llvmpipe has 4 only: a request
+//    for 2 failed). We ask again with more samples, up to 32.
+//
 // The build renames Mesa's functions to xen3d_mesa_* in a copy of the static
 // library (rename_symbols.py, guest/winsys-remote/meson.build); Mesa's sources
 // are untouched. glXGetProcAddress is renamed and wrapped too, since loaders
@@ -42,8 +47,34 @@ extern "C" GLXContext xen3d_mesa_glXCreateContextAttribsARB(Display* dpy, GLXFBC
 extern "C" const char* xen3d_mesa_glXQueryExtensionsString(Display* dpy, int screen);
 extern "C" void xen3d_glx_make_robust(GLXContext context, int robust_access, int lose_context_on_reset);
 
+namespace {
+
+// Mesa's glXChooseFBConfig with GLX_SAMPLES read as a minimum (item 4).
+GLXFBConfig* choose_with_samples(Display* dpy, int screen, const int* attribs, int* nitems) {
+  GLXFBConfig* found = xen3d_mesa_glXChooseFBConfig(dpy, screen, attribs, nitems);
+  if ((found && *nitems > 0) || !attribs) return found;
+  std::vector<int> more;
+  int samples_at = -1;
+  for (const int* a = attribs; *a != None; a += 2) {
+    if (a[0] == GLX_SAMPLES && a[1] > 0) samples_at = static_cast<int>(more.size()) + 1;
+    more.push_back(a[0]);
+    more.push_back(a[1]);
+  }
+  if (samples_at < 0) return found;
+  more.push_back(None);
+  for (int samples = more[samples_at] + 1; samples <= 32; ++samples) {
+    more[samples_at] = samples;
+    std::free(found);
+    found = xen3d_mesa_glXChooseFBConfig(dpy, screen, more.data(), nitems);
+    if (found && *nitems > 0) return found;
+  }
+  return found;
+}
+
+}  // namespace
+
 XEN3D_EXPORT GLXFBConfig* glXChooseFBConfig(Display* dpy, int screen, const int* attribs, int* nitems) {
-  GLXFBConfig* asked = xen3d_mesa_glXChooseFBConfig(dpy, screen, attribs, nitems);
+  GLXFBConfig* asked = choose_with_samples(dpy, screen, attribs, nitems);
   if (!attribs || !attribs[0] || !asked || *nitems != 1) return asked;
   std::vector<int> with_depth;
   for (const int* a = attribs; *a != None; a += 2) {
@@ -53,7 +84,7 @@ XEN3D_EXPORT GLXFBConfig* glXChooseFBConfig(Display* dpy, int screen, const int*
   }
   with_depth.insert(with_depth.end(), {GLX_DEPTH_SIZE, 1, None});
   int n = 0;
-  GLXFBConfig* deep = xen3d_mesa_glXChooseFBConfig(dpy, screen, with_depth.data(), &n);
+  GLXFBConfig* deep = choose_with_samples(dpy, screen, with_depth.data(), &n);
   auto* both = deep && n == 1 ? static_cast<GLXFBConfig*>(std::malloc(2 * sizeof(GLXFBConfig))) : nullptr;
   if (!both) {
     std::free(deep);

@@ -60,6 +60,32 @@ proto::DecodeError GalliumExecutor::handle(const proto::Clear& r) {
 }
 
 namespace {
+// The part of a blit's destination box inside scissor {minx, miny, maxx, maxy};
+// a box with no part inside is empty at the scissor's corner.
+template <class Scissor>
+WireBox clip_to_scissor(const WireBox& b, const Scissor& sc) {
+  const int64_t x0 = std::max<int64_t>(b.x, sc[0]), y0 = std::max<int64_t>(b.y, sc[1]);
+  const int64_t x1 = std::min<int64_t>(int64_t(b.x) + b.width, sc[2]);
+  const int64_t y1 = std::min<int64_t>(int64_t(b.y) + b.height, sc[3]);
+  if (b.width < 0 || b.height < 0) return b;  // check_box names the negative size
+  if (x1 <= x0 || y1 <= y0) return {0, 0, b.z, 0, 0, b.depth};
+  return {int32_t(x0), int32_t(y0), b.z, int32_t(x1 - x0), int32_t(y1 - y0), b.depth};
+}
+
+// The part of a (possibly mirrored) blit source box inside its level, with
+// positive sizes.
+WireBox clamp_to_level(const WireBox& b, const pipe_resource& res, unsigned level) {
+  int64_t x0 = b.x, x1 = int64_t(b.x) + b.width, y0 = b.y, y1 = int64_t(b.y) + b.height;
+  if (x1 < x0) std::swap(x0, x1);
+  if (y1 < y0) std::swap(y0, y1);
+  x0 = std::clamp<int64_t>(x0, 0, level_width(res, level));
+  x1 = std::clamp<int64_t>(x1, 0, level_width(res, level));
+  y0 = std::clamp<int64_t>(y0, 0, level_height(res, level));
+  y1 = std::clamp<int64_t>(y1, 0, level_height(res, level));
+  if (x1 == x0 || y1 == y0) return {0, 0, b.z, 0, 0, b.depth};
+  return {int32_t(x0), int32_t(y0), b.z, int32_t(x1 - x0), int32_t(y1 - y0), b.depth};
+}
+
 struct SurfaceRect {
   unsigned width, height;
 };
@@ -75,6 +101,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ClearRenderTarget& r) {
   HostObject* o = nullptr;
   if (auto e = get_owned(r.surface, ObjectKind::Surface, *ctx, o, rec); !e.ok()) return e;
   auto* s = static_cast<pipe_surface*>(o->ptr);
+  if (!o->renderable) return reject_("%s: the host cannot render to surface #%u (%s)", rec, r.surface, util_format_short_name(s->format));
   if (util_format_is_depth_or_stencil(s->format)) return reject_("%s: surface #%u is a depth-stencil surface", rec, r.surface);
   const SurfaceRect sz = surface_size(s);
   if (uint64_t{r.x} + r.width > sz.width || uint64_t{r.y} + r.height > sz.height) {
@@ -94,6 +121,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ClearDepthStencil& r) {
   HostObject* o = nullptr;
   if (auto e = get_owned(r.surface, ObjectKind::Surface, *ctx, o, rec); !e.ok()) return e;
   auto* s = static_cast<pipe_surface*>(o->ptr);
+  if (!o->renderable) return reject_("%s: the host cannot render to surface #%u (%s)", rec, r.surface, util_format_short_name(s->format));
   if (!util_format_is_depth_or_stencil(s->format)) return reject_("%s: surface #%u is not a depth-stencil surface", rec, r.surface);
   if (!r.clear_flags || (r.clear_flags & ~PIPE_CLEAR_DEPTHSTENCIL)) return reject_("%s: clear_flags 0x%x is not depth and/or stencil", rec, r.clear_flags);
   if (std::isnan(r.depth)) return reject_("%s: depth is NaN", rec);
@@ -158,7 +186,8 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
   pipe_blit_info bi{};
   const proto::BlitSide sides[2] = {r.dst, r.src};
   const char* names[2] = {"blit dst", "blit src"};
-  for (unsigned i = 0; i < 2; ++i) {
+  // The source first: whether it is multisampled decides how the destination is checked.
+  for (unsigned i : {1u, 0u}) {
     const proto::BlitSide& s = sides[i];
     auto& out = i == 0 ? bi.dst : bi.src;
     pipe_resource* res = nullptr;
@@ -166,8 +195,16 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
     if (res->target == PIPE_BUFFER) return reject_("%s: resource #%u is a buffer", names[i], s.resource);
     if (auto e = check_level(*res, s.level, names[i], s.resource); !e.ok()) return e;
     const WireBox wb{s.box.x, s.box.y, s.box.z, s.box.width, s.box.height, s.box.depth};
-    if (auto why = check_box(*res, s.level, wb, i == 0 ? BoxRule::Plain : BoxRule::BlitSource); !why.empty()) {
-      return reject_("%s: %s of resource #%u", names[i], why.c_str(), s.resource);
+    // A scissored blit is drawn by the driver's blitter, which clips to the
+    // scissor: st/mesa sends stretched and mirrored blits unclipped, with the
+    // scissor holding the part inside the framebuffer. What is written is the
+    // box within the scissor; the source is sampled with its coordinates
+    // clamped to the level (fetches outside it return zero). Resolves of
+    // multisampled sources may be copies: they stay inside both levels.
+    const bool clipped = r.scissor_enable && (i == 1 ? res : bi.src.resource)->nr_samples <= 1;
+    const WireBox checked = !clipped ? wb : i == 0 ? clip_to_scissor(wb, r.scissor) : clamp_to_level(wb, *res, s.level);
+    if (auto why = check_box(*res, s.level, checked, i == 0 ? BoxRule::Plain : BoxRule::BlitSource); !why.empty()) {
+      return reject_("%s: %s of resource #%u%s", names[i], why.c_str(), s.resource, clipped ? " (within the scissor)" : "");
     }
     pipe_format f;
     if (auto e = check_view_format(*res, s.format, names[i], s.resource, f); !e.ok()) return e;
@@ -186,9 +223,11 @@ proto::DecodeError GalliumExecutor::handle(const proto::Blit& r) {
   const bool dst_zs = util_format_is_depth_or_stencil(bi.dst.format), src_zs = util_format_is_depth_or_stencil(bi.src.format);
   if ((r.mask & PIPE_MASK_ZS) && !(dst_zs && src_zs)) return reject_("%s: depth/stencil mask on color formats", rec);
   if ((r.mask & PIPE_MASK_RGBA) && (dst_zs || src_zs)) return reject_("%s: color mask on depth/stencil formats", rec);
-  if (r.filter == PIPE_TEX_FILTER_LINEAR &&
-      (src_zs || util_format_is_pure_integer(bi.src.format) || util_format_is_pure_integer(bi.dst.format))) {
-    return reject_("%s: linear filtering of integer or depth/stencil formats", rec);
+  // Depth and stencil take any filter (u_blitter samples them nearest;
+  // st/mesa's mipmap generation asks for linear); integer colors cannot be filtered.
+  if (r.filter == PIPE_TEX_FILTER_LINEAR && !src_zs &&
+      (util_format_is_pure_integer(bi.src.format) || util_format_is_pure_integer(bi.dst.format))) {
+    return reject_("%s: linear filtering of integer formats", rec);
   }
   const unsigned dst_samples = std::max(1u, unsigned(bi.dst.resource->nr_samples));
   const unsigned src_samples = std::max(1u, unsigned(bi.src.resource->nr_samples));
@@ -311,15 +350,37 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCopyRegion& r) {
     return reject_("%s: resources #%u and #%u have different sample counts", rec, r.dst, r.src);
   }
   const auto df = static_cast<pipe_format>(dst->format), sf = static_cast<pipe_format>(src->format);
-  if (util_format_get_blocksize(df) != util_format_get_blocksize(sf) ||
-      util_format_get_blockwidth(df) != util_format_get_blockwidth(sf) ||
-      util_format_get_blockheight(df) != util_format_get_blockheight(sf)) {
+  // Copies move blocks of equal bytes: compressed blocks to and from texels
+  // of their size (ARB_copy_image's compatible formats).
+  const unsigned sbw = util_format_get_blockwidth(sf), sbh = util_format_get_blockheight(sf);
+  const unsigned dbw = util_format_get_blockwidth(df), dbh = util_format_get_blockheight(df);
+  const bool same_blocks = sbw == dbw && sbh == dbh;
+  if (util_format_get_blocksize(df) != util_format_get_blocksize(sf) || (!same_blocks && sbw > 1 && dbw > 1)) {
     return reject_("%s: formats %s and %s have different block sizes", rec, util_format_short_name(df), util_format_short_name(sf));
   }
   const WireBox sb{r.src_box.x, r.src_box.y, r.src_box.z, r.src_box.width, r.src_box.height, r.src_box.depth};
   if (auto why = check_box(*src, r.src_level, sb); !why.empty()) return reject_("%s src: %s of resource #%u", rec, why.c_str(), r.src);
   if (r.dstx > INT32_MAX || r.dsty > INT32_MAX || r.dstz > INT32_MAX) return reject_("%s: destination origin is out of range", rec);
-  const WireBox db{int32_t(r.dstx), int32_t(r.dsty), int32_t(r.dstz), r.src_box.width, r.src_box.height, r.src_box.depth};
+  // The destination box in its own pixels, as the drivers take it
+  // (util_resource_copy_region): source blocks become texels, texels blocks.
+  WireBox db{int32_t(r.dstx), int32_t(r.dsty), int32_t(r.dstz), r.src_box.width, r.src_box.height, r.src_box.depth};
+  if (sbw > 1 && dbw == 1) {
+    db.width /= int32_t(sbw);
+    db.height /= int32_t(sbh);
+  } else if (sbw == 1 && dbw > 1) {
+    // Blocks of a level smaller than one block reach past its edge: the
+    // box stops at the edge (check_box lets a compressed box end there).
+    // Only the last, partial block may: a longer box is still rejected.
+    const auto to_edge = [](int64_t extent, int64_t origin, int64_t level, unsigned block) {
+      const int64_t room = level - origin;
+      return int32_t(extent > room && room >= 0 && extent - room < block ? room : extent);
+    };
+    if (db.width < 0 || db.height < 0 || int64_t(db.width) * dbw > INT32_MAX || int64_t(db.height) * dbh > INT32_MAX) {
+      return reject_("%s: box %dx%d is out of range", rec, db.width, db.height);
+    }
+    db.width = to_edge(int64_t(db.width) * dbw, db.x, level_width(*dst, r.dst_level), dbw);
+    db.height = to_edge(int64_t(db.height) * dbh, db.y, level_height(*dst, r.dst_level), dbh);
+  }
   if (auto why = check_box(*dst, r.dst_level, db); !why.empty()) return reject_("%s dst: %s of resource #%u", rec, why.c_str(), r.dst);
   if (!sb.width || !sb.height || !sb.depth) return {};
   const pipe_box box = to_pipe_box(sb);

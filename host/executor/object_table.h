@@ -55,6 +55,10 @@ struct HostObject {
   // the draw module rewrite the bound fragment shader (draw checks the pair).
   uint16_t shader_temps = 0;
   bool rast_rewrites_fs = false;
+  // Surfaces: whether the host driver can render to the surface's format.
+  // st/mesa makes surfaces for every attachment, complete or not, so others
+  // exist; set_framebuffer_state binds them as no attachment.
+  bool renderable = true;
   // Vertex elements states: how many elements (draw checks the vertex shader's inputs against it).
   uint8_t vertex_elements = 0;
   // Shaders: TgsiSummary::const_bytes (what each constant buffer must hold)

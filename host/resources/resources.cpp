@@ -218,7 +218,13 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   templ.usage = r.usage;
   templ.bind = driver_bind_and_flags(r.bind, r.flags, templ.flags);
   if (config_.shares_frames && keeps_display_target(screen_, templ, r.bind)) templ.bind |= PIPE_BIND_DISPLAY_TARGET;
-  if (!screen_->is_format_supported(screen_, format, target, r.nr_samples, r.nr_storage_samples, templ.bind)) {
+  // st/mesa gives an sRGB texture the render-target bind when the linear
+  // format has it (st_texture.c default_bindings): surfaces of the sRGB
+  // format itself are then never renderable (surface_create).
+  const auto supported = [&](pipe_format f) {
+    return screen_->is_format_supported(screen_, f, target, r.nr_samples, r.nr_storage_samples, templ.bind);
+  };
+  if (!supported(format) && !(util_format_is_srgb(format) && supported(util_format_linear(format)))) {
     return reject_("%s #%u: format %s unsupported for bind 0x%x on a %s with %u samples", rec, r.id, fname, templ.bind,
                    target_name(target), unsigned(r.nr_samples));
   }
@@ -271,11 +277,13 @@ proto::DecodeError GalliumExecutor::handle(const proto::SurfaceCreate& r) {
   }
   pipe_format format;
   if (auto e = check_view_format(*res, r.format, rec, r.resource, format); !e.ok()) return e;
+  // st/mesa makes a surface for every texture attached to a framebuffer
+  // object, before it knows whether the attachment is complete (a compressed
+  // or shared-exponent texture never is): the surface exists, but only a
+  // renderable one is ever bound (set_framebuffer_state) or cleared.
   const unsigned bind = util_format_is_depth_or_stencil(format) ? PIPE_BIND_DEPTH_STENCIL : PIPE_BIND_RENDER_TARGET;
-  if (!screen_->is_format_supported(screen_, format, res->target, res->nr_samples, res->nr_storage_samples, bind)) {
-    return reject_("%s: format %s cannot be rendered to (%s) on the host", rec, util_format_short_name(format),
-                   bind == PIPE_BIND_DEPTH_STENCIL ? "depth-stencil" : "render target");
-  }
+  const bool renderable =
+      screen_->is_format_supported(screen_, format, res->target, res->nr_samples, res->nr_storage_samples, bind);
   pipe_surface templ{};
   templ.format = format;
   templ.u.tex.level = r.level;
@@ -288,6 +296,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SurfaceCreate& r) {
   obj.ptr = surf;
   obj.ctx = ctx->pipe;
   obj.owner = ctx->id;
+  obj.renderable = renderable;
   if (auto e = add_object(r.id, obj); !e.ok()) {
     pipe_surface_reference(&surf, nullptr);
     return e;

@@ -1030,9 +1030,12 @@ bool Translator::misc(unsigned op) {
       return true;
     }
     case TGSI_OPCODE_MEMBAR:
-      nir_scoped_memory_barrier(b, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL,
-                                static_cast<nir_variable_mode>(nir_var_mem_shared | nir_var_mem_ssbo |
-                                                               nir_var_mem_global | nir_var_image));
+      // Not nir_scoped_memory_barrier: llvmpipe compiles every scoped barrier
+      // as a workgroup execution barrier, which exists in compute shaders
+      // only (memoryBarrier() in a vertex shader crashed the worker). The
+      // memory-only intrinsics order memory for every driver, and llvmpipe,
+      // coherent already, has nothing to do for them.
+      nir_memory_barrier(b);
       return true;
     default: return false;
   }

@@ -282,7 +282,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
   const unsigned max2d = cap(PIPE_CAP_MAX_TEXTURE_2D_SIZE);
   if (r.width > max2d || r.height > max2d) return reject_("%s: %ux%u exceeds the host's %u", rec, unsigned(r.width), unsigned(r.height), max2d);
   if (r.layers > cap(PIPE_CAP_MAX_TEXTURE_ARRAY_LAYERS)) return reject_("%s: %u layers exceed the host's limit", rec, unsigned(r.layers));
-  if (r.samples > 16 || (r.samples > 1 && (r.samples & (r.samples - 1)))) return reject_("%s: %u samples is not a sample count", rec, unsigned(r.samples));
+  // The default sample count of a framebuffer without attachments: one the
+  // driver renders with (st/mesa quantizes to those it names for PIPE_FORMAT_NONE).
+  if (r.samples > 1 && !screen_->is_format_supported(screen_, PIPE_FORMAT_NONE, PIPE_TEXTURE_2D, r.samples, r.samples,
+                                                     PIPE_BIND_RENDER_TARGET)) {
+    return reject_("%s: the host cannot render %u samples without attachments", rec, unsigned(r.samples));
+  }
   pipe_framebuffer_state fb{};
   fb.width = r.width;
   fb.height = r.height;
@@ -297,6 +302,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
     HostObject* o = nullptr;
     if (auto e = get_owned(id, ObjectKind::Surface, *ctx, o, role); !e.ok()) return e;
     auto* s = static_cast<pipe_surface*>(o->ptr);
+    if (!o->renderable) return {};  // an incomplete attachment: bound as none (surface_create)
     if (util_format_is_depth_or_stencil(s->format) != depth) {
       return reject_("%s: surface #%u (%s) is %sa depth-stencil format", role, id, util_format_short_name(s->format),
                      depth ? "not " : "");
@@ -318,7 +324,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
     char role[40];
     std::snprintf(role, sizeof role, "%s cbufs[%u]", rec, i);
     if (auto e = attach(r.cbufs[i], false, role, fb.cbufs[i]); !e.ok()) return e;
-    mask |= PIPE_CLEAR_COLOR0 << i;
+    if (fb.cbufs[i]) mask |= PIPE_CLEAR_COLOR0 << i;
   }
   if (r.zsbuf) {
     if (auto e = attach(r.zsbuf, true, "set_framebuffer zsbuf", fb.zsbuf); !e.ok()) return e;

@@ -49,12 +49,21 @@ void fill_formats(pipe_screen* screen, proto::CapsTable& t) {
   for (unsigned f = 0; f < PIPE_FORMAT_COUNT; ++f) {
     const auto format = static_cast<pipe_format>(f);
     // Holes in the enum have no description; drivers dereference it.
-    if (format == PIPE_FORMAT_NONE || !util_format_description(format)) continue;
+    if (!util_format_description(format)) continue;
+    // PIPE_FORMAT_NONE stands for a framebuffer without attachments: st/mesa
+    // asks for its render-target sample counts (GL_MAX_FRAMEBUFFER_SAMPLES),
+    // and nothing else.
+    const unsigned only_bind = format == PIPE_FORMAT_NONE ? PIPE_BIND_RENDER_TARGET : 0;
     for (unsigned target = 0; target < PIPE_MAX_TEXTURE_TYPES; ++target) {
       const auto tgt = static_cast<pipe_texture_target>(target);
       for (unsigned s = 0; s < proto::kCapsSampleCounts; ++s) {
         const unsigned samples = kSampleCountOf[s];
         uint64_t bits = 0;
+        if (only_bind) {
+          if (screen->is_format_supported(screen, format, tgt, samples, samples, only_bind)) bits |= only_bind;
+          t.format[f][target][s] = bits;
+          continue;
+        }
         if (screen->is_format_supported(screen, format, tgt, samples, samples, 0)) bits |= proto::kCapsFormatExists;
         for (unsigned n = 0; n < 32; ++n) {
           if (screen->is_format_supported(screen, format, tgt, samples, samples, 1u << n)) bits |= uint64_t(1) << n;

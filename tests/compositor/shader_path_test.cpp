@@ -165,6 +165,28 @@ const char* const kVertexMath =
     "  3: MOV OUT[1].w, IMM[0].zzzz\n"
     "  4: END\n";
 
+// memoryBarrier() in the vertex and fragment stages (MEMBAR): an ordering
+// only. Lowered to a workgroup barrier, it crashed llvmpipe's compiler.
+const char* const kBarrierVs =
+    "VERT\n"
+    "DCL IN[0]\n"
+    "DCL IN[1]\n"
+    "DCL OUT[0], POSITION\n"
+    "DCL OUT[1], COLOR\n"
+    "IMM[0] UINT32 { 15, 0, 0, 0 }\n"
+    "  0: MOV OUT[0], IN[0]\n"
+    "  1: MEMBAR IMM[0].xxxx\n"
+    "  2: MOV OUT[1], IN[1]\n"
+    "  3: END\n";
+const char* const kBarrierFs =
+    "FRAG\n"
+    "DCL IN[0], COLOR, COLOR\n"
+    "DCL OUT[0], COLOR\n"
+    "IMM[0] UINT32 { 15, 0, 0, 0 }\n"
+    "  0: MEMBAR IMM[0].xxxx\n"
+    "  1: MOV OUT[0], IN[0]\n"
+    "  2: END\n";
+
 // A 16x16 texture whose texels all differ, bound with nearest filtering.
 void bind_pattern_texture(GuestSession& g) {
   make_sampled_texture(g, 12, 13);
@@ -238,6 +260,7 @@ TEST_CASE("shaders lowered to NIR on the host draw what their TGSI draws", "[com
       {"constants and indirect addressing", kIndirect, nullptr},
       {"texture lookups and queries", kTexture, nullptr},
       {"a vertex shader of its own", kPassthroughFs, kVertexMath},
+      {"memory barriers outside compute shaders", kBarrierFs, kBarrierVs},
   };
   for (const auto& k : cases) {
     INFO(k.name);
