@@ -192,7 +192,18 @@ bool Translator::texture(unsigned op) {
       explicit_tg4_offsets = true;
     }
   }
-  if (samp.Register.Indirect) return fail("indirectly indexed samplers are not translated to NIR yet"), true;
+  // Sampler arrays indexed by a register (GLSL's sampler[i]): the offset
+  // from SAMP[unit] is clamped into the declared units, so no lookup reaches
+  // a unit the shader does not have (llvmpipe also switches over its bound
+  // samplers only; other drivers index their tables with it).
+  nir_ssa_def* unit_offset = nullptr;
+  if (samp.Register.Indirect) {
+    const unsigned units = util_last_bit(scan_.samplers_declared | scan_.file_mask[TGSI_FILE_SAMPLER_VIEW]);
+    if (unit >= units) return fail("SAMP[%u] is not declared", unit), true;
+    unit_offset = nir_umin(bb, indirect_index(samp.Indirect), nir_imm_int(bb, int(units - 1 - unit)));
+    ops.push_back({nir_tex_src_texture_offset, unit_offset});
+    ops.push_back({nir_tex_src_sampler_offset, unit_offset});
+  }
   if (failed()) return true;
 
   nir_tex_instr* tex = nir_tex_instr_create(bb->shader, ops.size());
@@ -235,7 +246,13 @@ bool Translator::texture(unsigned op) {
     c[3] = nir_imm_int(bb, 1);
     if ((write_mask() & TGSI_WRITEMASK_W) && t.dim != GLSL_SAMPLER_DIM_BUF && t.dim != GLSL_SAMPLER_DIM_MS &&
         t.dim != GLSL_SAMPLER_DIM_RECT) {
-      nir_tex_instr* q = nir_tex_instr_create(bb->shader, 0);
+      nir_tex_instr* q = nir_tex_instr_create(bb->shader, unit_offset ? 2 : 0);
+      if (unit_offset) {
+        q->src[0].src_type = nir_tex_src_texture_offset;
+        q->src[0].src = nir_src_for_ssa(unit_offset);
+        q->src[1].src_type = nir_tex_src_sampler_offset;
+        q->src[1].src = nir_src_for_ssa(unit_offset);
+      }
       q->op = nir_texop_query_levels;
       q->sampler_dim = t.dim;
       q->is_array = t.array;

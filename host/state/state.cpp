@@ -126,10 +126,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::ShaderCreate& r) {
   if (auto e = decode_stream_output(r.stream_output, so); !e.empty()) return reject_("%s #%u: %s", rec, r.id, e.c_str());
   TgsiLimits limits = tgsi_limits(limits_, stage);
   limits.nir_path = config_.shader_path == ShaderPath::Nir;
-  if (stage == PIPE_SHADER_GEOMETRY && draw_module_driver(screen_)) {
+  if (stage == PIPE_SHADER_GEOMETRY && draw_module_driver(screen_) && !limits.nir_path) {
     // Mesa's draw module sizes a TGSI geometry shader's per-stream output
     // arrays by the streams its stream output names: EMIT to any other
-    // stream writes past them.
+    // stream writes past them. (A NIR shader's arrays cover every stream it
+    // emits to: the translator marks each in info.gs.active_stream_mask,
+    // which draw_gs.c sizes them by.)
     unsigned streams = 1;
     for (unsigned i = 0; i < so.num_outputs; ++i) streams = std::max(streams, so.output[i].stream + 1u);
     limits.vertex_streams = std::min(limits.vertex_streams, streams);

@@ -73,9 +73,9 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
   // memmoved by (a 3.5 GB read; piglit's
   // arb_enhanced_layouts-gs-stream-location-aliasing on the sanitized
   // compositor). softpipe reports one stream itself when it uses LLVM
-  // (sp_screen.c); llvmpipe reports its NIR path's four. Kept on the NIR
-  // path too until its streams are checked under the sanitizers.
-  if (draw_module_driver(screen)) {
+  // (sp_screen.c); llvmpipe reports its NIR path's four, which draw's NIR
+  // code generator counts per stream (the host translator gives it NIR).
+  if (path == ShaderPath::Tgsi && draw_module_driver(screen)) {
     caps.param[PIPE_CAP_MAX_VERTEX_STREAMS] = std::min(caps.param[PIPE_CAP_MAX_VERTEX_STREAMS], 1);
     say("one vertex stream");
   }

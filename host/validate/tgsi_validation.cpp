@@ -185,6 +185,20 @@ bool opcode_supported(unsigned op) {
   }
 }
 
+// Opcodes the host's translator (host/shader) takes that gallivm's TGSI path
+// has not: fp64 rounding (GL_ARB_gpu_shader_fp64's floor, ceil, trunc,
+// roundEven, sign), fine derivatives, ldexp, framebuffer fetch, float atomics.
+bool nir_path_opcode(unsigned op) {
+  switch (op) {
+    case TGSI_OPCODE_DFLR: case TGSI_OPCODE_DCEIL: case TGSI_OPCODE_DTRUNC: case TGSI_OPCODE_DROUND:
+    case TGSI_OPCODE_DSSG: case TGSI_OPCODE_DDX_FINE: case TGSI_OPCODE_DDY_FINE: case TGSI_OPCODE_LDEXP:
+    case TGSI_OPCODE_FBFETCH: case TGSI_OPCODE_ATOMFADD:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool is_atomic(unsigned op) {
   switch (op) {
     case TGSI_OPCODE_ATOMAND: case TGSI_OPCODE_ATOMCAS: case TGSI_OPCODE_ATOMIMAX: case TGSI_OPCODE_ATOMIMIN:
@@ -259,12 +273,17 @@ bool sample_target_ok(unsigned t) {
   }
 }
 // Image targets (target_to_dims_layer).
-bool image_target_ok(unsigned t) {
+// Multisampled images on the NIR path only: there the driver checks each
+// access's sample index against the view's samples (gallivm's
+// lp_build_img_op_soa); the TGSI path's image code takes no sample index.
+bool image_target_ok(unsigned t, bool nir_path) {
   switch (t) {
     case TGSI_TEXTURE_1D: case TGSI_TEXTURE_BUFFER: case TGSI_TEXTURE_1D_ARRAY: case TGSI_TEXTURE_2D:
     case TGSI_TEXTURE_RECT: case TGSI_TEXTURE_2D_ARRAY: case TGSI_TEXTURE_3D: case TGSI_TEXTURE_CUBE:
     case TGSI_TEXTURE_CUBE_ARRAY:
       return true;
+    case TGSI_TEXTURE_2D_MSAA: case TGSI_TEXTURE_2D_ARRAY_MSAA:
+      return nir_path;
     default:
       return false;
   }
@@ -482,7 +501,7 @@ std::string Validator::declaration(uint32_t pos, const tgsi_full_declaration& d)
   }
   if (file == TGSI_FILE_IMAGE) {
     const auto& im = d.Image;
-    if (!image_target_ok(im.Resource)) return fmt("declaration at token %u: image target %u is not supported", pos, im.Resource);
+    if (!image_target_ok(im.Resource, lim_.nir_path)) return fmt("declaration at token %u: image target %u is not supported", pos, im.Resource);
     const auto format = static_cast<pipe_format>(im.Format);
     // GLSL's write-only images may omit the format (GL 4.2): gallivm's NIR
     // path accesses an image by the format of the view bound to it, never
@@ -852,7 +871,11 @@ std::string Validator::check_dst(uint32_t pos, const tgsi_full_instruction& in, 
   }
   if (auto e = check_declared(pos, "dst", file, d.Register.Index, false, 0); !e.empty()) return e;
   if (d.Register.Indirect) {
-    if (file != TGSI_FILE_TEMPORARY && file != TGSI_FILE_OUTPUT) {
+    // Image and buffer arrays (GLSL's image[i], ssbo[i]): the translator
+    // clamps the index into the declared ones (host/shader, resource_index).
+    const bool resource_array = op == TGSI_OPCODE_STORE && lim_.nir_path &&
+                                (file == TGSI_FILE_IMAGE || file == TGSI_FILE_BUFFER);
+    if (file != TGSI_FILE_TEMPORARY && file != TGSI_FILE_OUTPUT && !resource_array) {
       return fmt("instruction at token %u: dst%u %s cannot be addressed indirectly", pos, i, file_name(file));
     }
     if (tgsi_type_is_64bit(tgsi_opcode_infer_dst_type(static_cast<tgsi_opcode>(op), i))) {
@@ -978,7 +1001,7 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
   const bool interp = op == TGSI_OPCODE_INTERP_CENTROID || op == TGSI_OPCODE_INTERP_SAMPLE ||
                       op == TGSI_OPCODE_INTERP_OFFSET;
   const bool allowed = opcode_supported(op) || (op == TGSI_OPCODE_TXQS && lim_.texture_samples_query) ||
-                       ((interp || op == TGSI_OPCODE_FBFETCH || op == TGSI_OPCODE_ATOMFADD) && lim_.nir_path);
+                       ((interp || nir_path_opcode(op)) && lim_.nir_path);
   if (op >= TGSI_OPCODE_LAST || !allowed) {
     return fmt("instruction at token %u: opcode %u (%s) is not supported by the host", pos, op,
                op < TGSI_OPCODE_LAST ? tgsi_get_opcode_name(static_cast<tgsi_opcode>(op)) : "out of range");
@@ -993,6 +1016,7 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
   // Stage-specific instructions: they reach for state only that stage has.
   switch (op) {
     case TGSI_OPCODE_KILL: case TGSI_OPCODE_KILL_IF: case TGSI_OPCODE_DDX: case TGSI_OPCODE_DDY:
+    case TGSI_OPCODE_DDX_FINE: case TGSI_OPCODE_DDY_FINE:
       if (stage_ != PIPE_SHADER_FRAGMENT) return fmt("instruction at token %u: %s is fragment-shader only", pos, name);
       break;
     case TGSI_OPCODE_EMIT: case TGSI_OPCODE_ENDPRIM: {
@@ -1037,7 +1061,7 @@ std::string Validator::instruction(uint32_t pos, const tgsi_full_instruction& in
   const bool memory_op = op == TGSI_OPCODE_LOAD || op == TGSI_OPCODE_STORE || op == TGSI_OPCODE_RESQ || is_atomic(op);
   if (memory_op) {
     const unsigned file = op == TGSI_OPCODE_STORE ? in.Dst[0].Register.File : in.Src[0].Register.File;
-    if (file == TGSI_FILE_IMAGE && !image_target_ok(in.Memory.Texture)) {
+    if (file == TGSI_FILE_IMAGE && !image_target_ok(in.Memory.Texture, lim_.nir_path)) {
       return fmt("instruction at token %u: %s image target %u is not supported", pos, name, in.Memory.Texture);
     }
   }
