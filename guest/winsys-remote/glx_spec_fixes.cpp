@@ -12,7 +12,9 @@
 //    until the context is no longer current; Mesa frees it at once while
 //    glXGetCurrentContext still returns the dangling pointer. A new context
 //    malloc'd at the same address then looks current already (glmark2 skips
-//    glXMakeCurrent and renders with no context). We release it first.
+//    glXMakeCurrent and renders with no context), and making the destroyed
+//    context current again used freed memory (piglit's glx-destroycontext-3).
+//    We defer it: the thread's next make-current that releases it destroys it.
 //
 // 3. GLX_ARB_create_context_robustness: Mesa's xlib GLX refuses
 //    GLX_CONTEXT_ROBUST_ACCESS_BIT_ARB and GLX_CONTEXT_RESET_NOTIFICATION_
@@ -25,6 +27,9 @@
 //    samples of at least n; Mesa makes a visual of exactly n samples, or none
 //    when the driver has no n-sample format (llvmpipe has 4 only: a request
 //    for 2 failed). We ask again with more samples, up to 32.
+//
+// 5. glXDestroyWindow of a GLXWindow whose X window is gone: GLX raises
+//    GLXBadWindow; Mesa's xlib GLX says nothing.
 //
 // The build renames Mesa's functions to xen3d_mesa_* in a copy of the static
 // library (rename_symbols.py, guest/winsys-remote/meson.build); Mesa's sources
@@ -41,6 +46,8 @@
 
 extern "C" GLXFBConfig* xen3d_mesa_glXChooseFBConfig(Display* dpy, int screen, const int* attribs, int* nitems);
 extern "C" void xen3d_mesa_glXDestroyContext(Display* dpy, GLXContext ctx);
+extern "C" Bool xen3d_mesa_glXMakeContextCurrent(Display* dpy, GLXDrawable draw, GLXDrawable read, GLXContext ctx);
+extern "C" void xen3d_mesa_glXDestroyWindow(Display* dpy, GLXWindow window);
 extern "C" __GLXextFuncPtr xen3d_mesa_glXGetProcAddressARB(const GLubyte* name);
 extern "C" GLXContext xen3d_mesa_glXCreateContextAttribsARB(Display* dpy, GLXFBConfig config, GLXContext share,
                                                             Bool direct, const int* attribs);
@@ -98,9 +105,42 @@ XEN3D_EXPORT GLXFBConfig* glXChooseFBConfig(Display* dpy, int screen, const int*
   return both;
 }
 
+namespace {
+
+// The current context glXDestroyContext was asked to destroy (item 2).
+thread_local GLXContext destroy_when_released = nullptr;
+thread_local Display* destroy_display = nullptr;
+
+void destroy_if_released() {
+  if (!destroy_when_released || destroy_when_released == glXGetCurrentContext()) return;
+  GLXContext ctx = destroy_when_released;
+  destroy_when_released = nullptr;
+  xen3d_mesa_glXDestroyContext(destroy_display, ctx);
+}
+
+}  // namespace
+
 XEN3D_EXPORT void glXDestroyContext(Display* dpy, GLXContext ctx) {
-  if (ctx && ctx == glXGetCurrentContext()) glXMakeCurrent(dpy, None, nullptr);
+  if (ctx && ctx == glXGetCurrentContext()) {
+    destroy_when_released = ctx;
+    destroy_display = dpy;
+    return;
+  }
   xen3d_mesa_glXDestroyContext(dpy, ctx);
+}
+
+XEN3D_EXPORT Bool glXMakeContextCurrent(Display* dpy, GLXDrawable draw, GLXDrawable read, GLXContext ctx) {
+  const Bool ok = xen3d_mesa_glXMakeContextCurrent(dpy, draw, read, ctx);
+  destroy_if_released();
+  return ok;
+}
+
+XEN3D_EXPORT Bool glXMakeCurrent(Display* dpy, GLXDrawable drawable, GLXContext ctx) {
+  return glXMakeContextCurrent(dpy, drawable, drawable, ctx);
+}
+
+XEN3D_EXPORT Bool glXMakeCurrentReadSGI(Display* dpy, GLXDrawable draw, GLXDrawable read, GLXContext ctx) {
+  return glXMakeContextCurrent(dpy, draw, read, ctx);
 }
 
 namespace {
@@ -109,7 +149,8 @@ constexpr unsigned char kXGLXCreateContextAttribsARB = 34;  // glxproto.h
 
 // An X error for a request GLX refuses on the client side, delivered to the
 // app's error handler as Mesa's xlib GLX does (glx_api.c, generate_error).
-void x_error(Display* dpy, unsigned char code, unsigned char minor) {
+// GLX's own errors are numbered from the extension's first error code.
+void error_event(Display* dpy, unsigned char code, bool glx_code, unsigned char minor) {
   XErrorHandler handler = XSetErrorHandler(nullptr);
   XSetErrorHandler(handler);
   if (!handler) return;
@@ -119,13 +160,37 @@ void x_error(Display* dpy, unsigned char code, unsigned char minor) {
   event.xerror.type = 0;  // X_Error
   event.xerror.display = dpy;
   event.xerror.serial = NextRequest(dpy) - 1;
-  event.xerror.error_code = code;
+  event.xerror.error_code = static_cast<unsigned char>(glx_code ? first_error + code : code);
   event.xerror.request_code = static_cast<unsigned char>(major);
   event.xerror.minor_code = minor;
   handler(dpy, &event.xerror);
 }
 
+void x_error(Display* dpy, unsigned char code, unsigned char minor) { error_event(dpy, code, false, minor); }
+void glx_error(Display* dpy, unsigned char code, unsigned char minor) { error_event(dpy, code, true, minor); }
+
+constexpr unsigned char kXGLXDestroyWindow = 32;  // glxproto.h
+constexpr unsigned char kGLXBadWindow = 12;       // glxproto.h, relative to GLX's first error
+
+bool window_exists(Display* dpy, Window w) {
+  static thread_local bool gone;
+  gone = false;
+  XSync(dpy, False);
+  XErrorHandler app = XSetErrorHandler([](Display*, XErrorEvent*) { gone = true; return 0; });
+  XWindowAttributes attributes;
+  XGetWindowAttributes(dpy, w, &attributes);
+  XSync(dpy, False);
+  XSetErrorHandler(app);
+  return !gone;
+}
+
 }  // namespace
+
+XEN3D_EXPORT void glXDestroyWindow(Display* dpy, GLXWindow window) {
+  const bool exists = window && window_exists(dpy, window);
+  xen3d_mesa_glXDestroyWindow(dpy, window);
+  if (!exists) glx_error(dpy, kGLXBadWindow, kXGLXDestroyWindow);
+}
 
 XEN3D_EXPORT GLXContext glXCreateContextAttribsARB(Display* dpy, GLXFBConfig config, GLXContext share, Bool direct,
                                                    const int* attribs) {
@@ -168,6 +233,10 @@ XEN3D_EXPORT __GLXextFuncPtr glXGetProcAddressARB(const GLubyte* name) {
   }
   if (n && !std::strcmp(n, "glXChooseFBConfig")) return reinterpret_cast<__GLXextFuncPtr>(glXChooseFBConfig);
   if (n && !std::strcmp(n, "glXDestroyContext")) return reinterpret_cast<__GLXextFuncPtr>(glXDestroyContext);
+  if (n && !std::strcmp(n, "glXMakeCurrent")) return reinterpret_cast<__GLXextFuncPtr>(glXMakeCurrent);
+  if (n && !std::strcmp(n, "glXMakeContextCurrent")) return reinterpret_cast<__GLXextFuncPtr>(glXMakeContextCurrent);
+  if (n && !std::strcmp(n, "glXMakeCurrentReadSGI")) return reinterpret_cast<__GLXextFuncPtr>(glXMakeCurrentReadSGI);
+  if (n && !std::strcmp(n, "glXDestroyWindow")) return reinterpret_cast<__GLXextFuncPtr>(glXDestroyWindow);
   return xen3d_mesa_glXGetProcAddressARB(name);
 }
 
