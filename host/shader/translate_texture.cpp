@@ -211,8 +211,12 @@ bool Translator::texture(unsigned op) {
   tex->sampler_dim = t.dim;
   tex->is_array = t.array;
   tex->is_shadow = t.shadow;
-  // One comparison result, except for gathers (four).
-  tex->is_new_style_shadow = t.shadow && texop != nir_texop_tg4;
+  // TGSI's shadow lookups return four channels: the comparison result
+  // through the view's swizzle, which is how st/mesa applies
+  // GL_DEPTH_TEXTURE_MODE (ALPHA: 0,0,0,r). NIR's old-style shadow lookups
+  // are the same; new-style ones return the bare result, dropping the
+  // swizzle (fixed-function depth textures in ALPHA mode came out white).
+  tex->is_new_style_shadow = false;
   tex->coord_components = texop == nir_texop_txs || texop == nir_texop_texture_samples ? 0 : t.coords;
   tex->texture_index = unit;
   tex->sampler_index = unit;
