@@ -895,3 +895,90 @@ TEST_CASE("get_sample_positions answers the host driver's positions for 1 to 16 
   }
   CHECK(off_centre);
 }
+
+// What st/mesa sends in ordinary use, which the host once refused (each
+// poisoned a piglit test's context): it must be taken, and what would reach
+// past the driver's memory must still be refused.
+TEST_CASE("st/mesa's incomplete attachments, sRGB textures, scissored blits and compressed copies are taken",
+          "[compositor][executor]") {
+  Compositor c;
+  auto g = c.connect("st-mesa-ordinary");
+  make_context(*g);
+  setup_pipeline(*g);  // texture #10 with surface #11, a kSize x kSize BGRA framebuffer
+
+  SECTION("an sRGB texture with its linear format's render-target bind; its surface binds as none") {
+    make_texture(*g, 60, 32, 32, PIPE_FORMAT_L8_SRGB, PIPE_BIND_SAMPLER_VIEW | PIPE_BIND_RENDER_TARGET);
+    SurfaceCreate sc;  // what st/mesa makes when the texture is attached to a framebuffer object
+    sc.id = 61;
+    sc.resource = 60;
+    sc.format = PIPE_FORMAT_L8_SRGB;
+    REQUIRE(g->send(sc));
+    SetFramebuffer fb;
+    fb.width = 32;
+    fb.height = 32;
+    fb.layers = 1;
+    const uint32_t cbufs[1] = {61};
+    fb.cbufs = std::span<const uint32_t>(cbufs);
+    REQUIRE(g->send(fb));
+    draw_triangle(*g);  // into no colour buffer
+    REQUIRE(ping(*g, 1));
+    ClearRenderTarget cl;  // never sent by st/mesa for an incomplete attachment
+    cl.surface = 61;
+    cl.width = 4;
+    cl.height = 4;
+    REQUIRE(g->send(cl));
+    CHECK(poisoned_with(*g, "the host cannot render to surface #61 (l8_srgb)"));
+  }
+  SECTION("a compressed texture's surface exists; a DXT1 render target still does not") {
+    make_texture(*g, 60, 32, 32, PIPE_FORMAT_DXT1_RGB, PIPE_BIND_SAMPLER_VIEW);
+    SurfaceCreate sc;
+    sc.id = 61;
+    sc.resource = 60;
+    sc.format = PIPE_FORMAT_DXT1_RGB;
+    REQUIRE(g->send(sc));
+    REQUIRE(ping(*g, 1));
+    make_texture(*g, 62, 32, 32, PIPE_FORMAT_DXT1_RGB, PIPE_BIND_SAMPLER_VIEW | PIPE_BIND_RENDER_TARGET);
+    CHECK(poisoned_with(*g, "unsupported for bind"));
+  }
+  SECTION("a stretched blit past the destination is checked within its scissor") {
+    make_texture(*g, 60, 16, 16);
+    Blit b;  // what glBlitFramebuffer sends unclipped: st/mesa's scissor holds the visible part
+    b.src = BlitSide{60, 0, Box{0, 0, 0, 16, 16, 1}, uint16_t(kBgra), 0};
+    b.dst = BlitSide{10, 0, Box{-8, kSize - 8, 0, 32, 32, 1}, uint16_t(kBgra), 0};
+    b.mask = PIPE_MASK_RGBA;
+    b.scissor_enable = 1;
+    b.scissor = {0, uint16_t(kSize - 8), 24, uint16_t(kSize)};
+    REQUIRE(g->send(b));
+    REQUIRE(ping(*g, 1));
+    b.scissor = {0, uint16_t(kSize - 8), 24, uint16_t(kSize + 1)};  // a scissor past the level
+    REQUIRE(g->send(b));
+    CHECK(poisoned_with(*g, "(within the scissor)"));
+  }
+  SECTION("an unscissored blit past the destination is refused") {
+    make_texture(*g, 60, 16, 16);
+    Blit b;
+    b.src = BlitSide{60, 0, Box{0, 0, 0, 16, 16, 1}, uint16_t(kBgra), 0};
+    b.dst = BlitSide{10, 0, Box{-8, 0, 0, 32, 32, 1}, uint16_t(kBgra), 0};
+    b.mask = PIPE_MASK_RGBA;
+    REQUIRE(g->send(b));
+    CHECK(poisoned_with(*g, "is negative"));
+  }
+  SECTION("compressed blocks copy to texels of their size and back, inside both levels") {
+    make_texture(*g, 60, 16, 16, PIPE_FORMAT_DXT1_RGB, PIPE_BIND_SAMPLER_VIEW);
+    make_texture(*g, 62, 4, 4, PIPE_FORMAT_R16G16B16A16_UINT, PIPE_BIND_SAMPLER_VIEW);
+    ResourceCopyRegion cp;  // 16x16 DXT1 pixels = 4x4 blocks of 8 bytes = 4x4 RGBA16 texels
+    cp.dst = 62;
+    cp.src = 60;
+    cp.src_box = Box{0, 0, 0, 16, 16, 1};
+    REQUIRE(g->send(cp));
+    ResourceCopyRegion back;  // and 4x4 texels into 16x16 pixels of blocks
+    back.dst = 60;
+    back.src = 62;
+    back.src_box = Box{0, 0, 0, 4, 4, 1};
+    REQUIRE(g->send(back));
+    REQUIRE(ping(*g, 1));
+    back.dstx = 4;  // 16 pixels from x=4 pass the 16-pixel level
+    REQUIRE(g->send(back));
+    CHECK(poisoned_with(*g, "exceeds level 0 width 16"));
+  }
+}

@@ -80,35 +80,55 @@ TEST_CASE("a vertex shader reading more inputs than the vertex elements supply i
                               "vertex shader #43 reads 4 inputs but the bound vertex elements #33 supply 2");
 }
 
+// A geometry shader emitting to vertex stream 1 (and no stream output).
+const char* const kEmitToStream1 =
+    "GEOM\n"
+    "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
+    "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
+    "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
+    "DCL IN[][0], POSITION\n"
+    "DCL OUT[0], POSITION\n"
+    "IMM[0] UINT32 {1, 0, 0, 0}\n"
+    "  0: MOV OUT[0], IN[0][0]\n"
+    "  1: EMIT IMM[0].xxxx\n"
+    "  2: END\n";
+
 // The draw module runs TGSI geometry shaders through draw_llvm, which counts
 // emitted vertices for one stream: piglit's
 // arb_enhanced_layouts-gs-stream-location-aliasing emitted to stream 1 and
-// the sanitized compositor died in draw_gs.c (a 3.5 GB memmove). Guests are
-// offered one stream, so EMIT to stream 1 is refused whatever the stream
-// output names.
-TEST_CASE("draw-module hosts offer one vertex stream", "[compositor][limits]") {
+// the sanitized compositor died in draw_gs.c (a 3.5 GB memmove). On the TGSI
+// path guests are offered one stream, so EMIT to stream 1 is refused
+// whatever the stream output names.
+TEST_CASE("draw-module hosts offer one vertex stream on the TGSI path", "[compositor][limits]") {
   const char* driver = GENERATE("softpipe", "llvmpipe");
   // Compiling shaders at the limits takes seconds on a loaded machine: the
   // GPU-time watchdog (its own test is gl-render-workers) must not end them.
-  Compositor c(std::string("--driver ") + driver + " --gpu-budget-ms 120000");
+  Compositor c(std::string("--shader-path tgsi --driver ") + driver + " --gpu-budget-ms 120000");
   auto g = c.connect("streams");
   make_context(*g);
   auto caps = std::make_unique<CapsTable>();
   REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
   CHECK(caps->param[PIPE_CAP_MAX_VERTEX_STREAMS] == 1);
-  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY,
-            "GEOM\n"
-            "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
-            "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
-            "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
-            "DCL IN[][0], POSITION\n"
-            "DCL OUT[0], POSITION\n"
-            "IMM[0] UINT32 {1, 0, 0, 0}\n"
-            "  0: MOV OUT[0], IN[0][0]\n"
-            "  1: EMIT IMM[0].xxxx\n"
-            "  2: END\n");
+  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY, kEmitToStream1);
   CHECK(poisoned_with(*g, "EMIT stream 1 exceeds 0"));
   REQUIRE(c.running());
+}
+
+// The host translator marks every stream a NIR geometry shader emits to in
+// info.gs.active_stream_mask, which draw_gs.c sizes its per-stream arrays
+// by: on the NIR path llvmpipe's four streams are offered (piglit's
+// arb_gpu_shader5-xfb-streams in the CI subset draws with them).
+TEST_CASE("llvmpipe offers its four vertex streams on the NIR path", "[compositor][limits]") {
+  Compositor c("--driver llvmpipe");
+  auto g = c.connect("streams-nir");
+  make_context(*g);
+  auto caps = std::make_unique<CapsTable>();
+  REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
+  CHECK(caps->param[PIPE_CAP_MAX_VERTEX_STREAMS] == 4);
+  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY, kEmitToStream1);
+  const bool alive = ping(*g, 1);
+  INFO(g->error() << "\ncompositor log:\n" << c.log_text());
+  CHECK(alive);
 }
 
 // softpipe's draw module fetched with translate_sse, which clamps only a

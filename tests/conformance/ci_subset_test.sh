@@ -6,7 +6,10 @@
 #                              ci-subset.txt, made by
 #                              `piglit_compare.py list RESULTS --every 8`,
 #                              plus the buffer-storage and map-alignment
-#                              tests: 988),
+#                              tests, and one test for each host check
+#                              relaxed to what st/mesa sends and each
+#                              NIR-path feature since (docs/hardening.md,
+#                              docs/shaders.md): 1,006),
 #                              baseline-remote.txt (the default shader
 #                              path: NIR).
 #   ci_subset_test.sh --gles   OpenGL ES: every GLES test of quick_gl
