@@ -6,6 +6,7 @@
 
 #include "draw/draw_tess.h"
 #include "gallivm/lp_bld_limits.h"
+#include "llvmpipe/lp_limits.h"
 #include "host/validate/caps_snapshot.h"
 #include "pipe/p_screen.h"
 #include "pipe/p_state.h"
@@ -26,6 +27,7 @@ const unsigned MesaInternal::kDrawTcsVertices = 32;
 const unsigned MesaInternal::kSemanticIndex = 256;
 const unsigned MesaInternal::kGallivmTemps = LP_MAX_INLINED_TEMPS;
 const unsigned MesaInternal::kBufferReadSlack = (4 - 1) * 4 * sizeof(float);
+const uint64_t MesaInternal::kLlvmpipeMaxTextureBytes = LP_MAX_TEXTURE_SIZE;
 
 namespace {
 
@@ -54,6 +56,9 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
   // set of uniforms, past the copy (piglit's glsl-uniform-interstage-limits:
   // 65552 bytes), which the executor must refuse. Guests are offered
   // kStateParamHeadroom less, so GL's uniforms and those parameters fit.
+  if (is_llvmpipe(screen) && !caps.param[PIPE_CAP_MAX_TEXTURE_MB]) {
+    caps.param[PIPE_CAP_MAX_TEXTURE_MB] = int(MesaInternal::kLlvmpipeMaxTextureBytes >> 20);
+  }
   if (is_llvmpipe(screen)) {
     for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
       int& temps = caps.shader[s][PIPE_SHADER_CAP_MAX_TEMPS];

@@ -70,6 +70,13 @@ struct MesaInternal {
   // of 4), which the JIT's vector loads may read. A buffer the host places
   // in guest-given memory (the arena) keeps that many bytes inside it.
   static const unsigned kBufferReadSlack;
+  // llvmpipe/lp_limits.h LP_MAX_TEXTURE_SIZE: the largest texture llvmpipe
+  // lays out (llvmpipe_can_create_resource, llvmpipe_texture_layout). The
+  // guest's screen has no can_create_resource: its GL proxy textures are
+  // sized by PIPE_CAP_MAX_TEXTURE_MB, which llvmpipe leaves at 0 (st/mesa's
+  // default of 1 GiB: a 2 GiB 16384x16384 RGBA16 texture was refused
+  // remote and made directly).
+  static const uint64_t kLlvmpipeMaxTextureBytes;
 };
 
 // What one shader stage may declare and use.
