@@ -40,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #define XEN3D_EXPORT extern "C" __attribute__((visibility("default")))
@@ -222,9 +223,25 @@ XEN3D_EXPORT GLXContext glXCreateContextAttribsARB(Display* dpy, GLXFBConfig con
 
 XEN3D_EXPORT const char* glXQueryExtensionsString(Display* dpy, int screen) {
   static const std::string extensions =
-      std::string(xen3d_mesa_glXQueryExtensionsString(dpy, screen)) + " GLX_ARB_create_context_robustness";
+      std::string(xen3d_mesa_glXQueryExtensionsString(dpy, screen)) +
+      " GLX_ARB_create_context_robustness GLX_MESA_query_renderer";
   return extensions.c_str();
 }
+
+extern "C" Bool glXQueryRendererIntegerMESA(Display*, int, int, int, unsigned int*);
+extern "C" Bool glXQueryCurrentRendererIntegerMESA(int, unsigned int*);
+extern "C" const char* glXQueryRendererStringMESA(Display*, int, int, int);
+extern "C" const char* glXQueryCurrentRendererStringMESA(int);
+
+namespace {
+// glx_query_renderer.c: GLX_MESA_query_renderer.
+const std::pair<const char*, __GLXextFuncPtr> kQueryRenderer[] = {
+    {"glXQueryRendererIntegerMESA", reinterpret_cast<__GLXextFuncPtr>(glXQueryRendererIntegerMESA)},
+    {"glXQueryCurrentRendererIntegerMESA", reinterpret_cast<__GLXextFuncPtr>(glXQueryCurrentRendererIntegerMESA)},
+    {"glXQueryRendererStringMESA", reinterpret_cast<__GLXextFuncPtr>(glXQueryRendererStringMESA)},
+    {"glXQueryCurrentRendererStringMESA", reinterpret_cast<__GLXextFuncPtr>(glXQueryCurrentRendererStringMESA)},
+};
+}  // namespace
 
 XEN3D_EXPORT __GLXextFuncPtr glXGetProcAddressARB(const GLubyte* name) {
   const char* n = reinterpret_cast<const char*>(name);
@@ -233,6 +250,9 @@ XEN3D_EXPORT __GLXextFuncPtr glXGetProcAddressARB(const GLubyte* name) {
   }
   if (n && !std::strcmp(n, "glXChooseFBConfig")) return reinterpret_cast<__GLXextFuncPtr>(glXChooseFBConfig);
   if (n && !std::strcmp(n, "glXDestroyContext")) return reinterpret_cast<__GLXextFuncPtr>(glXDestroyContext);
+  for (const auto& [name, fn] : kQueryRenderer) {
+    if (n && !std::strcmp(n, name)) return fn;
+  }
   if (n && !std::strcmp(n, "glXMakeCurrent")) return reinterpret_cast<__GLXextFuncPtr>(glXMakeCurrent);
   if (n && !std::strcmp(n, "glXMakeContextCurrent")) return reinterpret_cast<__GLXextFuncPtr>(glXMakeContextCurrent);
   if (n && !std::strcmp(n, "glXMakeCurrentReadSGI")) return reinterpret_cast<__GLXextFuncPtr>(glXMakeCurrentReadSGI);

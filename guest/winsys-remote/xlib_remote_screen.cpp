@@ -73,10 +73,19 @@ class XlibPresentSink final : public xen3d::guest::SwWinsysPresentSink {
 
 }  // namespace
 
+namespace {
+pipe_screen* first_screen = nullptr;  // for GLX_MESA_query_renderer (glx_query_renderer.c)
+}  // namespace
+
 extern "C" pipe_screen* xlib_create_screen(Display* display);
+extern "C" pipe_screen* xen3d_glx_first_screen();
 
 extern "C" pipe_screen* xlib_create_screen(Display* display) {
   auto dev = xen3d::guest::RemoteDevice::open_for_this_program();
   if (!dev) return nullptr;
-  return xen3d::guest::remote_screen_create(std::move(dev), std::make_unique<XlibPresentSink>(display));
+  pipe_screen* s = xen3d::guest::remote_screen_create(std::move(dev), std::make_unique<XlibPresentSink>(display));
+  if (!first_screen) first_screen = s;
+  return s;
 }
+
+extern "C" pipe_screen* xen3d_glx_first_screen() { return first_screen; }

@@ -9,7 +9,7 @@
 #                              tests, and one test for each host check
 #                              relaxed to what st/mesa sends and each
 #                              NIR-path feature since (docs/hardening.md,
-#                              docs/shaders.md): 1,006),
+#                              docs/shaders.md): 1,007),
 #                              baseline-remote.txt (the default shader
 #                              path: NIR).
 #   ci_subset_test.sh --gles   OpenGL ES: every GLES test of quick_gl

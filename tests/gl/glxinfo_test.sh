@@ -4,12 +4,16 @@
 # (persistent buffers in the shared arena: ARB_buffer_storage) and OpenGL ES
 # 3.2; without an arena (XEN3D_ARENA_MIB=0, as on tcp) OpenGL 4.3. The TGSI
 # path offers what gallivm's TGSI backend runs (OpenGL 3.3, GLES 3.1).
+# GLX_MESA_query_renderer tells the same versions before any context exists.
 . "$(dirname "$0")/harness.sh"
 start_xvfb
 start_compositor
 guest glxinfo >"$work/glxinfo.txt" 2>&1 || { cat "$work/glxinfo.txt"; fail "glxinfo failed"; }
 grep -E "renderer string|version string" "$work/glxinfo.txt"
 grep -q "OpenGL renderer string: xen3d (llvmpipe" "$work/glxinfo.txt" || fail "renderer is not the remote driver"
+# GLX_MESA_query_renderer (guest/winsys-remote/glx_query_renderer.c): the
+# versions a context would get, without making one.
+grep -q "Device: xen3d (llvmpipe" "$work/glxinfo.txt" || fail "no GLX_MESA_query_renderer device"
 if [[ "${XEN3D_COMPOSITOR_ARGS:-}" != *"--shader-path tgsi"* ]]; then
   grep -Eq "OpenGL core profile version string: 4\.[5-9]" "$work/glxinfo.txt" || fail "core profile below 4.5"
   grep -Eq "OpenGL version string: 4\.[5-9] \(Compatibility" "$work/glxinfo.txt" || fail "compatibility profile below 4.5"
@@ -17,6 +21,8 @@ if [[ "${XEN3D_COMPOSITOR_ARGS:-}" != *"--shader-path tgsi"* ]]; then
   grep -Eq "OpenGL ES profile version string: OpenGL ES 3\.[2-9]" "$work/glxinfo.txt" || fail "OpenGL ES below 3.2"
   grep -q "GL_ARB_tessellation_shader" "$work/glxinfo.txt" || fail "no tessellation"
   grep -q "GL_KHR_blend_equation_advanced" "$work/glxinfo.txt" || fail "no advanced blending"
+  grep -Eq "Max core profile version: 4\.[5-9]" "$work/glxinfo.txt" || fail "GLX_MESA_query_renderer: core below 4.5"
+  grep -Eq "Max GLES\[23\] profile version: 3\.[2-9]" "$work/glxinfo.txt" || fail "GLX_MESA_query_renderer: GLES below 3.2"
 fi
 
 if [[ "${XEN3D_COMPOSITOR_ARGS:-}" != *"--shader-path tgsi"* ]]; then
