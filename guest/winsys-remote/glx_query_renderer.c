@@ -50,6 +50,13 @@ static struct versions versions_of(struct pipe_screen *screen) {
   return v;
 }
 
+// st/mesa's versions are major * 10 + minor (0: the API is not offered).
+static Bool major_minor(int version, unsigned int *value) {
+  value[0] = (unsigned)version / 10;
+  value[1] = (unsigned)version % 10;
+  return True;
+}
+
 static Bool query_integer(struct pipe_screen *s, int attribute, unsigned int *value) {
   if (!s || !value) return False;
   const struct versions v = versions_of(s);
@@ -70,22 +77,10 @@ static Bool query_integer(struct pipe_screen *s, int attribute, unsigned int *va
     case GLX_RENDERER_PREFERRED_PROFILE_MESA:
       value[0] = v.core ? GLX_CONTEXT_CORE_PROFILE_BIT_ARB : GLX_CONTEXT_COMPATIBILITY_PROFILE_BIT_ARB;
       return True;
-    case GLX_RENDERER_OPENGL_CORE_PROFILE_VERSION_MESA:
-      value[0] = (unsigned)v.core / 10;
-      value[1] = (unsigned)v.core % 10;
-      return True;
-    case GLX_RENDERER_OPENGL_COMPATIBILITY_PROFILE_VERSION_MESA:
-      value[0] = (unsigned)v.compat / 10;
-      value[1] = (unsigned)v.compat % 10;
-      return True;
-    case GLX_RENDERER_OPENGL_ES_PROFILE_VERSION_MESA:
-      value[0] = (unsigned)v.es1 / 10;
-      value[1] = (unsigned)v.es1 % 10;
-      return True;
-    case GLX_RENDERER_OPENGL_ES2_PROFILE_VERSION_MESA:
-      value[0] = (unsigned)v.es2 / 10;
-      value[1] = (unsigned)v.es2 % 10;
-      return True;
+    case GLX_RENDERER_OPENGL_CORE_PROFILE_VERSION_MESA: return major_minor(v.core, value);
+    case GLX_RENDERER_OPENGL_COMPATIBILITY_PROFILE_VERSION_MESA: return major_minor(v.compat, value);
+    case GLX_RENDERER_OPENGL_ES_PROFILE_VERSION_MESA: return major_minor(v.es1, value);
+    case GLX_RENDERER_OPENGL_ES2_PROFILE_VERSION_MESA: return major_minor(v.es2, value);
     default:
       return False;
   }
