@@ -698,9 +698,10 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
     bind(*bad, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 40);
     CHECK(poisoned_with(*bad, "is a fragment shader, not a vertex shader"));
   }
-  SECTION("a geometry shader emitting to a stream its stream output does not name") {
-    // llvmpipe's draw module sizes TGSI per-stream outputs by the stream
-    // output info: this once wrote past them and crashed the compositor.
+  SECTION("a geometry shader emitting to a stream past the host's") {
+    // llvmpipe's draw module sizes per-stream outputs by the streams a
+    // shader may use: emitting past them once wrote past them and crashed
+    // the compositor (TGSI path: one stream; NIR path: llvmpipe's four).
     send_tgsi(*bad, 41, PIPE_SHADER_GEOMETRY,
               "GEOM\n"
               "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
@@ -708,11 +709,11 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
               "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
               "DCL IN[][0], POSITION\n"
               "DCL OUT[0], POSITION\n"
-              "IMM[0] UINT32 {2, 0, 0, 0}\n"
+              "IMM[0] UINT32 {4, 0, 0, 0}\n"
               "  0: MOV OUT[0], IN[0][0]\n"
               "  1: EMIT IMM[0].xxxx\n"
               "  2: END\n");
-    CHECK(poisoned_with(*bad, "EMIT stream 2 exceeds 0"));
+    CHECK(poisoned_with(*bad, "EMIT stream 4 exceeds 3"));
   }
   SECTION("a context record before any context") {
     auto fresh = c.connect("contextless");

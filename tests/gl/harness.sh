@@ -129,6 +129,21 @@ start_xenemu() {
 # Prints a compositor statistic (objects, bytes, guests).
 host_stat() { XEN3D_TRANSPORT="local:$sock" "$XEN3D_INFO" --stats | sed -n "s/^$1=//p"; }
 
+# host_stat once it holds still: render workers report their counts every
+# 100 ms, so a worker that just started may not be counted yet. Waits until
+# two reads 300 ms apart agree (at most 3 s).
+settled_host_stat() {
+  local prev now
+  prev=$(host_stat "$1")
+  for _ in $(seq 10); do
+    sleep 0.3
+    now=$(host_stat "$1")
+    [ "$now" = "$prev" ] && break
+    prev=$now
+  done
+  echo "$prev"
+}
+
 # Checks an image rendered remote against llvmpipe's: what, got.png, ref.png,
 # tolerance. Tolerance 0: exact but for one-level rounding. Otherwise (shaders the host compiles
 # from TGSI, where direct llvmpipe compiles NIR: frame_match_test.sh says why)

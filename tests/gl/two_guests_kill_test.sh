@@ -21,7 +21,7 @@ for _ in $(seq 200); do
 done
 [ "$(frames "$work/a.log")" -ge 20 ] || fail "guest A did not render 20 frames: $(tail -3 "$work/a.log")"
 [ "$(frames "$work/b.log")" -ge 20 ] || fail "guest B did not render 20 frames: $(tail -3 "$work/b.log")"
-both=$(host_stat objects)
+both=$(settled_host_stat objects)
 say "both running: $both host objects"
 
 kill -9 "$a"
@@ -36,7 +36,7 @@ after=$(frames "$work/b.log")
 say "guest B: $before -> $after frames in 1.5 s after the kill"
 [ "$after" -gt $((before + 5)) ] || fail "guest B stopped rendering after guest A was killed"
 kill -0 "$comp_pid" || fail "the compositor died"
-one=$(host_stat objects)
+one=$(settled_host_stat objects)
 say "guest B alone: $one host objects"
 [ "$one" -lt "$both" ] || fail "guest A's objects were not freed ($one >= $both)"
 
