@@ -702,17 +702,7 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
     // llvmpipe's draw module sizes per-stream outputs by the streams a
     // shader may use: emitting past them once wrote past them and crashed
     // the compositor (TGSI path: one stream; NIR path: llvmpipe's four).
-    send_tgsi(*bad, 41, PIPE_SHADER_GEOMETRY,
-              "GEOM\n"
-              "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
-              "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
-              "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
-              "DCL IN[][0], POSITION\n"
-              "DCL OUT[0], POSITION\n"
-              "IMM[0] UINT32 {4, 0, 0, 0}\n"
-              "  0: MOV OUT[0], IN[0][0]\n"
-              "  1: EMIT IMM[0].xxxx\n"
-              "  2: END\n");
+    send_tgsi(*bad, 41, PIPE_SHADER_GEOMETRY, gs_emitting_to(4).c_str());
     CHECK(poisoned_with(*bad, "EMIT stream 4 exceeds 3"));
   }
   SECTION("a context record before any context") {

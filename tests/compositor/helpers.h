@@ -324,6 +324,20 @@ const char* const kPassthroughFs =
     "  0: MOV OUT[0], IN[0]\n"
     "  1: END\n";
 
+// A geometry shader that emits one point to vertex stream `stream`.
+std::string gs_emitting_to(unsigned stream) {
+  return "GEOM\n"
+         "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
+         "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
+         "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
+         "DCL IN[][0], POSITION\n"
+         "DCL OUT[0], POSITION\n"
+         "IMM[0] UINT32 {" + std::to_string(stream) + ", 0, 0, 0}\n"
+         "  0: MOV OUT[0], IN[0][0]\n"
+         "  1: EMIT IMM[0].xxxx\n"
+         "  2: END\n";
+}
+
 void send_state(GuestSession& s, uint32_t id, ObjectKind kind, std::span<const uint8_t> blob) {
   StateCreate c;
   c.id = id;

@@ -80,19 +80,6 @@ TEST_CASE("a vertex shader reading more inputs than the vertex elements supply i
                               "vertex shader #43 reads 4 inputs but the bound vertex elements #33 supply 2");
 }
 
-// A geometry shader emitting to vertex stream 1 (and no stream output).
-const char* const kEmitToStream1 =
-    "GEOM\n"
-    "PROPERTY GS_INPUT_PRIMITIVE POINTS\n"
-    "PROPERTY GS_OUTPUT_PRIMITIVE POINTS\n"
-    "PROPERTY GS_MAX_OUTPUT_VERTICES 1\n"
-    "DCL IN[][0], POSITION\n"
-    "DCL OUT[0], POSITION\n"
-    "IMM[0] UINT32 {1, 0, 0, 0}\n"
-    "  0: MOV OUT[0], IN[0][0]\n"
-    "  1: EMIT IMM[0].xxxx\n"
-    "  2: END\n";
-
 // The draw module runs TGSI geometry shaders through draw_llvm, which counts
 // emitted vertices for one stream: piglit's
 // arb_enhanced_layouts-gs-stream-location-aliasing emitted to stream 1 and
@@ -109,7 +96,7 @@ TEST_CASE("draw-module hosts offer one vertex stream on the TGSI path", "[compos
   auto caps = std::make_unique<CapsTable>();
   REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
   CHECK(caps->param[PIPE_CAP_MAX_VERTEX_STREAMS] == 1);
-  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY, kEmitToStream1);
+  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY, gs_emitting_to(1).c_str());
   CHECK(poisoned_with(*g, "EMIT stream 1 exceeds 0"));
   REQUIRE(c.running());
 }
@@ -125,7 +112,7 @@ TEST_CASE("llvmpipe offers its four vertex streams on the NIR path", "[composito
   auto caps = std::make_unique<CapsTable>();
   REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
   CHECK(caps->param[PIPE_CAP_MAX_VERTEX_STREAMS] == 4);
-  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY, kEmitToStream1);
+  send_tgsi(*g, 41, PIPE_SHADER_GEOMETRY, gs_emitting_to(1).c_str());
   const bool alive = ping(*g, 1);
   INFO(g->error() << "\ncompositor log:\n" << c.log_text());
   CHECK(alive);
