@@ -24,6 +24,7 @@ std::unique_ptr<GuestSession> GuestSession::connect(const std::string& spec, con
   s->retired_ = s->bulk_.alloc_pos();
   // Publish in slices so the host starts decoding while we keep encoding.
   s->auto_flush_bytes_ = t.ring_size(RingId::Command) / 8;
+  s->auto_flush_bulk_bytes_ = t.ring_size(RingId::Bulk) / 8;
   s->answer_timeout_ms_ = req.answer_timeout_ms;
   return s;
 }

@@ -41,7 +41,9 @@ class GuestSession {
     encode(p, r);
     cmd_.commit(n);
     ++records_sent_;
-    if (cmd_.unpublished() >= auto_flush_bytes_) flush();
+    // Big uploads count too: a few records may name megabytes of heap, and the
+    // host should copy them while we fill the next span, not once the heap is full.
+    if (cmd_.unpublished() >= auto_flush_bytes_ || bulk_.unpublished() >= auto_flush_bulk_bytes_) flush();
     return true;
   }
 
@@ -169,6 +171,7 @@ class GuestSession {
   BulkWriter bulk_;
   std::vector<uint8_t> reply_;
   size_t auto_flush_bytes_ = 0;
+  size_t auto_flush_bulk_bytes_ = 0;
   int answer_timeout_ms_ = -1;
   uint64_t sync_seq_ = uint64_t{1} << 62;  // apart from callers' own ping numbers
   bool alive_ = true;
