@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 
 #include "guest/pipe-remote/remote_device.h"
@@ -86,6 +87,7 @@ bool BufferArena::take(uint32_t span, uint32_t& offset) {
 bool BufferArena::alloc(uint32_t bytes, uint32_t& offset, bool optional) {
   const uint64_t need = (uint64_t(bytes) + slack_ + alignment_ - 1) / alignment_ * alignment_;
   if (!bytes || need > size_) return false;
+  reclaim_moved();
   if (optional && used_bytes_ - quarantined_bytes_ + need > uint64_t(size_) / 4 * 3) return false;
   if (take(uint32_t(need), offset)) return true;
   // A buffer that can live on the host is worth a wait only once a quarter
@@ -108,6 +110,7 @@ bool BufferArena::alloc(uint32_t bytes, uint32_t& offset, bool optional) {
   }
   quarantine_.clear();
   quarantined_bytes_ = 0;
+  reclaim_moved();
   return take(uint32_t(need), offset);
 }
 
@@ -116,6 +119,29 @@ void BufferArena::free(uint32_t offset) {
   if (it == used_.end()) return;
   quarantine_.push_back(offset);
   quarantined_bytes_ += it->second;
+}
+
+void BufferArena::free_moved(uint32_t offset) {
+  if (!used_.count(offset)) return;
+  moved_.push_back({offset, ++rebases_sent_});
+}
+
+void BufferArena::reclaim_moved() {
+  if (moved_.empty()) return;
+  // Written by the host after each rebase it finished (host/resources/arena.cpp).
+  const uint64_t done = std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(base_)).load(std::memory_order_acquire);
+  size_t kept = 0;
+  for (const Moved& m : moved_) {
+    auto it = used_.find(m.offset);
+    if (m.rebase > done || it == used_.end()) {
+      if (it != used_.end()) moved_[kept++] = m;
+      continue;
+    }
+    used_bytes_ -= it->second;
+    give_back(m.offset, it->second);
+    used_.erase(it);
+  }
+  moved_.resize(kept);
 }
 
 void BufferArena::give_back(uint32_t offset, uint32_t span) {

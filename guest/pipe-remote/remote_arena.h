@@ -7,7 +7,9 @@
 // A span freed by resource_destroy is not reused at once: the host may still
 // run queued work that reads the old buffer. Freed spans wait in quarantine
 // until an allocation finds no room; then one resource_wait (the host
-// finishes everything queued) returns them to the free list.
+// finishes everything queued) returns them to the free list. A span a buffer
+// moved off (resource_rebase) comes back without a wait: the host counts the
+// rebases it has finished with in the arena's first bytes, which no buffer uses.
 //
 // Not thread-safe: callers hold the device lock.
 #pragma once
@@ -46,16 +48,21 @@ class BufferArena {
   // ordered path (the host copies them in when it gets there).
   static constexpr uint32_t kInPlaceBytes = 256u << 10;
   void free(uint32_t offset);
+  // Frees the span a buffer left with the resource_rebase just queued.
+  void free_moved(uint32_t offset);
   uint8_t* data(uint32_t offset) const { return base_ + offset; }
   uint32_t size() const { return size_; }
 
  private:
   BufferArena(RemoteDevice& dev, uint8_t* base, uint32_t size, uint32_t alignment, uint32_t slack)
       : dev_(dev), base_(base), size_(size), alignment_(alignment), slack_(slack) {
-    free_.emplace(0u, size);
+    // The host's progress word (rebases done) lives in the first span.
+    free_.emplace(alignment, size - alignment);
   }
   bool take(uint32_t span, uint32_t& offset);
   void give_back(uint32_t offset, uint32_t span);
+  // Returns the moved-off spans the host has finished with to the free list.
+  void reclaim_moved();
 
   RemoteDevice& dev_;
   uint8_t* base_;
@@ -65,6 +72,12 @@ class BufferArena {
   std::vector<uint32_t> quarantine_;   // offsets of freed spans the host may still read
   uint64_t used_bytes_ = 0;         // spans in use or in quarantine
   uint64_t quarantined_bytes_ = 0;
+  struct Moved {
+    uint32_t offset;
+    uint64_t rebase;  // free once the host's count of rebases reaches this
+  };
+  std::vector<Moved> moved_;
+  uint64_t rebases_sent_ = 0;
 };
 
 }  // namespace xen3d::guest

@@ -270,6 +270,7 @@ void set_constant_buffer(pipe_context* ctx, enum pipe_shader_type shader, uint i
   r.stage = uint8_t(shader);
   r.index = uint8_t(index);
   if (cb) {
+    pin_storage(cb->buffer);
     r.resource = id_of(cb->buffer);
     r.offset = cb->buffer_offset;
     r.size = cb->buffer_size;
@@ -338,6 +339,7 @@ void set_shader_images(pipe_context* ctx, enum pipe_shader_type shader, unsigned
   for (unsigned i = 0; images && i < count; ++i) {
     const pipe_image_view& v = images[i];
     proto::ImageView& w = wire[i];
+    pin_storage(v.resource);
     w.resource = id_of(v.resource);
     w.format = uint16_t(v.format);
     w.access = v.access;
@@ -364,6 +366,7 @@ void set_shader_buffers(pipe_context* ctx, enum pipe_shader_type shader, unsigne
                         const pipe_shader_buffer* buffers, unsigned writable_bitmask) {
   std::vector<proto::ShaderBuffer> wire(count);
   for (unsigned i = 0; buffers && i < count; ++i) {
+    pin_storage(buffers[i].buffer);
     wire[i].resource = id_of(buffers[i].buffer);
     wire[i].offset = buffers[i].buffer_offset;
     wire[i].size = buffers[i].buffer_size;
@@ -387,6 +390,7 @@ pipe_sampler_view* create_sampler_view(pipe_context* ctx, pipe_resource* res, co
   pipe_reference_init(&v->base.reference, 1);
   v->base.texture = nullptr;
   pipe_resource_reference(&v->base.texture, res);
+  pin_storage(res);
   v->base.context = ctx;
   v->id = c->dev->new_id();
   proto::SamplerViewCreate r;
@@ -422,6 +426,7 @@ pipe_surface* create_surface(pipe_context* ctx, pipe_resource* res, const pipe_s
   if (!s) return nullptr;
   pipe_reference_init(&s->base.reference, 1);
   pipe_resource_reference(&s->base.texture, res);
+  pin_storage(res);
   s->base.context = ctx;
   s->base.format = templ->format;
   s->base.u = templ->u;
@@ -461,6 +466,7 @@ pipe_stream_output_target* create_stream_output_target(pipe_context* ctx, pipe_r
   if (!t) return nullptr;
   pipe_reference_init(&t->base.reference, 1);
   pipe_resource_reference(&t->base.buffer, res);
+  pin_storage(res);
   t->base.context = ctx;
   t->base.buffer_offset = offset;
   t->base.buffer_size = size;

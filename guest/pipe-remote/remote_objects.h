@@ -30,6 +30,12 @@ struct RemoteResource {
   // Persistent buffers: their storage in the arena (null: on the host only).
   uint8_t* arena_data;
   uint32_t arena_offset;
+  // Arena buffers: whether something the host keeps holds the storage itself
+  // (a view, surface or stream-output target, an image, shader or constant
+  // buffer binding), and how many maps are open in place. Either keeps a
+  // whole-buffer discard from moving the buffer to fresh bytes (resource_rebase).
+  bool storage_pinned;
+  uint16_t arena_maps;
 };
 
 struct RemoteSurface {
@@ -92,6 +98,9 @@ inline void mark_written(pipe_resource* r, unsigned offset, unsigned size) {
 }
 inline void mark_all_written(pipe_resource* r) {
   if (r) mark_written(r, 0, r->width0);
+}
+inline void pin_storage(pipe_resource* r) {
+  if (r) remote(r)->storage_pinned = true;
 }
 
 }  // namespace xen3d::guest

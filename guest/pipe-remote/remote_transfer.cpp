@@ -186,9 +186,42 @@ void wait_for_host(RemoteContext* c, RemoteResource* r, unsigned usage) {
   c->dev->session().call(wait, idle);
 }
 
+// A whole-buffer discard moves an arena buffer to fresh bytes when nothing
+// but vertex buffer slots (which the host binds again) and per-draw records
+// name it: the write then waits for nothing, where writing the old bytes
+// waits for the host's last draw from them. As drivers rename a busy buffer.
+bool move_to_fresh_bytes(RemoteContext* c, RemoteResource* r) {
+  if (r->storage_pinned || r->arena_maps || (r->base.flags & PIPE_RESOURCE_FLAG_MAP_PERSISTENT)) return false;
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  proto::GuestSession& s = c->dev->session();
+  BufferArena* arena = c->screen->arena.get();
+  uint32_t offset = 0;
+  if (c->dev->lost() || s.info().host_minor < 7 || !arena || !arena->alloc(r->base.width0, offset, true)) return false;
+  proto::ResourceRebase rec;
+  rec.id = r->id;
+  rec.offset = offset;
+  s.send(rec);
+  s.flush();  // the host finishes with the old bytes while we fill the new ones
+  arena->free_moved(r->arena_offset);  // reused once the host has finished with it
+  r->arena_offset = offset;
+  r->arena_data = arena->data(offset);
+  util_range_set_empty(&r->valid);
+  return true;
+}
+
+bool discards_whole(pipe_resource* res, unsigned usage, unsigned offset, unsigned size) {
+  // As u_default_buffer_subdata: a write of all of it discards it unless PIPE_MAP_DIRECTLY.
+  return (usage & PIPE_MAP_DISCARD_WHOLE_RESOURCE) ||
+         (!(usage & PIPE_MAP_DIRECTLY) && offset == 0 && size == res->width0);
+}
+
 // An arena buffer's map in place: its span of the arena.
 void* map_in_arena(RemoteContext* c, RemoteTransfer* t, unsigned usage) {
   RemoteResource* r = remote(t->base.resource);
+  if (!(usage & PIPE_MAP_UNSYNCHRONIZED) && (usage & PIPE_MAP_DISCARD_WHOLE_RESOURCE) && move_to_fresh_bytes(c, r)) {
+    usage |= PIPE_MAP_UNSYNCHRONIZED;
+  }
+  ++r->arena_maps;
   wait_for_host(c, r, usage);
   if (usage & PIPE_MAP_WRITE) mark_written(t->base.resource, t->base.box.x, t->base.box.width);
   t->data = r->arena_data + t->base.box.x;
@@ -267,6 +300,7 @@ void unmap(pipe_context* ctx, pipe_transfer* transfer) {
   auto* t = reinterpret_cast<RemoteTransfer*>(transfer);
   pipe_resource* res = transfer->resource;
   const pipe_box& box = transfer->box;
+  if (t->in_arena) --remote(res)->arena_maps;
   if (!t->in_arena) {
     std::lock_guard<std::mutex> g(c->dev->lock());
     proto::GuestSession& s = c->dev->session();
@@ -305,6 +339,11 @@ void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsig
   u_box_1d(offset, size, &box);
   mark_written(res, offset, size);
   if (in_place(res, usage & ~PIPE_MAP_READ, size)) {
+    if (!(usage & PIPE_MAP_UNSYNCHRONIZED) && discards_whole(res, usage, offset, size) &&
+        move_to_fresh_bytes(c, remote(res))) {
+      usage |= PIPE_MAP_UNSYNCHRONIZED;
+      mark_written(res, offset, size);
+    }
     wait_for_host(c, remote(res), usage);
     std::memcpy(remote(res)->arena_data + offset, data, size);
     return;

@@ -166,6 +166,7 @@ class GalliumExecutor {
   DecodeError handle(const proto::ArenaOpen&);
   DecodeError handle(const proto::ResourceCreateInArena&);
   DecodeError handle(const proto::ResourceWait&);
+  DecodeError handle(const proto::ResourceRebase&);
 
  private:
   // What the executor tracks per host context: which CSOs, shaders, samplers,
@@ -207,6 +208,9 @@ class GalliumExecutor {
       uint32_t offset = 0;
     };
     std::array<std::array<ConstantSource, PIPE_MAX_CONSTANT_BUFFERS>, PIPE_SHADER_TYPES> constant_source{};
+    // The guest's vertex buffer slots as last set: resource_rebase binds a
+    // moved arena buffer again wherever it is bound.
+    std::array<proto::VertexBuffer, PIPE_MAX_ATTRIBS> vertex_buffers{};
   };
 
   // --- lookups (all return a rejection naming the role on failure) ---
@@ -271,8 +275,14 @@ class GalliumExecutor {
     uint32_t size = 0, alignment = 0, slack = 0;
     std::map<uint32_t, uint32_t> spans;              // offset -> end (slack included)
     std::unordered_map<uint32_t, uint32_t> offsets;  // buffer id -> its span's offset
+    uint64_t rebases = 0;                            // resource_rebase records done
   };
+  // Waits for the driver's queued work on `res` on every context of this guest.
+  bool wait_for_resource(pipe_resource* res);
   void forget_arena_buffer(uint32_t id);
+  // Checks that bytes [offset, offset + width + slack) may hold an arena buffer
+  // (aligned, inside the arena, apart from every live span).
+  DecodeError check_arena_span(const char* rec, uint32_t id, uint32_t offset, uint32_t width, uint64_t& end);
   void close_arena();
   // Flushes every context of this guest other than `except` and waits, so a
   // read through `except` sees all of the guest's rendering.

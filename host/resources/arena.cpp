@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <iterator>
@@ -101,23 +102,8 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreateInArena& r
   const auto format = static_cast<pipe_format>(r.format);
   if (!r.width) return reject_("%s #%u: a buffer of 0 bytes", rec, r.id);
   if (auto e = check_buffer_size(rec, r.id, r.width, format); !e.ok()) return e;
-  if (r.offset % arena_.alignment) {
-    return reject_("%s #%u: offset %u is not a multiple of the arena's alignment %u", rec, r.id, r.offset, arena_.alignment);
-  }
-  const uint64_t end = uint64_t(r.offset) + r.width + arena_.slack;
-  if (end > arena_.size) {
-    return reject_("%s #%u: bytes %u..%llu (with the driver's %u-byte slack) pass the arena's %u", rec, r.id, r.offset,
-                   static_cast<unsigned long long>(end), arena_.slack, arena_.size);
-  }
-  // The first span starting after this one, and the one before it.
-  auto next = arena_.spans.upper_bound(r.offset);
-  const bool overlaps_next = next != arena_.spans.end() && next->first < end;
-  const bool overlaps_prev = next != arena_.spans.begin() && std::prev(next)->second > r.offset;
-  if (overlaps_next || overlaps_prev) {
-    const auto& other = overlaps_prev ? *std::prev(next) : *next;
-    return reject_("%s #%u: bytes %u..%llu overlap a live buffer's %u..%u", rec, r.id, r.offset,
-                   static_cast<unsigned long long>(end), other.first, other.second);
-  }
+  uint64_t end = 0;
+  if (auto e = check_arena_span(rec, r.id, r.offset, r.width, end); !e.ok()) return e;
   pipe_resource templ{};
   templ.target = PIPE_BUFFER;
   templ.format = format;
@@ -144,33 +130,121 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreateInArena& r
   return {};
 }
 
+proto::DecodeError GalliumExecutor::check_arena_span(const char* rec, uint32_t id, uint32_t offset, uint32_t width,
+                                                     uint64_t& end) {
+  if (offset % arena_.alignment) {
+    return reject_("%s #%u: offset %u is not a multiple of the arena's alignment %u", rec, id, offset, arena_.alignment);
+  }
+  end = uint64_t(offset) + width + arena_.slack;
+  if (end > arena_.size) {
+    return reject_("%s #%u: bytes %u..%llu (with the driver's %u-byte slack) pass the arena's %u", rec, id, offset,
+                   static_cast<unsigned long long>(end), arena_.slack, arena_.size);
+  }
+  // The first span starting after this one, and the one before it.
+  auto next = arena_.spans.upper_bound(offset);
+  const bool overlaps_next = next != arena_.spans.end() && next->first < end;
+  const bool overlaps_prev = next != arena_.spans.begin() && std::prev(next)->second > offset;
+  if (overlaps_next || overlaps_prev) {
+    const auto& other = overlaps_prev ? *std::prev(next) : *next;
+    return reject_("%s #%u: bytes %u..%llu overlap a live buffer's %u..%u", rec, id, offset,
+                   static_cast<unsigned long long>(end), other.first, other.second);
+  }
+  return {};
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::ResourceRebase& r) {
+  const char* rec = "resource_rebase";
+  auto at = arena_.offsets.find(r.id);
+  if (at == arena_.offsets.end()) return reject_("%s #%u: not a buffer in the arena", rec, r.id);
+  HostObject* o = objects_.find(r.id);
+  if (!o || o->kind != ObjectKind::Resource) return reject_("%s #%u: not a live buffer", rec, r.id);
+  auto* old = static_cast<pipe_resource*>(o->ptr);
+  // The old span stops counting as live while the new one is checked (a
+  // buffer may move onto part of its own bytes).
+  const uint32_t old_offset = at->second;
+  const uint32_t old_end = arena_.spans.at(old_offset);
+  arena_.spans.erase(old_offset);
+  uint64_t end = 0;
+  pipe_resource* res = nullptr;
+  if (auto e = check_arena_span(rec, r.id, r.offset, old->width0, end); !e.ok()) {
+    arena_.spans.emplace(old_offset, old_end);
+    return e;
+  }
+  pipe_resource templ{};
+  templ.target = PIPE_BUFFER;
+  templ.format = old->format;
+  templ.width0 = old->width0;
+  templ.height0 = templ.depth0 = templ.array_size = 1;
+  templ.usage = old->usage;
+  templ.bind = old->bind;
+  templ.flags = old->flags;
+  res = screen_->resource_from_user_memory(screen_, &templ, arena_.base + r.offset);
+  if (!res) {
+    arena_.spans.emplace(old_offset, old_end);
+    return reject_("%s #%u: the host driver could not place the buffer at arena offset %u", rec, r.id, r.offset);
+  }
+  o->ptr = res;
+  arena_.spans.emplace(r.offset, uint32_t(end));
+  at->second = r.offset;
+  // Bound vertex buffers follow the move. Other bindings (views, images,
+  // shader and constant buffers, stream-output targets) keep the old bytes:
+  // the guest moves only buffers bound as vertex buffers or named per draw.
+  for (auto& [id, c] : contexts_) {
+    for (unsigned slot = 0; slot < PIPE_MAX_ATTRIBS; ++slot) {
+      const proto::VertexBuffer& vb = c->vertex_buffers[slot];
+      if (vb.resource != r.id) continue;
+      pipe_vertex_buffer bound{};
+      bound.stride = vb.stride;
+      bound.buffer_offset = vb.offset;
+      bound.buffer.resource = res;
+      c->pipe->set_vertex_buffers(c->pipe, slot, 1, 0, false, &bound);
+    }
+  }
+  // The guest reuses the old bytes once this count says the host is done
+  // with them (its progress word, the arena's first bytes from 2.7): no
+  // round trip. Like llvmpipe in-process, the wait is for the last draw.
+  if (!wait_for_resource(old)) XLOG_WARN("guest %u: %s #%u: waiting for the old storage failed", config_.connection_id, rec, r.id);
+  pipe_resource_reference(&old, nullptr);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(arena_.base)).store(++arena_.rebases, std::memory_order_release);
+  return {};
+}
+
+bool GalliumExecutor::wait_for_resource(pipe_resource* res) {
+  std::vector<pipe_context*> pipes;
+  for (auto& [id, c] : contexts_) pipes.push_back(c->pipe);
+  if (utility_) pipes.push_back(utility_);
+  // A map that is not unsynchronized waits for the driver's work on the
+  // resource, on each context that may have queued some.
+  pipe_box box;
+  u_box_1d(0, std::max(1u, res->width0), &box);
+  bool ok = true;
+  for (pipe_context* p : pipes) {
+    pipe_transfer* xfer = nullptr;
+    const unsigned usage = PIPE_MAP_READ | PIPE_MAP_WRITE;
+    void* map = res->target == PIPE_BUFFER ? p->buffer_map(p, res, 0, usage, &box, &xfer)
+                                           : p->texture_map(p, res, 0, usage, &box, &xfer);
+    if (!map) {
+      ok = false;
+      continue;
+    }
+    if (res->target == PIPE_BUFFER) p->buffer_unmap(p, xfer);
+    else p->texture_unmap(p, xfer);
+  }
+  return ok;
+}
+
 proto::DecodeError GalliumExecutor::handle(const proto::ResourceWait& r) {
   const char* rec = "resource_wait";
   proto::ResourceIdle idle;
   idle.ok = true;
-  std::vector<pipe_context*> pipes;
-  for (auto& [id, c] : contexts_) pipes.push_back(c->pipe);
-  if (utility_) pipes.push_back(utility_);
   if (r.resource) {
     pipe_resource* res = nullptr;
     if (auto e = get_resource(r.resource, res, rec); !e.ok()) return e;
-    // A map that is not unsynchronized waits for the driver's work on the
-    // resource, on each context that may have queued some.
-    pipe_box box;
-    u_box_1d(0, std::max(1u, res->width0), &box);
-    for (pipe_context* p : pipes) {
-      pipe_transfer* xfer = nullptr;
-      const unsigned usage = PIPE_MAP_READ | PIPE_MAP_WRITE;
-      void* map = res->target == PIPE_BUFFER ? p->buffer_map(p, res, 0, usage, &box, &xfer)
-                                             : p->texture_map(p, res, 0, usage, &box, &xfer);
-      if (!map) {
-        idle.ok = false;
-        continue;
-      }
-      if (res->target == PIPE_BUFFER) p->buffer_unmap(p, xfer);
-      else p->texture_unmap(p, xfer);
-    }
+    idle.ok = wait_for_resource(res);
   } else {
+    std::vector<pipe_context*> pipes;
+    for (auto& [id, c] : contexts_) pipes.push_back(c->pipe);
+    if (utility_) pipes.push_back(utility_);
     for (pipe_context* p : pipes) {
       pipe_fence_handle* fence = nullptr;
       p->flush(p, &fence, 0);

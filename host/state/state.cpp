@@ -517,6 +517,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetVertexBuffers& r) {
   const unsigned total = n + r.unbind_trailing;
   if (!empty_vertex_buffers(vbs.data(), total)) return reject_("%s: the host driver could not create a vertex buffer", rec);
   ctx->pipe->set_vertex_buffers(ctx->pipe, r.start, total, 0, false, vbs.data());
+  for (unsigned i = 0; i < total; ++i) ctx->vertex_buffers[r.start + i] = i < n ? r.buffers[i] : proto::VertexBuffer{};
   return {};
 }
 

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 
 #include "tests/compositor/helpers.h"
 
@@ -180,4 +182,97 @@ TEST_CASE("the arena is refused beyond the guest's memory quota and while record
     CHECK_FALSE(answer.ok);
     CHECK(std::string(answer.reason).find("--max-arena-mib") != std::string::npos);
   }
+}
+
+namespace {
+
+// Three vertices (position, colour) of setup_pipeline's triangle, coloured (r, g, b).
+std::vector<uint8_t> triangle_vertices(float r, float g, float b) {
+  const float verts[3][2][4] = {
+      {{-0.5f, -0.5f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
+      {{0.5f, -0.5f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
+      {{0.0f, 0.6f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
+  };
+  std::vector<uint8_t> bytes(sizeof verts);
+  std::memcpy(bytes.data(), verts, sizeof verts);
+  return bytes;
+}
+
+std::array<uint8_t, 4> centre_after_draw(GuestSession& g) {
+  clear_to_blue(g);
+  draw_triangle(g);
+  return pixel(read_box(g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4), kSize / 2, kSize / 2);
+}
+
+void rebase(GuestSession& g, uint32_t id, uint32_t offset) {
+  ResourceRebase r;
+  r.id = id;
+  r.offset = offset;
+  REQUIRE(g.send(r));
+}
+
+}  // namespace
+
+TEST_CASE("a rebased arena buffer draws from its new bytes where it is bound; the host counts the rebases it finished",
+          "[compositor][executor][arena]") {
+  Compositor c;
+  auto g = c.connect("rebase");
+  REQUIRE(g->info().host_minor >= 7);
+  make_context(*g);
+  setup_pipeline(*g);
+  OpenArena a = open_arena(*g, 1024);
+  const uint32_t align = a.answer.alignment;
+  const auto red = triangle_vertices(1, 0, 0), green = triangle_vertices(0, 1, 0);
+  const uint32_t old_span = 4 * align, new_span = 64 * align, bytes = uint32_t(red.size());
+  std::memcpy(a.mem + old_span, red.data(), bytes);
+  arena_buffer(*g, 50, old_span, bytes);
+  SetVertexBuffers vbs;
+  const VertexBuffer vb{50, 0, 32, 0};
+  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
+  REQUIRE(g->send(vbs));
+  CHECK(centre_after_draw(*g) == std::array<uint8_t, 4>{0, 0, 255, 255});
+
+  // The guest fills fresh bytes without waiting and moves the buffer there:
+  // the bound slot follows, and the old bytes are the guest's to reuse once
+  // the progress word (the arena's first bytes) counts the rebase.
+  std::memcpy(a.mem + new_span, green.data(), bytes);
+  rebase(*g, 50, new_span);
+  CHECK(centre_after_draw(*g) == std::array<uint8_t, 4>{0, 255, 0, 255});
+  CHECK(std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(a.mem)).load() == 1);
+  std::memset(a.mem + old_span, 0, bytes);
+  arena_buffer(*g, 51, old_span, bytes);  // the old span is free on the host too
+  REQUIRE(ping(*g, 1));
+  CHECK(centre_after_draw(*g) == std::array<uint8_t, 4>{0, 255, 0, 255});
+  munmap(a.mem, a.answer.size);
+}
+
+TEST_CASE("a rebase must name an arena buffer and a free, aligned span inside the arena",
+          "[compositor][executor][arena][isolation]") {
+  Compositor c;
+  auto witness = c.connect("witness");
+  auto g = c.connect("bad-rebase");
+  make_context(*g);
+  OpenArena a = open_arena(*g, 64);
+  const uint32_t align = a.answer.alignment;
+  arena_buffer(*g, 50, align, 4096);
+  arena_buffer(*g, 51, 8192, 4096);
+  make_buffer(*g, 52, 4096, PIPE_BIND_VERTEX_BUFFER);
+  SECTION("a buffer on the host") {
+    rebase(*g, 52, 16384);
+    CHECK(poisoned_with(*g, "not a buffer in the arena"));
+  }
+  SECTION("onto a live buffer") {
+    rebase(*g, 50, 8192);
+    CHECK(poisoned_with(*g, "overlap"));
+  }
+  SECTION("misaligned") {
+    rebase(*g, 50, 16384 + 4);
+    CHECK(poisoned_with(*g, "alignment"));
+  }
+  SECTION("past the end") {
+    rebase(*g, 50, a.answer.size - align);
+    CHECK(poisoned_with(*g, "pass the arena"));
+  }
+  munmap(a.mem, a.answer.size);
+  REQUIRE(ping(*witness, 7));
 }
