@@ -140,6 +140,7 @@ void BufferArena::reclaim_moved() {
     used_bytes_ -= it->second;
     give_back(m.offset, it->second);
     used_.erase(it);
+    ++dev_.arena_stats().reused;
   }
   moved_.resize(kept);
 }

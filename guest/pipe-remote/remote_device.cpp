@@ -126,6 +126,10 @@ void RemoteDevice::print_summary() {
                " payloads staged (%" PRIu64 " KiB), %" PRIu64 " KiB inline\n",
                session_->bulk_heap_size() / 1024, b.peak_in_use / 1024, b.largest / 1024, b.spans, b.span_bytes / 1024,
                b.waits, b.held_refusals, b.staged, b.staged_bytes / 1024, b.inline_bytes / 1024);
+  std::fprintf(stderr,
+               "xen3d: buffer arena: %" PRIu64 " whole-buffer writes moved to fresh bytes, %" PRIu64
+               " spans reused once the host was done\n",
+               arena_stats_.moves, arena_stats_.reused);
 }
 
 }  // namespace xen3d::guest

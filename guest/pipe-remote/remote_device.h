@@ -59,6 +59,12 @@ class RemoteDevice {
   uint64_t frames() const { return frames_; }
   // "xen3d: stats: N frames, M synchronous round trips (R per frame), …" (once).
   void print_summary();
+  // The buffer arena's whole-buffer discards (caller holds lock()): moved to
+  // fresh bytes (resource_rebase), and moved-off spans reused without a wait.
+  struct ArenaStats {
+    uint64_t moves = 0, reused = 0;
+  };
+  ArenaStats& arena_stats() { return arena_stats_; }
 
  private:
   RemoteDevice() = default;
@@ -74,6 +80,7 @@ class RemoteDevice {
   uint64_t trips_at_last_frame_ = 0;
   uint64_t records_at_last_frame_ = 0;
   bool summary_printed_ = false;
+  ArenaStats arena_stats_;
 };
 
 // Prints a guest-side diagnostic ("xen3d: ..."); XEN3D_DEBUG=1 also shows info lines.

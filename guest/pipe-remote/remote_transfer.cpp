@@ -203,6 +203,7 @@ bool move_to_fresh_bytes(RemoteContext* c, RemoteResource* r) {
   s.send(rec);
   s.flush();  // the host finishes with the old bytes while we fill the new ones
   arena->free_moved(r->arena_offset);  // reused once the host has finished with it
+  ++c->dev->arena_stats().moves;
   r->arena_offset = offset;
   r->arena_data = arena->data(offset);
   util_range_set_empty(&r->valid);

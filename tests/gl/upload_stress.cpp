@@ -4,6 +4,9 @@
 //   - textures and buffers larger than the heap (read back and compared)
 //   - user (client-memory) indices, a few and more than the heap holds
 //   - client vertex arrays (through Mesa's upload manager)
+//   - a large dynamic vertex buffer written whole before every draw, in the
+//     three ways GL discards a buffer (the remote driver moves it to fresh
+//     bytes of its arena each time: the draw must see the new vertices)
 // Each phase runs twice: first while a glMapBufferRange write map stays open
 // (the heap cannot wrap past it), then with the map closed. Run it with a
 // small heap (XEN3D_BULK_HEAP_KIB=128) to make every payload take the long way.
@@ -237,6 +240,58 @@ void big_buffer(const char* phase, size_t bytes, unsigned seed) {
   glDeleteBuffers_(1, &buf);
 }
 
+// A 1 MiB GL_DYNAMIC_DRAW vertex buffer, all zeroes but the window's quad at
+// vertex `first`, which moves every time; the buffer is written whole before
+// each draw (glBufferSubData, glBufferData of the same size, an invalidating
+// map). A draw that read the previous contents would find zeroes there.
+void respecified_vertex_buffer(const char* phase) {
+  constexpr size_t kVertices = (1u << 20) / (2 * sizeof(float));
+  GLuint p = program(colour_shader(0.4f, 0.8f, 0.2f, 1));
+  glUseProgram_(p);
+  set_identity_uniforms(p);
+  GLuint buf = 0;
+  glGenBuffers_(1, &buf);
+  glBindBuffer_(GL_ARRAY_BUFFER, buf);
+  std::vector<float> verts(kVertices * 2, 0.0f);
+  glBufferData_(GL_ARRAY_BUFFER, GLsizeiptr(verts.size() * sizeof(float)), verts.data(), GL_DYNAMIC_DRAW);
+  glEnableVertexAttribArray_(0);
+  glVertexAttribPointer_(0, 2, GL_FLOAT, GL_FALSE, 0, nullptr);
+  const GLsizeiptr bytes = GLsizeiptr(verts.size() * sizeof(float));
+  GLint last = -1;
+  for (int i = 0; i < 24 && !g_failures; ++i) {
+    const GLint first = GLint((i * 40503u) % (kVertices - 4));
+    if (last >= 0) std::fill(verts.begin() + last * 2, verts.begin() + last * 2 + 8, 0.0f);
+    std::memcpy(&verts[size_t(first) * 2], kQuad, sizeof kQuad);
+    last = first;
+    const char* how = "glBufferSubData";
+    switch (i % 3) {
+      case 0: glBufferSubData_(GL_ARRAY_BUFFER, 0, bytes, verts.data()); break;
+      case 1:
+        glBufferData_(GL_ARRAY_BUFFER, bytes, verts.data(), GL_DYNAMIC_DRAW);
+        how = "glBufferData";
+        break;
+      default: {
+        how = "glMapBufferRange(INVALIDATE_BUFFER)";
+        void* m = glMapBufferRange_(GL_ARRAY_BUFFER, 0, bytes, GL_MAP_WRITE_BIT | GL_MAP_INVALIDATE_BUFFER_BIT);
+        if (!m) {
+          fail(std::string(phase) + ": " + how);
+          break;
+        }
+        std::memcpy(m, verts.data(), size_t(bytes));
+        if (!glUnmapBuffer_(GL_ARRAY_BUFFER)) fail(std::string(phase) + ": glUnmapBuffer");
+      }
+    }
+    glClear(GL_COLOR_BUFFER_BIT);
+    glDrawArrays(GL_TRIANGLE_FAN, first, 4);
+    centre_is((std::string(phase) + ": vertex buffer written by " + how + ", draw " + std::to_string(i)).c_str(), 102, 204,
+              51);
+  }
+  glBindBuffer_(GL_ARRAY_BUFFER, 0);
+  glDeleteBuffers_(1, &buf);
+  glUseProgram_(0);
+  glDeleteProgram_(p);
+}
+
 void run_phase(const char* phase, int heap_kib) {
   const size_t heap = size_t(heap_kib) * 1024;
   small_shaders(phase, 64);
@@ -245,6 +300,7 @@ void run_phase(const char* phase, int heap_kib) {
   many_user_indices(phase, heap / 2);  // twice the heap, in 4-byte indices
   big_texture(phase, 512, 1);          // 1 MiB
   big_buffer(phase, heap * 3 + 123, 2);
+  respecified_vertex_buffer(phase);
 }
 
 }  // namespace

@@ -34,6 +34,13 @@ num() { sed -n "s/.* \([0-9]*\) $1.*/\1/p" <<<"$heap"; }
 [ "$(num 'payloads staged')" -gt 0 ] || fail "no payload was staged: the open map never held the heap? ($heap)"
 [ "$(num 'refused (open map)')" -gt 0 ] || fail "the heap never refused an allocation ($heap)"
 [ "$(num 'waits for the host')" -gt 0 ] || fail "the guest never waited for heap space ($heap)"
+# Whole-buffer writes of the big dynamic vertex buffer move it in the arena,
+# and the spans it leaves come back without a wait for the host.
+arena=$(grep '^xen3d: buffer arena:' "$work/stress.log") || fail "no buffer arena statistics"
+moves=$(sed -n 's/.*arena: \([0-9]*\) whole-buffer writes moved.*/\1/p' <<<"$arena")
+reused=$(sed -n 's/.*, \([0-9]*\) spans reused.*/\1/p' <<<"$arena")
+[ "${moves:-0}" -gt 0 ] || fail "no whole-buffer write moved a buffer ($arena)"
+[ "${reused:-0}" -gt 0 ] || fail "no moved-off span was reused ($arena)"
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 say "upload-stress: $secs s; glxgears in the other guest: $((after - before)) frames meanwhile"
 # The other guest must not stall: at least 2 frames a second on a loaded machine.
