@@ -206,7 +206,6 @@ bool move_to_fresh_bytes(RemoteContext* c, RemoteResource* r) {
   ++c->dev->arena_stats().moves;
   r->arena_offset = offset;
   r->arena_data = arena->data(offset);
-  util_range_set_empty(&r->valid);
   return true;
 }
 
@@ -343,7 +342,6 @@ void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsig
     if (!(usage & PIPE_MAP_UNSYNCHRONIZED) && discards_whole(res, usage, offset, size) &&
         move_to_fresh_bytes(c, remote(res))) {
       usage |= PIPE_MAP_UNSYNCHRONIZED;
-      mark_written(res, offset, size);
     }
     wait_for_host(c, remote(res), usage);
     std::memcpy(remote(res)->arena_data + offset, data, size);
