@@ -73,8 +73,9 @@ start_vm() {
   # Something 2D on the desktop, then the GL app in a window of its own.
   DISPLAY=":$n" build/tests/x-window --name "$name 2D" --geometry 260x90+500+460 --color 70,110,180 >/dev/null 2>&1 &
   pids+=($!)
+  # Debian's games live in /usr/games, which root's PATH lacks (XEN3D_DEMO_APP=neverball).
   DISPLAY=":$n" LD_LIBRARY_PATH="$top/build/guest/winsys-remote" XEN3D_TRANSPORT="local:$sock" \
-    XEN3D_STATS=1 $app >"$out/app-$name.log" 2>&1 &
+    PATH="$PATH:/usr/games" XEN3D_STATS=1 $app >"$out/app-$name.log" 2>&1 &
   pids+=($!)
 }
 
