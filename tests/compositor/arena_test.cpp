@@ -186,18 +186,6 @@ TEST_CASE("the arena is refused beyond the guest's memory quota and while record
 
 namespace {
 
-// Three vertices (position, colour) of setup_pipeline's triangle, coloured (r, g, b).
-std::vector<uint8_t> triangle_vertices(float r, float g, float b) {
-  const float verts[3][2][4] = {
-      {{-0.5f, -0.5f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
-      {{0.5f, -0.5f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
-      {{0.0f, 0.6f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
-  };
-  std::vector<uint8_t> bytes(sizeof verts);
-  std::memcpy(bytes.data(), verts, sizeof verts);
-  return bytes;
-}
-
 std::array<uint8_t, 4> centre_after_draw(GuestSession& g) {
   clear_to_blue(g);
   draw_triangle(g);

@@ -353,6 +353,19 @@ void bind(GuestSession& s, BindSlot slot, uint32_t id) {
   REQUIRE(s.send(b));
 }
 
+// The bytes of setup_pipeline's triangle: three vertices (position, colour)
+// coloured (r, g, b), 32 bytes apart.
+std::vector<uint8_t> triangle_vertices(float r, float g, float b) {
+  const float verts[3][2][4] = {
+      {{-0.5f, -0.5f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
+      {{0.5f, -0.5f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
+      {{0.0f, 0.6f, 0.0f, 1.0f}, {r, g, b, 1.0f}},
+  };
+  std::vector<uint8_t> bytes(sizeof verts);
+  std::memcpy(bytes.data(), verts, sizeof verts);
+  return bytes;
+}
+
 // Render target #10 (with `extra_bind`, e.g. a window buffer's
 // PIPE_BIND_DISPLAY_TARGET) with surface #11, shaders and state: everything a
 // draw needs. Vertex buffer #20 holds a red triangle covering the centre of the target.
@@ -411,15 +424,9 @@ void setup_pipeline(GuestSession& s, unsigned extra_bind = 0) {
   v.blob = blob_of(vp);
   REQUIRE(s.send(v));
 
-  const float verts[3][2][4] = {
-      {{-0.5f, -0.5f, 0.0f, 1.0f}, {1.0f, 0.0f, 0.0f, 1.0f}},
-      {{0.5f, -0.5f, 0.0f, 1.0f}, {1.0f, 0.0f, 0.0f, 1.0f}},
-      {{0.0f, 0.6f, 0.0f, 1.0f}, {1.0f, 0.0f, 0.0f, 1.0f}},
-  };
-  make_buffer(s, 20, sizeof verts, PIPE_BIND_VERTEX_BUFFER);
-  std::vector<uint8_t> bytes(sizeof verts);
-  std::memcpy(bytes.data(), verts, sizeof verts);
-  write_box(s, 20, Box{0, 0, 0, int(sizeof verts), 1, 1}, 0, bytes);
+  const std::vector<uint8_t> bytes = triangle_vertices(1, 0, 0);
+  make_buffer(s, 20, uint32_t(bytes.size()), PIPE_BIND_VERTEX_BUFFER);
+  write_box(s, 20, Box{0, 0, 0, int(bytes.size()), 1, 1}, 0, bytes);
   SetVertexBuffers vbs;
   const VertexBuffer vb{20, 0, 32, 0};
   vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
