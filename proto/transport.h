@@ -130,6 +130,26 @@ class Transport {
     return -1;
   }
 
+  // Memory beyond the rings that the guest shares with the host (the buffer
+  // arena), where descriptors cannot travel (xen: guest grant pages). The
+  // guest shares up to `pages` pages, at least `min_pages`, and gets the
+  // words the host maps them by (xen: the refs of read-only pages that list
+  // the pages' refs); the host maps exactly `pages`. The transport keeps the
+  // memory until it closes or release_memory. nullptr with `error` (which
+  // says how to make room where it can).
+  virtual uint8_t* share_memory(uint32_t& pages, uint32_t min_pages, std::vector<uint32_t>& words,
+                                std::string& error) {
+    (void)pages, (void)min_pages, (void)words;
+    error = "a " + name() + " connection cannot share memory beyond its rings";
+    return nullptr;
+  }
+  virtual uint8_t* map_memory(uint32_t pages, const std::vector<uint32_t>& words, std::string& error) {
+    (void)pages, (void)words;
+    error = "a " + name() + " connection cannot share memory beyond its rings";
+    return nullptr;
+  }
+  virtual void release_memory(uint8_t* base) { (void)base; }
+
   // Host side: why the guest is gone where the transport learns it outside
   // the rings (a destroyed Xen domain unmaps nothing); "" while it may be there.
   virtual std::string peer_problem() const { return {}; }

@@ -45,6 +45,9 @@ constexpr uint32_t kGuestAliveOffset = kControlBlockSize - 1;
 constexpr uint32_t kHostAliveOffset = kControlBlockSize - 2;
 static_assert(sizeof(ControlBlock) < kHostAliveOffset);
 constexpr uint32_t kRefsPerIndexPage = kPageSize / sizeof(GrantRef);
+constexpr const char* kRaiseGrantLimit =
+    "Raise it as root: echo 65536 > /sys/module/xen_gntalloc/parameters/limit "
+    "(or xen_gntalloc.limit=65536 on the guest kernel command line)";
 // Grant-backed rings are scarcer than memfds (gntalloc allows 1024 pages per
 // guest by default), so guests that ask for nothing get rings small enough
 // for two GL programs within that default: 354 pages each.
@@ -124,6 +127,7 @@ class XenTransport final : public Transport {
   }
 
   ~XenTransport() override {
+    while (!memory_.empty()) release_memory(memory_.begin()->first);
     // Unmapping fires our notify: the peer sees us go even if it is asleep.
     if (p_.sharer) {
       p_.sharer->unshare(p_.data, p_.data_pages);
@@ -185,7 +189,89 @@ class XenTransport final : public Transport {
 
   std::string name() const override { return "xen"; }
 
+  uint8_t* share_memory(uint32_t& pages, uint32_t min_pages, std::vector<uint32_t>& words,
+                        std::string& error) override {
+    if (!p_.sharer) {
+      error = "only the guest shares memory on a xen connection";
+      return nullptr;
+    }
+    // Half the guest's grant limit at most: the other half stays for the
+    // rings of the guest's other GL programs.
+    const uint32_t limit = p_.platform->grant_limit_pages();
+    if (limit && pages > limit / 2) pages = limit / 2;
+    if (pages < min_pages || !pages) {
+      error = "the guest's gntalloc limit of " + std::to_string(limit) + " grant pages leaves no room for " +
+              std::to_string(min_pages / 256) + " MiB (an arena takes at most half the limit). " +
+              kRaiseGrantLimit + ".";
+      return nullptr;
+    }
+    const uint32_t index_pages = (pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
+    std::vector<GrantRef> refs(pages);
+    words.assign(index_pages, 0);
+    auto* data = static_cast<uint8_t*>(p_.sharer->share_pages(p_.peer, pages, refs.data(), true));
+    void* index = data ? p_.sharer->share_pages(p_.peer, index_pages, words.data(), false) : nullptr;
+    if (!index) {
+      const int err = errno;
+      if (data) p_.sharer->unshare(data, pages);
+      if (err != ENOSPC && err != ENOMEM) {
+        error = "cannot share pages with dom" + std::to_string(p_.peer) + ": " + errno_text(err);
+      } else {
+        error = "out of grant pages: an arena needs " + std::to_string(pages + index_pages) + " more";
+        if (limit) error += ", and the guest's gntalloc limit is " + std::to_string(limit) + " pages in all";
+        error += ". " + std::string(kRaiseGrantLimit) + ", or set a smaller XEN3D_ARENA_MIB.";
+      }
+      return nullptr;
+    }
+    std::memcpy(index, refs.data(), refs.size() * sizeof(GrantRef));
+    memory_[data] = {pages, static_cast<uint8_t*>(index), index_pages};
+    return data;
+  }
+
+  uint8_t* map_memory(uint32_t pages, const std::vector<uint32_t>& words, std::string& error) override {
+    const uint32_t index_pages = (pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
+    if (!p_.mapper || !pages || words.size() != index_pages) {
+      error = "the guest named " + std::to_string(words.size()) + " index pages for " + std::to_string(pages) +
+              " pages (" + std::to_string(index_pages) + " list them)";
+      return nullptr;
+    }
+    void* index = p_.mapper->map_domain_grant_refs(index_pages, p_.peer, words.data(), false);
+    if (!index) {
+      error = "cannot map the guest's index pages: " + errno_text(errno);
+      return nullptr;
+    }
+    // Copied once: the guest may rewrite its index pages at any time.
+    std::vector<GrantRef> refs(pages);
+    std::memcpy(refs.data(), index, refs.size() * sizeof(GrantRef));
+    p_.mapper->unmap(index, index_pages);
+    auto* data = static_cast<uint8_t*>(p_.mapper->map_domain_grant_refs(pages, p_.peer, refs.data(), true));
+    if (!data) {
+      error = "cannot map the guest's " + std::to_string(pages) + " grant pages: " + errno_text(errno);
+      return nullptr;
+    }
+    memory_[data] = {pages, nullptr, 0};
+    return data;
+  }
+
+  void release_memory(uint8_t* base) override {
+    auto it = memory_.find(base);
+    if (it == memory_.end()) return;
+    const Memory m = it->second;
+    memory_.erase(it);
+    if (p_.sharer) {
+      p_.sharer->unshare(base, m.pages);
+      p_.sharer->unshare(m.index, m.index_pages);
+    } else {
+      p_.mapper->unmap(base, m.pages);
+    }
+  }
+
  private:
+  struct Memory {
+    uint32_t pages;
+    uint8_t* index;  // guest: the pages that list the refs, shared read-only
+    uint32_t index_pages;
+  };
+
   const char* peer_alive_problem() const {
     const uint32_t peer_alive = side_ == Sender::Host ? kGuestAliveOffset : kHostAliveOffset;
     if (reinterpret_cast<volatile uint8_t*>(control_)[peer_alive] == 0) {
@@ -202,6 +288,7 @@ class XenTransport final : public Transport {
   }
 
   Parts p_;
+  std::map<uint8_t*, Memory> memory_;  // share_memory / map_memory, by base
   int evtchn_fd_ = -1;
   bool gone_ = false;
 };
@@ -231,8 +318,7 @@ std::string grant_limit_advice(xen::XenPlatform& x, uint32_t pages) {
   std::snprintf(mib, sizeof mib, "%.1f", (pages + 1) * 4.0 / 1024.0);
   std::string s = "this connection needs " + std::to_string(pages + 1) + " grant pages (" + mib + " MiB)";
   if (limit) s += ", and the guest's gntalloc limit is " + std::to_string(limit) + " pages in all";
-  return s + ". Raise it as root: echo 65536 > /sys/module/xen_gntalloc/parameters/limit "
-             "(or xen_gntalloc.limit=65536 on the guest kernel command line), or ask for smaller rings.";
+  return s + ". " + kRaiseGrantLimit + ", or ask for smaller rings.";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <span>
 
 #include "guest/pipe-remote/remote_device.h"
 #include "pipe/p_defines.h"
@@ -13,12 +14,38 @@ namespace xen3d::guest {
 
 namespace {
 constexpr uint32_t kDefaultMib = 256;
+// Grant pages are the guest's own RAM, pinned while shared: a smaller
+// default on xen. Under 16 MiB no arena at all: once persistent maps are
+// offered, Mesa's upload managers put every upload in persistent buffers
+// (1 MiB and up each, freed ones waiting for the host), and an allocation
+// that fails there drops a draw.
+constexpr uint32_t kDefaultSharedMib = 32, kMinSharedMib = 16;
+constexpr uint32_t kPagesPerMib = 256;
+}  // namespace
+
+template <typename Ask>
+bool BufferArena::call_open(proto::GuestSession& s, const Ask& ask, proto::ArenaOpened& answer, std::string& why) {
+  if (!s.call(ask, answer)) {
+    why = s.error();
+    return false;
+  }
+  if (!answer.ok) {
+    why = std::string(answer.reason);
+    return false;
+  }
+  return true;
+}
+
+bool BufferArena::valid_alignment(const proto::ArenaOpened& a) {
+  return a.alignment && !(a.alignment & (a.alignment - 1)) && a.alignment < a.size;
 }
 
 std::unique_ptr<BufferArena> BufferArena::open(RemoteDevice& dev, std::string& why) {
   proto::GuestSession& s = dev.session();
-  uint32_t mib = kDefaultMib;
-  if (const char* v = std::getenv("XEN3D_ARENA_MIB")) {
+  const bool fds = s.transport().carries_fds();
+  uint32_t mib = fds ? kDefaultMib : kDefaultSharedMib;
+  const char* v = std::getenv("XEN3D_ARENA_MIB");
+  if (v) {
     char* end = nullptr;
     const unsigned long n = std::strtoul(v, &end, 10);
     if (!*v || *end || n > 4095) {
@@ -31,39 +58,67 @@ std::unique_ptr<BufferArena> BufferArena::open(RemoteDevice& dev, std::string& w
     why = "XEN3D_ARENA_MIB=0";
     return nullptr;
   }
-  if (s.info().host_minor < 6) {
-    why = "the compositor is older than buffer arenas (protocol 2." + std::to_string(s.info().host_minor) + ")";
+  const uint16_t minor = s.info().host_minor;
+  if (minor < 6 || (!fds && minor < 8)) {
+    why = "the compositor is older than buffer arenas on " + s.transport().name() + " (protocol 2." +
+          std::to_string(minor) + ")";
     return nullptr;
   }
-  if (!s.transport().carries_fds()) {
-    why = "a " + s.transport().name() + " connection cannot share memory";
-    return nullptr;
-  }
+  return fds ? open_sent(dev, mib, why) : open_shared(dev, mib, std::min(mib, v ? mib : kMinSharedMib), why);
+}
+
+// local: the host allocates the arena and sends it as a sealed memfd.
+std::unique_ptr<BufferArena> BufferArena::open_sent(RemoteDevice& dev, uint32_t mib, std::string& why) {
+  proto::GuestSession& s = dev.session();
   proto::ArenaOpen ask;
   ask.kib = mib * 1024u;
   proto::ArenaOpened answer;
-  if (!s.call(ask, answer)) {
-    why = s.error();
-    return nullptr;
-  }
-  if (!answer.ok) {
-    why = std::string(answer.reason);
-    return nullptr;
-  }
+  if (!call_open(s, ask, answer, why)) return nullptr;
   const int fd = s.transport().receive_fd(proto::kFdAfterAnswerTimeoutMs, why);
   if (fd < 0) return nullptr;
   void* m = mmap(nullptr, answer.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);
-  if (m == MAP_FAILED || !answer.alignment || (answer.alignment & (answer.alignment - 1))) {
+  if (m == MAP_FAILED || !valid_alignment(answer)) {
     if (m != MAP_FAILED) munmap(m, answer.size);
     why = "the arena the compositor sent cannot be mapped";
     return nullptr;
   }
-  return std::unique_ptr<BufferArena>(
-      new BufferArena(dev, static_cast<uint8_t*>(m), answer.size, answer.alignment, answer.slack));
+  return std::unique_ptr<BufferArena>(new BufferArena(dev, static_cast<uint8_t*>(m), answer, false));
 }
 
-BufferArena::~BufferArena() { munmap(base_, size_); }
+// xen: the guest shares pages of its own (only it can grant) and the host maps them.
+std::unique_ptr<BufferArena> BufferArena::open_shared(RemoteDevice& dev, uint32_t mib, uint32_t min_mib,
+                                                      std::string& why) {
+  proto::GuestSession& s = dev.session();
+  proto::Transport& t = s.transport();
+  proto::ArenaGrant ask;
+  ask.pages = mib * kPagesPerMib;
+  std::vector<uint32_t> index;
+  uint8_t* m = t.share_memory(ask.pages, min_mib * kPagesPerMib, index, why);
+  if (!m) return nullptr;
+  ask.index_refs = std::span<const uint32_t>(index);
+  proto::ArenaOpened answer;
+  if (!call_open(s, ask, answer, why) || answer.size != uint64_t(ask.pages) * 4096u || !valid_alignment(answer)) {
+    if (why.empty()) why = "the compositor mapped the arena with an unexpected size or alignment";
+    t.release_memory(m);
+    return nullptr;
+  }
+  return std::unique_ptr<BufferArena>(new BufferArena(dev, m, answer, true));
+}
+
+BufferArena::BufferArena(RemoteDevice& dev, uint8_t* base, const proto::ArenaOpened& a, bool shared)
+    : dev_(dev), base_(base), size_(a.size), alignment_(a.alignment), slack_(a.slack), shared_(shared) {
+  // The host's progress word (rebases done) lives in the first span.
+  free_.emplace(alignment_, size_ - alignment_);
+}
+
+BufferArena::~BufferArena() {
+  if (shared_) {
+    dev_.session().transport().release_memory(base_);
+  } else {
+    munmap(base_, size_);
+  }
+}
 
 bool BufferArena::suits(unsigned usage, uint32_t bytes) {
   return bytes >= kInPlaceBytes &&

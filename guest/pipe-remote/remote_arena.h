@@ -1,5 +1,6 @@
-// The guest's buffer arena: shared memory the host gave this connection
-// (arena_open; the local transport only) in which persistent buffers live.
+// The guest's buffer arena: shared memory in which persistent buffers live:
+// on local connections a memfd the host allocated and sent (arena_open), on
+// xen grant pages of the guest's own that the host maps (arena_grant).
 // The host driver uses a buffer's span of it as the buffer's storage, so a
 // persistent or coherent map (ARB_buffer_storage, Mesa's upload managers) is
 // a pointer into it and nothing is copied or sent on unmap.
@@ -20,13 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "proto/guest_session.h"
+
 namespace xen3d::guest {
 
 class RemoteDevice;
 
 class BufferArena {
  public:
-  // Asks the host for an arena of XEN3D_ARENA_MIB (default 256; 0: none).
+  // Asks the host for an arena of XEN3D_ARENA_MIB (default 256, on xen 32 and
+  // at most half the guest's grant limit; 0: none).
   // nullptr when there is none; `why` says why (for the log).
   static std::unique_ptr<BufferArena> open(RemoteDevice& dev, std::string& why);
   ~BufferArena();
@@ -54,11 +58,13 @@ class BufferArena {
   uint32_t size() const { return size_; }
 
  private:
-  BufferArena(RemoteDevice& dev, uint8_t* base, uint32_t size, uint32_t alignment, uint32_t slack)
-      : dev_(dev), base_(base), size_(size), alignment_(alignment), slack_(slack) {
-    // The host's progress word (rebases done) lives in the first span.
-    free_.emplace(alignment, size - alignment);
-  }
+  BufferArena(RemoteDevice& dev, uint8_t* base, const proto::ArenaOpened& answer, bool shared);
+  static std::unique_ptr<BufferArena> open_sent(RemoteDevice& dev, uint32_t mib, std::string& why);
+  static std::unique_ptr<BufferArena> open_shared(RemoteDevice& dev, uint32_t mib, uint32_t min_mib,
+                                                  std::string& why);
+  template <typename Ask>
+  static bool call_open(proto::GuestSession& s, const Ask& ask, proto::ArenaOpened& answer, std::string& why);
+  static bool valid_alignment(const proto::ArenaOpened& answer);
   bool take(uint32_t span, uint32_t& offset);
   void give_back(uint32_t offset, uint32_t span);
   // Returns the moved-off spans the host has finished with to the free list.
@@ -67,6 +73,7 @@ class BufferArena {
   RemoteDevice& dev_;
   uint8_t* base_;
   uint32_t size_, alignment_, slack_;
+  bool shared_;  // the transport's memory (xen grant pages), not a memfd mapping
   std::map<uint32_t, uint32_t> free_;  // offset -> bytes, coalesced
   std::map<uint32_t, uint32_t> used_;  // offset -> bytes (a span, slack included)
   std::vector<uint32_t> quarantine_;   // offsets of freed spans the host may still read

@@ -164,6 +164,7 @@ class GalliumExecutor {
   DecodeError handle(const proto::FrameShare&);
   // The buffer arena (host/resources/arena.cpp)
   DecodeError handle(const proto::ArenaOpen&);
+  DecodeError handle(const proto::ArenaGrant&);
   DecodeError handle(const proto::ResourceCreateInArena&);
   DecodeError handle(const proto::ResourceWait&);
   DecodeError handle(const proto::ResourceRebase&);
@@ -270,7 +271,7 @@ class GalliumExecutor {
   // The buffer arena (host/resources/arena.cpp): the guest's shared memory
   // its arena buffers live in, and which spans of it live buffers hold.
   struct Arena {
-    int fd = -1;
+    int fd = -1;  // local: the memfd; -1: the transport mapped the guest's memory
     uint8_t* base = nullptr;
     uint32_t size = 0, alignment = 0, slack = 0;
     std::map<uint32_t, uint32_t> spans;              // offset -> end (slack included)
@@ -284,6 +285,9 @@ class GalliumExecutor {
   // (aligned, inside the arena, apart from every live span).
   DecodeError check_arena_span(const char* rec, uint32_t id, uint32_t offset, uint32_t width, uint64_t& end);
   void close_arena();
+  std::string no_arena_reason(uint64_t bytes) const;
+  void place_arena(uint8_t* base, uint64_t size);
+  void answer_arena(const char* rec, const std::string& why);
   // Flushes every context of this guest other than `except` and waits, so a
   // read through `except` sees all of the guest's rendering.
   void settle_other_contexts(pipe_context* except);

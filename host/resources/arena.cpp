@@ -1,6 +1,6 @@
-// GalliumExecutor: the buffer arena. A local guest may ask for one block of
-// shared memory (a sealed memfd the host allocates and sends it) and place
-// buffers in it: the host driver uses those bytes as the buffer's storage
+// GalliumExecutor: the buffer arena. A guest may ask for one block of shared
+// memory (local: a sealed memfd the host allocates and sends it; xen: grant
+// pages of the guest's own that the host maps) and place buffers in it: the host driver uses those bytes as the buffer's storage
 // (resource_from_user_memory), so the guest's persistent and coherent maps
 // (ARB_buffer_storage, Mesa's upload managers) write straight into what the
 // driver reads.
@@ -10,8 +10,9 @@
 // to decide what is safe: the driver bounds-checks every vertex fetch, index
 // and shader access against the buffer's size (read per access), and
 // util_draw_indirect reads each indirect parameter once into its own
-// variables. The arena is never resized (F_SEAL_SHRINK, F_SEAL_GROW), so the
-// host's mapping of it can never fault, and a buffer's span plus the bytes
+// variables. The arena is never resized (F_SEAL_SHRINK, F_SEAL_GROW; a
+// guest's grant pages stay mapped in dom0 until dom0 unmaps them, whatever
+// the guest does), so the host's mapping of it can never fault, and a buffer's span plus the bytes
 // past its end the driver may read (MesaInternal::kBufferReadSlack) lie
 // inside it.
 #include <fcntl.h>
@@ -38,28 +39,31 @@ namespace {
 constexpr uint32_t kPage = 4096;
 }
 
+// Why this connection gets no arena of `bytes`, whoever's memory it is; "" when it may.
+std::string GalliumExecutor::no_arena_reason(uint64_t bytes) const {
+  if (!config_.no_arena_reason.empty()) return config_.no_arena_reason;
+  if (!config_.max_arena_bytes) return "the compositor gives guests no buffer arena (--max-arena-mib 0)";
+  if (!screen_->resource_from_user_memory || !cap(PIPE_CAP_RESOURCE_FROM_USER_MEMORY)) {
+    return "the host driver cannot place buffers in memory it is given";
+  }
+  if (!bytes) return "an arena of no page";
+  return {};
+}
+
 proto::DecodeError GalliumExecutor::handle(const proto::ArenaOpen& r) {
   const char* rec = "arena_open";
   if (arena_.base) return reject_("%s: this connection's arena is already open", rec);
-  proto::ArenaOpened answer;
-  std::string why;
   const uint64_t asked = uint64_t(r.kib) * 1024u;
   const uint64_t size = std::min<uint64_t>(std::min<uint64_t>(asked, config_.max_arena_bytes), 0x80000000u) / kPage * kPage;
   const uint64_t held = objects_.bytes();
-  if (!config_.no_arena_reason.empty()) {
-    why = config_.no_arena_reason;
-  } else if (!config_.max_arena_bytes) {
-    why = "the compositor gives guests no buffer arena (--max-arena-mib 0)";
-  } else if (!session_.transport().carries_fds()) {
-    why = "a " + session_.transport().name() + " connection cannot carry shared memory";
-  } else if (!screen_->resource_from_user_memory || !cap(PIPE_CAP_RESOURCE_FROM_USER_MEMORY)) {
-    why = "the host driver cannot place buffers in memory it is given";
-  } else if (!size) {
-    why = "an arena of " + std::to_string(r.kib) + " KiB holds no page";
-  } else if (size > config_.max_resource_bytes || held > config_.max_resource_bytes - size) {
+  std::string why = no_arena_reason(size);
+  if (why.empty() && !session_.transport().carries_fds()) {
+    why = "a " + session_.transport().name() + " connection cannot carry shared memory (arena_grant shares the guest's)";
+  } else if (why.empty() && (size > config_.max_resource_bytes || held > config_.max_resource_bytes - size)) {
     why = "an arena of " + std::to_string(size) + " bytes would pass the guest's memory quota of " +
           std::to_string(config_.max_resource_bytes) + " bytes (" + std::to_string(held) + " in use)";
-  } else {
+  }
+  if (why.empty()) {
     const int fd = memfd_create("xen3d-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     void* m = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, off_t(size)) == 0 &&
@@ -71,28 +75,57 @@ proto::DecodeError GalliumExecutor::handle(const proto::ArenaOpen& r) {
       if (fd >= 0) close(fd);
     } else {
       arena_.fd = fd;
-      arena_.base = static_cast<uint8_t*>(m);
-      arena_.size = uint32_t(size);
-      arena_.alignment = std::max(64u, cap(PIPE_CAP_MIN_MAP_BUFFER_ALIGNMENT));
-      arena_.slack = MesaInternal::kBufferReadSlack;
+      place_arena(static_cast<uint8_t*>(m), size);
       objects_.hold_bytes(size);
     }
   }
+  answer_arena(rec, why);
+  if (why.empty() && !session_.transport().send_fd(arena_.fd, why)) {
+    XLOG_WARN("guest %u: %s: %s", config_.connection_id, rec, why.c_str());
+  }
+  return {};
+}
+
+// The guest's own pages (xen): the host maps them and allocates nothing, so
+// the quota does not count them; --max-arena-mib still bounds the mapping.
+proto::DecodeError GalliumExecutor::handle(const proto::ArenaGrant& r) {
+  const char* rec = "arena_grant";
+  if (arena_.base) return reject_("%s: this connection's arena is already open", rec);
+  const uint64_t size = uint64_t(r.pages) * kPage;
+  std::string why = no_arena_reason(size);
+  if (why.empty() && size > std::min<uint64_t>(config_.max_arena_bytes, 0x80000000u)) {
+    why = "an arena of " + std::to_string(size >> 20) + " MiB is more than the compositor allows (" +
+          std::to_string(config_.max_arena_bytes >> 20) + " MiB, --max-arena-mib)";
+  }
+  if (why.empty()) {
+    std::vector<uint32_t> index(r.index_refs.size());
+    for (size_t i = 0; i < index.size(); ++i) index[i] = r.index_refs[i];
+    if (uint8_t* m = session_.transport().map_memory(r.pages, index, why)) place_arena(m, size);
+  }
+  answer_arena(rec, why);
+  return {};
+}
+
+void GalliumExecutor::place_arena(uint8_t* base, uint64_t size) {
+  arena_.base = base;
+  arena_.size = uint32_t(size);
+  arena_.alignment = std::max(64u, cap(PIPE_CAP_MIN_MAP_BUFFER_ALIGNMENT));
+  arena_.slack = MesaInternal::kBufferReadSlack;
+}
+
+void GalliumExecutor::answer_arena(const char* rec, const std::string& why) {
+  proto::ArenaOpened answer;
   answer.ok = why.empty();
   answer.size = arena_.size;
   answer.alignment = arena_.alignment;
   answer.slack = arena_.slack;
   answer.reason = why;
   session_.reply(answer);
-  if (answer.ok && !session_.transport().send_fd(arena_.fd, why)) {
-    XLOG_WARN("guest %u: %s: %s", config_.connection_id, rec, why.c_str());
-  }
   if (answer.ok) {
-    XLOG_DEBUG("guest %u: buffer arena of %u KiB", config_.connection_id, arena_.size / 1024);
+    XLOG_DEBUG("guest %u: buffer arena of %u KiB (%s)", config_.connection_id, arena_.size / 1024, rec);
   } else {
     XLOG_INFO("guest %u: no buffer arena: %s", config_.connection_id, why.c_str());
   }
-  return {};
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreateInArena& r) {
@@ -265,9 +298,13 @@ void GalliumExecutor::forget_arena_buffer(uint32_t id) {
 
 void GalliumExecutor::close_arena() {
   if (!arena_.base) return;
-  munmap(arena_.base, arena_.size);
-  close(arena_.fd);
-  objects_.release_bytes(arena_.size);
+  if (arena_.fd >= 0) {
+    munmap(arena_.base, arena_.size);
+    close(arena_.fd);
+    objects_.release_bytes(arena_.size);
+  } else {
+    session_.transport().release_memory(arena_.base);
+  }
   arena_ = Arena{};
 }
 

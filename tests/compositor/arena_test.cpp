@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <span>
+#include <vector>
 
 #include "tests/compositor/helpers.h"
 
@@ -159,7 +161,7 @@ TEST_CASE("arena buffers must stay inside the arena, aligned, apart from each ot
   REQUIRE(ping(*witness, 7));
 }
 
-TEST_CASE("the arena is refused beyond the guest's memory quota and while recording",
+TEST_CASE("the arena is refused beyond the guest's memory quota, past --max-arena-mib, and where it cannot be shared",
           "[compositor][executor][arena]") {
   SECTION("quota") {
     Compositor c("--max-guest-mem-mib 16");
@@ -181,6 +183,36 @@ TEST_CASE("the arena is refused beyond the guest's memory quota and while record
     REQUIRE(g->call(ask, answer));
     CHECK_FALSE(answer.ok);
     CHECK(std::string(answer.reason).find("--max-arena-mib") != std::string::npos);
+  }
+  SECTION("arena_grant: a local connection shares no grant pages, bad index refs or not") {
+    Compositor c;
+    auto g = c.connect("grant");
+    const std::vector<uint32_t> refs{8, 9, 0xffffffffu};
+    ArenaGrant ask;
+    ask.pages = 2048;
+    ask.index_refs = std::span<const uint32_t>(refs);
+    ArenaOpened answer;
+    REQUIRE(g->call(ask, answer));
+    CHECK_FALSE(answer.ok);
+    CHECK(std::string(answer.reason).find("cannot share memory beyond its rings") != std::string::npos);
+    REQUIRE(ping(*g, 1));
+    // Refused, the memfd arena is still there to open.
+    OpenArena a = open_arena(*g, 1024);
+    CHECK(a.answer.size == 1024u * 1024u);
+    munmap(a.mem, a.answer.size);
+  }
+  SECTION("arena_grant past --max-arena-mib") {
+    Compositor c("--max-arena-mib 4");
+    auto g = c.connect("grant-big");
+    const std::vector<uint32_t> refs(2, 8);
+    ArenaGrant ask;
+    ask.pages = 2048;  // 8 MiB
+    ask.index_refs = std::span<const uint32_t>(refs);
+    ArenaOpened answer;
+    REQUIRE(g->call(ask, answer));
+    CHECK_FALSE(answer.ok);
+    CHECK(std::string(answer.reason).find("8 MiB is more than the compositor allows (4 MiB") != std::string::npos);
+    REQUIRE(ping(*g, 1));
   }
 }
 

@@ -1,8 +1,19 @@
-// The NIR shader path (host/shader) against the TGSI path: the same guest
-// shaders drawn by two compositors, one per path, must give the same pixels.
-// Each fragment shader below exercises one part of the translator with
-// results that vary across the triangle, so a wrong opcode, swizzle, write
-// mask or operand order shows up as a different image.
+// The host's TGSI -> NIR translator (host/shader) against golden images: each
+// guest shader below, drawn by the compositor, must give the pixels llvmpipe's
+// own TGSI backend drew for it (tests/compositor/shader-golden, made while the
+// compositor could still hand TGSI to the driver: an oracle independent of
+// the translator). Each fragment shader exercises one part of the translator
+// with results that vary across the triangle, so a wrong opcode, swizzle,
+// write mask or operand order shows up as a different image.
+//
+// The images hold the bytes as read back (B8G8R8A8) as a PNG's RGBA, so the
+// blue clear shows red. XEN3D_SHADER_GOLDEN_WRITE=1 rewrites them from what
+// the compositor draws now: for a new case or an intended change, checked by eye.
+#include <png.h>
+
+#include <cstdlib>
+#include <string>
+
 #include "compositor/helpers.h"
 
 namespace {
@@ -246,26 +257,53 @@ Diff compare(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, int t
 
 }  // namespace
 
-TEST_CASE("shaders lowered to NIR on the host draw what their TGSI draws", "[compositor][shader-path]") {
-  Compositor tgsi("--shader-path tgsi");
-  Compositor nir("--shader-path nir");
+std::string golden_path(const char* slug) { return std::string(XEN3D_SHADER_GOLDEN_DIR) + "/" + slug + ".png"; }
+
+std::vector<uint8_t> read_golden(const char* slug) {
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  std::vector<uint8_t> rgba;
+  if (!png_image_begin_read_from_file(&img, golden_path(slug).c_str())) return rgba;
+  img.format = PNG_FORMAT_RGBA;
+  rgba.resize(PNG_IMAGE_SIZE(img));
+  if (img.width != kSize || img.height != kSize || !png_image_finish_read(&img, nullptr, rgba.data(), 0, nullptr)) {
+    png_image_free(&img);
+    rgba.clear();
+  }
+  return rgba;
+}
+
+bool write_golden(const char* slug, const std::vector<uint8_t>& rgba) {
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  img.width = kSize;
+  img.height = kSize;
+  img.format = PNG_FORMAT_RGBA;
+  return png_image_write_to_file(&img, golden_path(slug).c_str(), 0, rgba.data(), 0, nullptr);
+}
+
+TEST_CASE("shaders lowered to NIR on the host draw what llvmpipe's TGSI backend drew", "[compositor][shader-path]") {
+  Compositor nir;
+  const bool rewrite = std::getenv("XEN3D_SHADER_GOLDEN_WRITE") != nullptr;
   const struct {
-    const char* name;
+    const char* slug;
     const char* fs;
     const char* vs;
   } cases[] = {
-      {"float arithmetic", kFloatMath, nullptr},
-      {"integer arithmetic", kIntegerMath, nullptr},
-      {"loops, branches and KILL_IF", kControlFlow, nullptr},
-      {"constants and indirect addressing", kIndirect, nullptr},
-      {"texture lookups and queries", kTexture, nullptr},
-      {"a vertex shader of its own", kPassthroughFs, kVertexMath},
-      {"memory barriers outside compute shaders", kBarrierFs, kBarrierVs},
+      {"float-arithmetic", kFloatMath, nullptr},
+      {"integer-arithmetic", kIntegerMath, nullptr},
+      {"loops-branches-kill-if", kControlFlow, nullptr},
+      {"constants-indirect-addressing", kIndirect, nullptr},
+      {"texture-lookups-queries", kTexture, nullptr},
+      {"vertex-shader", kPassthroughFs, kVertexMath},
+      {"memory-barriers-outside-compute", kBarrierFs, kBarrierVs},
   };
   for (const auto& k : cases) {
-    INFO(k.name);
-    const auto want = draw_with(tgsi, k.fs, k.vs);
+    INFO(k.slug << " (" << golden_path(k.slug) << ")");
     const auto got = draw_with(nir, k.fs, k.vs);
+    if (rewrite) REQUIRE(write_golden(k.slug, got));
+    const auto want = read_golden(k.slug);
+    REQUIRE(want.size() == got.size());
     const Diff d = compare(want, got, 1);
     CHECK(d.drawn > 100);  // the triangle covers ~560 of the 4096 pixels (fewer with KILL_IF)
     CHECK(d.differing == 0);

@@ -117,9 +117,9 @@ direct() { env LD_LIBRARY_PATH="$XEN3D_DIRECT_GL" GALLIUM_DRIVER=llvmpipe "$@"; 
 
 # xenemu, the EMULATION of the Xen calls (xen/emulation/README.md): starts its
 # broker at $emu and points this shell's Xen programs at it (XEN3D_XENEMU).
-start_xenemu() {
+start_xenemu() {  # [broker options...]
   emu=$work/xenemu.sock
-  "$XENEMU_BROKER" --socket "$emu" >"$work/broker.log" 2>&1 &
+  "$XENEMU_BROKER" --socket "$emu" "$@" >"$work/broker.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do [ -S "$emu" ] && break; sleep 0.1; done
   [ -S "$emu" ] || { cat "$work/broker.log"; fail "xenemu broker did not start"; }

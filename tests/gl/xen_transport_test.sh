@@ -8,7 +8,8 @@
 #   - a domain out of grant pages gets an error that says how to raise the limit;
 #   - a guest killed mid-frame is noticed at once (notify-on-unmap) and freed;
 #   - a destroyed domain is noticed (@releaseDomain) and its guests freed;
-#   - the compositor keeps serving a new domain afterwards.
+#   - the compositor keeps serving a new domain afterwards;
+#   - a domain whose grant limit leaves no room for a buffer arena runs without.
 . "$(dirname "$0")/harness.sh"
 : "${XENEMU_BROKER:?}" "${XENEMU_CTL:?}" "${X_WINDOW:?}"
 start_xvfb
@@ -88,6 +89,13 @@ say "a new domain still gets served"
 in_domain 4 "$work/gears2.log" env XEN3D_STATS=frame glxgears
 wait_frames "$work/gears2.log" 10
 grep -q "in vm-blue (dom4), xen" "$work/compositor.log" || fail "domain 4's guest was not served"
+
+say "a guest whose grant limit leaves no room for a buffer arena runs without one, and says how to raise the limit"
+env LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT=xen XEN3D_XENEMU_DOMID=4 XEN3D_DEBUG=1 glxinfo -B >"$work/noarena.log" 2>&1 ||
+  fail "glxinfo failed: $(tail -5 "$work/noarena.log")"
+grep -q "no persistent buffers (ARB_buffer_storage): the guest's gntalloc limit of 1024 grant pages leaves no room for 16 MiB.*xen_gntalloc/parameters/limit" \
+  "$work/noarena.log" || fail "no useful reason for the missing arena: $(grep -i 'arena\|persistent' "$work/noarena.log")"
+grep -q "core profile version string: 4.3" "$work/noarena.log" || fail "not OpenGL 4.3 without an arena"
 
 say "a guest asks for a bigger bulk heap (XEN3D_BULK_HEAP_KIB) and gets it, within the grant limit"
 env XEN3D_TRANSPORT=xen XEN3D_XENEMU_DOMID=4 XEN3D_BULK_HEAP_KIB=2048 "$XEN3D_INFO" --bulk-check 3000000 \

@@ -94,15 +94,19 @@ wait-red)
   bad wait-red "no correct x-window frame within $2 s (domU up: ${seen_up:-no}, connected: ${seen_conn:-no}, snapshot: ${seen_snap:-no})"
   ;;
 
-# wait-gears TIMEOUT: glxgears presented a frame that is not blank.
+# wait-gears TIMEOUT: glxgears presented a frame that is not blank, and has a buffer arena.
 wait-gears)
   end=$(( $(date +%s) + $2 ))
   while [ "$(date +%s)" -lt "$end" ]; do
     id=$(conn_ids glxgears | tail -1)
     f=${id:+$(snap_of "$id")}
     if [ -n "$f" ] && "$BIN/png-compare" --not-blank "$f"; then
-      ok wait-gears "id=$id file=$f"
-      exit 0
+      # Its buffer arena is grant pages of the domU's, mapped by the compositor (docs/xen.md).
+      arena=$(grep -a '^\[glxgears\] xen3d: .*persistent buffers' "$CONLOG" | tail -1)
+      case $arena in
+        *"live in a 32 MiB arena"*) ok wait-gears "id=$id file=$f; ${arena#\[glxgears\] }"; exit 0 ;;
+        *) bad wait-gears "glxgears drew, without a buffer arena: ${arena:-no arena line in the domU console}"; exit 1 ;;
+      esac
     fi
     comp_alive || { bad wait-gears "the compositor died"; exit 1; }
     guest_exited glxgears && { sleep 2; grep '^\[glxgears\]' "$CONLOG" | tail -15; bad wait-gears "glxgears exited in the domU (its output is above)"; exit 1; }

@@ -51,7 +51,7 @@ say "INFO_DONE uptime=$(up)"
 ) | sed 's/^/[x-window] /' &
 say "X_WINDOW_STARTED uptime=$(up)"
 (
-  XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL glxgears -geometry 300x300+220+0 2>&1
+  XEN3D_TRANSPORT=xen XEN3D_DEBUG=1 LD_LIBRARY_PATH=$GL glxgears -geometry 300x300+220+0 2>&1
   echo "exited rc=$?"
 ) | sed 's/^/[glxgears] /' &
 say "GLXGEARS_STARTED uptime=$(up)"

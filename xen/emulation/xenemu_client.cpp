@@ -200,26 +200,52 @@ class EmuMapper final : public GrantMapper {
 
   // Like xengnttab_unmap: exactly one earlier mapping.
   int unmap(void* start, uint32_t count) override {
-    uint64_t mid;
+    std::vector<uint64_t> mids;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = maps_.find(static_cast<uint8_t*>(start));
-      if (it == maps_.end() || it->second.second != count) return errno = EINVAL, -1;
-      mid = it->second.first;
+      if (it == maps_.end() || it->second.pages != count) return errno = EINVAL, -1;
+      mids = std::move(it->second.mids);
       maps_.erase(it);
     }
     ::munmap(start, count * kPageSize);
-    Writer w;
-    w.u64(mid);
-    Message m;
-    int st = conn_->call(Op::Unmap, w, m);
-    return ok(st == ENOTCONN ? 0 : st) ? 0 : -1;
+    bool all_ok = true;
+    for (uint64_t mid : mids) all_ok = release(mid) && all_ok;
+    return all_ok ? 0 : -1;
   }
 
  private:
+  // Xen maps any number of refs at once; the broker takes kMaxMapPages a
+  // request, so a larger map is several requests placed in one reservation.
   void* map(uint32_t count, DomId domid, const GrantRef* refs, bool writable, bool notify, uint32_t notify_offset,
             Port notify_port) {
-    if (count == 0 || count > kMaxMapPages || !refs) return errno = EINVAL, nullptr;
+    if (count == 0 || !refs) return errno = EINVAL, nullptr;
+    const size_t len = size_t(count) * kPageSize;
+    void* base = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    Mapped mapped{{}, count};
+    int err = 0;
+    for (uint32_t done = 0; done < count && !err;) {
+      const uint32_t n = std::min(count - done, kMaxMapPages);
+      uint64_t mid = 0;
+      err = map_chunk(static_cast<uint8_t*>(base) + size_t(done) * kPageSize, n, domid, refs + done, writable, notify,
+                      notify_offset, notify_port, mid);
+      if (!err) mapped.mids.push_back(mid);
+      done += n;
+    }
+    if (err) {
+      ::munmap(base, len);
+      for (uint64_t mid : mapped.mids) release(mid);  // without their notify having meant anything
+      return errno = err, nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    maps_[static_cast<uint8_t*>(base)] = std::move(mapped);
+    return base;
+  }
+
+  // One broker request: its pages put in place at `at` (MAP_FIXED). 0 or an errno.
+  int map_chunk(uint8_t* at, uint32_t count, DomId domid, const GrantRef* refs, bool writable, bool notify,
+                uint32_t notify_offset, Port notify_port, uint64_t& mid) {
     Writer w;
     w.u16(domid).u8(writable).u8(notify).u32(count).u32(notify_offset).u32(notify_port);
     for (uint32_t i = 0; i < count; i++) w.u32(refs[i]);
@@ -229,9 +255,9 @@ class EmuMapper final : public GrantMapper {
       r.u64();
       return r.u32();
     });
-    if (st != 0) return errno = st, nullptr;
+    if (st != 0) return st;
     Reader r = m.reader();
-    uint64_t mid = r.u64();
+    mid = r.u64();
     uint32_t nfds = r.u32();
     uint32_t n = r.u32();
     std::vector<std::pair<uint32_t, uint64_t>> pages(n);
@@ -241,36 +267,35 @@ class EmuMapper final : public GrantMapper {
     }
     bool sane = r.done() && n == count && nfds == m.fds.size();
     for (auto& pg : pages) sane = sane && pg.first < nfds;
-    // Contiguity: reserve the whole range, then put each page in place.
-    size_t len = size_t(count) * kPageSize;
-    void* base = sane ? ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
-    int err = sane ? errno : EPROTO;
-    for (uint32_t i = 0; base != MAP_FAILED && i < count; i++) {
-      void* at = static_cast<uint8_t*>(base) + size_t(i) * kPageSize;
+    int err = sane ? 0 : EPROTO;
+    for (uint32_t i = 0; !err && i < count; i++) {
       int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-      if (::mmap(at, kPageSize, prot, MAP_SHARED | MAP_FIXED, m.fds[pages[i].first],
+      if (::mmap(at + size_t(i) * kPageSize, kPageSize, prot, MAP_SHARED | MAP_FIXED, m.fds[pages[i].first],
                  static_cast<off_t>(pages[i].second)) == MAP_FAILED) {
         err = errno;
-        ::munmap(base, len);
-        base = MAP_FAILED;
       }
     }
     m.close_fds();
-    if (base == MAP_FAILED) {
-      Writer u;
-      u.u64(mid);
-      Message ignored;
-      conn_->call(Op::Unmap, u, ignored);  // without its notify having meant anything
-      return errno = err, nullptr;
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    maps_[static_cast<uint8_t*>(base)] = {mid, count};
-    return base;
+    if (err) release(mid);
+    return err;
   }
 
+  bool release(uint64_t mid) {
+    Writer u;
+    u.u64(mid);
+    Message m;
+    int st = conn_->call(Op::Unmap, u, m);
+    // A broker that cut us off (domain destroyed) has dropped the map already.
+    return ok(st == ENOTCONN ? 0 : st);
+  }
+
+  struct Mapped {
+    std::vector<uint64_t> mids;  // one broker map per kMaxMapPages
+    uint32_t pages;
+  };
   std::unique_ptr<BrokerConn> conn_;
   std::mutex mu_;
-  std::map<uint8_t*, std::pair<uint64_t, uint32_t>> maps_;  // base -> (map id, pages)
+  std::map<uint8_t*, Mapped> maps_;  // by base
 };
 
 class EmuEventChannels final : public EventChannels {
