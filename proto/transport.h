@@ -31,6 +31,12 @@ struct ConnectRequest {
   uint32_t cmd_ring_kib = 0;   // 0: the host's default
   uint32_t bulk_heap_kib = 0;  // 0: the host's default
   uint32_t framebuffer_kib = 0;  // a desktop's framebuffer region (proto/xenfb_page.h); 0: none
+  // Memory beyond the rings the guest shares as it connects, where the
+  // transport cannot share it later (xen: the render worker maps it before
+  // its sandbox closes): up to `memory_pages` pages, at least
+  // `memory_min_pages`, else none (Transport::share_memory says why). The
+  // buffer arena; 0: none. Transports that pass descriptors ignore it.
+  uint32_t memory_pages = 0, memory_min_pages = 0;
   int timeout_ms = 5000;       // connect + handshake; never hang on a dead host
   // Guest only: how long to wait for the compositor to answer or make room
   // before calling it lost (stopped, hung); -1: forever.
@@ -131,15 +137,15 @@ class Transport {
   }
 
   // Memory beyond the rings that the guest shares with the host (the buffer
-  // arena), where descriptors cannot travel (xen: guest grant pages). The
-  // guest shares up to `pages` pages, at least `min_pages`, and gets the
-  // words the host maps them by (xen: the refs of read-only pages that list
-  // the pages' refs); the host maps exactly `pages`. The transport keeps the
-  // memory until it closes or release_memory. nullptr with `error` (which
-  // says how to make room where it can).
-  virtual uint8_t* share_memory(uint32_t& pages, uint32_t min_pages, std::vector<uint32_t>& words,
-                                std::string& error) {
-    (void)pages, (void)min_pages, (void)words;
+  // arena), where descriptors cannot travel (xen: guest grant pages, shared
+  // as the guest connected: ConnectRequest::memory_pages). The guest gets
+  // the memory, its size in pages, and the words the host maps it by (xen:
+  // the refs of the read-only pages that listed the pages' refs); the host
+  // maps it given the same pages and words. The transport keeps the memory
+  // until it closes or release_memory. nullptr with `error` (which says how
+  // to make room where it can).
+  virtual uint8_t* share_memory(uint32_t& pages, std::vector<uint32_t>& words, std::string& error) {
+    (void)pages, (void)words;
     error = "a " + name() + " connection cannot share memory beyond its rings";
     return nullptr;
   }

@@ -45,6 +45,9 @@ constexpr uint32_t kGuestAliveOffset = kControlBlockSize - 1;
 constexpr uint32_t kHostAliveOffset = kControlBlockSize - 2;
 static_assert(sizeof(ControlBlock) < kHostAliveOffset);
 constexpr uint32_t kRefsPerIndexPage = kPageSize / sizeof(GrantRef);
+// The most memory a guest may share beside its rings: 2 GiB, the largest
+// buffer arena (arena_grant's 512 index pages).
+constexpr uint32_t kMaxSharedMemoryPages = 512 * kRefsPerIndexPage;
 constexpr const char* kRaiseGrantLimit =
     "Raise it as root: echo 65536 > /sys/module/xen_gntalloc/parameters/limit "
     "(or xen_gntalloc.limit=65536 on the guest kernel command line)";
@@ -90,6 +93,30 @@ bool parse_refs(const std::string& s, std::vector<GrantRef>& refs, size_t max) {
   return !refs.empty();
 }
 
+// Memory beyond the rings the guest shared as it connected (the buffer
+// arena: ConnectRequest::memory_pages), listed by read-only index pages as
+// the rings' pages are.
+struct SharedMemory {
+  uint8_t* base = nullptr;           // mapped (guest: shared) pages; host: on demand
+  uint32_t pages = 0;
+  std::vector<GrantRef> index_refs;  // the index pages' refs: what arena_grant names
+  std::vector<GrantRef> refs;        // host: the pages' refs, read once from the index
+  std::string problem;               // why there is none
+  // Host: the compositor maps on demand (serving the guest itself); a render
+  // worker maps when it adopts the connection, before its sandbox forbids it.
+  bool map_on_demand = false;
+};
+
+// Host: maps the pages whose refs the index listed.
+bool map_shared_memory(xen::GrantMapper& mapper, DomId peer, SharedMemory& m, std::string& error) {
+  m.base = static_cast<uint8_t*>(mapper.map_domain_grant_refs(m.pages, peer, m.refs.data(), true));
+  if (!m.base) {
+    error = "cannot map the " + std::to_string(m.pages) + " pages the guest shared: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
 // Set by the listener when a guest's domain is destroyed (no unmap notify comes then).
 struct DomainLiveness {
   std::atomic<bool> gone{false};
@@ -116,6 +143,7 @@ class XenTransport final : public Transport {
     // The port is this side's to unbind at the end (a render worker shares
     // the compositor's, which outlives it for its last words).
     bool owns_port = true;
+    SharedMemory memory;
   };
 
   XenTransport(Sender side, ShmLayout layout, Parts parts) : p_(std::move(parts)) {
@@ -127,7 +155,7 @@ class XenTransport final : public Transport {
   }
 
   ~XenTransport() override {
-    while (!memory_.empty()) release_memory(memory_.begin()->first);
+    release_memory(p_.memory.base);
     // Unmapping fires our notify: the peer sees us go even if it is asleep.
     if (p_.sharer) {
       p_.sharer->unshare(p_.data, p_.data_pages);
@@ -160,6 +188,12 @@ class XenTransport final : public Transport {
     out.layout = layout_;
     out.words = {p_.peer, p_.control_ref, p_.port, p_.data_pages};
     out.words.insert(out.words.end(), p_.data_refs.begin(), p_.data_refs.end());
+    // Then the shared memory: pages, index pages, the index refs, the refs.
+    const SharedMemory& m = p_.memory;
+    out.words.push_back(uint32_t(m.refs.size()));
+    out.words.push_back(uint32_t(m.index_refs.size()));
+    out.words.insert(out.words.end(), m.index_refs.begin(), m.index_refs.end());
+    out.words.insert(out.words.end(), m.refs.begin(), m.refs.end());
     return true;
   }
   std::string peer_problem() const override {
@@ -189,88 +223,47 @@ class XenTransport final : public Transport {
 
   std::string name() const override { return "xen"; }
 
-  uint8_t* share_memory(uint32_t& pages, uint32_t min_pages, std::vector<uint32_t>& words,
-                        std::string& error) override {
-    if (!p_.sharer) {
-      error = "only the guest shares memory on a xen connection";
+  uint8_t* share_memory(uint32_t& pages, std::vector<uint32_t>& words, std::string& error) override {
+    SharedMemory& m = p_.memory;
+    if (!p_.sharer || !m.base) {
+      error = m.problem.empty() ? "no memory was shared with the compositor when connecting" : m.problem;
       return nullptr;
     }
-    // Half the guest's grant limit at most: the other half stays for the
-    // rings of the guest's other GL programs.
-    const uint32_t limit = p_.platform->grant_limit_pages();
-    if (limit && pages > limit / 2) pages = limit / 2;
-    if (pages < min_pages || !pages) {
-      error = "the guest's gntalloc limit of " + std::to_string(limit) + " grant pages leaves no room for " +
-              std::to_string(min_pages / 256) + " MiB (an arena takes at most half the limit). " +
-              kRaiseGrantLimit + ".";
-      return nullptr;
-    }
-    const uint32_t index_pages = (pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
-    std::vector<GrantRef> refs(pages);
-    words.assign(index_pages, 0);
-    auto* data = static_cast<uint8_t*>(p_.sharer->share_pages(p_.peer, pages, refs.data(), true));
-    void* index = data ? p_.sharer->share_pages(p_.peer, index_pages, words.data(), false) : nullptr;
-    if (!index) {
-      const int err = errno;
-      if (data) p_.sharer->unshare(data, pages);
-      if (err != ENOSPC && err != ENOMEM) {
-        error = "cannot share pages with dom" + std::to_string(p_.peer) + ": " + errno_text(err);
-      } else {
-        error = "out of grant pages: an arena needs " + std::to_string(pages + index_pages) + " more";
-        if (limit) error += ", and the guest's gntalloc limit is " + std::to_string(limit) + " pages in all";
-        error += ". " + std::string(kRaiseGrantLimit) + ", or set a smaller XEN3D_ARENA_MIB.";
-      }
-      return nullptr;
-    }
-    std::memcpy(index, refs.data(), refs.size() * sizeof(GrantRef));
-    memory_[data] = {pages, static_cast<uint8_t*>(index), index_pages};
-    return data;
+    pages = m.pages;
+    words = m.index_refs;
+    return m.base;
   }
 
   uint8_t* map_memory(uint32_t pages, const std::vector<uint32_t>& words, std::string& error) override {
-    const uint32_t index_pages = (pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
-    if (!p_.mapper || !pages || words.size() != index_pages) {
-      error = "the guest named " + std::to_string(words.size()) + " index pages for " + std::to_string(pages) +
-              " pages (" + std::to_string(index_pages) + " list them)";
+    SharedMemory& m = p_.memory;
+    if (!p_.mapper || m.refs.empty()) {
+      error = m.problem.empty() ? "the guest shared no memory when connecting" : m.problem;
       return nullptr;
     }
-    void* index = p_.mapper->map_domain_grant_refs(index_pages, p_.peer, words.data(), false);
-    if (!index) {
-      error = "cannot map the guest's index pages: " + errno_text(errno);
+    if (pages != m.pages || words != m.index_refs) {
+      error = "the guest's arena is not the memory it shared when connecting (" + std::to_string(m.pages) + " pages)";
       return nullptr;
     }
-    // Copied once: the guest may rewrite its index pages at any time.
-    std::vector<GrantRef> refs(pages);
-    std::memcpy(refs.data(), index, refs.size() * sizeof(GrantRef));
-    p_.mapper->unmap(index, index_pages);
-    auto* data = static_cast<uint8_t*>(p_.mapper->map_domain_grant_refs(pages, p_.peer, refs.data(), true));
-    if (!data) {
-      error = "cannot map the guest's " + std::to_string(pages) + " grant pages: " + errno_text(errno);
+    if (!m.base && !m.map_on_demand) {
+      error = m.problem;
       return nullptr;
     }
-    memory_[data] = {pages, nullptr, 0};
-    return data;
+    if (!m.base && !map_shared_memory(*p_.mapper, p_.peer, m, error)) return nullptr;
+    return m.base;
   }
 
   void release_memory(uint8_t* base) override {
-    auto it = memory_.find(base);
-    if (it == memory_.end()) return;
-    const Memory m = it->second;
-    memory_.erase(it);
+    SharedMemory& m = p_.memory;
+    if (!base || base != m.base) return;
     if (p_.sharer) {
-      p_.sharer->unshare(base, m.pages);
-      p_.sharer->unshare(m.index, m.index_pages);
+      p_.sharer->unshare(m.base, m.pages);
     } else {
-      p_.mapper->unmap(base, m.pages);
+      p_.mapper->unmap(m.base, m.pages);
     }
+    m.base = nullptr;
   }
 
  private:
-  struct Memory {
-    uint32_t pages;
-    uint8_t* index;  // guest: the pages that list the refs, shared read-only
-    uint32_t index_pages;
-  };
 
   const char* peer_alive_problem() const {
     const uint32_t peer_alive = side_ == Sender::Host ? kGuestAliveOffset : kHostAliveOffset;
@@ -288,7 +281,6 @@ class XenTransport final : public Transport {
   }
 
   Parts p_;
-  std::map<uint8_t*, Memory> memory_;  // share_memory / map_memory, by base
   int evtchn_fd_ = -1;
   bool gone_ = false;
 };
@@ -324,6 +316,55 @@ std::string grant_limit_advice(xen::XenPlatform& x, uint32_t pages) {
 }  // namespace
 
 // ----------------------------------------------------------------- guest --
+
+// Shares up to req.memory_pages (at least req.memory_min_pages, at most half
+// the guest's grant limit: the other half stays for the rings of its other
+// GL programs) and the read-only pages that list their refs. Records why not
+// in p.memory.problem; the connection goes on either way. `index` and
+// `index_pages`: what to unshare once the host has read the list.
+void share_connect_memory(XenTransport::Parts& p, DomId backend, const ConnectRequest& req, void*& index,
+                          uint32_t& index_pages) {
+  SharedMemory& m = p.memory;
+  index = nullptr;
+  index_pages = 0;
+  uint32_t pages = req.memory_pages;
+  const uint32_t limit = p.platform->grant_limit_pages();
+  if (limit && pages > limit / 2) pages = limit / 2;
+  if (!pages || pages < req.memory_min_pages) {
+    m.problem = "the guest's gntalloc limit of " + std::to_string(limit) + " grant pages leaves no room for " +
+                std::to_string(req.memory_min_pages / 256) + " MiB (an arena takes at most half the limit). " +
+                kRaiseGrantLimit + ".";
+    return;
+  }
+  index_pages = (pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage;
+  std::vector<GrantRef> refs(pages);
+  m.index_refs.assign(index_pages, 0);
+  auto* data = static_cast<uint8_t*>(p.sharer->share_pages(backend, pages, refs.data(), true));
+  index = data ? p.sharer->share_pages(backend, index_pages, m.index_refs.data(), false) : nullptr;
+  if (!index) {
+    const int err = errno;
+    if (data) p.sharer->unshare(data, pages);
+    m.index_refs.clear();
+    index_pages = 0;
+    if (err != ENOSPC && err != ENOMEM) {
+      m.problem = "cannot share pages with dom" + std::to_string(backend) + ": " + errno_text(err);
+    } else {
+      m.problem = "out of grant pages: an arena needs " + std::to_string(pages + (pages + 1023) / 1024) + " more";
+      if (limit) m.problem += ", and the guest's gntalloc limit is " + std::to_string(limit) + " pages in all";
+      m.problem += ". " + std::string(kRaiseGrantLimit) + ", or set a smaller XEN3D_ARENA_MIB.";
+    }
+    return;
+  }
+  std::memcpy(index, refs.data(), refs.size() * sizeof(GrantRef));
+  m.base = data;
+  m.pages = pages;
+}
+
+std::string ref_list(const std::vector<GrantRef>& refs) {
+  std::string list;
+  for (GrantRef r : refs) list += (list.empty() ? "" : ",") + std::to_string(r);
+  return list;
+}
 
 std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest& req_in, SessionInfo& info,
                                        std::string& error) {
@@ -403,13 +444,16 @@ std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest&
   p.data = static_cast<uint8_t*>(data);
   p.control[kGuestAliveOffset] = 1;
   std::memcpy(index, refs.data(), refs.size() * sizeof(GrantRef));
-  std::string index_list;
-  for (GrantRef r : index_refs) index_list += (index_list.empty() ? "" : ",") + std::to_string(r);
+  void* memory_index = nullptr;
+  uint32_t memory_index_pages = 0;
+  if (req.memory_pages) share_connect_memory(p, backend, req, memory_index, memory_index_pages);
 
   bool written = xs.write(p.dir + "/control-ref", std::to_string(control_ref)) &&
-                 xs.write(p.dir + "/index-refs", index_list) &&
+                 xs.write(p.dir + "/index-refs", ref_list(index_refs)) &&
                  xs.write(p.dir + "/data-pages", std::to_string(p.data_pages)) &&
                  xs.write(p.dir + "/event-channel", std::to_string(p.port)) &&
+                 (!p.memory.base || (xs.write(p.dir + "/memory-pages", std::to_string(p.memory.pages)) &&
+                                     xs.write(p.dir + "/memory-index-refs", ref_list(p.memory.index_refs)))) &&
                  xs.write(p.dir + "/state", "ready");
   std::string host_state;
   // The compositor answered, so it is alive: mapping hundreds of grant pages
@@ -418,11 +462,13 @@ std::unique_ptr<Transport> connect_xen(const Endpoint& ep, const ConnectRequest&
   if (written) wait_for_value(xs, p.dir + "/host-state", host_state, Deadline::in(std::max(req.timeout_ms, 30000)));
   // The host copied the refs: the index pages can go back to the grant pool.
   p.sharer->unshare(index, index_pages);
+  if (memory_index) p.sharer->unshare(memory_index, memory_index_pages);
   xs.unwatch(p.dir, "xen3d");
   if (host_state != "connected") {
     std::string why = !written ? "cannot publish the rings in xenstore: " + errno_text(errno)
                       : host_state.empty() ? "the compositor did not map the rings in time"
                                            : "the compositor could not map the rings: " + host_state;
+    if (p.memory.base) p.sharer->unshare(p.memory.base, p.memory.pages);
     p.sharer->unshare(p.data, p.data_pages);
     p.sharer->unshare(p.control, 1);
     p.evtchn->unbind(p.port);
@@ -665,7 +711,36 @@ class XenListener final : public Listener {
     p.peer = d;
     p.control_ref = control_ref;
     p.data_refs = std::move(refs);
+    read_shared_memory(d, dir, *p.mapper, p.memory);
+    p.memory.map_on_demand = true;
     return std::make_unique<XenTransport>(Sender::Host, c.layout, std::move(p));
+  }
+
+  // The memory the guest shared beside its rings, if any: its refs, read
+  // once from its index pages. A bad description costs the guest its arena
+  // (arena_grant then says why), not its connection.
+  void read_shared_memory(DomId d, const std::string& dir, xen::GrantMapper& mapper, SharedMemory& m) {
+    std::string v_pages, v_index;
+    if (!xs_->read(dir + "/memory-pages", v_pages)) return;
+    uint32_t pages = 0;
+    const uint32_t max_index = kMaxSharedMemoryPages / kRefsPerIndexPage;
+    if (!xs_->read(dir + "/memory-index-refs", v_index) || !xen::parse_xs_u32(v_pages, pages) || !pages ||
+        pages > kMaxSharedMemoryPages || !parse_refs(v_index, m.index_refs, max_index) ||
+        m.index_refs.size() != (pages + kRefsPerIndexPage - 1) / kRefsPerIndexPage) {
+      m.index_refs.clear();
+      m.problem = "the guest's description of its shared memory in " + dir + " is malformed";
+      return;
+    }
+    void* index = mapper.map_domain_grant_refs(uint32_t(m.index_refs.size()), d, m.index_refs.data(), false);
+    if (!index) {
+      m.problem = "cannot map the index of the guest's shared memory: " + errno_text(errno);
+      return;
+    }
+    // Copied once: the guest may rewrite its index pages at any time.
+    m.refs.resize(pages);
+    std::memcpy(m.refs.data(), index, pages * sizeof(GrantRef));
+    mapper.unmap(index, uint32_t(m.index_refs.size()));
+    m.pages = pages;
   }
 
   std::unique_ptr<xen::XenPlatform> x_;
@@ -680,7 +755,11 @@ class XenListener final : public Listener {
 std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error) {
   const auto& w = h.words;
   const uint32_t pages = data_pages_of(h.layout);
-  if (w.size() < 4 || w[3] != pages || w.size() != 4 + size_t{pages} || w[0] == 0 || w[0] > 0x7fef) {
+  const size_t memory_at = 4 + size_t{pages};
+  const size_t memory_pages = w.size() >= memory_at + 2 ? w[memory_at] : 0;
+  const size_t memory_index = w.size() >= memory_at + 2 ? w[memory_at + 1] : 0;
+  if (w.size() < 4 || w[3] != pages || w.size() != memory_at + 2 + memory_index + memory_pages || w[0] == 0 ||
+      w[0] > 0x7fef || memory_pages > kMaxSharedMemoryPages) {
     error = "the xen handoff does not describe the connection's " + std::to_string(pages) + " data pages";
     return nullptr;
   }
@@ -692,7 +771,7 @@ std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error) {
   if (!p.mapper) return nullptr;
   p.port = static_cast<xen::Port>(w[2]);  // bound by the compositor, on the shared handle
   p.owns_port = false;
-  std::vector<GrantRef> refs(w.begin() + 4, w.end());
+  std::vector<GrantRef> refs(w.begin() + 4, w.begin() + memory_at);
   // The control page without notify-on-unmap: the compositor's mapping
   // carries the host's alive byte for as long as it holds the connection.
   auto* control = static_cast<uint8_t*>(p.mapper->map_domain_grant_refs(1, domid, &w[1], true));
@@ -706,6 +785,16 @@ std::unique_ptr<Transport> adopt_xen(TransportHandoff& h, std::string& error) {
   p.data = data;
   p.data_pages = pages;
   p.peer = domid;
+  if (memory_pages) {
+    // Mapped now: the worker's sandbox forbids mapping grants later (any
+    // guest's refs could be named then).
+    SharedMemory& m = p.memory;
+    m.pages = uint32_t(memory_pages);
+    m.index_refs.assign(w.begin() + memory_at + 2, w.begin() + memory_at + 2 + memory_index);
+    m.refs.assign(w.begin() + memory_at + 2 + memory_index, w.end());
+    std::string why;
+    if (!map_shared_memory(*p.mapper, domid, m, why)) m.problem = why;
+  }
   return std::make_unique<XenTransport>(Sender::Host, h.layout, std::move(p));
 }
 

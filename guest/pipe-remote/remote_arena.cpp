@@ -40,20 +40,38 @@ bool BufferArena::valid_alignment(const proto::ArenaOpened& a) {
   return a.alignment && !(a.alignment & (a.alignment - 1)) && a.alignment < a.size;
 }
 
+// XEN3D_ARENA_MIB, or the default for the transport kind; false with `why`
+// when it is not a number. `given`: whether the variable was set.
+bool BufferArena::wanted_mib(bool shared, uint32_t& mib, bool& given, std::string& why) {
+  mib = shared ? kDefaultSharedMib : kDefaultMib;
+  const char* v = std::getenv("XEN3D_ARENA_MIB");
+  given = v != nullptr;
+  if (!v) return true;
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(v, &end, 10);
+  if (!*v || *end || n > 4095) {
+    why = std::string("XEN3D_ARENA_MIB='") + v + "' is not a number of MiB under 4096";
+    return false;
+  }
+  mib = uint32_t(n);
+  return true;
+}
+
+void BufferArena::ask_at_connect(proto::ConnectRequest& req) {
+  uint32_t mib = 0;
+  bool given = false;
+  std::string why;
+  if (!wanted_mib(true, mib, given, why) || !mib) return;
+  req.memory_pages = mib * kPagesPerMib;
+  req.memory_min_pages = std::min(mib, given ? mib : kMinSharedMib) * kPagesPerMib;
+}
+
 std::unique_ptr<BufferArena> BufferArena::open(RemoteDevice& dev, std::string& why) {
   proto::GuestSession& s = dev.session();
   const bool fds = s.transport().carries_fds();
-  uint32_t mib = fds ? kDefaultMib : kDefaultSharedMib;
-  const char* v = std::getenv("XEN3D_ARENA_MIB");
-  if (v) {
-    char* end = nullptr;
-    const unsigned long n = std::strtoul(v, &end, 10);
-    if (!*v || *end || n > 4095) {
-      why = std::string("XEN3D_ARENA_MIB='") + v + "' is not a number of MiB under 4096";
-      return nullptr;
-    }
-    mib = uint32_t(n);
-  }
+  uint32_t mib = 0;
+  bool given = false;
+  if (!wanted_mib(!fds, mib, given, why)) return nullptr;
   if (!mib) {
     why = "XEN3D_ARENA_MIB=0";
     return nullptr;
@@ -64,7 +82,7 @@ std::unique_ptr<BufferArena> BufferArena::open(RemoteDevice& dev, std::string& w
           std::to_string(minor) + ")";
     return nullptr;
   }
-  return fds ? open_sent(dev, mib, why) : open_shared(dev, mib, std::min(mib, v ? mib : kMinSharedMib), why);
+  return fds ? open_sent(dev, mib, why) : open_shared(dev, why);
 }
 
 // local: the host allocates the arena and sends it as a sealed memfd.
@@ -86,15 +104,14 @@ std::unique_ptr<BufferArena> BufferArena::open_sent(RemoteDevice& dev, uint32_t 
   return std::unique_ptr<BufferArena>(new BufferArena(dev, static_cast<uint8_t*>(m), answer, false));
 }
 
-// xen: the guest shares pages of its own (only it can grant) and the host maps them.
-std::unique_ptr<BufferArena> BufferArena::open_shared(RemoteDevice& dev, uint32_t mib, uint32_t min_mib,
-                                                      std::string& why) {
+// xen: pages of the guest's own (only it can grant), shared as it connected
+// (ask_at_connect), which the host maps.
+std::unique_ptr<BufferArena> BufferArena::open_shared(RemoteDevice& dev, std::string& why) {
   proto::GuestSession& s = dev.session();
   proto::Transport& t = s.transport();
   proto::ArenaGrant ask;
-  ask.pages = mib * kPagesPerMib;
   std::vector<uint32_t> index;
-  uint8_t* m = t.share_memory(ask.pages, min_mib * kPagesPerMib, index, why);
+  uint8_t* m = t.share_memory(ask.pages, index, why);
   if (!m) return nullptr;
   ask.index_refs = std::span<const uint32_t>(index);
   proto::ArenaOpened answer;

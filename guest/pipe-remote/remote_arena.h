@@ -33,6 +33,10 @@ class BufferArena {
   // at most half the guest's grant limit; 0: none).
   // nullptr when there is none; `why` says why (for the log).
   static std::unique_ptr<BufferArena> open(RemoteDevice& dev, std::string& why);
+  // What to share as the connection is made, for transports that cannot
+  // share memory later (xen: grant pages the render worker maps before its
+  // sandbox closes): XEN3D_ARENA_MIB, default 32 MiB, no arena under 16.
+  static void ask_at_connect(proto::ConnectRequest& req);
   ~BufferArena();
   BufferArena(const BufferArena&) = delete;
   BufferArena& operator=(const BufferArena&) = delete;
@@ -60,8 +64,8 @@ class BufferArena {
  private:
   BufferArena(RemoteDevice& dev, uint8_t* base, const proto::ArenaOpened& answer, bool shared);
   static std::unique_ptr<BufferArena> open_sent(RemoteDevice& dev, uint32_t mib, std::string& why);
-  static std::unique_ptr<BufferArena> open_shared(RemoteDevice& dev, uint32_t mib, uint32_t min_mib,
-                                                  std::string& why);
+  static std::unique_ptr<BufferArena> open_shared(RemoteDevice& dev, std::string& why);
+  static bool wanted_mib(bool shared, uint32_t& mib, bool& given, std::string& why);
   template <typename Ask>
   static bool call_open(proto::GuestSession& s, const Ask& ask, proto::ArenaOpened& answer, std::string& why);
   static bool valid_alignment(const proto::ArenaOpened& answer);

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "guest/pipe-remote/remote_arena.h"
+
 namespace xen3d::guest {
 
 void guest_log(bool is_error, const char* fmt, ...) {
@@ -46,6 +48,7 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
   req.client_name = client_name;
   std::string error;
   if (!proto::request_from_env(req, error)) guest_log(true, "%s: using the default", error.c_str());
+  BufferArena::ask_at_connect(req);
   auto session = proto::GuestSession::connect("", req, error);
   if (!session) {
     guest_log(true, "%s", error.c_str());
