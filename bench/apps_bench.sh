@@ -12,8 +12,6 @@
 #          readback remote, but window frames read back through the reply ring
 #                   (XEN3D_PRESENT=readback), not shown from the host's memory
 #          inproc   the same, served inside the compositor (--render-workers off)
-#          tgsi     remote, with guest shaders handed to the driver as TGSI
-#                   (--shader-path tgsi; remote lowers them to NIR)
 #          virpipe  Debian's libGL, Mesa's virpipe driver against
 #                   virgl_test_server --use-egl-surfaceless (the peer)
 #          tcp      our libGL over the tcp transport on loopback (--tcp adds it;
@@ -71,7 +69,6 @@ stacks_start_xvfb 200
 stacks_start_compositor "$work/compositor.log"
 [[ ",$stacks," == *,virpipe,* ]] && stacks_start_virgl "$work/virgl.log"
 [[ ",$stacks," == *,inproc,* ]] && stacks_start_compositor_inproc "$work/compositor-inproc.log"
-[[ ",$stacks," == *,tgsi,* ]] && stacks_start_compositor_tgsi "$work/compositor-tgsi.log"
 
 # The glretrace trace: recorded once on llvmpipe directly, then cached.
 trace=$out/cache/glmark2-ideas-jellyfish.trace

@@ -7,7 +7,7 @@
 #   bench/multi_guest_bench.sh [--rounds N] [--seconds S] [--stacks LIST] [--out DIR]
 #
 # Stacks: direct (llvmpipe in-process, the baseline), remote (render workers,
-# the default), inproc (--render-workers off), tgsi (--shader-path tgsi). Per program: glxgears' mean
+# the default), inproc (--render-workers off). Per program: glxgears' mean
 # FPS over its reports, glmark2's score. Total throughput of a stack: the
 # mean over the four programs of its value / the same program's on direct.
 # A run counts only if every program drew: glxgears reported FPS (on our
@@ -42,7 +42,6 @@ say() { printf '== %s\n' "$*" >&2; }
 stacks_start_xvfb 240
 stacks_start_compositor "$work/compositor.log"
 [[ ",$stacks," == *,inproc,* ]] && stacks_start_compositor_inproc "$work/compositor-inproc.log"
-[[ ",$stacks," == *,tgsi,* ]] && stacks_start_compositor_tgsi "$work/compositor-tgsi.log"
 
 # glmark2's scenes, each seconds/4 long: the run lasts about as long as glxgears'.
 scene_s=$(awk -v s="$seconds" 'BEGIN { printf "%.1f", s / 4 }')

@@ -12,9 +12,6 @@
 #   inproc   our libGL through a second xen3d-compositor that serves guests
 #            in its own process (--render-workers off: the executor without
 #            render workers, every guest on one screen under one lock)
-#   tgsi     remote, through a second xen3d-compositor whose render workers
-#            hand the driver the validated TGSI instead of our NIR
-#            translation (--shader-path tgsi, docs/shaders.md)
 #   virpipe  Debian's libGL, Mesa's virpipe driver against virgl_test_server
 #            --use-egl-surfaceless (virglrenderer; its glx mode fails under Xvfb)
 #
@@ -72,9 +69,8 @@ stacks_start_compositor_on() {
   echo "the $name compositor ($*) did not start" >&2
   return 1
 }
-# The inproc stack's (every guest inside the compositor) and the tgsi stack's.
+# The inproc stack's (every guest inside the compositor).
 stacks_start_compositor_inproc() { stacks_start_compositor_on inproc "$1" --render-workers off; }
-stacks_start_compositor_tgsi() { stacks_start_compositor_on tgsi "$1" --shader-path tgsi; }
 
 # virgl_test_server for the virpipe stack; logs to $1.
 stacks_start_virgl() {
@@ -100,10 +96,9 @@ stacks_env() {
     readback) echo "$(stacks_env remote) XEN3D_PRESENT=readback" ;;
     tcp) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=$stacks_tcp_spec" ;;
     inproc) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/inproc.sock" ;;
-    tgsi) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/tgsi.sock" ;;
     # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
     remote-egl) local d=$stacks_build/guest/winsys-remote/egl
       echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
-    *) echo "unknown stack '$1' (direct, direct-nocache, remote, readback, inproc, tgsi, remote-egl, tcp, virpipe)" >&2; return 1 ;;
+    *) echo "unknown stack '$1' (direct, direct-nocache, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }

@@ -38,7 +38,7 @@ struct ConnectionOptions {
   uint64_t max_guest_resource_bytes = uint64_t(4) << 30;
   uint32_t max_guest_objects = 65536;
   uint32_t max_shader_tokens = 262144;  // per shader; its bytes also count against max_guest_resource_bytes
-  ShaderPath shader_path = kDefaultShaderPath;  // --shader-path
+  ShaderPath shader_path = ShaderPath::Nir;  // shader_path_for(the driver)
   // --max-arena-mib: the most shared memory a local guest may place buffers
   // in (arena_open; persistent maps, ARB_buffer_storage). 0: none.
   uint32_t max_arena_mib = 256;

@@ -71,10 +71,6 @@ void usage(FILE* out) {
       "                      is its own grant pages\n"
       "  --max-guest-objects N\n"
       "                      refuse a guest's host objects (of any kind) beyond N (default 65536)\n"
-      "  --shader-path nir|tgsi\n"
-      "                      hand guest shaders to the driver lowered to NIR by Xen3D's translator\n"
-      "                      (default: OpenGL 4.3, tessellation), or as the validated TGSI through\n"
-      "                      the driver's TGSI backend (OpenGL 3.3; docs/shaders.md)\n"
       "  --shader-cache DIR|off\n"
       "                      with render workers on the NIR path: keep the driver's compiled\n"
       "                      shaders in DIR, one cache per VM, as llvmpipe in-process keeps them\n"
@@ -244,12 +240,6 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.connection.max_guest_objects = n;
-    } else if (a == "--shader-path") {
-      const char* v = value("tgsi or nir");
-      if (!parse_shader_path(v, opts.connection.shader_path)) {
-        std::fprintf(stderr, "xen3d-compositor: --shader-path must be tgsi or nir, not '%s'\n", v);
-        return 2;
-      }
     } else if (a == "--shader-cache") {
       shader_cache = value("a directory or 'off'");
       shader_cache_given = true;
@@ -341,11 +331,7 @@ int main(int argc, char** argv) {
     XLOG_ERROR("cannot open host driver '%s': %s", driver.c_str(), error.c_str());
     return 1;
   }
-  if (const ShaderPath path = shader_path_for(gpu->screen(), opts.connection.shader_path);
-      path != opts.connection.shader_path) {
-    XLOG_INFO("%s compiles TGSI itself: guest shaders go to it as TGSI", driver.c_str());
-    opts.connection.shader_path = path;
-  }
+  opts.connection.shader_path = shader_path_for(gpu->screen());
   XLOG_INFO("host driver: %s; guest shaders reach it as %s", gpu->renderer().c_str(),
             opts.connection.shader_path == ShaderPath::Nir ? "NIR (host/shader's translation)" : "TGSI");
   // The per-VM shader caches (host/worker/shader_cache.h): llvmpipe 22.3
@@ -355,7 +341,7 @@ int main(int argc, char** argv) {
     opts.shader_cache = shader_cache;
     XLOG_INFO("compiled shaders are kept per VM in %s", shader_cache.c_str());
   } else if (shader_cache_given && !shader_cache.empty()) {
-    XLOG_WARN("--shader-cache has no effect %s", opts.render_workers ? "on the TGSI shader path (llvmpipe 22.3 caches NIR shaders only)"
+    XLOG_WARN("--shader-cache has no effect %s", opts.render_workers ? "on a driver that takes TGSI (softpipe; llvmpipe 22.3 caches NIR shaders only)"
                                                                       : "without render workers (one cache would serve every VM)");
   }
 

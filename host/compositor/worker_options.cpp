@@ -13,7 +13,7 @@ namespace xen3d::host {
 namespace {
 
 enum Opt {
-  kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox, kShaderPath,
+  kLinkFd = 256, kDriver, kMaxMem, kMaxObjects, kMaxTokens, kRecord, kSnapshot, kSnapshotFrames, kTrace, kVersion, kNoSandbox,
   kShaderCache, kMaxArena,
 };
 const option kOptions[] = {
@@ -23,7 +23,6 @@ const option kOptions[] = {
     {"max-guest-objects", required_argument, nullptr, kMaxObjects},
     {"max-shader-tokens", required_argument, nullptr, kMaxTokens},
     {"max-arena-mib", required_argument, nullptr, kMaxArena},
-    {"shader-path", required_argument, nullptr, kShaderPath},
     {"shader-cache", required_argument, nullptr, kShaderCache},
     {"record", required_argument, nullptr, kRecord},
     {"snapshot", required_argument, nullptr, kSnapshot},
@@ -51,7 +50,6 @@ const char kUsage[] =
     "  --max-guest-objects N   the guest's object quota (default 65536)\n"
     "  --max-shader-tokens N   the largest shader, in TGSI tokens (default 262144)\n"
     "  --max-arena-mib N       the most shared memory the guest may keep buffers in (default 256)\n"
-    "  --shader-path nir|tgsi  hand shaders to the driver lowered to NIR (default), or as TGSI\n"
     "  --shader-cache DIR      keep the driver's compiled shaders in DIR/<the guest's VM> (default: none)\n"
     "  --record DIR            write the guest's command stream to DIR\n"
     "  --snapshot DIR          write presented frames as PNG into DIR\n"
@@ -103,9 +101,6 @@ OptionsResult parse_worker_options(int argc, char** argv, WorkerOptions& o, std:
         if (!number(optarg, 65536, n)) return bad("must be a number of MiB, 0..65536");
         o.connection.max_arena_mib = static_cast<uint32_t>(n);
         break;
-      case kShaderPath:
-        if (!parse_shader_path(optarg, o.connection.shader_path)) return bad("must be tgsi or nir");
-        break;
       case kShaderCache: o.shader_cache = optarg; break;
       case kRecord: o.connection.record_dir = optarg; break;
       case kSnapshot: o.connection.snapshot_dir = optarg; break;
@@ -152,7 +147,6 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
       "--max-guest-objects", std::to_string(c.max_guest_objects),
       "--max-shader-tokens", std::to_string(c.max_shader_tokens),
       "--max-arena-mib", std::to_string(c.max_arena_mib),
-      "--shader-path", shader_path_name(c.shader_path),
   };
   if (!o.shader_cache.empty()) a.insert(a.end(), {"--shader-cache", o.shader_cache});
   if (!c.record_dir.empty()) a.insert(a.end(), {"--record", c.record_dir});

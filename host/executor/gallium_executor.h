@@ -59,9 +59,9 @@ class GalliumExecutor {
     uint64_t max_resource_bytes = uint64_t(4) << 30;  // per guest
     uint32_t max_objects = 65536;                      // per guest, every kind
     uint32_t max_shader_tokens = 262144;               // per shader (1 MiB of TGSI)
-    // How guest shaders reach the driver: as the validated TGSI, or lowered
-    // to NIR by host/shader first (--shader-path).
-    ShaderPath shader_path = kDefaultShaderPath;
+    // How guest shaders reach the driver: lowered to NIR by host/shader, or
+    // (softpipe) as the validated TGSI: shader_path_for(the driver).
+    ShaderPath shader_path = ShaderPath::Nir;
     // The largest buffer arena a guest may open (arena_open; 0: none), and
     // why there is none when the connection cannot have one.
     uint64_t max_arena_bytes = 0;

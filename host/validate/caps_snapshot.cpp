@@ -82,8 +82,7 @@ bool draw_module_driver(pipe_screen* screen) {
   return n.rfind("llvmpipe", 0) == 0 || n.rfind("softpipe", 0) == 0;
 }
 
-ShaderPath shader_path_for(pipe_screen* screen, ShaderPath wanted) {
-  if (wanted != ShaderPath::Nir) return wanted;
+ShaderPath shader_path_for(pipe_screen* screen) {
   // softpipe states NIR as its preferred IR, yet interprets TGSI: it lowers
   // NIR with Mesa's nir_to_tgsi first (sp_state_shader.c).
   const char* name = screen->get_name(screen);

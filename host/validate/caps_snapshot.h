@@ -18,7 +18,7 @@ namespace xen3d::host {
 // protocol carries) on `path` (see stage_accepts_guest_shaders) are reported with all-zero
 // shader caps, so guests never expose them.
 // What only the TGSI path cannot do is masked on it (mask_host_caps).
-std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path = kDefaultShaderPath);
+std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, ShaderPath path);
 
 // Whether shader_create can run guest TGSI of this stage on the host driver
 // along `path`. On the TGSI path: false when the driver does not list TGSI
@@ -30,12 +30,12 @@ std::shared_ptr<const proto::CapsTable> take_caps_snapshot(pipe_screen* screen, 
 // stage the driver compiles from NIR.
 bool stage_accepts_guest_shaders(pipe_screen* screen, unsigned stage, ShaderPath path);
 
-// The shader path guests of `screen` get when `wanted` is asked for: TGSI
-// for drivers that run TGSI themselves (softpipe, which would run our NIR
-// back through Mesa's nir_to_tgsi, whose TGSI breaks what the validator
+// The shader path guests of `screen` get: NIR for drivers that compile it,
+// TGSI for drivers that run TGSI themselves (softpipe, which would run our
+// NIR back through Mesa's nir_to_tgsi, whose TGSI breaks what the validator
 // guarantees the TGSI path: a committed fuzz input made draw_llvm
 // dereference a null constant buffer there).
-ShaderPath shader_path_for(pipe_screen* screen, ShaderPath wanted);
+ShaderPath shader_path_for(pipe_screen* screen);
 
 // Whether the driver runs geometry and tessellation through Mesa's draw
 // module (llvmpipe, softpipe), whose TGSI handling has limits of its own.

@@ -97,16 +97,6 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
       caps.param[PIPE_CAP_FBFETCH_COHERENT] = 0;
       say("no framebuffer fetch");
     }
-    // gallivm's TGSI translator never builds the anisotropic filter table its
-    // NIR path passes (lp_build_tgsi_soa: aniso_filter_table = NULL):
-    // sampling with max_anisotropy > 1 dereferences it while compiling
-    // (found running neverball). Guests see no anisotropic filtering; samplers
-    // asking for it are clamped (host/state/state.cpp).
-    if (is_llvmpipe(screen)) {
-      caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
-      caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
-      say("anisotropic filtering masked");
-    }
     // textureSamples (TXQS) exists in gallivm's NIR path only.
     if (caps.param[PIPE_CAP_TEXTURE_QUERY_SAMPLES]) {
       caps.param[PIPE_CAP_TEXTURE_QUERY_SAMPLES] = 0;

@@ -1,31 +1,16 @@
-// Which IR guest shaders reach the host driver in (--shader-path): the
-// validated TGSI itself, or the host's NIR translation of it (host/shader,
-// docs/shaders.md). What guests may ask for depends on it (the caps table
-// masks what the TGSI path cannot run), so it is part of what this room decides.
+// Which IR guest shaders reach the host driver in: host/shader's NIR
+// translation of the validated TGSI for every driver that compiles NIR
+// (llvmpipe, zink, GPU drivers), or the validated TGSI itself for softpipe,
+// which interprets TGSI (given NIR it runs it back through Mesa's
+// nir_to_tgsi: caps_snapshot.h says why that is refused). What guests may ask
+// for depends on it (the caps table masks what a TGSI driver cannot run), so
+// it is part of what this room decides. It follows from the driver, never
+// from an option: llvmpipe's TGSI path (--shader-path tgsi) was removed once
+// the NIR path won on conformance and speed in one run (docs/shaders.md).
 #pragma once
-
-#include <cstring>
 
 namespace xen3d::host {
 
 enum class ShaderPath { Tgsi, Nir };
-// The NIR path: it conforms better (tessellation, interpolateAt*,
-// framebuffer fetch, textureSamples), and runs as fast or faster
-// (docs/shaders.md). The TGSI path stays selectable until it is removed.
-inline constexpr ShaderPath kDefaultShaderPath = ShaderPath::Nir;
-
-inline const char* shader_path_name(ShaderPath path) { return path == ShaderPath::Nir ? "nir" : "tgsi"; }
-
-inline bool parse_shader_path(const char* text, ShaderPath& out) {
-  if (!text) return false;
-  if (std::strcmp(text, "tgsi") == 0) {
-    out = ShaderPath::Tgsi;
-  } else if (std::strcmp(text, "nir") == 0) {
-    out = ShaderPath::Nir;
-  } else {
-    return false;
-  }
-  return true;
-}
 
 }  // namespace xen3d::host

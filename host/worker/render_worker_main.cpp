@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
     XLOG_ERROR("cannot open host driver '%s': %s", o.driver.c_str(), error.c_str());
     return 1;
   }
-  o.connection.shader_path = shader_path_for(gpu->screen(), o.connection.shader_path);
+  o.connection.shader_path = shader_path_for(gpu->screen());
   auto caps = take_caps_snapshot(gpu->screen(), o.connection.shader_path);
   WorkerLink link(o.link_fd);
   Received got;

@@ -625,7 +625,7 @@ void run_shader_fuzz(uint32_t seed, unsigned iterations, const std::string& comp
       bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stages[0]), 100);
       bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + stages[1]), 101);
       draw_triangle(*g);
-      INFO(g->error());
+      INFO(g->error() << "\ncompositor log:\n" << c.log_text());
       REQUIRE(ping(*g, 2));
     }
     const unsigned which = rng() % 2;

@@ -24,10 +24,11 @@ void draw_with_shader_is_refused(Compositor& c, GuestSession& g, GuestSession& b
 }  // namespace
 
 TEST_CASE("a pipeline needing more vertex attributes than the draw module emits is refused", "[compositor][limits]") {
-  // On the TGSI path forty generic inputs; NIR has 32 generic varyings, so
-  // there the other semantics make up the count.
-  const std::string path = GENERATE("tgsi", "nir");
-  Compositor c("--shader-path " + path);
+  // softpipe takes TGSI: forty generic inputs. llvmpipe takes NIR, which has
+  // 32 generic varyings, so there the other semantics make up the count.
+  const std::string driver = GENERATE("softpipe", "llvmpipe");
+  const std::string path = driver == "softpipe" ? "tgsi" : "nir";
+  Compositor c("--driver " + driver + " --gpu-budget-ms 120000");
   auto bystander = c.connect("bystander");
   auto g = c.connect("forty-inputs");
   make_context(*g);
@@ -84,13 +85,12 @@ TEST_CASE("a vertex shader reading more inputs than the vertex elements supply i
 // emitted vertices for one stream: piglit's
 // arb_enhanced_layouts-gs-stream-location-aliasing emitted to stream 1 and
 // the sanitized compositor died in draw_gs.c (a 3.5 GB memmove). On the TGSI
-// path guests are offered one stream, so EMIT to stream 1 is refused
-// whatever the stream output names.
+// path (softpipe) guests are offered one stream, so EMIT to stream 1 is
+// refused whatever the stream output names.
 TEST_CASE("draw-module hosts offer one vertex stream on the TGSI path", "[compositor][limits]") {
-  const char* driver = GENERATE("softpipe", "llvmpipe");
   // Compiling shaders at the limits takes seconds on a loaded machine: the
   // GPU-time watchdog (its own test is gl-render-workers) must not end them.
-  Compositor c(std::string("--shader-path tgsi --driver ") + driver + " --gpu-budget-ms 120000");
+  Compositor c("--driver softpipe --gpu-budget-ms 120000");
   auto g = c.connect("streams");
   make_context(*g);
   auto caps = std::make_unique<CapsTable>();
@@ -242,19 +242,17 @@ TEST_CASE("a 2D view of a 3D texture names slices of every level it views", "[co
   REQUIRE(c.running());
 }
 
-// llvmpipe's TGSI path has no anisotropic filter table: a sampler asking for
-// anisotropy crashed the compositor while compiling (neverball). The NIR
-// path samples anisotropically, up to the host's maximum.
+// llvmpipe's TGSI backend, which the host no longer uses, had no anisotropic
+// filter table: a sampler asking for anisotropy crashed the compositor while
+// compiling (neverball). llvmpipe (NIR) and softpipe (its own TGSI sampler)
+// sample anisotropically, up to the host's maximum.
 TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[compositor][limits]") {
-  const std::string path = GENERATE("tgsi", "nir");
-  Compositor c("--shader-path " + path);
+  const std::string driver = GENERATE("softpipe", "llvmpipe");
+  Compositor c("--driver " + driver + " --gpu-budget-ms 120000");
   auto g = c.connect("anisotropic");
   auto caps = std::make_unique<CapsTable>();
   REQUIRE(g->call_data(GetCaps{}, caps.get(), sizeof *caps));
-  if (path == "tgsi") {
-    CHECK(caps->param[PIPE_CAP_ANISOTROPIC_FILTER] == 0);
-    CHECK(caps->paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] <= 1.0f);
-  } else {
+  if (driver == "llvmpipe") {
     CHECK(caps->param[PIPE_CAP_ANISOTROPIC_FILTER] == 1);
     CHECK(caps->paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] >= 16.0f);
   }

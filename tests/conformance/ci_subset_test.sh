@@ -10,8 +10,7 @@
 #                              relaxed to what st/mesa sends and each
 #                              NIR-path feature since (docs/hardening.md,
 #                              docs/shaders.md): 1,007),
-#                              baseline-remote.txt (the default shader
-#                              path: NIR).
+#                              baseline-remote.txt.
 #   ci_subset_test.sh --gles   OpenGL ES: every GLES test of quick_gl
 #                              (ci-subset-gles.txt, 138 tests), in GLES
 #                              contexts of our libGL (GLX ES profiles),
@@ -20,11 +19,6 @@
 #                              libGL.so.1 and call GLX, so next to a non-glvnd
 #                              libEGL their GL calls reach glvnd's no-op
 #                              dispatch (docs/frontends.md).
-#   ci_subset_test.sh --shader-path tgsi
-#                              the GLX subset with guest shaders handed to
-#                              the driver's TGSI backend (the path before
-#                              NIR became the default), against
-#                              baseline-remote-tgsi.txt.
 #
 # Needs from meson: XEN3D_BUILD (the build directory).
 set -euo pipefail
@@ -33,10 +27,6 @@ command -v piglit >/dev/null || { echo "FAIL: piglit is not installed (scripts/s
 list=$here/ci-subset.txt baseline=$here/baseline-remote.txt flaky=$here/flaky-remote.txt
 case "${1:-}" in
   --gles) list=$here/ci-subset-gles.txt baseline=$here/baseline-remote-gles.txt ;;
-  --shader-path)
-    export XEN3D_COMPOSITOR_ARGS="${XEN3D_COMPOSITOR_ARGS:-} --shader-path ${2:?tgsi or nir}"
-    [ "$2" = tgsi ] && baseline=$here/baseline-remote-tgsi.txt
-    ;;
   "") ;;
   *) echo "ci_subset_test: unknown option '$1'" >&2; exit 2 ;;
 esac

@@ -110,7 +110,7 @@ struct FuzzHost::Impl {
   bool check_reset = false;
   std::unique_ptr<host::HostGpu> gpu;
   std::shared_ptr<const proto::CapsTable> caps;
-  host::ShaderPath shader_path = host::kDefaultShaderPath;
+  host::ShaderPath shader_path = host::ShaderPath::Nir;
   std::unique_ptr<host::DesktopRegistry> desktops;
   std::unique_ptr<host::ContextPool> pool;  // Reused only
   proto::ShmLayout layout;
@@ -159,7 +159,7 @@ FuzzHost::FuzzHost(Connections connections) : impl_(std::make_unique<Impl>()) {
     std::fprintf(stderr, "xen3d fuzz: cannot open the host driver '%s': %s\n", driver.c_str(), error.c_str());
     std::exit(2);
   }
-  m.shader_path = host::shader_path_for(m.gpu->screen(), host::kDefaultShaderPath);
+  m.shader_path = host::shader_path_for(m.gpu->screen());
   m.caps = host::take_caps_snapshot(m.gpu->screen(), m.shader_path);
   m.desktops = std::make_unique<host::DesktopRegistry>(m.gpu->screen(), m.gpu->context_lock(), 60);
   if (connections == Connections::Reused) m.pool = std::make_unique<host::ContextPool>(m.gpu->screen());

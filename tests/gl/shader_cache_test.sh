@@ -10,7 +10,7 @@
 . "$(dirname "$0")/harness.sh"
 start_xvfb
 host_cache="$work/host-cache"
-start_compositor --shader-path nir --shader-cache "$host_cache" --listen tcp:127.0.0.1:0
+start_compositor --shader-cache "$host_cache" --listen tcp:127.0.0.1:0
 tcp=$(grep -o 'tcp:127.0.0.1:[0-9]*' "$work/compositor.log" | head -1)
 [ -n "$tcp" ] || fail "the compositor did not report its tcp port"
 
