@@ -89,6 +89,19 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
     caps.param[PIPE_CAP_FBFETCH_ZS] = 0;
     say("no depth/stencil framebuffer fetch");
   }
+  if (path == ShaderPath::Tgsi && draw_module_driver(screen)) {
+    // The draw module runs vertex, geometry (and softpipe's) shaders from
+    // TGSI through gallivm's TGSI translator, which never builds the
+    // anisotropic filter table its NIR path passes (lp_build_tgsi_soa:
+    // aniso_filter_table = NULL): a sampler with max_anisotropy > 1 in a
+    // vertex shader killed a softpipe worker (SIGSEGV; llvmpipe's whole TGSI
+    // path did the same with neverball before it was removed). Guests see
+    // no anisotropic filtering; samplers asking for it are clamped
+    // (host/state/state.cpp).
+    caps.param[PIPE_CAP_ANISOTROPIC_FILTER] = 0;
+    caps.paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] = 1.0f;
+    say("anisotropic filtering masked");
+  }
   if (path == ShaderPath::Tgsi) {
     // Framebuffer fetch (and advanced blending, which st/mesa builds on it)
     // exists in gallivm's NIR path only.

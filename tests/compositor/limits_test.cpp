@@ -242,10 +242,11 @@ TEST_CASE("a 2D view of a 3D texture names slices of every level it views", "[co
   REQUIRE(c.running());
 }
 
-// llvmpipe's TGSI backend, which the host no longer uses, had no anisotropic
-// filter table: a sampler asking for anisotropy crashed the compositor while
-// compiling (neverball). llvmpipe (NIR) and softpipe (its own TGSI sampler)
-// sample anisotropically, up to the host's maximum.
+// gallivm's TGSI translator builds no anisotropic filter table: a sampler
+// asking for anisotropy crashed llvmpipe's TGSI path while compiling
+// (neverball), and a softpipe worker in a vertex shader (which the draw
+// module compiles from TGSI). llvmpipe (NIR) samples anisotropically, up to
+// the host's maximum; softpipe hosts offer none and clamp such samplers.
 TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[compositor][limits]") {
   const std::string driver = GENERATE("softpipe", "llvmpipe");
   Compositor c("--driver " + driver + " --gpu-budget-ms 120000");
@@ -255,6 +256,9 @@ TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[comp
   if (driver == "llvmpipe") {
     CHECK(caps->param[PIPE_CAP_ANISOTROPIC_FILTER] == 1);
     CHECK(caps->paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] >= 16.0f);
+  } else {
+    CHECK(caps->param[PIPE_CAP_ANISOTROPIC_FILTER] == 0);
+    CHECK(caps->paramf[PIPE_CAPF_MAX_TEXTURE_ANISOTROPY] <= 1.0f);
   }
   make_context(*g);
   setup_pipeline(*g);
@@ -278,6 +282,36 @@ TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[comp
   draw_triangle(*g);
   INFO(c.log_text());
   REQUIRE(ping(*g, 1));
+  // The same sampler in a vertex shader: softpipe runs those through the
+  // draw module's LLVM code, not its own sampler.
+  SetSamplerViews v;
+  v.stage = PIPE_SHADER_VERTEX;
+  const uint32_t views[1] = {13};
+  v.ids = std::span<const uint32_t>(views);
+  REQUIRE(g->send(v));
+  BindSamplers b;
+  b.stage = PIPE_SHADER_VERTEX;
+  const uint32_t samplers[1] = {14};
+  b.ids = std::span<const uint32_t>(samplers);
+  REQUIRE(g->send(b));
+  send_tgsi(*g, 43, PIPE_SHADER_VERTEX,
+            "VERT\n"
+            "DCL IN[0]\n"
+            "DCL IN[1]\n"
+            "DCL OUT[0], POSITION\n"
+            "DCL OUT[1], COLOR\n"
+            "DCL SAMP[0]\n"
+            "DCL SVIEW[0], 2D, FLOAT\n"
+            "DCL TEMP[0]\n"
+            "  0: TXL TEMP[0], IN[1], SAMP[0], 2D\n"
+            "  1: MOV OUT[0], IN[0]\n"
+            "  2: MOV OUT[1], TEMP[0]\n"
+            "  3: END\n");
+  bind(*g, BindSlot(uint8_t(BindSlot::ShaderBase) + PIPE_SHADER_VERTEX), 43);
+  draw_triangle(*g);
+  const bool alive = ping(*g, 2);
+  INFO(g->error() << "\ncompositor log:\n" << c.log_text());
+  REQUIRE(alive);
   REQUIRE(c.running());
 }
 
