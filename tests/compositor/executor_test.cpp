@@ -737,7 +737,7 @@ TEST_CASE("a sampler view unbound with unbind_trailing leaves nothing for a shad
   pipe_sampler_state samp{};
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   send_state(*g, 14, ObjectKind::Sampler, blob_of(samp));
-  bind_fragment_sampling(*g, 13, 14);
+  bind_sampling(*g, 13, 14);
   send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
             "FRAG\n"
             "DCL IN[0], COLOR, COLOR\n"

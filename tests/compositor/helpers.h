@@ -559,14 +559,15 @@ void make_sampled_texture(GuestSession& s, uint32_t texture, uint32_t view) {
 }
 
 // Binds sampler view `view` and sampler `sampler` in the fragment stage's slot 0.
-void bind_fragment_sampling(GuestSession& s, uint32_t view, uint32_t sampler) {
+void bind_sampling(GuestSession& s, uint32_t view, uint32_t sampler,
+                            unsigned stage = PIPE_SHADER_FRAGMENT) {
   SetSamplerViews v;
-  v.stage = PIPE_SHADER_FRAGMENT;
+  v.stage = uint8_t(stage);
   const uint32_t views[1] = {view};
   v.ids = std::span<const uint32_t>(views);
   REQUIRE(s.send(v));
   BindSamplers b;
-  b.stage = PIPE_SHADER_FRAGMENT;
+  b.stage = uint8_t(stage);
   const uint32_t samplers[1] = {sampler};
   b.ids = std::span<const uint32_t>(samplers);
   REQUIRE(s.send(b));

@@ -269,7 +269,7 @@ TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[comp
   samp.max_anisotropy = 16;
   samp.max_lod = 8.0f;
   send_state(*g, 14, ObjectKind::Sampler, blob_of(samp));
-  bind_fragment_sampling(*g, 13, 14);
+  bind_sampling(*g, 13, 14);
   send_tgsi(*g, 42, PIPE_SHADER_FRAGMENT,
             "FRAG\n"
             "DCL IN[0], COLOR, COLOR\n"
@@ -284,16 +284,7 @@ TEST_CASE("anisotropic samplers are clamped to what the host can sample", "[comp
   REQUIRE(ping(*g, 1));
   // The same sampler in a vertex shader: softpipe runs those through the
   // draw module's LLVM code, not its own sampler.
-  SetSamplerViews v;
-  v.stage = PIPE_SHADER_VERTEX;
-  const uint32_t views[1] = {13};
-  v.ids = std::span<const uint32_t>(views);
-  REQUIRE(g->send(v));
-  BindSamplers b;
-  b.stage = PIPE_SHADER_VERTEX;
-  const uint32_t samplers[1] = {14};
-  b.ids = std::span<const uint32_t>(samplers);
-  REQUIRE(g->send(b));
+  bind_sampling(*g, 13, 14, PIPE_SHADER_VERTEX);
   send_tgsi(*g, 43, PIPE_SHADER_VERTEX,
             "VERT\n"
             "DCL IN[0]\n"

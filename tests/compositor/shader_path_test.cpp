@@ -208,7 +208,7 @@ void bind_pattern_texture(GuestSession& g) {
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   samp.wrap_s = samp.wrap_t = samp.wrap_r = PIPE_TEX_WRAP_REPEAT;
   send_state(g, 14, ObjectKind::Sampler, blob_of(samp));
-  bind_fragment_sampling(g, 13, 14);
+  bind_sampling(g, 13, 14);
 }
 
 // The 64x64 image `fs` (with `vs`, when given) draws over a blue clear.
@@ -351,7 +351,7 @@ void bind_msaa_view(GuestSession& g) {
   pipe_sampler_state samp{};
   samp.min_mip_filter = PIPE_TEX_MIPFILTER_NONE;
   send_state(g, 14, ObjectKind::Sampler, blob_of(samp));
-  bind_fragment_sampling(g, 62, 14);
+  bind_sampling(g, 62, 14);
 }
 
 const char* const kSampleCount =
