@@ -63,12 +63,19 @@ bool GuestSession::wait_for(RingId ring, Pred ready) {
               " s (stopped or hung?); XEN3D_ANSWER_TIMEOUT_S sets how long to wait");
 }
 
-void GuestSession::flush() {
-  if (!alive_) return;
+bool GuestSession::flush() {
+  if (!alive_) return false;
   queue_retire();
   // Bulk first: a record must never become visible before the bytes it names.
   if (bulk_.unpublished()) transport_->kick(RingId::Bulk, bulk_.publish());
-  if (cmd_.unpublished()) transport_->kick(RingId::Command, cmd_.publish());
+  if (!cmd_.unpublished()) return false;
+  // The host gives back what it consumed when it runs out of records, so a
+  // tail at the old head means it had reached the end of the ring.
+  RingCounters* c = cmd_.counters();
+  const bool caught_up = c->tail.load(std::memory_order_acquire) == c->head.load(std::memory_order_relaxed);
+  const bool asleep = cmd_.publish();
+  transport_->kick(RingId::Command, asleep);
+  return caught_up || asleep;
 }
 
 uint64_t GuestSession::bulk_floor() const {

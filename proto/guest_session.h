@@ -57,8 +57,10 @@ class GuestSession {
     return true;
   }
 
-  // Makes every queued record and bulk span visible to the host, waking it if it sleeps.
-  void flush();
+  // Makes every queued record and bulk span visible to the host, waking it if
+  // it sleeps. True when the host had read everything sent before (it is
+  // idle, or busy with its last records at most).
+  bool flush();
 
   // A round trip that throws away every answer before its own: for replaying
   // recorded streams, whose answers nobody reads.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <utility>
 #include <unistd.h>
 
 #include "proto/socket_io.h"
@@ -59,13 +60,19 @@ bool Endpoint::parse(const std::string& spec, Endpoint& out, std::string& error)
   return bad("unknown transport");
 }
 
+void Transport::stay_awake(RingId ring, uint32_t us) {
+  awake_until_[static_cast<int>(ring)] =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(std::min(us, kMaxStayAwakeUs));
+}
+
 WaitResult Transport::doorbell_wait(RingId ring, const std::function<bool()>& ready, int timeout_ms,
                                     const std::function<bool(int ms)>& block) {
   using Clock = std::chrono::steady_clock;
   uint32_t& spin_us = spin_us_[static_cast<int>(ring)];
   const auto start = Clock::now();
-  if (spin_us > 0) {
-    const auto spin_until = start + std::chrono::microseconds(spin_us);
+  const auto awake_until = std::exchange(awake_until_[static_cast<int>(ring)], {});
+  if (spin_us > 0 || awake_until > start) {
+    const auto spin_until = std::max(start + std::chrono::microseconds(spin_us), awake_until);
     for (unsigned i = 1;; ++i) {
       if (ready()) return WaitResult::Ready;
 #if defined(__x86_64__) || defined(__i386__)

@@ -9,6 +9,7 @@
 // encoder and decoder above do not know which transport carries them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -160,6 +161,12 @@ class Transport {
   // the rings (a destroyed Xen domain unmaps nothing); "" while it may be there.
   virtual std::string peer_problem() const { return {}; }
 
+  // The next wait on `ring` spins for at least `us` microseconds before it
+  // sleeps: the peer said it will be back that soon and waits for our answer
+  // (arena_mark). At most kMaxStayAwakeUs.
+  void stay_awake(RingId ring, uint32_t us);
+  static constexpr uint32_t kMaxStayAwakeUs = 1000;
+
  protected:
   // The memory at layout offset `offset`. local and tcp map the whole layout
   // at once (control_ + offset); xen maps the control page apart from the
@@ -197,6 +204,8 @@ class Transport {
   // so the spin shrinks to nothing and grows back when answers come fast.
   static constexpr uint32_t kMaxSpinUs = 50;
   uint32_t spin_us_[kRingCount] = {kMaxSpinUs, kMaxSpinUs, kMaxSpinUs};
+  // A spin asked for by stay_awake(), whatever was learned.
+  std::chrono::steady_clock::time_point awake_until_[kRingCount]{};
 };
 
 // "local:/path/to.sock", "tcp:host:port" or "xen[:BACKEND_DOMID]". The

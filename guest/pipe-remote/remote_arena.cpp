@@ -3,7 +3,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <span>
 
@@ -125,8 +127,9 @@ std::unique_ptr<BufferArena> BufferArena::open_shared(RemoteDevice& dev, std::st
 
 BufferArena::BufferArena(RemoteDevice& dev, uint8_t* base, const proto::ArenaOpened& a, bool shared)
     : dev_(dev), base_(base), size_(a.size), alignment_(a.alignment), slack_(a.slack), shared_(shared) {
-  // The host's progress word (rebases done) lives in the first span.
-  free_.emplace(alignment_, size_ - alignment_);
+  // The host's progress words (rebases done, last mark) live in the first span.
+  const uint32_t header = std::max(alignment_, kHeaderBytes);
+  free_.emplace(header, size_ - header);
 }
 
 BufferArena::~BufferArena() {
@@ -215,6 +218,40 @@ void BufferArena::reclaim_moved() {
     ++dev_.arena_stats().reused;
   }
   moved_.resize(kept);
+}
+
+void BufferArena::mark_if_wanted(proto::GuestSession& s) {
+  if (!mark_wanted_ || s.info().host_minor < 9) return;
+  mark_wanted_ = false;
+  proto::ArenaMark mark;
+  mark.seq = ++marks_sent_;
+  mark.awake_us = copy_us(last_write_bytes_);
+  s.send(mark);
+  // Published now, so the host carries it out while the app prepares its
+  // next write: it is there by then.
+  host_idle_at_mark_ = s.flush();
+  records_at_mark_ = s.records_sent();
+}
+
+bool BufferArena::host_done(const proto::GuestSession& s, uint32_t spin_us) {
+  if (!marks_sent_ || s.records_sent() != records_at_mark_) return false;
+  RemoteDevice::ArenaStats& stats = dev_.arena_stats();
+  // Written by the host when it reaches the mark (host/resources/arena.cpp).
+  std::atomic_ref<uint64_t> word(*reinterpret_cast<uint64_t*>(base_ + 8));
+  if (word.load(std::memory_order_acquire) == marks_sent_) return ++stats.unwaited;
+  if (!host_idle_at_mark_ || !spin_us) return false;
+  // The host was idle: it is on (or waking up to) the last draw and the
+  // mark, less than the cost of writing to fresh bytes.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
+  while (std::chrono::steady_clock::now() < until) {
+    if (word.load(std::memory_order_acquire) == marks_sent_) {
+      ++stats.spun;
+      return ++stats.unwaited;
+    }
+    __builtin_ia32_pause();
+  }
+  ++stats.spins_out;
+  return false;
 }
 
 void BufferArena::give_back(uint32_t offset, uint32_t span) {

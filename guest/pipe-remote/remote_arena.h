@@ -15,6 +15,7 @@
 // Not thread-safe: callers hold the device lock.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -59,6 +60,21 @@ class BufferArena {
   // Frees the span a buffer left with the resource_rebase just queued.
   void free_moved(uint32_t offset);
   uint8_t* data(uint32_t offset) const { return base_ + offset; }
+
+  // In-place writes without waiting (arena_mark, 2.9). After a big write
+  // (`want_mark`), the next draw is followed by a mark the host stores once
+  // it has carried it out. `host_done` is true when the host has stored the
+  // last mark and nothing was sent since: it reads none of the buffers any
+  // more. When the host had nothing else queued as the mark reached it, it
+  // is worth spinning for up to `spin_us` while it catches up.
+  // Either is about as long as a write of that size: copy_us().
+  void want_mark(size_t bytes) {
+    mark_wanted_ = true;
+    last_write_bytes_ = bytes;
+  }
+  void mark_if_wanted(proto::GuestSession& s);
+  static uint32_t copy_us(size_t bytes) { return uint32_t(std::min<size_t>(bytes >> 14, 250)); }  // 16 GB/s
+  bool host_done(const proto::GuestSession& s, uint32_t spin_us);
   uint32_t size() const { return size_; }
 
  private:
@@ -89,6 +105,13 @@ class BufferArena {
   };
   std::vector<Moved> moved_;
   uint64_t rebases_sent_ = 0;
+  bool mark_wanted_ = false;
+  size_t last_write_bytes_ = 0;
+  uint64_t marks_sent_ = 0;
+  uint64_t records_at_mark_ = ~uint64_t{0};  // records_sent() just after the last mark
+  bool host_idle_at_mark_ = false;
+  // The arena's first bytes are the host's progress words: rebases done, last mark.
+  static constexpr uint32_t kHeaderBytes = 16;
 };
 
 }  // namespace xen3d::guest

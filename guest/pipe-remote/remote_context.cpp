@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "guest/pipe-remote/remote_arena.h"
 #include "guest/pipe-remote/remote_objects.h"
 #include "tgsi/tgsi_parse.h"
 #include "util/format/u_format.h"
@@ -591,6 +592,7 @@ void draw_vbo(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_off
     if (num_draws == 0) break;
   }
   s.payload_done(user_indices);
+  if (BufferArena* arena = c->screen->arena.get()) arena->mark_if_wanted(s);
   if (info->take_index_buffer_ownership && info->index_size && !info->has_user_indices) {
     pipe_resource* ib = info->index.resource;
     pipe_resource_reference(&ib, nullptr);

@@ -131,8 +131,9 @@ void RemoteDevice::print_summary() {
                b.waits, b.held_refusals, b.staged, b.staged_bytes / 1024, b.inline_bytes / 1024);
   std::fprintf(stderr,
                "xen3d: buffer arena: %" PRIu64 " whole-buffer writes moved to fresh bytes, %" PRIu64
-               " spans reused once the host was done\n",
-               arena_stats_.moves, arena_stats_.reused);
+               " spans reused once the host was done, %" PRIu64 " writes in place with the host done (%" PRIu64
+               " after a spin, %" PRIu64 " spins ran out)\n",
+               arena_stats_.moves, arena_stats_.reused, arena_stats_.unwaited, arena_stats_.spun, arena_stats_.spins_out);
 }
 
 }  // namespace xen3d::guest

@@ -63,6 +63,9 @@ class RemoteDevice {
   // fresh bytes (resource_rebase), and moved-off spans reused without a wait.
   struct ArenaStats {
     uint64_t moves = 0, reused = 0;
+    // Big writes that found the host done (arena_mark), of them after a spin,
+    // and spins that ran out (the write then moved or waited).
+    uint64_t unwaited = 0, spun = 0, spins_out = 0;
   };
   ArenaStats& arena_stats() { return arena_stats_; }
 

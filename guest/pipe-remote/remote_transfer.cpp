@@ -186,6 +186,25 @@ void wait_for_host(RemoteContext* c, RemoteResource* r, unsigned usage) {
   c->dev->session().call(wait, idle);
 }
 
+// Whether the host reads none of an arena buffer's bytes any more, so a big
+// write or map may go in place with no wait and no move (arena_mark, 2.9):
+// the host has carried out everything sent, and its driver read the buffer's
+// vertex, index and indirect uses within those draws. A pinned buffer may
+// still be read by work the driver queued (views, constant buffers, ...).
+bool host_done_with(RemoteContext* c, RemoteResource* r, size_t bytes) {
+  if (r->storage_pinned) return false;
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  BufferArena* arena = c->screen->arena.get();
+  return arena && !c->dev->lost() && arena->host_done(c->dev->session(), BufferArena::copy_us(bytes));
+}
+
+// After a big synchronized write in place, the next draw is followed by an
+// arena_mark, so the write after it may find the host done.
+void want_mark(RemoteContext* c, size_t bytes) {
+  std::lock_guard<std::mutex> g(c->dev->lock());
+  if (BufferArena* arena = c->screen->arena.get()) arena->want_mark(bytes);
+}
+
 // A whole-buffer discard moves an arena buffer to fresh bytes when nothing
 // but vertex buffer slots (which the host binds again) and per-draw records
 // name it: the write then waits for nothing, where writing the old bytes
@@ -218,12 +237,18 @@ bool discards_whole(pipe_resource* res, unsigned usage, unsigned offset, unsigne
 // An arena buffer's map in place: its span of the arena.
 void* map_in_arena(RemoteContext* c, RemoteTransfer* t, unsigned usage) {
   RemoteResource* r = remote(t->base.resource);
-  if (!(usage & PIPE_MAP_UNSYNCHRONIZED) && (usage & PIPE_MAP_DISCARD_WHOLE_RESOURCE) && move_to_fresh_bytes(c, r)) {
+  const bool synchronized = !(usage & PIPE_MAP_UNSYNCHRONIZED);
+  if (synchronized &&
+      (host_done_with(c, r, t->size) ||
+       ((usage & PIPE_MAP_DISCARD_WHOLE_RESOURCE) && move_to_fresh_bytes(c, r)))) {
     usage |= PIPE_MAP_UNSYNCHRONIZED;
   }
   ++r->arena_maps;
   wait_for_host(c, r, usage);
-  if (usage & PIPE_MAP_WRITE) mark_written(t->base.resource, t->base.box.x, t->base.box.width);
+  if (usage & PIPE_MAP_WRITE) {
+    mark_written(t->base.resource, t->base.box.x, t->base.box.width);
+    if (synchronized && t->size >= BufferArena::kInPlaceBytes) want_mark(c, t->size);
+  }
   t->data = r->arena_data + t->base.box.x;
   return t->data;
 }
@@ -339,12 +364,15 @@ void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsig
   u_box_1d(offset, size, &box);
   mark_written(res, offset, size);
   if (in_place(res, usage & ~PIPE_MAP_READ, size)) {
-    if (!(usage & PIPE_MAP_UNSYNCHRONIZED) && discards_whole(res, usage, offset, size) &&
-        move_to_fresh_bytes(c, remote(res))) {
+    const bool synchronized = !(usage & PIPE_MAP_UNSYNCHRONIZED);
+    if (synchronized &&
+        (host_done_with(c, remote(res), size) ||
+         (discards_whole(res, usage, offset, size) && move_to_fresh_bytes(c, remote(res))))) {
       usage |= PIPE_MAP_UNSYNCHRONIZED;
     }
     wait_for_host(c, remote(res), usage);
     std::memcpy(remote(res)->arena_data + offset, data, size);
+    if (synchronized && size >= BufferArena::kInPlaceBytes) want_mark(c, size);
     return;
   }
   std::lock_guard<std::mutex> g(c->dev->lock());

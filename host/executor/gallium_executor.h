@@ -168,6 +168,7 @@ class GalliumExecutor {
   DecodeError handle(const proto::ResourceCreateInArena&);
   DecodeError handle(const proto::ResourceWait&);
   DecodeError handle(const proto::ResourceRebase&);
+  DecodeError handle(const proto::ArenaMark&);
 
  private:
   // What the executor tracks per host context: which CSOs, shaders, samplers,
@@ -277,6 +278,9 @@ class GalliumExecutor {
     std::map<uint32_t, uint32_t> spans;              // offset -> end (slack included)
     std::unordered_map<uint32_t, uint32_t> offsets;  // buffer id -> its span's offset
     uint64_t rebases = 0;                            // resource_rebase records done
+    // Whether the driver reads vertex, index and indirect buffers inside the
+    // draw call (the draw module), so arena_mark may say it is done with them.
+    bool reads_at_draw = false;
   };
   // Waits for the driver's queued work on `res` on every context of this guest.
   bool wait_for_resource(pipe_resource* res);

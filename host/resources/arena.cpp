@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "host/executor/gallium_executor.h"
+#include "host/validate/caps_snapshot.h"
 #include "pipe/p_context.h"
 #include "pipe/p_defines.h"
 #include "pipe/p_screen.h"
@@ -111,6 +112,7 @@ void GalliumExecutor::place_arena(uint8_t* base, uint64_t size) {
   arena_.size = uint32_t(size);
   arena_.alignment = std::max(64u, cap(PIPE_CAP_MIN_MAP_BUFFER_ALIGNMENT));
   arena_.slack = MesaInternal::kBufferReadSlack;
+  arena_.reads_at_draw = draw_module_driver(screen_);
 }
 
 void GalliumExecutor::answer_arena(const char* rec, const std::string& why) {
@@ -239,6 +241,20 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceRebase& r) {
   if (!wait_for_resource(old)) XLOG_WARN("guest %u: %s #%u: waiting for the old storage failed", config_.connection_id, rec, r.id);
   pipe_resource_reference(&old, nullptr);
   std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(arena_.base)).store(++arena_.rebases, std::memory_order_release);
+  return {};
+}
+
+proto::DecodeError GalliumExecutor::handle(const proto::ArenaMark& r) {
+  if (!arena_.base) return reject_("arena_mark: the connection has no buffer arena");
+  // Records run in order, so every one before the mark has been carried out;
+  // the draw module has read its vertex, index and indirect buffers by the
+  // time a draw returns. Drivers that read them later say nothing.
+  if (arena_.reads_at_draw) {
+    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(arena_.base + 8)).store(r.seq, std::memory_order_release);
+    // The guest writes its next data meanwhile, then draws and marks again:
+    // polling for that costs less than being woken for it.
+    session_.transport().stay_awake(proto::RingId::Command, r.awake_us);
+  }
   return {};
 }
 

@@ -296,3 +296,52 @@ TEST_CASE("a rebase must name an arena buffer and a free, aligned span inside th
   munmap(a.mem, a.answer.size);
   REQUIRE(ping(*witness, 7));
 }
+
+TEST_CASE("an arena_mark is stored once the draws before it are carried out; the guest then rewrites a bound buffer in place",
+          "[compositor][executor][arena]") {
+  // llvmpipe reads vertex buffers inside the draw call (the draw module).
+  // softpipe would too, but cannot place buffers in given memory: no arena.
+  Compositor c;
+  auto g = c.connect("mark");
+  REQUIRE(g->info().host_minor >= 9);
+  make_context(*g);
+  setup_pipeline(*g);
+  OpenArena a = open_arena(*g, 1024);
+  const uint32_t span = 4 * a.answer.alignment;
+  const auto red = triangle_vertices(1, 0, 0), green = triangle_vertices(0, 1, 0);
+  const uint32_t bytes = uint32_t(red.size());
+  std::memcpy(a.mem + span, red.data(), bytes);
+  arena_buffer(*g, 50, span, bytes);
+  SetVertexBuffers vbs;
+  const VertexBuffer vb{50, 0, 32, 0};
+  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
+  REQUIRE(g->send(vbs));
+  clear_to_blue(*g);
+  draw_triangle(*g);
+  ArenaMark mark;
+  mark.seq = 41;
+  mark.awake_us = 200;
+  REQUIRE(g->send(mark));
+  REQUIRE(ping(*g, 1));
+  // The progress words: rebases done (none), then the last mark.
+  CHECK(std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(a.mem)).load() == 0);
+  CHECK(std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(a.mem + 8)).load() == 41);
+  // The draw before the mark has its red triangle, although the bytes are
+  // green before anything reads the target back.
+  std::memcpy(a.mem + span, green.data(), bytes);
+  CHECK(pixel(read_box(*g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4), kSize / 2, kSize / 2) ==
+        std::array<uint8_t, 4>{0, 0, 255, 255});  // BGRA
+  CHECK(centre_after_draw(*g) == std::array<uint8_t, 4>{0, 255, 0, 255});
+  munmap(a.mem, a.answer.size);
+}
+
+TEST_CASE("an arena_mark needs an arena", "[compositor][executor][arena][isolation]") {
+  Compositor c;
+  auto witness = c.connect("witness");
+  auto g = c.connect("mark-without-arena");
+  ArenaMark mark;
+  mark.seq = 1;
+  REQUIRE(g->send(mark));
+  CHECK(poisoned_with(*g, "no buffer arena"));
+  REQUIRE(ping(*witness, 7));
+}

@@ -7,10 +7,13 @@
 //   - a large dynamic vertex buffer written whole before every draw, in the
 //     three ways GL discards a buffer (the remote driver moves it to fresh
 //     bytes of its arena each time: the draw must see the new vertices)
+//   - the same buffer rewritten whole between draws with nothing in between
+//     (written in place once the host has carried out the last draw: no
+//     draw may see the next write's bytes)
 // Each phase runs twice: first while a glMapBufferRange write map stays open
 // (the heap cannot wrap past it), then with the map closed. Run it with a
 // small heap (XEN3D_BULK_HEAP_KIB=128) to make every payload take the long way.
-//   upload-stress [--rounds N]
+//   upload-stress [--rounds N] [--rewrites N]
 // Prints "upload-stress: ok" and exits 0, or says what differed and exits 1.
 #include <GL/gl.h>
 #include <GL/glext.h>
@@ -292,6 +295,60 @@ void respecified_vertex_buffer(const char* phase) {
   glDeleteProgram_(p);
 }
 
+// The same buffer rewritten whole between draws with nothing else in
+// between (the guest then writes in place once the host says it is done:
+// arena_mark). Draw i puts a quad in cell i of a 4x4 grid and the data of
+// write i+1 has zeroes there: a draw that read the next write's bytes
+// leaves its cell empty. One readback at the end.
+void rewritten_between_draws(const char* phase, int grids) {
+  constexpr size_t kVertices = (1u << 20) / (2 * sizeof(float));
+  constexpr int kGrid = 4;
+  GLuint p = program(colour_shader(0.8f, 0.2f, 0.6f, 1));
+  glUseProgram_(p);
+  set_identity_uniforms(p);
+  GLuint buf = 0;
+  glGenBuffers_(1, &buf);
+  glBindBuffer_(GL_ARRAY_BUFFER, buf);
+  std::vector<float> verts(kVertices * 2, 0.0f);
+  const GLsizeiptr bytes = GLsizeiptr(verts.size() * sizeof(float));
+  glBufferData_(GL_ARRAY_BUFFER, bytes, verts.data(), GL_DYNAMIC_DRAW);
+  glEnableVertexAttribArray_(0);
+  glVertexAttribPointer_(0, 2, GL_FLOAT, GL_FALSE, 0, nullptr);
+  std::vector<unsigned char> px(size_t(kSize) * kSize * 4);
+  GLint last = -1;
+  for (int grid = 0; grid < grids && !g_failures; ++grid) {
+    glClear(GL_COLOR_BUFFER_BIT);
+    for (int cell = 0; cell < kGrid * kGrid; ++cell) {
+      const GLint first = GLint(((grid * kGrid * kGrid + cell) * 40503u + 17) % (kVertices - 4));
+      if (last >= 0) std::fill(verts.begin() + last * 2, verts.begin() + last * 2 + 8, 0.0f);
+      const float x0 = -1 + 2.0f * float(cell % kGrid) / kGrid, y0 = -1 + 2.0f * float(cell / kGrid) / kGrid;
+      const float x1 = x0 + 2.0f / kGrid, y1 = y0 + 2.0f / kGrid;
+      const float quad[] = {x0, y0, x1, y0, x1, y1, x0, y1};
+      std::memcpy(&verts[size_t(first) * 2], quad, sizeof quad);
+      last = first;
+      glBufferSubData_(GL_ARRAY_BUFFER, 0, bytes, verts.data());
+      glDrawArrays(GL_TRIANGLE_FAN, first, 4);
+    }
+    glReadPixels(0, 0, kSize, kSize, GL_RGBA, GL_UNSIGNED_BYTE, px.data());
+    for (int cell = 0; cell < kGrid * kGrid; ++cell) {
+      const int x = (cell % kGrid) * kSize / kGrid + kSize / (2 * kGrid);
+      const int y = (cell / kGrid) * kSize / kGrid + kSize / (2 * kGrid);
+      const unsigned char* c = &px[(size_t(y) * kSize + x) * 4];
+      if (c[0] < 200 || c[1] > 55 || c[2] < 150) {
+        char msg[256];
+        std::snprintf(msg, sizeof msg,
+                      "%s: buffer rewritten between draws: grid %d, cell %d is %u,%u,%u (its draw read later bytes?)",
+                      phase, grid, cell, c[0], c[1], c[2]);
+        fail(msg);
+      }
+    }
+  }
+  glBindBuffer_(GL_ARRAY_BUFFER, 0);
+  glDeleteBuffers_(1, &buf);
+  glUseProgram_(0);
+  glDeleteProgram_(p);
+}
+
 void run_phase(const char* phase, int heap_kib) {
   const size_t heap = size_t(heap_kib) * 1024;
   small_shaders(phase, 64);
@@ -301,16 +358,19 @@ void run_phase(const char* phase, int heap_kib) {
   big_texture(phase, 512, 1);          // 1 MiB
   big_buffer(phase, heap * 3 + 123, 2);
   respecified_vertex_buffer(phase);
+  rewritten_between_draws(phase, 1);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 1;
+  int rounds = 1, rewrites = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--rewrites") && i + 1 < argc) rewrites = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: upload-stress [--rounds N]\n");
+      std::fprintf(stderr, "usage: upload-stress [--rounds N] [--rewrites N]\n"
+                           "  --rewrites N: only the buffer rewritten between draws, N grids of 16 draws\n");
       return 2;
     }
   }
@@ -347,7 +407,8 @@ int main(int argc, char** argv) {
   std::printf("upload-stress: %s, bulk heap %d KiB\n", glGetString(GL_RENDERER), heap_kib);
   glViewport(0, 0, kSize, kSize);
 
-  for (int round = 0; round < rounds && !g_failures; ++round) {
+  if (rewrites) rewritten_between_draws("rewrites", rewrites);
+  for (int round = 0; round < rounds && !g_failures && !rewrites; ++round) {
     // A write map left open, as a streaming app keeps one: its span of the
     // heap stays taken, so the heap cannot wrap past it.
     const size_t held_bytes = size_t(heap_kib) * 1024 / 4;
