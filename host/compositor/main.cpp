@@ -80,7 +80,7 @@ void usage(FILE* out) {
       "                      refuse shaders of more than N TGSI tokens (default 262144); a\n"
       "                      shader's tokens also count against --max-guest-mem-mib\n"
       "  --cmd-ring-kib N    default command ring size per guest (default 1024)\n"
-      "  --bulk-heap-kib N   default bulk-data heap per guest (default 16384)\n"
+      "  --bulk-heap-kib N   default bulk-data heap per guest (default 8192)\n"
       "  --max-cmd-ring-kib N, --max-bulk-heap-kib N\n"
       "                      the most a guest may ask for: bounds the commands and data it\n"
       "                      can have in flight (defaults 16384 and 262144)\n"
