@@ -224,6 +224,16 @@ std::array<uint8_t, 4> centre_after_draw(GuestSession& g) {
   return pixel(read_box(g, 10, box2d(0, 0, kSize, kSize), kSize * kSize * 4), kSize / 2, kSize / 2);
 }
 
+// Buffer 50: `vertices` at arena offset `span`, bound as vertex buffer 0.
+void bind_arena_vertices(GuestSession& g, const OpenArena& a, uint32_t span, const std::vector<uint8_t>& vertices) {
+  std::memcpy(a.mem + span, vertices.data(), vertices.size());
+  arena_buffer(g, 50, span, uint32_t(vertices.size()));
+  SetVertexBuffers vbs;
+  const VertexBuffer vb{50, 0, 32, 0};
+  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
+  REQUIRE(g.send(vbs));
+}
+
 void rebase(GuestSession& g, uint32_t id, uint32_t offset) {
   ResourceRebase r;
   r.id = id;
@@ -244,12 +254,7 @@ TEST_CASE("a rebased arena buffer draws from its new bytes where it is bound; th
   const uint32_t align = a.answer.alignment;
   const auto red = triangle_vertices(1, 0, 0), green = triangle_vertices(0, 1, 0);
   const uint32_t old_span = 4 * align, new_span = 64 * align, bytes = uint32_t(red.size());
-  std::memcpy(a.mem + old_span, red.data(), bytes);
-  arena_buffer(*g, 50, old_span, bytes);
-  SetVertexBuffers vbs;
-  const VertexBuffer vb{50, 0, 32, 0};
-  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
-  REQUIRE(g->send(vbs));
+  bind_arena_vertices(*g, a, old_span, red);
   CHECK(centre_after_draw(*g) == std::array<uint8_t, 4>{0, 0, 255, 255});
 
   // The guest fills fresh bytes without waiting and moves the buffer there:
@@ -310,12 +315,7 @@ TEST_CASE("an arena_mark is stored once the draws before it are carried out; the
   const uint32_t span = 4 * a.answer.alignment;
   const auto red = triangle_vertices(1, 0, 0), green = triangle_vertices(0, 1, 0);
   const uint32_t bytes = uint32_t(red.size());
-  std::memcpy(a.mem + span, red.data(), bytes);
-  arena_buffer(*g, 50, span, bytes);
-  SetVertexBuffers vbs;
-  const VertexBuffer vb{50, 0, 32, 0};
-  vbs.buffers = std::span<const VertexBuffer>(&vb, 1);
-  REQUIRE(g->send(vbs));
+  bind_arena_vertices(*g, a, span, red);
   clear_to_blue(*g);
   draw_triangle(*g);
   ArenaMark mark;

@@ -243,29 +243,50 @@ void big_buffer(const char* phase, size_t bytes, unsigned seed) {
   glDeleteBuffers_(1, &buf);
 }
 
+// A 1 MiB GL_DYNAMIC_DRAW vertex buffer of zeroes, bound for a fan of 2D
+// vertices, drawn in one colour; `move_quad` puts a quad at a new vertex
+// and zeroes the last one, in `verts` (the app's copy).
+struct QuadBuffer {
+  static constexpr size_t kVertices = (1u << 20) / (2 * sizeof(float));
+  GLuint prog = 0, buffer = 0;
+  std::vector<float> verts = std::vector<float>(kVertices * 2, 0.0f);
+  GLsizeiptr bytes = GLsizeiptr(kVertices * 2 * sizeof(float));
+  GLint last = -1;
+
+  QuadBuffer(float r, float g, float b) {
+    prog = program(colour_shader(r, g, b, 1));
+    glUseProgram_(prog);
+    set_identity_uniforms(prog);
+    glGenBuffers_(1, &buffer);
+    glBindBuffer_(GL_ARRAY_BUFFER, buffer);
+    glBufferData_(GL_ARRAY_BUFFER, bytes, verts.data(), GL_DYNAMIC_DRAW);
+    glEnableVertexAttribArray_(0);
+    glVertexAttribPointer_(0, 2, GL_FLOAT, GL_FALSE, 0, nullptr);
+  }
+  ~QuadBuffer() {
+    glBindBuffer_(GL_ARRAY_BUFFER, 0);
+    glDeleteBuffers_(1, &buffer);
+    glUseProgram_(0);
+    glDeleteProgram_(prog);
+  }
+  void move_quad(GLint first, const float (&quad)[8]) {
+    if (last >= 0) std::fill(verts.begin() + last * 2, verts.begin() + last * 2 + 8, 0.0f);
+    std::memcpy(&verts[size_t(first) * 2], quad, sizeof quad);
+    last = first;
+  }
+};
+
 // A 1 MiB GL_DYNAMIC_DRAW vertex buffer, all zeroes but the window's quad at
 // vertex `first`, which moves every time; the buffer is written whole before
 // each draw (glBufferSubData, glBufferData of the same size, an invalidating
 // map). A draw that read the previous contents would find zeroes there.
 void respecified_vertex_buffer(const char* phase) {
-  constexpr size_t kVertices = (1u << 20) / (2 * sizeof(float));
-  GLuint p = program(colour_shader(0.4f, 0.8f, 0.2f, 1));
-  glUseProgram_(p);
-  set_identity_uniforms(p);
-  GLuint buf = 0;
-  glGenBuffers_(1, &buf);
-  glBindBuffer_(GL_ARRAY_BUFFER, buf);
-  std::vector<float> verts(kVertices * 2, 0.0f);
-  glBufferData_(GL_ARRAY_BUFFER, GLsizeiptr(verts.size() * sizeof(float)), verts.data(), GL_DYNAMIC_DRAW);
-  glEnableVertexAttribArray_(0);
-  glVertexAttribPointer_(0, 2, GL_FLOAT, GL_FALSE, 0, nullptr);
-  const GLsizeiptr bytes = GLsizeiptr(verts.size() * sizeof(float));
-  GLint last = -1;
+  QuadBuffer q(0.4f, 0.8f, 0.2f);
+  const GLsizeiptr bytes = q.bytes;
   for (int i = 0; i < 24 && !g_failures; ++i) {
-    const GLint first = GLint((i * 40503u) % (kVertices - 4));
-    if (last >= 0) std::fill(verts.begin() + last * 2, verts.begin() + last * 2 + 8, 0.0f);
-    std::memcpy(&verts[size_t(first) * 2], kQuad, sizeof kQuad);
-    last = first;
+    const GLint first = GLint((i * 40503u) % (QuadBuffer::kVertices - 4));
+    q.move_quad(first, kQuad);
+    std::vector<float>& verts = q.verts;
     const char* how = "glBufferSubData";
     switch (i % 3) {
       case 0: glBufferSubData_(GL_ARRAY_BUFFER, 0, bytes, verts.data()); break;
@@ -289,10 +310,6 @@ void respecified_vertex_buffer(const char* phase) {
     centre_is((std::string(phase) + ": vertex buffer written by " + how + ", draw " + std::to_string(i)).c_str(), 102, 204,
               51);
   }
-  glBindBuffer_(GL_ARRAY_BUFFER, 0);
-  glDeleteBuffers_(1, &buf);
-  glUseProgram_(0);
-  glDeleteProgram_(p);
 }
 
 // The same buffer rewritten whole between draws with nothing else in
@@ -301,32 +318,17 @@ void respecified_vertex_buffer(const char* phase) {
 // write i+1 has zeroes there: a draw that read the next write's bytes
 // leaves its cell empty. One readback at the end.
 void rewritten_between_draws(const char* phase, int grids) {
-  constexpr size_t kVertices = (1u << 20) / (2 * sizeof(float));
   constexpr int kGrid = 4;
-  GLuint p = program(colour_shader(0.8f, 0.2f, 0.6f, 1));
-  glUseProgram_(p);
-  set_identity_uniforms(p);
-  GLuint buf = 0;
-  glGenBuffers_(1, &buf);
-  glBindBuffer_(GL_ARRAY_BUFFER, buf);
-  std::vector<float> verts(kVertices * 2, 0.0f);
-  const GLsizeiptr bytes = GLsizeiptr(verts.size() * sizeof(float));
-  glBufferData_(GL_ARRAY_BUFFER, bytes, verts.data(), GL_DYNAMIC_DRAW);
-  glEnableVertexAttribArray_(0);
-  glVertexAttribPointer_(0, 2, GL_FLOAT, GL_FALSE, 0, nullptr);
+  QuadBuffer q(0.8f, 0.2f, 0.6f);
   std::vector<unsigned char> px(size_t(kSize) * kSize * 4);
-  GLint last = -1;
   for (int grid = 0; grid < grids && !g_failures; ++grid) {
     glClear(GL_COLOR_BUFFER_BIT);
     for (int cell = 0; cell < kGrid * kGrid; ++cell) {
-      const GLint first = GLint(((grid * kGrid * kGrid + cell) * 40503u + 17) % (kVertices - 4));
-      if (last >= 0) std::fill(verts.begin() + last * 2, verts.begin() + last * 2 + 8, 0.0f);
+      const GLint first = GLint(((grid * kGrid * kGrid + cell) * 40503u + 17) % (QuadBuffer::kVertices - 4));
       const float x0 = -1 + 2.0f * float(cell % kGrid) / kGrid, y0 = -1 + 2.0f * float(cell / kGrid) / kGrid;
       const float x1 = x0 + 2.0f / kGrid, y1 = y0 + 2.0f / kGrid;
-      const float quad[] = {x0, y0, x1, y0, x1, y1, x0, y1};
-      std::memcpy(&verts[size_t(first) * 2], quad, sizeof quad);
-      last = first;
-      glBufferSubData_(GL_ARRAY_BUFFER, 0, bytes, verts.data());
+      q.move_quad(first, {x0, y0, x1, y0, x1, y1, x0, y1});
+      glBufferSubData_(GL_ARRAY_BUFFER, 0, q.bytes, q.verts.data());
       glDrawArrays(GL_TRIANGLE_FAN, first, 4);
     }
     glReadPixels(0, 0, kSize, kSize, GL_RGBA, GL_UNSIGNED_BYTE, px.data());
@@ -343,10 +345,6 @@ void rewritten_between_draws(const char* phase, int grids) {
       }
     }
   }
-  glBindBuffer_(GL_ARRAY_BUFFER, 0);
-  glDeleteBuffers_(1, &buf);
-  glUseProgram_(0);
-  glDeleteProgram_(p);
 }
 
 void run_phase(const char* phase, int heap_kib) {
