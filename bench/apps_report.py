@@ -4,7 +4,9 @@
   apps_report.py RAW.csv [--md OUT.md] [--png OUT.png]
 
 Per app and stack: the median over rounds, the spread (min-max), and the
-ratio of medians to the direct (llvmpipe in-process) stack. The tcp stack is
+ratio of medians to the direct (llvmpipe in-process) stack; for our stack
+also the ratio within each round (the stacks of a round run back to back, so
+a machine that drifts between rounds moves both sides of it). The tcp stack is
 reported in a table of its own. Failed runs (value 0) are left out of the
 medians and counted.
 """
@@ -20,6 +22,7 @@ UNITS = {"glmark2": "score", "glretrace": "fps", "openarena": "fps", "glxgears":
 
 def load(path):
     values, trips, failed = defaultdict(list), defaultdict(list), defaultdict(int)
+    by_round = defaultdict(dict)
     apps, stacks = [], []
     with open(path) as f:
         for row in csv.DictReader(f):
@@ -31,12 +34,13 @@ def load(path):
             v = float(row["value"] or 0)
             if v > 0:
                 values[app, stack].append(v)
+                by_round[app, stack][row["round"]] = v
             else:
                 failed[app, stack] += 1
             if row["round_trips_per_frame"] not in ("", "-"):
                 trips[app, stack].append(float(row["round_trips_per_frame"]))
     stacks.sort(key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    return apps, stacks, values, trips, failed
+    return apps, stacks, values, trips, failed, by_round
 
 
 def cell(values, failed):
@@ -53,10 +57,17 @@ def ratio(values, base):
     return statistics.median(values) / statistics.median(base)
 
 
-def table(apps, stacks, values, trips, failed, ours="remote"):
+def per_round(by_round, app, ours):
+    mine, base = by_round.get((app, ours), {}), by_round.get((app, "direct"), {})
+    ratios = [mine[r] / base[r] for r in sorted(mine, key=int) if r in base]
+    return " ".join(f"{r:.2f}" for r in ratios) or "-"
+
+
+def table(apps, stacks, values, trips, failed, by_round, ours="remote"):
     lines = ["| app | " + " | ".join(f"{s} median (min-max)" for s in stacks) +
-             " | " + " | ".join(f"{s}/direct" for s in stacks if s != "direct") + f" | {ours} round trips/frame |",
-             "|---|" + "---:|" * (len(stacks) + len([s for s in stacks if s != "direct"]) + 1)]
+             " | " + " | ".join(f"{s}/direct" for s in stacks if s != "direct") +
+             f" | {ours}/direct per round | {ours} round trips/frame |",
+             "|---|" + "---:|" * (len(stacks) + len([s for s in stacks if s != "direct"]) + 2)]
     for app in apps:
         row = [cell(values[app, s], failed[app, s]) for s in stacks]
         for s in stacks:
@@ -64,6 +75,7 @@ def table(apps, stacks, values, trips, failed, ours="remote"):
                 continue
             r = ratio(values[app, s], values[app, "direct"])
             row.append(f"**{r:.2f}**" if r is not None else "-")
+        row.append(per_round(by_round, app, ours))
         t = trips.get((app, ours)) or []
         row.append(f"{statistics.median(t):.2f}" if t else "-")
         unit = f" ({UNITS[app]})" if app in UNITS else ""
@@ -108,16 +120,16 @@ def main():
     p.add_argument("--png")
     p.add_argument("--what", default="GL applications")
     a = p.parse_args()
-    apps, stacks, values, trips, failed = load(a.csv)
+    apps, stacks, values, trips, failed, by_round = load(a.csv)
     if "direct" not in stacks:
         sys.exit("apps_report: the direct stack is the baseline and must be in the run")
     rounds = max((len(v) + failed[k] for k, v in values.items()), default=0)
     main_stacks = [s for s in stacks if s != "tcp"]
     lines = [f"{a.what}: medians over {rounds} interleaved rounds; ratios are of medians to llvmpipe direct.", ""]
-    lines += table(apps, main_stacks, values, trips, failed)
+    lines += table(apps, main_stacks, values, trips, failed, by_round)
     if "tcp" in stacks:
         lines += ["", "tcp transport on loopback (same run):", ""]
-        lines += table(apps, ["direct", "tcp"], values, trips, failed, ours="tcp")
+        lines += table(apps, ["direct", "tcp"], values, trips, failed, by_round, ours="tcp")
     text = "\n".join(lines) + "\n"
     if a.md:
         with open(a.md, "w") as f:
