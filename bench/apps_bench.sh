@@ -20,7 +20,8 @@
 #          glretrace  glretrace --benchmark of a trace recorded here from glmark2
 #          openarena  timedemo of OpenArena's bundled demo088-test1 (fps)
 #          glxgears   fps over a 5 s window after 5 s warm-up
-# Output:  DIR/apps.md (tables, ratios to direct), DIR/apps.png (bar chart of
+# Output:  DIR/apps.md (tables, ratios of medians to direct and remote/direct
+#          within each round), DIR/apps.png (bar chart of
 #          remote/direct and virpipe/direct), DIR/raw.csv. Default DIR: bench-out/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
