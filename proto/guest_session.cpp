@@ -22,8 +22,11 @@ std::unique_ptr<GuestSession> GuestSession::connect(const std::string& spec, con
   s->bulk_ = BulkWriter(t.counters(RingId::Bulk), t.ring_data(RingId::Bulk), t.ring_size(RingId::Bulk));
   s->reply_.resize(kMaxRecordSize);
   s->retired_ = s->bulk_.alloc_pos();
-  // Publish in slices so the host starts decoding while we keep encoding.
-  s->auto_flush_bytes_ = t.ring_size(RingId::Command) / 8;
+  // Publish in slices so the host starts decoding while we keep encoding:
+  // small ones, so that it starts early in each frame (a game's frame is
+  // 100-200 KiB of records; with eighths of a 1 MiB ring the host began
+  // only once the guest had finished the frame).
+  s->auto_flush_bytes_ = std::min<size_t>(t.ring_size(RingId::Command) / 8, kPublishBytes);
   s->auto_flush_bulk_bytes_ = t.ring_size(RingId::Bulk) / 8;
   s->answer_timeout_ms_ = req.answer_timeout_ms;
   return s;

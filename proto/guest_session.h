@@ -172,6 +172,7 @@ class GuestSession {
   RecordReader replies_;
   BulkWriter bulk_;
   std::vector<uint8_t> reply_;
+  static constexpr size_t kPublishBytes = 16 * 1024;
   size_t auto_flush_bytes_ = 0;
   size_t auto_flush_bulk_bytes_ = 0;
   int answer_timeout_ms_ = -1;

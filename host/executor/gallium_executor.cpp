@@ -53,26 +53,26 @@ proto::DecodeError GalliumExecutor::work_context(pipe_context*& pipe, const char
   return {};
 }
 
-proto::DecodeError GalliumExecutor::get_resource(uint32_t id, pipe_resource*& res, const char* role) {
+proto::DecodeError GalliumExecutor::get_resource(uint32_t id, pipe_resource*& res, const IdRole& role) {
   HostObject* o = nullptr;
   if (auto e = objects_.get(id, ObjectKind::Resource, o, role); !e.ok()) return e;
   res = static_cast<pipe_resource*>(o->ptr);
   return {};
 }
 
-proto::DecodeError GalliumExecutor::get_buffer(uint32_t id, pipe_resource*& res, const char* role) {
+proto::DecodeError GalliumExecutor::get_buffer(uint32_t id, pipe_resource*& res, const IdRole& role) {
   if (auto e = get_resource(id, res, role); !e.ok()) return e;
   if (res->target != PIPE_BUFFER) {
-    return reject_("%s: resource #%u is a %s, not a buffer", role, id, target_name(res->target));
+    return reject_("%s: resource #%u is a %s, not a buffer", role.str().c_str(), id, target_name(res->target));
   }
   return {};
 }
 
 proto::DecodeError GalliumExecutor::get_owned(uint32_t id, ObjectKind kind, const ContextState& ctx,
-                                               HostObject*& obj, const char* role) {
+                                               HostObject*& obj, const IdRole& role) {
   if (auto e = objects_.get(id, kind, obj, role); !e.ok()) return e;
   if (obj->owner != ctx.id) {
-    return reject_("%s: %s #%u belongs to context #%u, not the current context #%u", role,
+    return reject_("%s: %s #%u belongs to context #%u, not the current context #%u", role.str().c_str(),
                    proto::object_kind_name(kind), id, obj->owner, ctx.id);
   }
   return {};

@@ -219,11 +219,11 @@ class GalliumExecutor {
   DecodeError need_context(ContextState*& ctx, const char* record);
   // The current context, else the utility context (transfers, presents).
   DecodeError work_context(pipe_context*& pipe, const char* record);
-  DecodeError get_resource(uint32_t id, pipe_resource*& res, const char* role);
-  DecodeError get_buffer(uint32_t id, pipe_resource*& res, const char* role);
+  DecodeError get_resource(uint32_t id, pipe_resource*& res, const IdRole& role);
+  DecodeError get_buffer(uint32_t id, pipe_resource*& res, const IdRole& role);
   // A per-context object that must belong to `ctx`.
   DecodeError get_owned(uint32_t id, proto::ObjectKind kind, const ContextState& ctx, HostObject*& obj,
-                        const char* role);
+                        const IdRole& role);
   DecodeError check_range(const pipe_resource& buf, uint64_t offset, uint64_t size, const char* what,
                           uint32_t id);
   DecodeError check_level(const pipe_resource& r, uint32_t level, const char* record, uint32_t id);

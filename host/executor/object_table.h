@@ -124,30 +124,35 @@ class ObjectTable {
 
   // Looks up a live object of the given kind. `role` names where the id came
   // from (a field name) and prefixes the message.
-  proto::DecodeError get(uint32_t id, proto::ObjectKind kind, HostObject*& out, const char* role) {
+  proto::DecodeError get(uint32_t id, proto::ObjectKind kind, HostObject*& out, const IdRole& role) {
     out = nullptr;
-    const char* sep = role && *role ? ": " : "";
-    if (!role) role = "";
-    if (id == 0) return reject_("%s%sid 0 names no %s", role, sep, proto::object_kind_name(kind));
-    auto it = objects_.find(id);
-    if (it == objects_.end()) return reject_("%s%sunknown id #%u (expected a %s)", role, sep, id,
-                                             proto::object_kind_name(kind));
-    HostObject& o = it->second;
-    if (o.kind != kind) {
-      return reject_("%s%s%s #%u is a %s", role, sep, proto::object_kind_name(kind), id,
-                     proto::object_kind_name(o.kind));
+    HostObject* o = id ? find(id) : nullptr;
+    if (o && o->kind == kind && !o->orphaned) {
+      out = o;
+      return {};
     }
-    if (o.orphaned) {
-      return reject_("%s%s%s #%u belonged to context #%u, which was destroyed", role, sep,
-                     proto::object_kind_name(kind), id, o.owner);
+    const std::string r = role.str();
+    const char* sep = r.empty() ? "" : ": ";
+    if (id == 0) return reject_("%s%sid 0 names no %s", r.c_str(), sep, proto::object_kind_name(kind));
+    if (!o) return reject_("%s%sunknown id #%u (expected a %s)", r.c_str(), sep, id, proto::object_kind_name(kind));
+    if (o->kind != kind) {
+      return reject_("%s%s%s #%u is a %s", r.c_str(), sep, proto::object_kind_name(kind), id,
+                     proto::object_kind_name(o->kind));
     }
-    out = &o;
-    return {};
+    return reject_("%s%s%s #%u belonged to context #%u, which was destroyed", r.c_str(), sep,
+                   proto::object_kind_name(kind), id, o->owner);
   }
 
   HostObject* find(uint32_t id) {
+    // Draws look up the same few ids over and over: a direct-mapped cache in
+    // front of the map. Map nodes never move, so the pointers stay valid
+    // until erase() drops them.
+    CacheSlot& slot = cache_[id % kCacheSlots];
+    if (slot.id == id && slot.obj) return slot.obj;
     auto it = objects_.find(id);
-    return it == objects_.end() ? nullptr : &it->second;
+    if (it == objects_.end()) return nullptr;
+    slot = {id, &it->second};
+    return &it->second;
   }
 
   // Memory the guest holds that is no object (its buffer arena): counted in
@@ -167,6 +172,7 @@ class ObjectTable {
   void erase(uint32_t id) {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
+    if (CacheSlot& slot = cache_[id % kCacheSlots]; slot.id == id) slot = {};
     bytes_ -= it->second.bytes;
     if (account_) account_->set_table_bytes(bytes_);
     GlobalObjectStats::objects -= 1;
@@ -190,8 +196,15 @@ class ObjectTable {
   uint64_t bytes() const { return bytes_ + (account_ ? account_->outside_table() : 0); }
 
  private:
+  struct CacheSlot {
+    uint32_t id = 0;
+    HostObject* obj = nullptr;
+  };
+  static constexpr size_t kCacheSlots = 1024;
+
   Rejection& reject_;
   std::unordered_map<uint32_t, HostObject> objects_;
+  std::array<CacheSlot, kCacheSlots> cache_{};
   uint64_t bytes_ = 0;
   size_t max_objects_ = SIZE_MAX;
   std::shared_ptr<GuestMemoryAccount> account_;

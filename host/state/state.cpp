@@ -263,9 +263,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::BindSamplers& r) {
   for (unsigned i = 0; i < n; ++i) {
     if (!r.ids[i]) continue;
     HostObject* o = nullptr;
-    char role[32];
-    std::snprintf(role, sizeof role, "%s ids[%u]", rec, i);
-    if (auto e = get_owned(r.ids[i], ObjectKind::Sampler, *ctx, o, role); !e.ok()) return e;
+    if (auto e = get_owned(r.ids[i], ObjectKind::Sampler, *ctx, o, IdRole(rec, "ids", i)); !e.ok()) return e;
   }
   if (!n) return {};
   for (unsigned i = 0; i < n; ++i) ctx->samplers[r.stage][r.start + i] = r.ids[i];
@@ -300,32 +298,30 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetFramebuffer& r) {
   unsigned layers = ~0u;
   uint32_t mask = 0;
   // Drivers render the whole width x height into every attachment: each must be at least that big.
-  auto attach = [&](uint32_t id, bool depth, const char* role, pipe_surface*& out) -> proto::DecodeError {
+  auto attach = [&](uint32_t id, bool depth, const IdRole& role, pipe_surface*& out) -> proto::DecodeError {
     HostObject* o = nullptr;
     if (auto e = get_owned(id, ObjectKind::Surface, *ctx, o, role); !e.ok()) return e;
     auto* s = static_cast<pipe_surface*>(o->ptr);
     if (!o->renderable) return {};  // an incomplete attachment: bound as none (surface_create)
     if (util_format_is_depth_or_stencil(s->format) != depth) {
-      return reject_("%s: surface #%u (%s) is %sa depth-stencil format", role, id, util_format_short_name(s->format),
+      return reject_("%s: surface #%u (%s) is %sa depth-stencil format", role.str().c_str(), id, util_format_short_name(s->format),
                      depth ? "not " : "");
     }
     const unsigned lw = level_width(*s->texture, s->u.tex.level), lh = level_height(*s->texture, s->u.tex.level);
     if (r.width > lw || r.height > lh) {
-      return reject_("%s: framebuffer %ux%u is larger than surface #%u (%ux%u)", role, unsigned(r.width),
+      return reject_("%s: framebuffer %ux%u is larger than surface #%u (%ux%u)", role.str().c_str(), unsigned(r.width),
                      unsigned(r.height), id, lw, lh);
     }
     layers = std::min(layers, unsigned(s->u.tex.last_layer - s->u.tex.first_layer + 1));
     const int ns = std::max(1, int(s->texture->nr_samples));
-    if (samples >= 0 && ns != samples) return reject_("%s: surface #%u has %d samples, other attachments %d", role, id, ns, samples);
+    if (samples >= 0 && ns != samples) return reject_("%s: surface #%u has %d samples, other attachments %d", role.str().c_str(), id, ns, samples);
     samples = ns;
     out = s;
     return {};
   };
   for (unsigned i = 0; i < n; ++i) {
     if (!r.cbufs[i]) continue;
-    char role[40];
-    std::snprintf(role, sizeof role, "%s cbufs[%u]", rec, i);
-    if (auto e = attach(r.cbufs[i], false, role, fb.cbufs[i]); !e.ok()) return e;
+    if (auto e = attach(r.cbufs[i], false, IdRole(rec, "cbufs", i), fb.cbufs[i]); !e.ok()) return e;
     if (fb.cbufs[i]) mask |= PIPE_CLEAR_COLOR0 << i;
   }
   if (r.zsbuf) {
@@ -508,9 +504,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetVertexBuffers& r) {
     vbs[i].stride = vb.stride;
     vbs[i].buffer_offset = vb.offset;
     if (!vb.resource) continue;
-    char role[40];
-    std::snprintf(role, sizeof role, "%s buffers[%u]", rec, i);
-    if (auto e = get_buffer(vb.resource, vbs[i].buffer.resource, role); !e.ok()) return e;
+    if (auto e = get_buffer(vb.resource, vbs[i].buffer.resource, IdRole(rec, "buffers", i)); !e.ok()) return e;
     // Offsets past the end are fine: vertex fetch is bounds-checked against the buffer size.
   }
   // Empty and unbound slots get the zeroed stand-in: never a null buffer.
@@ -536,9 +530,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetSamplerViews& r) {
   for (unsigned i = 0; i < n; ++i) {
     if (!r.ids[i]) continue;
     HostObject* o = nullptr;
-    char role[40];
-    std::snprintf(role, sizeof role, "%s ids[%u]", rec, i);
-    if (auto e = get_owned(r.ids[i], ObjectKind::SamplerView, *ctx, o, role); !e.ok()) return e;
+    if (auto e = get_owned(r.ids[i], ObjectKind::SamplerView, *ctx, o, IdRole(rec, "ids", i)); !e.ok()) return e;
     views[i] = static_cast<pipe_sampler_view*>(o->ptr);
   }
   set_sampler_views(ctx->pipe, r.stage, r.start, static_cast<unsigned>(views.size()), views.data());
@@ -656,14 +648,13 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetStreamOutputTargets& 
     const proto::SoBinding b = r.targets[i];
     offsets[i] = b.offset;
     if (!b.target) continue;
-    char role[48];
-    std::snprintf(role, sizeof role, "%s targets[%u]", rec, i);
+    const IdRole role(rec, "targets", i);
     HostObject* o = nullptr;
     if (auto e = get_owned(b.target, ObjectKind::SoTarget, *ctx, o, role); !e.ok()) return e;
     targets[i] = static_cast<pipe_stream_output_target*>(o->ptr);
     // ~0 appends; any other offset restarts writing there and must lie inside the target.
     if (b.offset != ~0u && b.offset > targets[i]->buffer_size) {
-      return reject_("%s: offset %u passes the %u-byte target", role, b.offset, targets[i]->buffer_size);
+      return reject_("%s: offset %u passes the %u-byte target", role.str().c_str(), b.offset, targets[i]->buffer_size);
     }
   }
   ctx->pipe->set_stream_output_targets(ctx->pipe, n, targets.data(), offsets.data());

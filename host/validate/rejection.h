@@ -29,6 +29,22 @@ inline std::string format_message(const char* fmt, ...) {
   return buf;
 }
 
+// Where a guest id came from, for the message when it names nothing usable:
+// a field ("draw index_buffer") or one element of an array field
+// ("set_sampler_views ids[3]"). Ids are looked up on every draw, so the text
+// is only built when a message needs it.
+class IdRole {
+ public:
+  IdRole(const char* text) : text_(text ? text : "") {}  // NOLINT(google-explicit-constructor): every field name is one
+  IdRole(const char* record, const char* field, unsigned index) : text_(record), field_(field), index_(index) {}
+  std::string str() const { return field_ ? format_message("%s %s[%u]", text_, field_, index_) : text_; }
+
+ private:
+  const char* text_;
+  const char* field_ = nullptr;
+  unsigned index_ = 0;
+};
+
 class Rejection {
  public:
   // printf-style; the message is capped well below context_lost's 1024-byte text limit.

@@ -689,6 +689,23 @@ TEST_CASE("bad Gallium records poison only the guest that sent them", "[composit
     REQUIRE(bad->send(od));
     CHECK(poisoned_with(*bad, "sampler view #5 is a resource"));
   }
+  SECTION("a destroyed id, after lookups of it and of an id 1024 above it") {
+    // The object table caches lookups by id modulo 1024: #5 and #1029 share a
+    // slot, and a destroyed id must not live on in it.
+    make_texture(*bad, 1029);
+    read_box(*bad, 5, box2d(0, 0, 4, 1), 16);
+    read_box(*bad, 1029, box2d(0, 0, 4, 1), 16);
+    read_box(*bad, 5, box2d(0, 0, 4, 1), 16);
+    ObjectDestroy od;
+    od.id = 5;
+    od.kind = uint8_t(ObjectKind::Resource);
+    REQUIRE(bad->send(od));
+    TransferRead r;
+    r.resource = 5;
+    r.box = box2d(0, 0, 4, 1);
+    REQUIRE(bad->send(r));
+    CHECK(poisoned_with(*bad, "unknown id #5"));
+  }
   SECTION("a draw without shaders") {
     draw_triangle(*bad);
     CHECK(poisoned_with(*bad, "no vertex shader is bound"));
