@@ -102,7 +102,7 @@ run_one() {
     openarena)
       local w=${oa_size%x*} h=${oa_size#*x}
       rm -rf "$work/oa"
-      env "${envs[@]}" timeout 900 "$openarena" +set fs_homepath "$work/oa" +set com_hunkmegs 256 \
+      env "${envs[@]}" timeout -k 10 900 "$openarena" +set fs_homepath "$work/oa" +set com_hunkmegs 256 \
         +set r_fullscreen 0 +set r_mode -1 +set r_customwidth "$w" +set r_customheight "$h" \
         +set s_initsound 0 +set com_introplayed 1 +set timedemo 1 +set nextdemo quit \
         +demo demo088-test1 </dev/null >"$log" 2>&1 || true

@@ -34,7 +34,7 @@ run() {
     env+=(LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT="local:$sock" XEN3D_STATS=1)
   fi
   say "$stack: timedemo demo088-test1 at $size"
-  env "${env[@]}" timeout 600 "$openarena" +set fs_homepath "$home" +set com_hunkmegs 256 \
+  env "${env[@]}" timeout -k 10 600 "$openarena" +set fs_homepath "$home" +set com_hunkmegs 256 \
     +set r_fullscreen 0 +set r_mode -1 +set r_customwidth "${size%x*}" \
     +set r_customheight "${size#*x}" +set s_initsound 0 +set com_introplayed 1 +set in_nograb 1 +set cg_draw2D 0 +set con_notifytime 0 \
     +set timedemo 1 +set nextdemo quit +demo demo088-test1 </dev/null >"$work/$stack.log" 2>&1 ||
