@@ -125,6 +125,10 @@ class GuestSession {
   // Marks the session lost with `why` (a record that cannot be sent at all),
   // telling the host it leaves for that reason.
   void fail(std::string why);
+  // Marks the session lost without touching the rings: for a caller that may
+  // have interrupted an encoder in the middle of a record (a signal handler
+  // on the encoding thread). The host learns of it when the process goes.
+  void abandon(std::string why) { lose(std::move(why)); }
 
   // How the bulk heap served this connection (XEN3D_STATS, heap sizing).
   struct BulkStats {

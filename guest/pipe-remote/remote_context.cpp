@@ -43,8 +43,8 @@ bool emit_field(pipe_context* ctx, F R::*field, V value) {
 // What the driver cannot send at all ends the context with the reason, so
 // the app sees a lost context now instead of an unknown id later.
 void lose_context(RemoteContext* c, const std::string& why) {
-  std::lock_guard<std::mutex> g(c->dev->lock());
-  c->dev->session().fail(why);
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
+  if (!c->dev->lost()) c->dev->session().fail(why);
   c->dev->lost();
 }
 
@@ -136,7 +136,7 @@ uint32_t create_shader(RemoteContext* c, pipe_shader_type stage, const tgsi_toke
   r.req_local_mem = req_local_mem;
   const unsigned n = tokens ? tgsi_num_tokens(tokens) : 0;
   r.token_count = n;
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) return r.id;
   proto::GuestSession& s = c->dev->session();
   c->dev->use_context(c->id);
@@ -567,7 +567,7 @@ void draw_vbo(pipe_context* ctx, const pipe_draw_info* info, unsigned drawid_off
     }
   }
 
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) return;
   proto::GuestSession& s = c->dev->session();
   c->dev->use_context(c->id);
@@ -796,7 +796,7 @@ bool get_query_result(pipe_context* ctx, pipe_query* q, bool wait, pipe_query_re
   proto::QueryResult r;
   r.id = query(q)->id;
   r.wait = wait;
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) {
     std::memset(result, 0, sizeof *result);
     return true;  // a lost context reports zeroes rather than spinning the app forever
@@ -848,7 +848,7 @@ void flush(pipe_context* ctx, pipe_fence_handle** fence, unsigned flags) {
     r.fence = f->id;
   }
   {
-    std::lock_guard<std::mutex> g(c->dev->lock());
+    std::lock_guard<DeviceMutex> g(c->dev->lock());
     if (!c->dev->lost()) {
       c->dev->use_context(c->id);
       c->dev->session().send(r);
@@ -865,7 +865,7 @@ void flush(pipe_context* ctx, pipe_fence_handle** fence, unsigned flags) {
 
 pipe_reset_status get_device_reset_status(pipe_context* ctx) {
   RemoteContext* c = remote(ctx);
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (!c->dev->lost() || c->reset_reported) return PIPE_NO_RESET;
   c->reset_reported = true;
   // The host rejects only what this process sent: we are the guilty party.
@@ -881,7 +881,7 @@ void context_destroy(pipe_context* ctx) {
   RemoteContext* c = remote(ctx);
   destroy_object(c, c->id, ObjectKind::Context);
   {
-    std::lock_guard<std::mutex> g(c->dev->lock());
+    std::lock_guard<DeviceMutex> g(c->dev->lock());
     c->dev->context_destroyed(c->id);
     if (!c->dev->lost()) c->dev->session().flush();
   }
@@ -1004,7 +1004,7 @@ pipe_context* remote_context_create(pipe_screen* screen, void* priv, unsigned fl
   r.id = c->id;
   r.flags = flags;
   {
-    std::lock_guard<std::mutex> g(c->dev->lock());
+    std::lock_guard<DeviceMutex> g(c->dev->lock());
     c->dev->session().send(r);
   }
   return p;

@@ -35,7 +35,7 @@ inline RemoteContext* remote(pipe_context* c) { return reinterpret_cast<RemoteCo
 // context when another one spoke last). Returns false once the connection is lost.
 template <class R>
 bool emit(RemoteContext* c, const R& r) {
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) return false;
   c->dev->use_context(c->id);
   return c->dev->session().send(r);

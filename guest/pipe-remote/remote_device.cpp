@@ -58,6 +58,7 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
             session->info().connection_id, session->info().host_renderer.c_str());
   std::unique_ptr<RemoteDevice> dev(new RemoteDevice);
   dev->session_ = std::move(session);
+  dev->mutex_.guard(dev->session_.get());
   dev->stats_ = stats_from_env();
   if (dev->stats_ != StatsMode::Off) {
     // GLX frontends rarely destroy their screen at exit: report from atexit.
@@ -84,6 +85,41 @@ void RemoteDevice::use_context(uint32_t context) {
   r.id = context;
   session_->send(r);
   current_context_ = context;
+}
+
+namespace {
+// The device lock this thread holds or waits for, and how many times it has
+// entered it again since (signal handlers run on the interrupted thread).
+thread_local const DeviceMutex* t_entered = nullptr;
+thread_local unsigned t_reentries = 0;
+}  // namespace
+
+void DeviceMutex::lock() {
+  if (t_entered == this) {
+    ++t_reentries;
+    reentered_.store(true, std::memory_order_relaxed);
+    // No ring is touched: the interrupted call may be in the middle of a record.
+    if (session_ && session_->alive()) {
+      session_->abandon(
+          "GL was called on a thread that was already inside the driver (from a signal handler or a callback); "
+          "rendering stops so that the interrupted call and the process can finish");
+    }
+    return;
+  }
+  // Marked before blocking: a handler that interrupts the wait must not queue behind itself.
+  const DeviceMutex* outer = t_entered;
+  t_entered = this;
+  mutex_.lock();
+  outer_ = outer;
+}
+
+void DeviceMutex::unlock() {
+  if (t_entered == this && t_reentries) {
+    --t_reentries;
+    return;
+  }
+  t_entered = outer_;
+  mutex_.unlock();
 }
 
 bool RemoteDevice::lost() {

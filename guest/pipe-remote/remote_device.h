@@ -23,6 +23,28 @@ enum class StatsMode { Off, Summary, PerFrame };
 // the host rendered it in (frame_share), or read back into the guest.
 enum class FramePath { Host, Shared, ReadBack };
 
+// The device lock. It also notices re-entry: GL called on a thread that is
+// already inside the driver (a signal handler that shuts the renderer down,
+// as ioquake3's SIGTERM handler does, while the main thread waits for a
+// present) would otherwise wait for itself forever. A re-entered lock does
+// not block; the device is then lost, so the inner call does nothing and the
+// ring stays as the interrupted call left it.
+class DeviceMutex {
+ public:
+  // The session a re-entry abandons (before the inner call can touch it).
+  void guard(proto::GuestSession* session) { session_ = session; }
+  void lock();
+  void unlock();
+  // True once a thread has entered the lock it was already holding or waiting for.
+  bool reentered() const { return reentered_.load(std::memory_order_relaxed); }
+
+ private:
+  std::mutex mutex_;
+  proto::GuestSession* session_ = nullptr;
+  const DeviceMutex* outer_ = nullptr;  // what the holder held before (devices nest per thread)
+  std::atomic<bool> reentered_{false};
+};
+
 class RemoteDevice {
  public:
   // Connects to XEN3D_TRANSPORT (default: the local compositor socket).
@@ -36,8 +58,9 @@ class RemoteDevice {
   // "xen3d (<host renderer>)": what glGetString(GL_RENDERER) reports.
   std::string renderer() const;
 
-  // Serialises encoders; hold it while touching session().
-  std::mutex& lock() { return mutex_; }
+  // Serialises encoders; hold it while touching session(), and check lost()
+  // first: a re-entered lock (DeviceMutex) is held by an interrupted call.
+  DeviceMutex& lock() { return mutex_; }
   // A fresh object id (never 0, never reused within the connection).
   uint32_t new_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -73,7 +96,7 @@ class RemoteDevice {
   RemoteDevice() = default;
 
   std::unique_ptr<proto::GuestSession> session_;
-  std::mutex mutex_;
+  DeviceMutex mutex_;
   std::atomic<uint32_t> next_id_{1};
   uint32_t current_context_ = 0;
   bool loss_reported_ = false;

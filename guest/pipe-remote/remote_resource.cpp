@@ -23,7 +23,9 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
 
   BufferArena* arena = remote(s)->arena.get();
   const bool persistent = templ->flags & PIPE_RESOURCE_FLAG_MAP_PERSISTENT;
-  std::unique_lock<std::mutex> g(dev.lock());
+  std::unique_lock<DeviceMutex> g(dev.lock());
+  // A lost device leaves the arena alone: a re-entered lock may have cut into its bookkeeping.
+  if (dev.lost()) arena = nullptr;
   if (templ->target == PIPE_BUFFER && arena && !persistent && BufferArena::suits(templ->usage, templ->width0) &&
       arena->alloc(templ->width0, r->arena_offset, true)) {
     r->arena_data = arena->data(r->arena_offset);
@@ -31,8 +33,10 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
   if (templ->target == PIPE_BUFFER && persistent) {
     // st/mesa asks for persistent buffers only when the arena exists (PIPE_CAP_BUFFER_MAP_PERSISTENT_COHERENT).
     if (!arena || !arena->alloc(templ->width0, r->arena_offset)) {
-      guest_log(true, "no room for a persistent buffer of %u bytes in the %u MiB arena (XEN3D_ARENA_MIB)",
-                templ->width0, arena ? arena->size() >> 20 : 0);
+      if (!dev.lost()) {
+        guest_log(true, "no room for a persistent buffer of %u bytes in the %u MiB arena (XEN3D_ARENA_MIB)",
+                  templ->width0, arena ? arena->size() >> 20 : 0);
+      }
       util_range_destroy(&r->valid);
       delete r;
       return nullptr;
@@ -77,9 +81,11 @@ void resource_destroy(pipe_screen* s, pipe_resource* res) {
     proto::ObjectDestroy rec;
     rec.id = r->id;
     rec.kind = uint8_t(proto::ObjectKind::Resource);
-    std::lock_guard<std::mutex> g(dev.lock());
-    dev.session().send(rec);
-    if (r->arena_data) remote(s)->arena->free(r->arena_offset);
+    std::lock_guard<DeviceMutex> g(dev.lock());
+    if (!dev.lost()) {
+      dev.session().send(rec);
+      if (r->arena_data) remote(s)->arena->free(r->arena_offset);
+    }
   }
   util_range_destroy(&r->valid);
   delete r;

@@ -50,7 +50,7 @@ void fence_reference(pipe_screen* s, pipe_fence_handle** dst, pipe_fence_handle*
     rec.id = old->id;
     rec.kind = uint8_t(proto::ObjectKind::Fence);
     {
-      std::lock_guard<std::mutex> g(dev.lock());
+      std::lock_guard<DeviceMutex> g(dev.lock());
       dev.session().send(rec);
     }
     delete old;
@@ -62,7 +62,7 @@ bool fence_finish(pipe_screen* s, pipe_context*, pipe_fence_handle* handle, uint
   auto* fence = reinterpret_cast<RemoteFence*>(handle);
   if (!fence || fence->signalled) return true;
   RemoteDevice& dev = *remote(s)->dev;
-  std::lock_guard<std::mutex> g(dev.lock());
+  std::lock_guard<DeviceMutex> g(dev.lock());
   if (dev.lost()) return true;  // nothing will ever run again: do not make the app wait
   proto::FenceFinish rec;
   rec.fence = fence->id;
@@ -75,7 +75,7 @@ bool fence_finish(pipe_screen* s, pipe_context*, pipe_fence_handle* handle, uint
 
 uint64_t get_timestamp(pipe_screen* s) {
   RemoteDevice& dev = *remote(s)->dev;
-  std::lock_guard<std::mutex> g(dev.lock());
+  std::lock_guard<DeviceMutex> g(dev.lock());
   proto::Timestamp ts;
   if (!dev.session().call(proto::GetTimestamp{}, ts)) return 0;
   return ts.ns;
@@ -132,7 +132,7 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
   const pipe_box& d = damage ? *damage : full;
   const uint32_t window = scr->sink ? scr->sink->window_id(drawable) : 0;
 
-  std::unique_lock<std::mutex> g(dev.lock());
+  std::unique_lock<DeviceMutex> g(dev.lock());
   if (dev.lost()) return;
   const auto now = std::chrono::steady_clock::now();
   if (scr->sink && now - scr->desktop_checked >= std::chrono::seconds(2)) {

@@ -178,7 +178,7 @@ bool in_place(pipe_resource* res, unsigned usage, unsigned size) {
 // Has the host finish the work queued on an arena buffer before the guest touches its bytes.
 void wait_for_host(RemoteContext* c, RemoteResource* r, unsigned usage) {
   if (usage & PIPE_MAP_UNSYNCHRONIZED) return;
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) return;
   proto::ResourceWait wait;
   wait.resource = r->id;
@@ -193,7 +193,7 @@ void wait_for_host(RemoteContext* c, RemoteResource* r, unsigned usage) {
 // still be read by work the driver queued (views, constant buffers, ...).
 bool host_done_with(RemoteContext* c, RemoteResource* r, size_t bytes) {
   if (r->storage_pinned) return false;
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   BufferArena* arena = c->screen->arena.get();
   return arena && !c->dev->lost() && arena->host_done(c->dev->session(), BufferArena::copy_us(bytes));
 }
@@ -201,7 +201,8 @@ bool host_done_with(RemoteContext* c, RemoteResource* r, size_t bytes) {
 // After a big synchronized write in place, the next draw is followed by an
 // arena_mark, so the write after it may find the host done.
 void want_mark(RemoteContext* c, size_t bytes) {
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
+  if (c->dev->lost()) return;
   if (BufferArena* arena = c->screen->arena.get()) arena->want_mark(bytes);
 }
 
@@ -211,7 +212,7 @@ void want_mark(RemoteContext* c, size_t bytes) {
 // waits for the host's last draw from them. As drivers rename a busy buffer.
 bool move_to_fresh_bytes(RemoteContext* c, RemoteResource* r) {
   if (r->storage_pinned || r->arena_maps || (r->base.flags & PIPE_RESOURCE_FLAG_MAP_PERSISTENT)) return false;
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   proto::GuestSession& s = c->dev->session();
   BufferArena* arena = c->screen->arena.get();
   uint32_t offset = 0;
@@ -276,7 +277,7 @@ void* map(pipe_context* ctx, pipe_resource* res, unsigned level, unsigned usage,
   const bool need_read = (usage & PIPE_MAP_READ) ||
                          (!discard && !(usage & PIPE_MAP_FLUSH_EXPLICIT) && may_hold_data(res, *box));
 
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   proto::GuestSession& s = c->dev->session();
   const bool lost = c->dev->lost();
   // Write maps live in the heap (no copy on unmap) unless they may stay open
@@ -327,7 +328,7 @@ void unmap(pipe_context* ctx, pipe_transfer* transfer) {
   const pipe_box& box = transfer->box;
   if (t->in_arena) --remote(res)->arena_maps;
   if (!t->in_arena) {
-    std::lock_guard<std::mutex> g(c->dev->lock());
+    std::lock_guard<DeviceMutex> g(c->dev->lock());
     proto::GuestSession& s = c->dev->session();
     if ((transfer->usage & PIPE_MAP_WRITE) && !c->dev->lost()) {
       c->dev->use_context(c->id);
@@ -351,7 +352,7 @@ void unmap(pipe_context* ctx, pipe_transfer* transfer) {
         else remote_upload(c, res, transfer->level, b, t->data + off, stride, layer);
       }
     }
-    if (t->span.data) s.bulk_done(t->span);
+    if (t->span.data && !c->dev->lost()) s.bulk_done(t->span);  // a lost device leaves the heap alone
   }
   pipe_resource_reference(&t->base.resource, nullptr);
   delete t;
@@ -375,7 +376,7 @@ void buffer_subdata(pipe_context* ctx, pipe_resource* res, unsigned usage, unsig
     if (synchronized && size >= BufferArena::kInPlaceBytes) want_mark(c, size);
     return;
   }
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost() || !size) return;
   c->dev->use_context(c->id);
   remote_upload(c, res, 0, box, static_cast<const uint8_t*>(data), size, size);
@@ -385,7 +386,7 @@ void texture_subdata(pipe_context* ctx, pipe_resource* res, unsigned level, unsi
                      const void* data, unsigned stride, unsigned layer_stride) {
   RemoteContext* c = remote(ctx);
   remote(res)->written = true;
-  std::lock_guard<std::mutex> g(c->dev->lock());
+  std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) return;
   c->dev->use_context(c->id);
   remote_upload(c, res, level, *box, static_cast<const uint8_t*>(data), stride, layer_stride);
