@@ -18,6 +18,8 @@
 #include <cstring>
 #include <string>
 
+#include "glx_window.h"
+
 namespace {
 
 int usage() {
@@ -56,23 +58,11 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  Display* d = XOpenDisplay(nullptr);
-  if (!d) {
-    std::fprintf(stderr, "gpu-hog: cannot open display\n");
-    return 1;
-  }
-  int attrs[] = {GLX_RGBA, GLX_DOUBLEBUFFER, GLX_RED_SIZE, 8, GLX_GREEN_SIZE, 8, GLX_BLUE_SIZE, 8, None};
-  XVisualInfo* vi = glXChooseVisual(d, DefaultScreen(d), attrs);
-  if (!vi) {
-    std::fprintf(stderr, "gpu-hog: no GL visual\n");
-    return 1;
-  }
-  XSetWindowAttributes swa{};
-  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
-  Window win = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, w, h, 0, vi->depth, InputOutput, vi->visual,
-                             CWColormap | CWBorderPixel, &swa);
-  XStoreName(d, win, "gpu-hog");
-  XMapWindow(d, win);
+  GlxWindow glx;
+  if (!open_glx_window("gpu-hog", w, h, glx)) return 1;
+  Display* d = glx.display;
+  XVisualInfo* vi = glx.visual;
+  Window win = glx.window;
   // A robust context (reset notification) where GLX offers one, else a plain one.
   GLXContext ctx = nullptr;
   auto create_attribs = proc<PFNGLXCREATECONTEXTATTRIBSARBPROC>("glXCreateContextAttribsARB");

@@ -35,6 +35,8 @@
 #include <thread>
 #include <vector>
 
+#include "glx_window.h"
+
 namespace {
 
 constexpr int kSize = 256;
@@ -84,22 +86,11 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   if (mode != "--exit" && mode != "--return") return usage();
 
-  Display* d = XOpenDisplay(nullptr);
-  if (!d) {
-    std::fprintf(stderr, "signal-reentry: cannot open display\n");
-    return 1;
-  }
-  int attrs[] = {GLX_RGBA, GLX_DOUBLEBUFFER, GLX_RED_SIZE, 8, GLX_GREEN_SIZE, 8, GLX_BLUE_SIZE, 8, None};
-  XVisualInfo* vi = glXChooseVisual(d, DefaultScreen(d), attrs);
-  if (!vi) {
-    std::fprintf(stderr, "signal-reentry: no GL visual\n");
-    return 1;
-  }
-  XSetWindowAttributes swa{};
-  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
-  Window win = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, kSize, kSize, 0, vi->depth, InputOutput,
-                             vi->visual, CWColormap | CWBorderPixel, &swa);
-  XMapWindow(d, win);
+  GlxWindow glx;
+  if (!open_glx_window("signal-reentry", kSize, kSize, glx)) return 1;
+  Display* d = glx.display;
+  XVisualInfo* vi = glx.visual;
+  Window win = glx.window;
   GLXContext ctx = glXCreateContext(d, vi, nullptr, True);
   if (!ctx || !glXMakeCurrent(d, win, ctx)) {
     std::fprintf(stderr, "signal-reentry: no GL context\n");

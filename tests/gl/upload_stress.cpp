@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "glx_window.h"
+
 namespace {
 
 #define GL_FUNCS(X)                                                                        \
@@ -374,22 +376,11 @@ int main(int argc, char** argv) {
   }
   const char* heap_env = std::getenv("XEN3D_BULK_HEAP_KIB");
   const int heap_kib = heap_env ? std::atoi(heap_env) : 1024;
-  Display* d = XOpenDisplay(nullptr);
-  if (!d) {
-    std::fprintf(stderr, "upload-stress: no X display\n");
-    return 1;
-  }
-  int attrs[] = {GLX_RGBA, GLX_DOUBLEBUFFER, GLX_RED_SIZE, 8, GLX_GREEN_SIZE, 8, GLX_BLUE_SIZE, 8, None};
-  XVisualInfo* vi = glXChooseVisual(d, DefaultScreen(d), attrs);
-  if (!vi) {
-    std::fprintf(stderr, "upload-stress: no RGB visual\n");
-    return 1;
-  }
-  XSetWindowAttributes swa{};
-  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
-  Window w = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, kSize, kSize, 0, vi->depth, InputOutput, vi->visual,
-                           CWColormap | CWBorderPixel, &swa);
-  XMapWindow(d, w);
+  GlxWindow glx;
+  if (!open_glx_window("upload-stress", kSize, kSize, glx)) return 1;
+  Display* d = glx.display;
+  XVisualInfo* vi = glx.visual;
+  Window w = glx.window;
   GLXContext ctx = glXCreateContext(d, vi, nullptr, True);
   if (!ctx || !glXMakeCurrent(d, w, ctx)) {
     std::fprintf(stderr, "upload-stress: no GL context\n");
