@@ -74,12 +74,14 @@ wait_vm beta
 say "desktops: $(ctl list | tr '\n' ' ')"
 
 # alpha: GL 240x160 at (100,80); a red 2D window over its bottom-right corner.
+# Each 2D window opens once its GL window shows: mapped later (a loaded
+# machine starts the GL program slowly), the GL window would be on top.
 on_vm "$alpha_display" "$work/alpha-gl.log" --gl --name alpha-gl --geometry 240x160+100+80 --color 0,255,0
-sleep 1
+expect alpha 300 200 "$green" "GL window, before the 2D window opens"
 on_vm "$alpha_display" "$work/alpha-2d.log" --name alpha-2d --geometry 200x120+260+180 --color 255,0,0
 # beta: GL 200x150 at (50,50); a yellow 2D window over part of it.
 on_vm "$beta_display" "$work/beta-gl.log" --gl --name beta-gl --geometry 200x150+50+50 --color 0,0,255
-sleep 1
+expect beta 200 130 "$blue" "beta's GL window, before its 2D window opens"
 on_vm "$beta_display" "$work/beta-2d.log" --name beta-2d --geometry 200x100+150+100 --color 255,255,0
 
 expect alpha 150 100 "$green" "GL window, visible part"
