@@ -97,7 +97,6 @@ thread_local unsigned t_reentries = 0;
 void DeviceMutex::lock() {
   if (t_entered == this) {
     ++t_reentries;
-    reentered_.store(true, std::memory_order_relaxed);
     // No ring is touched: the interrupted call may be in the middle of a record.
     if (session_ && session_->alive()) {
       session_->abandon(

@@ -35,14 +35,11 @@ class DeviceMutex {
   void guard(proto::GuestSession* session) { session_ = session; }
   void lock();
   void unlock();
-  // True once a thread has entered the lock it was already holding or waiting for.
-  bool reentered() const { return reentered_.load(std::memory_order_relaxed); }
 
  private:
   std::mutex mutex_;
   proto::GuestSession* session_ = nullptr;
   const DeviceMutex* outer_ = nullptr;  // what the holder held before (devices nest per thread)
-  std::atomic<bool> reentered_{false};
 };
 
 class RemoteDevice {
