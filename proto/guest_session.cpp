@@ -253,23 +253,52 @@ bool GuestSession::next_reply(const uint8_t*& rec, size_t& size) {
     const char* why = nullptr;
     ReadStatus st = replies_.next_in_place(rec, size, why);
     if (st == ReadStatus::Record) {
-      if (header_opcode(rec) == uint16_t(Opcode::ContextLost)) {
-        ContextLost lost;
-        std::string msg = "the compositor dropped this context";
-        if (decode(rec, size, lost).ok() && lost.opcode) {
-          msg = "the compositor rejected '" + std::string(opcode_name(lost.opcode)) + "' (record " +
-                std::to_string(lost.command_index) + "): " + std::string(lost.message);
-        } else if (decode(rec, size, lost).ok()) {
-          // Not a record of ours: the host lost the context (its render worker died).
-          msg = "the compositor dropped this context: " + std::string(lost.message);
-        }
+      if (std::string lost = context_lost_message(rec, size); !lost.empty()) {
         reply_done();
-        return lose(msg);
+        return lose(lost);
       }
       return true;
     }
     if (st == ReadStatus::Corrupt) return lose(std::string("corrupt reply ring: ") + why);
     if (!wait_for(RingId::Reply, [&] { return replies_.readable(); })) return false;
+  }
+}
+
+std::string GuestSession::context_lost_message(const uint8_t* rec, size_t size) {
+  if (header_opcode(rec) != uint16_t(Opcode::ContextLost)) return {};
+  ContextLost lost;
+  if (!decode(rec, size, lost).ok()) return "the compositor dropped this context";
+  if (!lost.opcode) {
+    // Not a record of ours: the host lost the context (its render worker died).
+    return "the compositor dropped this context: " + std::string(lost.message);
+  }
+  return "the compositor rejected '" + std::string(opcode_name(lost.opcode)) + "' (record " +
+         std::to_string(lost.command_index) + "): " + std::string(lost.message);
+}
+
+bool GuestSession::take_unasked(const std::function<bool(const uint8_t*, size_t, std::string&)>& each) {
+  if (!alive_) return false;
+  // A zero wait takes the doorbell (and, on tcp, the bytes that arrived).
+  if (transport_->wait(RingId::Reply, [&] { return replies_.readable(); }, 0) == WaitResult::PeerGone) {
+    return lose("lost the compositor: " + transport_->error());
+  }
+  for (;;) {
+    const uint8_t* rec = nullptr;
+    size_t size = 0;
+    const char* corrupt = nullptr;
+    ReadStatus st = replies_.next_in_place(rec, size, corrupt);
+    if (st == ReadStatus::Corrupt) return lose(std::string("corrupt reply ring: ") + corrupt);
+    if (st == ReadStatus::Record) {
+      std::string why = context_lost_message(rec, size);
+      const bool ok = why.empty() && each(rec, size, why);
+      reply_done();
+      if (!ok) return lose(why);
+      continue;
+    }
+    // Nothing waits: ask for a kick, then look once more, for a record
+    // published before the host could see that we asked.
+    transport_->want_kicks(RingId::Reply);
+    if (!replies_.readable()) return true;
   }
 }
 

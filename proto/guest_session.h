@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <deque>
 #include <memory>
 #include <string>
@@ -122,6 +123,14 @@ class GuestSession {
     if (p.span.data) bulk_done(p.span);
   }
 
+  // For a window system, whose host sends records nobody asked for (input):
+  // hands each record waiting in the reply ring to `each` (which returns
+  // false to stop: the session is then lost with `why` it set), without
+  // waiting, then asks the host to kick the transport's readiness_fd() when
+  // it sends more. A context_lost ends the session as in a call(). False
+  // once the session is lost.
+  bool take_unasked(const std::function<bool(const uint8_t* rec, size_t size, std::string& why)>& each);
+
   // Marks the session lost with `why` (a record that cannot be sent at all),
   // telling the host it leaves for that reason.
   void fail(std::string why);
@@ -153,6 +162,8 @@ class GuestSession {
   bool next_reply(const uint8_t*& rec, size_t& size);
   void reply_done();
   bool lose(std::string why);
+  // The session's end when `rec` is the host's context_lost ("" otherwise).
+  static std::string context_lost_message(const uint8_t* rec, size_t size);
   // Waits until `ready` (true) or the compositor is gone or silent for
   // answer_timeout_ms_ (false: the session is lost, error() says which).
   template <class Pred>

@@ -58,7 +58,9 @@ HostSession::Next HostSession::next(const uint8_t*& rec, size_t& size, int timeo
     }
     // Out of work: give the guest all its space back before sleeping.
     if (unreleased_ || cmd_.consumed() != before) release_commands();
-    WaitResult w = transport_->wait(RingId::Command, [&] { return cmd_.readable(); }, timeout_ms);
+    const auto attention = [&] { return attention_ && attention_->load(std::memory_order_acquire); };
+    if (attention()) return Next::Idle;
+    WaitResult w = transport_->wait(RingId::Command, [&] { return cmd_.readable() || attention(); }, timeout_ms);
     if (w == WaitResult::PeerGone) {
       error_ = transport_->error();
       return Next::Gone;

@@ -3,6 +3,7 @@
 // and sends answers. Decoding and executing are the caller's job.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,10 @@ class HostSession {
   // Waits up to timeout_ms for the next record. On Record, `rec`/`size` view a
   // host-private copy valid until the next call. Gone/Corrupt set error().
   Next next(const uint8_t*& rec, size_t& size, int timeout_ms);
+  // While *flag is set, next() returns Idle instead of waiting for records
+  // (another thread queued something for this connection's thread to send:
+  // input for a window system, which sets the flag and pokes the transport).
+  void set_attention(const std::atomic<bool>* flag) { attention_ = flag; }
 
   // The bytes of a bulk span named by the guest, or nullptr (`why` says why).
   // A ref at kStagedPayloadPos names the staged payload instead.
@@ -113,6 +118,7 @@ class HostSession {
   uint64_t release_every_ = 0;
   std::string error_;
   std::function<void(bool)> reply_wait_hook_;
+  const std::atomic<bool>* attention_ = nullptr;
   std::function<void(const BulkRef&, const uint8_t*)> bulk_observer_;
   // The staged payload: `staged_` holds what arrived of `staged_total_` bytes.
   std::vector<uint8_t> staged_;

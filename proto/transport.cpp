@@ -65,6 +65,12 @@ void Transport::stay_awake(RingId ring, uint32_t us) {
       std::chrono::steady_clock::now() + std::chrono::microseconds(std::min(us, kMaxStayAwakeUs));
 }
 
+void Transport::want_kicks(RingId ring) {
+  RingCounters* c = counters(ring);
+  (produces(ring) ? c->producer_sleeping : c->consumer_sleeping).store(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
 WaitResult Transport::doorbell_wait(RingId ring, const std::function<bool()>& ready, int timeout_ms,
                                     const std::function<bool(int ms)>& block) {
   using Clock = std::chrono::steady_clock;

@@ -157,6 +157,18 @@ class Transport {
   }
   virtual void release_memory(uint8_t* base) { (void)base; }
 
+  // Any thread: makes a wait() on this side look at its ready() predicate
+  // again soon (another thread queued work for the waiter: input for a
+  // window system). local: at once; other kinds: within their poll slice
+  // (the host's session waits at most 200 ms at a time).
+  virtual void poke() {}
+  // A descriptor that becomes readable when the peer may have kicked us, for
+  // a caller with a poll loop of its own (the X server's); a wait(ring, ...,
+  // 0) then takes the wakeup and, on tcp, the bytes. -1 where there is none.
+  virtual int readiness_fd() const { return -1; }
+  // Asks the peer to kick us whenever it advances `ring` (sets our sleeping
+  // flag for it), for a caller that sleeps outside wait() on readiness_fd().
+  void want_kicks(RingId ring);
   // Host side: why the guest is gone where the transport learns it outside
   // the rings (a destroyed Xen domain unmaps nothing); "" while it may be there.
   virtual std::string peer_problem() const { return {}; }

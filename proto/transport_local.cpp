@@ -47,6 +47,14 @@ class LocalTransport final : public Transport {
     (void)n;  // a full eventfd counter already means "wake up"
   }
 
+  void poke() override {
+    uint64_t one = 1;
+    ssize_t n = ::write(wait_efd_, &one, sizeof one);
+    (void)n;  // a full counter already wakes the waiter
+  }
+
+  int readiness_fd() const override { return wait_efd_; }
+
   WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
     if (gone_) return WaitResult::PeerGone;
     return doorbell_wait(ring, ready, timeout_ms, [&](int ms) {

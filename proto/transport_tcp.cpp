@@ -90,6 +90,7 @@ class TcpTransport final : public Transport {
   }
 
   std::string name() const override { return "tcp"; }
+  int readiness_fd() const override { return sock_; }
 
   // Only before any byte moved: the worker starts its mirror from the
   // handshake's state, and the stream is its alone from then on.

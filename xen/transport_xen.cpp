@@ -222,6 +222,7 @@ class XenTransport final : public Transport {
   }
 
   std::string name() const override { return "xen"; }
+  int readiness_fd() const override { return evtchn_fd_; }
 
   uint8_t* share_memory(uint32_t& pages, std::vector<uint32_t>& words, std::string& error) override {
     SharedMemory& m = p_.memory;

@@ -44,6 +44,8 @@ constexpr uint32_t kCmdRingKib = 1024;  // window states are at most 64 KiB each
 constexpr uint32_t kBulkHeapKib = 64;   // desktops send no bulk data: the smallest heap
 // The most a hello may ask for (proto/commands.toml, hello.framebuffer_kib).
 constexpr uint64_t kMaxFramebufferBytes = uint64_t{65536} * 1024;
+// Input events kept for a server side that has not taken them.
+constexpr size_t kMaxQueuedInput = 4096;
 
 // A window_state is 36 bytes before its clip rects (wire_size in commands.gen.h).
 constexpr size_t window_state_bytes(size_t rects) { return align8(36 + rects * Rect::kWireSize); }
@@ -343,7 +345,7 @@ class DesktopLink {
       unflushed_ = 0;
       if (!session_->alive()) lose(session_->error());
     }
-    if (session_ && host_spoke_unasked()) lose(unasked_reply());
+    if (session_) read_host();
     if (session_ && Clock::now() - last_probe_ >= kProbeInterval) probe();
   }
 
@@ -414,33 +416,66 @@ class DesktopLink {
         RingId::Command, [] { return false; }, 0);
     if (w == WaitResult::PeerGone) {
       lose(session_->transport().error());
-    } else if (host_spoke_unasked()) {
-      lose(unasked_reply());
+    } else {
+      read_host();
     }
   }
 
-  // After desktop_open nothing we send has an answer, so a reply is the
-  // compositor rejecting a record (context_lost): it then ignores the rest of
-  // this connection, and only a new one brings the desktop back.
-  bool host_spoke_unasked() const {
-    const RingCounters* r = session_->transport().counters(RingId::Reply);
-    return r->head.load(std::memory_order_acquire) != r->tail.load(std::memory_order_acquire);
+  // After desktop_open nothing we send has an answer: what the compositor
+  // sends is input for this desktop, or its rejection of a record of ours
+  // (context_lost), after which it ignores the rest of this connection and
+  // only a new one brings the desktop back. Input waits in input_ for the
+  // server side (xen3d_link_take_input).
+  void read_host() {
+    const bool ok = session_->take_unasked([this](const uint8_t* rec, size_t size, std::string& why) {
+      xen3d_input_event e{};
+      DecodeError err;
+      switch (static_cast<Opcode>(header_opcode(rec))) {
+        case Opcode::InputKey: {
+          InputKey r;
+          if ((err = decode(rec, size, r)).ok()) e = {XEN3D_INPUT_KEY, r.code, r.down != 0, 0, 0};
+          break;
+        }
+        case Opcode::InputPointer: {
+          InputPointer r;
+          if ((err = decode(rec, size, r)).ok()) e = {XEN3D_INPUT_POINTER, 0, 0, r.x, r.y};
+          break;
+        }
+        case Opcode::InputWheel: {
+          InputWheel r;
+          if ((err = decode(rec, size, r)).ok()) e = {XEN3D_INPUT_WHEEL, 0, 0, r.horizontal, r.vertical};
+          break;
+        }
+        default:
+          why = printf_string("the compositor sent '%s', which nothing asked for", opcode_name(header_opcode(rec)));
+          return false;
+      }
+      if (!err.ok()) {
+        why = "the compositor sent a bad input record: " + err.describe();
+        return false;
+      }
+      // A server that stopped taking input loses the oldest, not memory.
+      if (input_.size() >= kMaxQueuedInput) input_.pop_front();
+      input_.push_back(e);
+      return true;
+    });
+    if (!ok) lose(session_->error());
   }
 
-  std::string unasked_reply() {
-    Transport& t = session_->transport();
-    RecordReader reader(t.counters(RingId::Reply), t.ring_data(RingId::Reply), t.ring_size(RingId::Reply));
-    std::vector<uint8_t> rec(kMaxRecordSize);
-    size_t size = 0;
-    const char* why = nullptr;
-    ContextLost lost;
-    if (reader.next(rec.data(), size, why) == ReadStatus::Record &&
-        header_opcode(rec.data()) == uint16_t(Opcode::ContextLost) && decode(rec.data(), size, lost).ok()) {
-      return printf_string("the compositor rejected our '%s' (record %u): %.*s", opcode_name(lost.opcode),
-                           lost.command_index, static_cast<int>(lost.message.size()), lost.message.data());
+ public:
+  int input_fd() const { return session_ ? session_->transport().readiness_fd() : -1; }
+
+  int take_input(xen3d_input_event* out, int max) {
+    if (session_) read_host();
+    int n = 0;
+    while (n < max && !input_.empty()) {
+      out[n++] = input_.front();
+      input_.pop_front();
     }
-    return "the compositor sent an answer nothing asked for";
+    return n;
   }
+
+ private:
 
   void collect() {
     std::shared_ptr<Attempt> a = attempt_;
@@ -462,6 +497,9 @@ class DesktopLink {
       return;
     }
     session_ = std::move(a->session);
+    // Input is read when the server's poll says so: ask the compositor to kick.
+    session_->transport().want_kicks(RingId::Reply);
+    xen3d_input_fd_changed(-1, session_->transport().readiness_fd());
     token_ = a->token;
     desktop_id_ = a->desktop_id;
     width_ = a->width;
@@ -505,6 +543,7 @@ class DesktopLink {
   }
 
   void drop_session() {
+    xen3d_input_fd_changed(session_->transport().readiness_fd(), -1);
     // ~GuestSession queues a goodbye and would wait for ring space that a
     // stuck compositor never frees: leak the session rather than hang.
     if (session_->alive() && !ring_has_room(64)) {
@@ -513,6 +552,7 @@ class DesktopLink {
     session_.reset();
     unflushed_ = 0;
     pending_gone_.clear();
+    input_.clear();
     refused_ = busy_ = updates_waiting_ = full_screen_pending_ = false;
   }
 
@@ -532,6 +572,7 @@ class DesktopLink {
   bool updates_waiting_ = false;
   bool full_screen_pending_ = false;
   std::deque<uint32_t> pending_gone_;
+  std::deque<xen3d_input_event> input_;
   Clock::time_point last_probe_;
   std::vector<Rect> clip_;
 };
@@ -620,6 +661,14 @@ xen3d_send_result xen3d_link_send_window_state(const xen3d_window_state* state) 
 
 xen3d_send_result xen3d_link_send_window_gone(uint32_t window) {
   return guarded([&] { return link().send_window_gone(window); }, XEN3D_SEND_BUSY);
+}
+
+int xen3d_link_input_fd(void) {
+  return guarded([] { return link().input_fd(); }, -1);
+}
+
+int xen3d_link_take_input(struct xen3d_input_event* events, int max) {
+  return guarded([&] { return link().take_input(events, max); }, 0);
 }
 
 void xen3d_link_flush(void) {

@@ -19,6 +19,10 @@ extern "C" {
 void xen3d_log_info(const char *line);
 void xen3d_log_error(const char *line);
 
+/* Implemented by the server side: the link's readiness descriptor
+ * (xen3d_link_input_fd) changes, -1 for none; called before the old one closes. */
+void xen3d_input_fd_changed(int old_fd, int new_fd);
+
 /* endpoint: "local:/path" or "tcp:host:port" (NULL or "": XEN3D_TRANSPORT or
  * the proto library's default). desktop_name: what the compositor calls this
  * desktop (at most 64 bytes are sent). Call before anything else. */
@@ -115,6 +119,29 @@ enum xen3d_send_result xen3d_link_send_window_gone(uint32_t window);
 /* Makes everything sent visible to the compositor, and notices (at most
  * every 2 s) a compositor that went away while we had nothing to say. */
 void xen3d_link_flush(void);
+
+/* Input from the compositor for this desktop (proto/commands.toml,
+ * input_key / input_pointer / input_wheel), checked as it is decoded. */
+enum xen3d_input_kind {
+  XEN3D_INPUT_KEY,     /* code: a Linux input code (KEY_*, BTN_*), down */
+  XEN3D_INPUT_POINTER, /* x, y: absolute, in screen pixels (not yet clamped) */
+  XEN3D_INPUT_WHEEL,   /* x: horizontal notches (+ right), y: vertical (+ up) */
+};
+struct xen3d_input_event {
+  int kind;
+  uint16_t code;
+  int down;
+  int32_t x, y;
+};
+
+/* A descriptor that becomes readable when the compositor may have sent
+ * something (input); -1 while the link is down. It changes when the link
+ * comes up again (xen3d_link_generation). */
+int xen3d_link_input_fd(void);
+
+/* Takes up to `max` input events, oldest first; reading them also notices
+ * a compositor that rejected us. Returns how many. */
+int xen3d_link_take_input(struct xen3d_input_event *events, int max);
 
 /* Closes the desktop (server reset or exit). */
 void xen3d_link_close(void);

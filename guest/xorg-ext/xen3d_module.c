@@ -105,9 +105,13 @@ static void serve_compositor(ScreenPtr screen, void *timeout) {
     } else {
       xen3d_windows_send_changes();
       xen3d_link_flush();
+      /* The flush may have taken the link's wakeup: look at its input now,
+       * and come back at once for what was posted. */
+      if (xen3d_input_service()) AdjustWaitForDelay(timeout, 0);
     }
   } else {
     xen3d_export_stop(screen);
+    xen3d_input_service(); /* adds the input devices, once */
   }
   wakeup_ms = xen3d_link_next_wakeup_ms();
   if (wakeup_ms >= 0) AdjustWaitForDelay(timeout, wakeup_ms);
@@ -124,6 +128,7 @@ static void xen3d_block_handler(ScreenPtr screen, void *timeout) {
 }
 
 static Bool xen3d_close_screen(ScreenPtr screen) {
+  xen3d_input_close();
   xen3d_link_close();
   xen3d_export_stop(screen);
   xen3d_windows_close(screen);
@@ -176,6 +181,7 @@ static void *xen3d_setup(void *module, void *options, int *errmaj, int *errmin) 
   if ((value = xf86FindOptionValue(options, "VmName"))) option_vm_name = strdup(value);
   if ((value = xf86FindOptionValue(options, "Transport"))) option_transport = strdup(value);
   LoadExtensionList(&xen3d_extension, 1, FALSE);
+  xen3d_input_register_driver(module);
   return (void *)1;
 }
 

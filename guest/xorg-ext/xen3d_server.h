@@ -53,4 +53,14 @@ enum xen3d_export_result xen3d_export_service(ScreenPtr screen, Bool whole_scree
 /* The link is down: stop watching the screen. */
 void xen3d_export_stop(ScreenPtr screen);
 
+/* ---- input_devices.c: the compositor's input as X input devices ---- */
+
+/* At module setup: the input driver the module's devices use. */
+void xen3d_input_register_driver(void *module);
+/* Posts the input the link has (adding the devices first, once); returns
+ * whether any was posted. Main loop only. */
+Bool xen3d_input_service(void);
+/* Server reset or exit: stop watching the link. */
+void xen3d_input_close(void);
+
 #endif

@@ -8,6 +8,7 @@
 #include "host/desktop/present_target.h"
 #include "host/desktop/framebuffer_source.h"
 #include "host/compositor/guest_connection.h"
+#include "host/compositor/connection_input.h"
 #include "common/log.h"
 #include "host/desktop/window_clip.h"
 
@@ -60,6 +61,9 @@ DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
   auto desktop = options_.desktops->open(name, {info.peer_id, xen}, std::move(fb), error);
   if (!desktop) return refuse(error);
   owned_desktop_ = desktop;
+  input_ = std::make_shared<ConnectionInput>(transport, label_);
+  session_->set_attention(input_->attention());
+  desktop->set_input_sink(input_);
   answer.ok = true;
   answer.desktop_id = desktop->id();
   answer.token = desktop->token();
@@ -156,8 +160,14 @@ DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
 
 void GuestConnection::leave_desktops() {
   if (owned_desktop_) {
+    owned_desktop_->set_input_sink(nullptr);
     options_.desktops->close(owned_desktop_);
     owned_desktop_.reset();
+  }
+  if (input_) {
+    input_->detach();
+    session_->set_attention(nullptr);
+    input_.reset();
   }
   if (executor_) executor_->present_into(nullptr);
   if (options_.worker_desktop) options_.worker_desktop->leave();

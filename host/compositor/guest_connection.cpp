@@ -1,5 +1,7 @@
 #include "host/compositor/guest_connection.h"
 
+#include "host/compositor/connection_input.h"
+
 #include <malloc.h>
 #include <time.h>
 
@@ -112,6 +114,7 @@ void GuestConnection::run() {
     const uint8_t* rec = nullptr;
     size_t size = 0;
     auto st = session_->next(rec, size, 200);
+    if (input_) input_->send_queued(*session_);
     if (st == proto::HostSession::Next::Idle) continue;
     if (st == proto::HostSession::Next::Gone) {
       if (!goodbye_) XLOG_INFO("%s went away: %s", label_.c_str(), session_->error().c_str());

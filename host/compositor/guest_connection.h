@@ -24,6 +24,7 @@ struct pipe_screen;
 namespace xen3d::host {
 
 class ContextPool;
+class ConnectionInput;
 class Desktop;
 class DesktopRegistry;
 class RemoteDesktops;
@@ -131,6 +132,7 @@ class GuestConnection {
   std::unique_ptr<proto::RecordingWriter> recording_;
   Rejection reject_;  // keeps the text of desktop records' rejections
   std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system
+  std::shared_ptr<ConnectionInput> input_;   // the outputs' input for that desktop
   std::shared_ptr<Desktop> joined_desktop_;  // this GL connection presents into it
   std::string label_;
   std::unique_lock<std::mutex>* dispatch_lock_ = nullptr;  // the driver lock while a record executes

@@ -56,8 +56,15 @@ void usage(FILE* out) {
       "                        window[:DISPLAY]  a window on the host X display ($DISPLAY);\n"
       "                                          Ctrl+Alt+Left/Right switch VMs, Ctrl+Alt+Space\n"
       "                                          or F12 opens the VM picker\n"
-      "                        vnc[:PORT]        a VNC server (default port 5900)\n"
+      "                        vnc[:PORT]        a VNC server (default port 5900); keys and\n"
+      "                                          pointer go to the VM with --vnc-password-file\n"
       "                        png:DIR           DIR/<vm>.png of the selected VM, refreshed at most 1/s\n"
+      "  --vnc-password-file FILE\n"
+      "                      VNC viewers must give the password on FILE's first line; they\n"
+      "                      then type and point into the selected VM\n"
+      "  --vnc-view-only     VNC viewers only watch, even with a password\n"
+      "  --vnc-listen ADDR   the VNC output's IPv4 address (default 127.0.0.1, or\n"
+      "                      $XEN3D_VNC_LISTEN); 0.0.0.0: every interface, which needs a password\n"
       "  --control PATH      control socket for xen3dctl (default %s; 'none': off)\n"
       "  --pv-display on|off with --listen xen: be the backend of the domains' Xen PV displays\n"
       "                      (vdispl, xen-drm-front) and show them as VM desktops (default on)\n"
@@ -149,6 +156,8 @@ int main(int argc, char** argv) {
   opts.render_workers = true;  // the compositor's default (the struct's is for in-process tests)
   std::string driver = "llvmpipe", snapshot_dir, control_path = default_control_socket_path();
   std::vector<std::string> output_specs;
+  VncOptions vnc;
+  if (const char* env = std::getenv("XEN3D_VNC_LISTEN"); env && *env) vnc.listen = env;
   uint32_t max_fps = 60, pv_display_hz = 30;
   bool self_test = false, list_drivers = false, pv_display = true;
   std::string shader_cache = default_shader_cache_dir();
@@ -198,6 +207,12 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--output") {
       output_specs.emplace_back(value("an output (window, vnc[:PORT], png:DIR)"));
+    } else if (a == "--vnc-password-file") {
+      vnc.password_file = value("a file whose first line is the password");
+    } else if (a == "--vnc-view-only") {
+      vnc.view_only = true;
+    } else if (a == "--vnc-listen") {
+      vnc.listen = value("an IPv4 address");
     } else if (a == "--control") {
       control_path = value("a socket path or 'none'");
     } else if (a == "--pv-display") {
@@ -375,7 +390,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "xen3d-compositor: --output vnc:%s: not a port number\n", arg.c_str());
         return 2;
       }
-      out = make_vnc_output(desktops, static_cast<int>(port), error);
+      vnc.port = static_cast<int>(port);
+      out = make_vnc_output(desktops, vnc, error);
     } else if (kind == "png") {
       if (arg.empty()) {
         std::fprintf(stderr, "xen3d-compositor: --output png needs a directory: png:DIR\n");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "host/desktop/desktop_control.h"
+#include "host/desktop/desktop_input.h"
 #include "host/desktop/framebuffer_source.h"
 #include "host/desktop/shared_surface.h"
 #include "host/validate/guest_memory_account.h"
@@ -104,6 +105,17 @@ class Desktop {
     return evicted_;
   }
 
+  // Where the outputs' input for this desktop goes (nullptr: nowhere); set
+  // by whoever drives the guest's screen, read from the outputs' threads.
+  void set_input_sink(std::shared_ptr<InputSink> sink) {
+    std::lock_guard<std::mutex> g(mutex_);
+    input_sink_ = std::move(sink);
+  }
+  std::shared_ptr<InputSink> input_sink() const {
+    std::lock_guard<std::mutex> g(mutex_);
+    return input_sink_;
+  }
+
   VmSummary summary() const;
 
  private:
@@ -127,6 +139,7 @@ class Desktop {
   const uint32_t id_;
   const std::string name_;
   const uint64_t token_;
+  std::shared_ptr<InputSink> input_sink_;  // mutex_
 
   mutable std::mutex mutex_;  // everything below except GPU objects and image_
   std::unique_ptr<FramebufferSource> fb_;

@@ -35,6 +35,19 @@ struct VmSummary {
   uint64_t fb_updates = 0;         // 2D framebuffer update events consumed
 };
 
+// Input for the selected VM, from an output (host window, VNC): a key or
+// button by its Linux input code (linux/input-event-codes.h: KEY_*, BTN_LEFT
+// ...), the pointer's absolute place in desktop pixels, or wheel notches.
+struct InputEvent {
+  enum class Kind : uint8_t { Key, Pointer, Wheel } kind = Kind::Key;
+  uint16_t code = 0;  // Key
+  bool down = false;  // Key
+  int32_t x = 0, y = 0;  // Pointer: desktop pixels; Wheel: x horizontal (+ right), y vertical (+ up) notches
+  static InputEvent key(uint16_t code, bool down) { return {Kind::Key, code, down, 0, 0}; }
+  static InputEvent pointer(int32_t x, int32_t y) { return {Kind::Pointer, 0, false, x, y}; }
+  static InputEvent wheel(int32_t vertical, int32_t horizontal) { return {Kind::Wheel, 0, false, horizontal, vertical}; }
+};
+
 class DesktopControl {
  public:
   virtual ~DesktopControl() = default;
@@ -44,6 +57,11 @@ class DesktopControl {
   virtual std::string selected() = 0;  // "" when no VM exists
   // The VM's desktop composed now (any VM, selected or not).
   virtual bool capture(const std::string& name, DesktopImage& out, std::string& error) = 0;
+  // Hands input to the selected VM's desktop (dropped when none is selected
+  // or its guest takes no input). Keys and buttons still down when the
+  // selection moves are released in the VM left behind. `source` names the
+  // output in logs ("window", "vnc").
+  virtual void send_input(const InputEvent& event, const char* source) = 0;
 };
 
 // A place composed desktops are shown. show() is called from the composition

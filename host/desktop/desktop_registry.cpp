@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <random>
+#include <utility>
 
 #include "common/log.h"
 #include "pipe/p_context.h"
@@ -216,6 +217,7 @@ std::vector<VmSummary> DesktopRegistry::list() {
 }
 
 bool DesktopRegistry::select(const std::string& name, std::string& error) {
+  HeldInput left_behind;
   {
     std::lock_guard<std::mutex> g(mutex_);
     if (!find_locked(name)) {
@@ -225,11 +227,52 @@ bool DesktopRegistry::select(const std::string& name, std::string& error) {
     if (selected_ != name) {
       selected_ = name;
       switched_ = true;
+      left_behind = std::exchange(held_, {});
       XLOG_INFO("switched to desktop '%s'", name.c_str());
     }
   }
   wake_.notify_all();
+  left_behind.release();
   return true;
+}
+
+void DesktopRegistry::HeldInput::release() {
+  auto target = sink.lock();
+  if (!target) return;
+  for (uint16_t code : codes) target->deliver(InputEvent::key(code, false));
+  codes.clear();
+}
+
+void DesktopRegistry::send_input(const InputEvent& event, const char* source) {
+  HeldInput left_behind;
+  std::shared_ptr<InputSink> target;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto d = find_locked(selected_);
+    if (!d) return;
+    target = d->input_sink();
+    if (!target) {
+      if (no_input_logged_.insert(d->id()).second) {
+        XLOG_INFO("%s: desktop '%s' takes no input (its guest has no input channel: an Xorg module or "
+                  "PV keyboard of this version)", source, d->name().c_str());
+      }
+      return;
+    }
+    // The selection moved without select() (the selected VM left): what is
+    // held belongs to a desktop that no longer gets input.
+    if (held_.desktop != d->id()) left_behind = std::exchange(held_, {});
+    held_.desktop = d->id();
+    held_.sink = target;
+    if (event.kind == InputEvent::Kind::Key) {
+      if (event.down) {
+        held_.codes.insert(event.code);
+      } else {
+        held_.codes.erase(event.code);
+      }
+    }
+  }
+  left_behind.release();
+  target->deliver(event);
 }
 
 std::string DesktopRegistry::selected() {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,6 +80,7 @@ class DesktopRegistry final : public DesktopControl {
   bool select(const std::string& name, std::string& error) override;
   std::string selected() override;
   bool capture(const std::string& name, DesktopImage& out, std::string& error) override;
+  void send_input(const InputEvent& event, const char* source) override;
 
  private:
   std::unique_lock<std::mutex> driver_lock_unless(bool held) {
@@ -102,6 +104,16 @@ class DesktopRegistry final : public DesktopControl {
   std::vector<std::shared_ptr<Desktop>> evicted_;   // taken over by a Xen domain; GPU objects not freed yet
   uint32_t next_id_ = 1;
   std::string selected_;
+  // Keys and buttons down in the desktop that last took input: released
+  // there when the selection moves on, so no VM keeps a key held forever.
+  struct HeldInput {
+    uint32_t desktop = 0;
+    std::weak_ptr<InputSink> sink;
+    std::set<uint16_t> codes;
+    void release();  // without mutex_
+  };
+  HeldInput held_;
+  std::set<uint32_t> no_input_logged_;  // desktops whose lack of input was logged
   bool switched_ = true;  // the outputs need a whole picture
   bool stop_ = false;
   std::vector<std::unique_ptr<Output>> outputs_;

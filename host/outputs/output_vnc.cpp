@@ -7,10 +7,15 @@
 // them into the framebuffer and marks them modified, so a slow viewer never
 // holds up the composition thread.
 //
-// Listening: 127.0.0.1 (and ::1) by default, since viewers get no password;
-// XEN3D_VNC_LISTEN=ADDRESS picks another IPv4 address, 0.0.0.0 (or "any")
-// all interfaces including IPv6. Input from viewers is ignored (view only).
+// Listening: 127.0.0.1 (and ::1) by default; --vnc-listen ADDRESS picks
+// another IPv4 address, 0.0.0.0 (or "any") all interfaces including IPv6,
+// which needs a password (--vnc-password-file): VNC authentication, whose
+// DES challenge keeps the password off the wire (not the session: use a
+// tunnel across untrusted networks). With a password, viewers' keys and
+// pointer go to the selected VM (keysyms as the US keys that type them,
+// input_codes.h); without one, or with --vnc-view-only, viewers only watch.
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <rfb/rfb.h>
 
@@ -21,11 +26,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/log.h"
 #include "host/desktop/desktop_rect.h"
+#include "host/outputs/input_codes.h"
 #include "host/outputs/outputs.h"
 #include "host/outputs/staged_desktop.h"
 
@@ -70,9 +78,21 @@ void set_bgrx_format(rfbScreenInfoPtr screen) {
   }
 }
 
+// What one viewer has pressed, so its input can be told as changes and
+// released when it leaves.
+struct Viewer {
+  int buttons = 0;  // RFB button mask last sent
+  int x = -1, y = -1;
+  std::set<uint16_t> keys_down;
+};
+
 class VncOutput final : public Output {
  public:
-  VncOutput(int port, in_addr_t listen_v4, const char* listen_v6, std::string& error) : port_(port) {
+  VncOutput(DesktopControl& control, const VncOptions& options, in_addr_t listen_v4, const char* listen_v6,
+            std::string password, std::string& error)
+      : control_(control), port_(options.port), password_(std::move(password)),
+        interactive_(!password_.empty() && !options.view_only) {
+    const int port = options.port;
     framebuffer_.assign(size_t{kPlaceholderWidth} * kPlaceholderHeight * 4, 0);
     fb_width_ = kPlaceholderWidth, fb_height_ = kPlaceholderHeight;
     screen_ = rfbGetScreen(nullptr, nullptr, static_cast<int>(fb_width_), static_cast<int>(fb_height_), 8, 3, 4);
@@ -93,6 +113,13 @@ class VncOutput final : public Output {
     screen_->cursor = nullptr;     // no pointer of ours to draw into the desktop
     screen_->newClientHook = &VncOutput::client_joined;
     screen_->screenData = this;
+    if (!password_.empty()) {
+      password_list_[0] = password_.data();
+      screen_->authPasswdData = password_list_;
+      screen_->passwordCheck = rfbCheckPasswordByList;
+    }
+    screen_->kbdAddEvent = &VncOutput::key_event;
+    screen_->ptrAddEvent = &VncOutput::pointer_event;
     rfbInitServer(screen_);
     if (screen_->listenSock == RFB_INVALID_SOCKET) {
       char address[INET_ADDRSTRLEN] = "?";
@@ -130,13 +157,67 @@ class VncOutput final : public Output {
   }
 
  private:
+  static VncOutput& of(rfbClientPtr client) { return *static_cast<VncOutput*>(client->screen->screenData); }
+
+  // VNC thread, as libvncserver calls back.
   static enum rfbNewClientAction client_joined(rfbClientPtr client) {
-    XLOG_INFO("vnc: viewer %s connected", client->host ? client->host : "?");
+    VncOutput& self = of(client);
+    XLOG_INFO("vnc: viewer %s connected (%s)", client->host ? client->host : "?",
+              self.interactive_ ? "password; keys and pointer go to the selected VM" : "view only");
+    client->clientData = new Viewer;
     client->clientGoneHook = [](rfbClientPtr gone) {
       XLOG_INFO("vnc: viewer %s disconnected", gone->host ? gone->host : "?");
+      auto* viewer = static_cast<Viewer*>(gone->clientData);
+      gone->clientData = nullptr;
+      // Whatever it held stays down in the VM otherwise.
+      for (uint16_t code : viewer->keys_down) of(gone).control_.send_input(InputEvent::key(code, false), "vnc");
+      delete viewer;
     };
-    client->viewOnly = TRUE;
+    client->viewOnly = self.interactive_ ? FALSE : TRUE;
     return RFB_CLIENT_ACCEPT;
+  }
+
+  static void key_event(rfbBool down, rfbKeySym keysym, rfbClientPtr client) {
+    auto* viewer = static_cast<Viewer*>(client->clientData);
+    if (!viewer || client->viewOnly) return;
+    const uint16_t code = linux_key_from_keysym(keysym);
+    if (!code) {
+      XLOG_DEBUG("vnc: keysym 0x%x has no key on a US keyboard; not sent", static_cast<unsigned>(keysym));
+      return;
+    }
+    if (down) {
+      viewer->keys_down.insert(code);
+    } else if (!viewer->keys_down.erase(code)) {
+      return;
+    }
+    of(client).control_.send_input(InputEvent::key(code, down != 0), "vnc");
+  }
+
+  static void pointer_event(int mask, int x, int y, rfbClientPtr client) {
+    auto* viewer = static_cast<Viewer*>(client->clientData);
+    if (!viewer || client->viewOnly) return;
+    DesktopControl& control = of(client).control_;
+    if (x != viewer->x || y != viewer->y) {
+      viewer->x = x, viewer->y = y;
+      control.send_input(InputEvent::pointer(x, y), "vnc");
+    }
+    const int changed = mask ^ viewer->buttons;
+    viewer->buttons = mask;
+    for (unsigned bit = 0; bit < 8; ++bit) {
+      if (!(changed & (1 << bit))) continue;
+      const bool down = mask & (1 << bit);
+      PointerButton b = pointer_button(bit + 1);  // RFB's mask bits are X's buttons 1-8
+      if (b.code) {
+        if (down) {
+          viewer->keys_down.insert(b.code);
+        } else {
+          viewer->keys_down.erase(b.code);
+        }
+        control.send_input(InputEvent::key(b.code, down), "vnc");
+      } else if (down && (b.wheel_vertical || b.wheel_horizontal)) {
+        control.send_input(InputEvent::wheel(b.wheel_vertical, b.wheel_horizontal), "vnc");
+      }
+    }
   }
 
   void run() {
@@ -196,7 +277,11 @@ class VncOutput final : public Output {
     XLOG_DEBUG("vnc: desktop is now %ux%u", fb_width_, fb_height_);
   }
 
+  DesktopControl& control_;
   const int port_;
+  std::string password_;  // not const: libvncserver takes char*
+  char* password_list_[2] = {nullptr, nullptr};  // rfbCheckPasswordByList's list
+  const bool interactive_;
   rfbScreenInfoPtr screen_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stopping_ = false;
@@ -214,18 +299,45 @@ class VncOutput final : public Output {
 
 }  // namespace
 
-std::unique_ptr<Output> make_vnc_output(DesktopControl& control, int port, std::string& error) {
-  (void)control;  // the VNC output only follows what the compositor shows; no input to steer with
-  if (port == 0) port = 5900;
-  if (port < 0 || port > 65535) {
-    error = "VNC port " + std::to_string(port) + " is not a TCP port";
+namespace {
+
+bool is_loopback(const std::string& listen) { return listen == "127.0.0.1" || listen == "localhost"; }
+
+// The first line of `path`, refused when missing or empty; a file others may
+// read is only warned about (the operator's choice).
+bool read_password(const std::string& path, std::string& password, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read the VNC password file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::getline(in, password);
+  while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+  if (password.empty()) {
+    error = "the VNC password file " + path + " has no password on its first line";
+    return false;
+  }
+  struct stat st{};
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077)) {
+    XLOG_WARN("vnc: the password file %s is readable by other users (chmod 600 it)", path.c_str());
+  }
+  if (password.size() > 8) {
+    XLOG_WARN("vnc: VNC authentication uses only the first 8 characters of the password");
+  }
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<Output> make_vnc_output(DesktopControl& control, const VncOptions& options, std::string& error) {
+  if (options.port <= 0 || options.port > 65535) {
+    error = "VNC port " + std::to_string(options.port) + " is not a TCP port";
     return nullptr;
   }
   rfbLog = vnc_log;
   rfbErr = vnc_error;
 
-  std::string listen = "127.0.0.1";
-  if (const char* env = std::getenv("XEN3D_VNC_LISTEN"); env && *env) listen = env;
+  const std::string& listen = options.listen.empty() ? std::string("127.0.0.1") : options.listen;
   in_addr_t listen_v4;
   const char* listen_v6;
   if (listen == "0.0.0.0" || listen == "any" || listen == "*") {
@@ -233,18 +345,27 @@ std::unique_ptr<Output> make_vnc_output(DesktopControl& control, int port, std::
     listen_v6 = "::";
   } else {
     in_addr address{};
-    if (inet_pton(AF_INET, listen.c_str(), &address) != 1) {
-      error = "XEN3D_VNC_LISTEN=" + listen + " is not an IPv4 address (or 0.0.0.0 for all interfaces)";
+    if (inet_pton(AF_INET, listen == "localhost" ? "127.0.0.1" : listen.c_str(), &address) != 1) {
+      error = "VNC listen address '" + listen + "' is not an IPv4 address (or 0.0.0.0 for all interfaces)";
       return nullptr;
     }
     listen_v4 = address.s_addr;
-    listen_v6 = listen == "127.0.0.1" ? "::1" : nullptr;
+    listen_v6 = is_loopback(listen) ? "::1" : nullptr;
+  }
+  std::string password;
+  if (!options.password_file.empty() && !read_password(options.password_file, password, error)) return nullptr;
+  if (password.empty() && !is_loopback(listen)) {
+    error = "VNC on " + listen + " needs a password: --vnc-password-file FILE (its first line is the password)";
+    return nullptr;
   }
 
-  auto output = std::make_unique<VncOutput>(port, listen_v4, listen_v6, error);
+  auto output = std::make_unique<VncOutput>(control, options, listen_v4, listen_v6, password, error);
   if (!output->ok()) return nullptr;
-  XLOG_INFO("vnc: listening on %s:%d%s (view only, no password)", listen.c_str(), port,
-            listen == "127.0.0.1" ? " and [::1]; XEN3D_VNC_LISTEN=0.0.0.0 opens it to the network" : "");
+  const char* mode = password.empty() ? "no password, view only (--vnc-password-file makes it interactive)"
+                     : options.view_only ? "password, view only"
+                                         : "password; keys and pointer go to the selected VM";
+  XLOG_INFO("vnc: listening on %s:%d%s (%s)", listen.c_str(), options.port,
+            is_loopback(listen) ? " and [::1]" : "", mode);
   return output;
 }
 

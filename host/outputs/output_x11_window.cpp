@@ -11,9 +11,16 @@
 // (list/select) only without `mutex_` held, so a registry that calls show()
 // under its own lock cannot deadlock with it.
 //
+// Keys, buttons, the wheel and the pointer's place in the window go to the
+// selected VM (DesktopControl::send_input), except the hotkeys and what the
+// open picker takes. Keys travel by where they are on the keyboard (X's
+// evdev keycodes), so the guest's own layout applies; an X server without
+// evdev keycodes gets the US key of each keysym instead.
+//
 // Closing the window (WM_DELETE_WINDOW) iconifies it instead: the window lives
 // as long as the compositor (the output's destructor closes it). Losing the X
 // server stops this output only; the compositor carries on.
+#include <X11/XKBlib.h>
 #include <X11/Xatom.h>
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
@@ -32,10 +39,13 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
 
 #include "common/log.h"
 #include "host/desktop/desktop_rect.h"
+#include "host/outputs/input_codes.h"
 #include "host/outputs/outputs.h"
 #include "host/outputs/staged_desktop.h"
 
@@ -250,7 +260,8 @@ class WindowOutput final : public Output {
     attributes.background_pixel = kBlack;
     attributes.border_pixel = kBlack;
     attributes.colormap = colormap_;
-    attributes.event_mask = ExposureMask | KeyPressMask | StructureNotifyMask;
+    attributes.event_mask = ExposureMask | KeyPressMask | KeyReleaseMask | ButtonPressMask | ButtonReleaseMask |
+                            PointerMotionMask | FocusChangeMask | StructureNotifyMask;
     window_ = XCreateWindow(display_, root, 0, 0, kPlaceholderWidth, kPlaceholderHeight, 0, depth_, InputOutput,
                             visual_, CWBackPixel | CWBorderPixel | CWColormap | CWEventMask, &attributes);
     window_width_ = kPlaceholderWidth, window_height_ = kPlaceholderHeight;
@@ -283,6 +294,7 @@ class WindowOutput final : public Output {
       return false;
     }
 
+    evdev_keycodes_ = has_evdev_keycodes();
     int major, minor;
     Bool shared_pixmaps;
     shm_usable_ = XShmQueryVersion(display_, &major, &minor, &shared_pixmaps);
@@ -605,9 +617,72 @@ class WindowOutput final : public Output {
     if (picker_.open) refresh_picker();
   }
 
+  // Whether the server numbers keys as evdev does (keycode = Linux code + 8):
+  // Xorg and Xvfb on Linux do, with XKB's default rules.
+  bool has_evdev_keycodes() {
+    XkbDescPtr keyboard = XkbGetKeyboard(display_, XkbNamesMask, XkbUseCoreKbd);
+    if (!keyboard) return false;
+    bool evdev = false;
+    if (keyboard->names && keyboard->names->keycodes) {
+      if (char* name = XGetAtomName(display_, keyboard->names->keycodes)) {
+        evdev = std::strncmp(name, "evdev", 5) == 0;
+        XFree(name);
+      }
+    }
+    XkbFreeKeyboard(keyboard, 0, True);
+    XLOG_DEBUG("window: %s", evdev ? "evdev keycodes: keys go to VMs by position"
+                                   : "no evdev keycodes: keys go to VMs as the US key of their keysym");
+    return evdev;
+  }
+
+  uint16_t linux_key(XKeyEvent& key) {
+    if (evdev_keycodes_) return key.keycode >= 8 && key.keycode < 8 + 0x300 ? static_cast<uint16_t>(key.keycode - 8) : 0;
+    return linux_key_from_keysym(static_cast<uint32_t>(XLookupKeysym(&key, 0)));
+  }
+
+  void forward(const InputEvent& event) {
+    if (event.kind == InputEvent::Kind::Key) {
+      if (event.down) {
+        forwarded_down_.insert(event.code);
+      } else if (!forwarded_down_.erase(event.code)) {
+        return;  // its press went elsewhere (a hotkey, the picker, another window)
+      }
+    }
+    control_.send_input(event, "window");
+  }
+
+  // Keys held when the window loses the keyboard would stay down in the VM:
+  // their releases go to another window.
+  void release_forwarded() {
+    std::set<uint16_t> held = std::exchange(forwarded_down_, {});
+    for (uint16_t code : held) control_.send_input(InputEvent::key(code, false), "window");
+  }
+
+  void handle_key_release(XKeyEvent& key) {
+    if (uint16_t code = linux_key(key)) forward(InputEvent::key(code, false));
+  }
+
+  void handle_button(XButtonEvent& button, bool down) {
+    if (picker_.open) return;
+    forward(InputEvent::pointer(button.x, button.y));
+    PointerButton b = pointer_button(button.button);
+    if (b.code) {
+      forward(InputEvent::key(b.code, down));
+    } else if (down && (b.wheel_vertical || b.wheel_horizontal)) {
+      forward(InputEvent::wheel(b.wheel_vertical, b.wheel_horizontal));
+    }
+  }
+
   void handle_key(XKeyEvent& key) {
     KeySym symbol = XLookupKeysym(&key, 0);
     bool ctrl_alt = (key.state & (ControlMask | Mod1Mask)) == (ControlMask | Mod1Mask);
+    const bool hotkey = (ctrl_alt && (symbol == XK_space || symbol == XK_Right || symbol == XK_KP_Right ||
+                                      symbol == XK_Left || symbol == XK_KP_Left)) ||
+                        symbol == XK_F12;
+    if (!hotkey && !picker_.open) {
+      if (uint16_t code = linux_key(key)) forward(InputEvent::key(code, true));
+      return;
+    }
     if ((ctrl_alt && symbol == XK_space) || symbol == XK_F12) {
       picker_.open ? close_picker() : open_picker();
     } else if (ctrl_alt && (symbol == XK_Right || symbol == XK_KP_Right)) {
@@ -659,6 +734,23 @@ class WindowOutput final : public Output {
       case KeyPress:
         handle_key(event.xkey);
         break;
+      case KeyRelease:
+        handle_key_release(event.xkey);
+        break;
+      case ButtonPress:
+      case ButtonRelease:
+        handle_button(event.xbutton, event.type == ButtonPress);
+        break;
+      case MotionNotify: {
+        // Only the newest place matters: skip motions already queued behind it.
+        XEvent newer;
+        while (XCheckTypedWindowEvent(display_, window_, MotionNotify, &newer)) event = newer;
+        if (!picker_.open) forward(InputEvent::pointer(event.xmotion.x, event.xmotion.y));
+        break;
+      }
+      case FocusOut:
+        release_forwarded();
+        break;
       case ClientMessage:
         if (event.xclient.message_type == wm_protocols_ &&
             static_cast<Atom>(event.xclient.data.l[0]) == wm_delete_window_) {
@@ -703,6 +795,8 @@ class WindowOutput final : public Output {
   bool showing_nothing_ = true;
   std::string shown_vm_;
   Picker picker_;
+  bool evdev_keycodes_ = false;
+  std::set<uint16_t> forwarded_down_;  // keys and buttons the selected VM got a press of
 };
 
 }  // namespace

@@ -14,8 +14,17 @@ namespace xen3d::host {
 // picker overlay listing VM names. nullptr with `error` when there is no display.
 std::unique_ptr<Output> make_window_output(DesktopControl& control, const std::string& display, std::string& error);
 
-// A VNC server (libvncserver) on `port` showing the selected VM's desktop.
-std::unique_ptr<Output> make_vnc_output(DesktopControl& control, int port, std::string& error);
+// A VNC server (libvncserver) showing the selected VM's desktop. With a
+// password, viewers authenticate (VNC authentication) and their keys and
+// pointer go to the selected VM; without one it listens on localhost only
+// and viewers only watch.
+struct VncOptions {
+  int port = 5900;
+  std::string listen = "127.0.0.1";  // an IPv4 address, or 0.0.0.0 / any: every interface (IPv6 too)
+  std::string password_file;         // its first line is the password; "": none
+  bool view_only = false;            // with a password: viewers still only watch
+};
+std::unique_ptr<Output> make_vnc_output(DesktopControl& control, const VncOptions& options, std::string& error);
 
 // DIR/<vm>.png, rewritten at most once a second while the desktop changes.
 std::unique_ptr<Output> make_png_output(const std::string& dir, std::string& error);

@@ -7,39 +7,14 @@
 # Xvfb) and the VNC output show; a real VNC client's capture matches the
 # headless screenshot. No pixels are read back into the guests.
 . "$(dirname "$0")/harness.sh"
-: "${XEN3DCTL:?}" "${X_WINDOW:?}" "${XEN3D_XORG_MODULE_DIR:?}"
-command -v Xorg >/dev/null || fail "Xorg is not installed (xserver-xorg-core)"
-[ -e /usr/lib/xorg/modules/drivers/dummy_drv.so ] || fail "the dummy video driver is not installed (xserver-xorg-video-dummy)"
+: "${X_WINDOW:?}"
 
 start_xvfb
 host_display=$DISPLAY
 ctl=$work/control.sock
 vnc_port=$((15900 + $$ % 1000))
 start_compositor ${XEN3D_TEST_COMP_ARGS:-} --control "$ctl" --output window --output "vnc:$vnc_port" --output "png:$work/png" --max-fps 30
-ctl() { "$XEN3DCTL" --socket "$ctl" "$@"; }
-
-# A guest desktop: Xorg on a free display with the module, its own name.
-start_xorg() {
-  local name=$1 n conf
-  for n in $(seq 20 80); do
-    [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || break
-  done
-  conf=$work/xorg-$name.conf
-  "$(dirname "$0")/../../guest/xorg-ext/guest-xorg-conf.sh" "$XEN3D_XORG_MODULE_DIR" 640x480 >"$conf"
-  XEN3D_TRANSPORT="local:$sock" XEN3D_VM_NAME=$name \
-    Xorg ":$n" -config "$conf" -noreset -nolisten tcp -br -logfile "$work/xorg-$name.log" >"$work/xorg-$name.out" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.1; done
-  [ -e "/tmp/.X11-unix/X$n" ] || { tail -20 "$work/xorg-$name.log"; fail "Xorg for $name did not start"; }
-  eval "${name}_display=:$n"
-}
-
-wait_vm() {
-  for _ in $(seq 100); do ctl list 2>/dev/null | grep -q "^$1	" && return 0; sleep 0.1; done
-  ctl list || true
-  grep xen3d "$work/xorg-$1.log" || true
-  fail "VM '$1' did not open its desktop"
-}
+. "$(dirname "$0")/guest_xorg.sh"
 
 # Starts x-window on a guest display in the background.
 on_vm() {
