@@ -8,13 +8,14 @@
 #   DIR/vmlinuz, DIR/initrd.img   the kernel and a small initramfs-tools initrd
 #   DIR/busybox      static busybox for the domU
 #   DIR/OK           written last: the directory is complete
-# usage: build-base.sh DIR DEB_CACHE EXTRA_PACKAGES(comma-separated)
+#   DIR/kernel-version  the kernel's ABI (KVER), for make-images.sh
+# usage: build-base.sh DIR DEB_CACHE EXTRA_PACKAGES(comma-separated) KVER (kernel-version.sh)
 # Takes ~2-4 min (download + debootstrap + kernel). run.sh caches DIR.
 set -euo pipefail
 DIR=$1
 DEBS=$2
 EXTRA=$3
-KVER=6.1.0-56-amd64
+KVER=$4
 mkdir -p "$DIR" "$DEBS"
 DIR=$(cd "$DIR" && pwd)
 DEBS=$(cd "$DEBS" && pwd)
@@ -50,7 +51,7 @@ dl() { apt-get download -q -o APT::Sandbox::User=root "$1" || { apt-get update -
   cd "$DEBS"
   ls xen-hypervisor-4.17-amd64_"${XENVER//:/%3a}"_amd64.deb >/dev/null 2>&1 || dl "xen-hypervisor-4.17-amd64=$XENVER"
   ls busybox-static_*.deb >/dev/null 2>&1 || dl busybox-static
-  # The 6.1.0-56 kernel is only in bookworm-security: the host's apt fetches it.
+  # The newest kernel is often only in bookworm-security: the host's apt fetches it.
   ls linux-image-"$KVER"_*.deb >/dev/null 2>&1 || dl "linux-image-$KVER"
 )
 HV=$(ls "$DEBS"/xen-hypervisor-4.17-amd64_"${XENVER//:/%3a}"_amd64.deb)
@@ -78,6 +79,7 @@ rm -f "$R/tmp/kernel.deb"
 echo "kernel install took $(( $(date +%s) - t ))s"
 cp "$R/boot/vmlinuz-$KVER" "$DIR/vmlinuz"
 cp "$R/boot/initrd.img-$KVER" "$DIR/initrd.img"
+echo "$KVER" > "$DIR/kernel-version"
 
 # Slim the tree: the dom0 image is rebuilt on every run.
 M=$R/lib/modules/$KVER/kernel

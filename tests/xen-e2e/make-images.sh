@@ -15,7 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BASE=$(cd "$1" && pwd)
 WORK=$(cd "$2" && pwd)
 BUILD=$(cd "$3" && pwd)
-KVER=6.1.0-56-amd64
+KVER=$(cat "$BASE/kernel-version")  # written by build-base.sh
 R=$BASE/rootfs
 t0=$(date +%s)
 

@@ -17,7 +17,6 @@ REPO=$(cd "$HERE/../.." && pwd)
 BUILD=${XEN3D_BUILD_DIR:-$REPO/build}
 CACHE=${XEN3D_XEN_E2E_CACHE:-/var/cache/xen3d-xen-e2e}
 WROOT=${XEN3D_XEN_E2E_WORK:-/var/tmp/xen3d-xen-e2e}
-KVER=6.1.0-56-amd64
 T_START=$(date +%s)
 
 declare -A T   # host-side step durations
@@ -72,6 +71,8 @@ end host_tools
 
 # ---- 2. base system: Debian rootfs, kernel, Xen (cached) ----
 begin "base system (debootstrap, kernel, Xen)"
+KVER=$("$HERE/kernel-version.sh") || die "cannot tell which kernel Debian's linux-image-amd64 brings"
+echo "kernel: $KVER (Debian's linux-image-amd64 now)"
 key=$( (cat "$HERE/build-base.sh"; echo "$extra $KVER") | sha256sum | cut -c1-16)
 use_cache=1
 [ "${XEN3D_XEN_E2E_NO_CACHE:-0}" = 1 ] && use_cache=0
@@ -89,14 +90,14 @@ if [ $use_cache = 1 ]; then
     T[base_cached]=1
   else
     for old in "$CACHE"/base-*; do [ -e "$old" ] && [ "$old" != "$BASE" ] && rm -rf "$old"; done
-    "$HERE/build-base.sh" "$BASE" "$DEBS" "$extra" >"$WORK/build-base.log" 2>&1 ||
+    "$HERE/build-base.sh" "$BASE" "$DEBS" "$extra" "$KVER" >"$WORK/build-base.log" 2>&1 ||
       { tail -20 "$WORK/build-base.log"; die "building the base system failed (see $WORK/build-base.log)"; }
     T[base_cached]=0
   fi
 else
   BASE=$WORK/base
   DEBS=$WORK/debs
-  "$HERE/build-base.sh" "$BASE" "$DEBS" "$extra" >"$WORK/build-base.log" 2>&1 ||
+  "$HERE/build-base.sh" "$BASE" "$DEBS" "$extra" "$KVER" >"$WORK/build-base.log" 2>&1 ||
     { tail -20 "$WORK/build-base.log"; die "building the base system failed (see $WORK/build-base.log)"; }
   T[base_cached]=0
 fi
