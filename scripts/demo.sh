@@ -8,14 +8,15 @@
 #   XEN3D_DEMO_APP="glxgears"   the GL program to run in each VM (any command line)
 #   XEN3D_DEMO_VMS=2            how many VM desktops (1-4)
 #   XEN3D_DEMO_SECONDS=12       how long it runs; "forever" runs until Ctrl+C
-#   XEN3D_VNC_PORT=5900         the VNC output's port (localhost only)
+#   XEN3D_VNC_PORT=5900         the VNC output's port (localhost only; the password
+#                               viewers type with is in $XEN3D_OUT/vnc-password)
 #   XEN3D_OUT=demo-out          where screenshots and logs go
 #   DISPLAY                     set: the window output opens there (Ctrl+Alt+Left/Right
-#                               switch VMs, F12 the VM picker)
+#                               switch VMs, F12 the VM picker; keys and clicks go to the VM)
 set -euo pipefail
 case ${1:-} in
   "") ;;
-  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "demo: no arguments (got '$1'); it is set up by the environment variables in --help" >&2; exit 2 ;;
 esac
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,8 +49,10 @@ if [ -n "${DISPLAY:-}" ] && xdpyinfo >/dev/null 2>&1; then
   outputs+=(--output window)
   where="a window on $DISPLAY (Ctrl+Alt+Left/Right switch VMs, F12 opens the VM picker)"
 else
-  outputs+=(--output "vnc:$vnc_port")
-  where="VNC at 127.0.0.1:$vnc_port (e.g. gvncviewer 127.0.0.1::$vnc_port)"
+  # Viewers that give the password type and point into the selected VM.
+  [ -s "$out/vnc-password" ] || { (umask 077; head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/vnc-password"); }
+  outputs+=(--output "vnc:$vnc_port" --vnc-password-file "$out/vnc-password")
+  where="VNC at 127.0.0.1:$vnc_port (e.g. gvncviewer 127.0.0.1::$vnc_port; password: $(cat "$out/vnc-password"))"
 fi
 say "starting xen3d-compositor on local:$sock; desktops shown in $where"
 "$comp" --listen "local:$sock" --control "$ctl" "${outputs[@]}" 2>"$out/compositor.log" &
