@@ -23,37 +23,22 @@ void ConnectionInput::deliver(const InputEvent& event) {
   transport_->poke();
 }
 
+namespace {
+
+bool send_one(proto::HostSession& session, const InputEvent& e) {
+  switch (e.kind) {
+    case InputEvent::Kind::Key: return session.try_reply(proto::InputKey{.code = e.code, .down = e.down});
+    case InputEvent::Kind::Pointer: return session.try_reply(proto::InputPointer{.x = e.x, .y = e.y});
+    case InputEvent::Kind::Wheel: return session.try_reply(proto::InputWheel{.vertical = e.y, .horizontal = e.x});
+  }
+  return true;  // no such kind: nothing to send
+}
+
+}  // namespace
+
 void ConnectionInput::send_queued(proto::HostSession& session) {
   std::lock_guard lock(mutex_);
-  while (!queue_.empty()) {
-    const InputEvent& e = queue_.front();
-    bool sent = false;
-    switch (e.kind) {
-      case InputEvent::Kind::Key: {
-        proto::InputKey r;
-        r.code = e.code;
-        r.down = e.down;
-        sent = session.try_reply(r);
-        break;
-      }
-      case InputEvent::Kind::Pointer: {
-        proto::InputPointer r;
-        r.x = e.x;
-        r.y = e.y;
-        sent = session.try_reply(r);
-        break;
-      }
-      case InputEvent::Kind::Wheel: {
-        proto::InputWheel r;
-        r.vertical = e.y;
-        r.horizontal = e.x;
-        sent = session.try_reply(r);
-        break;
-      }
-    }
-    if (!sent) break;
-    queue_.pop_front();
-  }
+  while (!queue_.empty() && send_one(session, queue_.front())) queue_.pop_front();
   if (queue_.empty()) {
     if (dropped_) {
       XLOG_INFO("%s: its window system reads input again (%llu events were dropped)", label_.c_str(),
