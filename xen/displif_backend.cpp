@@ -4,9 +4,6 @@
 // (a map, a table update), so no device can hold up another for long.
 #include "xen/displif_backend.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,8 +11,6 @@
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <set>
-#include <thread>
 #include <vector>
 
 // xen/io/ring.h's macros call mb()/rmb()/wmb(), which each user supplies.
@@ -26,13 +21,11 @@
 
 #include "common/log.h"
 #include "xen/displif_ops.h"
+#include "xen/xenbus_backend.h"
 #include "xen/xenstore_value.h"
 
 namespace xen3d::xen {
 namespace {
-
-// XenBus states (xen/io/xenbus.h).
-enum XenbusState : int { Initialising = 1, InitWait = 2, Initialised = 3, Connected = 4, Closing = 5, Closed = 6 };
 
 // Limits on what one guest can make dom0 map. A 4096x2160 desktop is 8640
 // pages; these leave room for double buffering on two connectors.
@@ -85,286 +78,64 @@ struct Connector {
   uint32_t view_x = 0, view_y = 0, view_w = 0, view_h = 0;
 };
 
-struct Device {
-  DomId domid = 0;
-  uint32_t devid = 0;
-  std::string be, fe;  // xenstore directories
-  int state = Initialising;  // ours
+struct Device : XenbusDevice {
   std::vector<Connector> connectors;
   std::map<uint64_t, DisplayBuffer> buffers;
   std::map<uint64_t, Framebuffer> framebuffers;
   uint32_t mapped_pages = 0;
   int errors_logged = 0;
-  std::string label() const { return "pv display dom" + std::to_string(domid) + "/" + std::to_string(devid); }
 };
 
-class Backend final : public DisplifBackend {
+class Backend final : public DisplifBackend, public XenbusBackend {
  public:
-  Backend(PvDisplayFactory factory, int refresh_hz) : factory_(std::move(factory)), refresh_hz_(refresh_hz) {}
+  Backend(PvDisplayFactory factory, int refresh_hz)
+      : XenbusBackend("vdispl", "pv display"), factory_(std::move(factory)), refresh_hz_(refresh_hz) {}
+  ~Backend() override { stop(); }
 
-  bool open(std::string& error) {
-    x_ = open_xen(error);
-    if (!x_) return false;
-    xs_ = x_->open_store(error);
-    if (!xs_) return false;
-    evtchn_ = x_->open_event_channels(error);
-    if (!evtchn_) return false;
-    std::unique_ptr<GrantMapper> m = x_->open_mapper(error);
-    if (!m) return false;
-    mapper_ = std::move(m);
-    if (!xs_->watch(root_, "vdispl") || !xs_->watch("@releaseDomain", "release")) {
-      error = "cannot watch " + root_ + " (" + errno_str(errno) + "): the compositor must run in dom0";
-      return false;
-    }
-    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stop_fd_ < 0) {
-      error = "eventfd: " + errno_str(errno);
-      return false;
-    }
-    thread_ = std::thread([this] { run(); });
-    return true;
-  }
-
-  ~Backend() override {
-    if (thread_.joinable()) {
-      uint64_t one = 1;
-      (void)!::write(stop_fd_, &one, sizeof one);
-      thread_.join();
-    }
-    for (auto& [key, d] : devices_) disconnect(*d, Closed);
-    if (stop_fd_ >= 0) ::close(stop_fd_);
-  }
+  bool open(std::string& error) { return serve(error); }
 
  private:
-  using Key = std::pair<DomId, uint32_t>;
+  std::unique_ptr<XenbusDevice> make_device() override { return std::make_unique<Device>(); }
+  void found(XenbusDevice& d) override { store().write(d.be + "/versions", "1"); }
+  bool connect(XenbusDevice& d, std::string& why) override { return connect(static_cast<Device&>(d), why); }
+  void disconnect(XenbusDevice& d) override { disconnect(static_cast<Device&>(d)); }
 
-  void run() {
-    const auto period = std::chrono::milliseconds(1000 / std::max(1, refresh_hz_));
-    auto next_refresh = std::chrono::steady_clock::now() + period;
-    scan_backends();
-    for (;;) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= next_refresh) {
-        for (auto& [key, d] : devices_)
-          for (auto& c : d->connectors)
-            if (c.display) c.display->refresh();
-        next_refresh = now + period;
-      }
-      const int wait_ms = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - std::chrono::steady_clock::now()).count());
-      pollfd fds[3] = {{xs_->fileno(), POLLIN, 0}, {evtchn_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-      ::poll(fds, 3, std::max(0, wait_ms));
-      if (fds[2].revents) return;
-      if (fds[1].revents & POLLIN) drain_events();  // before xenstore: a device going away is still drained
-      drain_watches();
-    }
+  std::chrono::milliseconds tick_period() const override {
+    return std::chrono::milliseconds(1000 / std::max(1, refresh_hz_));
+  }
+  void tick() override {
+    for (auto& [key, d] : devices())
+      for (auto& c : static_cast<Device&>(*d).connectors)
+        if (c.display) c.display->refresh();
   }
 
-  void drain_watches() {
-    std::string path, token;
-    bool rescan = false, released = false;
-    std::set<Key> touched;
-    while (xs_->read_watch(path, token)) {
-      if (token == "vdispl") {
-        rescan = true;
-      } else if (token == "release") {
-        released = true;
-      } else if (token.rfind("fe:", 0) == 0) {
-        unsigned dom = 0, dev = 0;
-        if (std::sscanf(token.c_str(), "fe:%u:%u", &dom, &dev) == 2) touched.insert({DomId(dom), dev});
-      }
-    }
-    if (released) forget_dead_domains();
-    if (rescan) scan_backends();
-    for (const Key& k : touched) {
-      auto it = devices_.find(k);
-      if (it != devices_.end()) frontend_changed(*it->second);
-    }
-  }
-
-  void drain_events() {
-    for (;;) {
-      // xenevtchn_pending() blocks when nothing is pending: poll first.
-      pollfd p{evtchn_->fd(), POLLIN, 0};
-      if (::poll(&p, 1, 0) <= 0) return;
-      const int port = evtchn_->pending();
-      if (port < 0) return;
-      evtchn_->unmask(static_cast<Port>(port));
-      // Events are hints: look at the ring of whichever connector owns the port.
-      for (auto& [key, d] : devices_) {
-        if (d->state != Connected) continue;
-        for (size_t i = 0; i < d->connectors.size(); ++i) {
-          if (d->connectors[i].req_bound && d->connectors[i].req_port == static_cast<Port>(port)) {
-            serve_ring(*d, i);
-            break;
-          }
+  // Events are hints: look at the ring of whichever connector owns the port.
+  void event(Port port) override {
+    for (auto& [key, dev] : devices()) {
+      auto& d = static_cast<Device&>(*dev);
+      if (d.state != Connected) continue;
+      for (size_t i = 0; i < d.connectors.size(); ++i) {
+        if (d.connectors[i].req_bound && d.connectors[i].req_port == port) {
+          serve_ring(d, i);
+          return;
         }
       }
     }
-  }
-
-  // ---------------------------------------------------------- XenBus --
-
-  void scan_backends() {
-    std::set<Key> present;
-    std::vector<std::string> doms;
-    if (xs_->directory(root_, doms)) {
-      for (const auto& ds : doms) {
-        uint32_t dom = 0;
-        if (!parse_xs_u32(ds, dom) || dom == 0 || dom > 0x7FEF) continue;
-        std::vector<std::string> devs;
-        if (!xs_->directory(root_ + "/" + ds, devs)) continue;
-        for (const auto& vs : devs) {
-          uint32_t dev = 0;
-          if (parse_xs_u32(vs, dev)) present.insert({DomId(dom), dev});
-        }
-      }
-    }
-    for (auto it = devices_.begin(); it != devices_.end();) {
-      if (present.count(it->first)) {
-        ++it;
-        continue;
-      }
-      XLOG_INFO("%s: the toolstack removed the device", it->second->label().c_str());
-      remove(*it->second);
-      it = devices_.erase(it);
-    }
-    for (const Key& k : present) {
-      if (auto it = devices_.find(k); it != devices_.end()) {
-        toolstack_changed(*it->second);
-        continue;
-      }
-      auto d = std::make_unique<Device>();
-      d->domid = k.first;
-      d->devid = k.second;
-      d->be = root_ + "/" + std::to_string(k.first) + "/" + std::to_string(k.second);
-      d->fe = "/local/domain/" + std::to_string(k.first) + "/device/vdispl/" + std::to_string(k.second);
-      std::string fe_path, state;
-      // The toolstack writes `state` last: until then the device is half made
-      // (and our InitWait could be overwritten by its Initialising).
-      if (!xs_->read(d->be + "/state", state) || !xs_->read(d->be + "/frontend", fe_path)) continue;
-      // The backend directory is the toolstack's (dom0's), but the frontend
-      // path in it must be the one this device has, or we would read some
-      // other domain's nodes.
-      if (fe_path != d->fe) {
-        XLOG_WARN("%s: backend node 'frontend' is '%s', expected '%s': device ignored", d->label().c_str(),
-                  fe_path.c_str(), d->fe.c_str());
-        d->state = Closed;
-        devices_[k] = std::move(d);  // remembered, never served
-        continue;
-      }
-      xs_->write(d->be + "/versions", "1");
-      set_state(*d, InitWait);
-      const std::string token = "fe:" + std::to_string(k.first) + ":" + std::to_string(k.second);
-      xs_->watch(d->fe + "/state", token);  // fires once now
-      XLOG_INFO("%s: new device, waiting for the guest's xen-drm-front", d->label().c_str());
-      devices_[k] = std::move(d);
-    }
-  }
-
-  // libxl detaches a device by writing online=0 and state=Closing in the
-  // backend directory, then waits for our Closed.
-  void toolstack_changed(Device& d) {
-    std::string online, state;
-    if (!xs_->read(d.be + "/online", online) || online != "0") return;
-    if (d.state != Closed) {
-      XLOG_INFO("%s: the toolstack is detaching the device", d.label().c_str());
-      disconnect(d, Closed);
-    } else if (xs_->read(d.be + "/state", state) && state != std::to_string(Closed)) {
-      set_state(d, Closed);  // its Closing landed on our Closed (the guest left first)
-    }
-  }
-
-  void forget_dead_domains() {
-    std::vector<DomainInfo> list;
-    std::string error;
-    if (!x_->list_domains(list, error)) return;
-    std::set<DomId> live;
-    for (const auto& d : list)
-      if (!d.dying) live.insert(d.domid);
-    for (auto it = devices_.begin(); it != devices_.end();) {
-      if (live.count(it->first.first)) {
-        ++it;
-        continue;
-      }
-      XLOG_INFO("%s: the domain was destroyed", it->second->label().c_str());
-      remove(*it->second);
-      it = devices_.erase(it);
-    }
-  }
-
-  void remove(Device& d) {
-    disconnect(d, Closed);
-    xs_->unwatch(d.fe + "/state", "fe:" + std::to_string(d.domid) + ":" + std::to_string(d.devid));
-  }
-
-  // Written only while the toolstack's node exists: writing it after the
-  // toolstack removed the device would bring the directory back.
-  void set_state(Device& d, int s) {
-    d.state = s;
-    std::string current;
-    if (xs_->read(d.be + "/state", current)) xs_->write(d.be + "/state", std::to_string(s));
-  }
-
-  // The XenBus dance, as Linux's xen-drm-front does it: it acts on our
-  // InitWait only from Initialising, and after a backend Closed it tears its
-  // DRM device down and comes back as Initialising.
-  void frontend_changed(Device& d) {
-    std::string v;
-    uint32_t fs = 0;
-    if (!xs_->read(d.fe + "/state", v) || !parse_xs_u32(v, fs)) fs = Closed;  // gone or garbage: closed
-    if (fs == Initialising) {
-      if (d.state == Connected) XLOG_INFO("%s: the guest reset the device", d.label().c_str());
-      if (d.state != InitWait) {
-        disconnect(d, Closed);
-        set_state(d, InitWait);
-      }
-      return;
-    }
-    if ((fs == Initialised || fs == Connected) && d.state == InitWait) {
-      std::string why;
-      if (connect(d, why)) {
-        set_state(d, Connected);
-        const auto& c0 = d.connectors[0].config;
-        XLOG_INFO("%s: connected, %zu connector(s), %ux%u", d.label().c_str(), d.connectors.size(), c0.width,
-                  c0.height);
-      } else {
-        XLOG_WARN("%s: cannot connect: %s", d.label().c_str(), why.c_str());
-        xs_->write(d.be + "/error", why);
-        cut_off(d);
-      }
-      return;
-    }
-    if ((fs == Closing || fs == Closed) && d.state != Closed) {
-      if (d.state == Connected) XLOG_INFO("%s: the guest closed the device", d.label().c_str());
-      disconnect(d, Closed);
-    }
-  }
-
-  // Closing, then Closed: the frontend drops what it has and may start over.
-  void cut_off(Device& d) {
-    disconnect(d, Closing);
-    set_state(d, Closed);
-  }
-
-  bool read_u32(const std::string& path, uint32_t& v) {
-    std::string s;
-    return xs_->read(path, s) && parse_xs_u32(s, v);
   }
 
   bool connect(Device& d, std::string& why) {
     std::string be_alloc;
-    if (xs_->read(d.fe + "/be-alloc", be_alloc) && be_alloc == "1") {
+    if (store().read(d.fe + "/be-alloc", be_alloc) && be_alloc == "1") {
       why = "be-alloc=1 is not supported: the guest must allocate its buffers (vdispl be-alloc=0)";
       return false;
     }
     std::string vm;
-    xs_->read("/local/domain/" + std::to_string(d.domid) + "/name", vm);
+    store().read("/local/domain/" + std::to_string(d.domid) + "/name", vm);
     if (vm.empty()) vm = "dom" + std::to_string(d.domid);
     for (uint32_t i = 0;; ++i) {
       const std::string dir = d.fe + "/" + std::to_string(i);
       std::string res;
-      if (!xs_->read(dir + "/resolution", res)) break;
+      if (!store().read(dir + "/resolution", res)) break;
       if (i == kMaxConnectors) {
         why = "more than " + std::to_string(kMaxConnectors) + " connectors";
         return false;
@@ -384,17 +155,17 @@ class Backend final : public DisplifBackend {
         why = "connector " + std::to_string(i) + ": missing or malformed ring refs / event channels";
         return false;
       }
-      c.req_page = mapper_->map_domain_grant_refs(1, d.domid, &req_ref, true);
-      c.evt_page = c.req_page ? mapper_->map_domain_grant_refs(1, d.domid, &evt_ref, true) : nullptr;
+      c.req_page = mapper()->map_domain_grant_refs(1, d.domid, &req_ref, true);
+      c.evt_page = c.req_page ? mapper()->map_domain_grant_refs(1, d.domid, &evt_ref, true) : nullptr;
       if (!c.evt_page) {
         why = "connector " + std::to_string(i) + ": cannot map its ring pages: " + errno_str(errno);
         return false;
       }
-      int p = evtchn_->bind_interdomain(d.domid, req_evt);
+      int p = event_channels().bind_interdomain(d.domid, req_evt);
       if (p >= 0) {
         c.req_port = static_cast<Port>(p);
         c.req_bound = true;
-        p = evtchn_->bind_interdomain(d.domid, evt_evt);
+        p = event_channels().bind_interdomain(d.domid, evt_evt);
         if (p >= 0) {
           c.evt_port = static_cast<Port>(p);
           c.evt_bound = true;
@@ -415,23 +186,24 @@ class Backend final : public DisplifBackend {
       c.display = factory_(c.config, why);
       if (!c.display) return false;
     }
+    const auto& c0 = d.connectors[0].config;
+    XLOG_INFO("%s: connected, %zu connector(s), %ux%u", d.label.c_str(), d.connectors.size(), c0.width, c0.height);
     return true;
   }
 
   // Everything the device holds goes; the backend state becomes `state`.
-  void disconnect(Device& d, int state) {
+  void disconnect(Device& d) {
     for (auto& c : d.connectors) {
       c.display.reset();  // the desktop goes, and with it the buffer on screen
-      if (c.req_page) mapper_->unmap(c.req_page, 1);
-      if (c.evt_page) mapper_->unmap(c.evt_page, 1);
-      if (c.req_bound) evtchn_->unbind(c.req_port);
-      if (c.evt_bound) evtchn_->unbind(c.evt_port);
+      if (c.req_page) mapper()->unmap(c.req_page, 1);
+      if (c.evt_page) mapper()->unmap(c.evt_page, 1);
+      if (c.req_bound) event_channels().unbind(c.req_port);
+      if (c.evt_bound) event_channels().unbind(c.evt_port);
     }
     d.connectors.clear();
     d.framebuffers.clear();
     d.buffers.clear();  // unmapped here (nothing else holds them now)
     d.mapped_pages = 0;
-    set_state(d, state);
   }
 
   // ---------------------------------------------------------- requests --
@@ -444,7 +216,7 @@ class Backend final : public DisplifBackend {
       xen_rmb();
       if (rp - r.req_cons > RING_SIZE(&r)) {
         XLOG_WARN("%s: the guest broke its request ring (req_prod %u, consumed %u): device cut off",
-                  d.label().c_str(), rp, r.req_cons);
+                  d.label.c_str(), rp, r.req_cons);
         cut_off(d);
         return;
       }
@@ -458,7 +230,7 @@ class Backend final : public DisplifBackend {
         std::string why;
         rsp.status = handle(d, c, req, why);
         if (rsp.status != 0 && d.errors_logged < kMaxLoggedErrors) {
-          XLOG_WARN("%s: %s refused (%d): %s%s", d.label().c_str(), op_name(req.operation), rsp.status, why.c_str(),
+          XLOG_WARN("%s: %s refused (%d): %s%s", d.label.c_str(), op_name(req.operation), rsp.status, why.c_str(),
                     ++d.errors_logged == kMaxLoggedErrors ? " (further refusals not logged)" : "");
         }
         std::memcpy(RING_GET_RESPONSE(&r, r.rsp_prod_pvt), &rsp, sizeof rsp);
@@ -467,7 +239,7 @@ class Backend final : public DisplifBackend {
       }
       int notify = 0;
       RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&r, notify);
-      if (notify) evtchn_->notify(c.req_port);
+      if (notify) event_channels().notify(c.req_port);
       int more = 0;
       RING_FINAL_CHECK_FOR_REQUESTS(&r, more);
       if (!more) return;
@@ -484,7 +256,7 @@ class Backend final : public DisplifBackend {
     std::memcpy(&XENDISPL_IN_RING_REF(page, c.evt_prod), &e, sizeof e);
     xen_wmb();
     page->in_prod = ++c.evt_prod;
-    evtchn_->notify(c.evt_port);
+    event_channels().notify(c.evt_port);
   }
 
   int32_t handle(Device& d, Connector& c, const xendispl_req& req, std::string& why) {
@@ -561,7 +333,7 @@ class Backend final : public DisplifBackend {
     GrantRef dir_ref = r.gref_directory;
     while (refs.size() < pages) {
       if (!dir_ref) return refuse(why, "the page directory ends early", -EINVAL);
-      void* dir = mapper_->map_domain_grant_refs(1, d.domid, &dir_ref, false);
+      void* dir = mapper()->map_domain_grant_refs(1, d.domid, &dir_ref, false);
       if (!dir) return refuse(why, "cannot map directory page ref " + std::to_string(dir_ref) + ": " + errno_str(errno), -EINVAL);
       const auto* pd = static_cast<const xendispl_page_directory*>(dir);
       const size_t take = std::min<size_t>(kRefsPerDirectoryPage, pages - refs.size());
@@ -571,13 +343,13 @@ class Backend final : public DisplifBackend {
       refs.resize(at + take);
       std::memcpy(refs.data() + at, reinterpret_cast<const uint8_t*>(dir) + offsetof(xendispl_page_directory, gref),
                   take * sizeof(GrantRef));
-      mapper_->unmap(dir, 1);
+      mapper()->unmap(dir, 1);
       dir_ref = next;
     }
-    void* data = mapper_->map_domain_grant_refs(pages, d.domid, refs.data(), false);
+    void* data = mapper()->map_domain_grant_refs(pages, d.domid, refs.data(), false);
     if (!data) return refuse(why, "cannot map the buffer's " + std::to_string(pages) + " pages: " + errno_str(errno), -EINVAL);
     DisplayBuffer b;
-    b.pixels = std::make_shared<GuestPixels>(mapper_, data, pages);
+    b.pixels = std::make_shared<GuestPixels>(mapper(), data, pages);
     b.width = r.width;
     b.height = r.height;
     b.bpp = r.bpp;
@@ -639,14 +411,6 @@ class Backend final : public DisplifBackend {
 
   PvDisplayFactory factory_;
   const int refresh_hz_;
-  const std::string root_ = "/local/domain/0/backend/vdispl";
-  std::unique_ptr<XenPlatform> x_;
-  std::unique_ptr<XenStore> xs_;
-  std::unique_ptr<EventChannels> evtchn_;
-  std::shared_ptr<GrantMapper> mapper_;
-  std::map<Key, std::unique_ptr<Device>> devices_;
-  int stop_fd_ = -1;
-  std::thread thread_;
 };
 
 }  // namespace
