@@ -17,6 +17,7 @@
 #include "host/validate/caps_snapshot.h"
 #include "common/log.h"
 #include "host/desktop/pv_display_desktop.h"
+#include "host/desktop/pv_keyboard_input.h"
 #include "host/compositor/xen_guest_setup.h"
 #include "host/gpu/self_test.h"
 #include "proto/commands.gen.h"
@@ -67,7 +68,8 @@ void usage(FILE* out) {
       "                      $XEN3D_VNC_LISTEN); 0.0.0.0: every interface, which needs a password\n"
       "  --control PATH      control socket for xen3dctl (default %s; 'none': off)\n"
       "  --pv-display on|off with --listen xen: be the backend of the domains' Xen PV displays\n"
-      "                      (vdispl, xen-drm-front) and show them as VM desktops (default on)\n"
+      "                      (vdispl, xen-drm-front), shown as VM desktops, and PV keyboards\n"
+      "                      (vkbd, xen-kbdfront), which get their input (default on)\n"
       "  --pv-display-hz N   how often a PV display's buffer is checked for changes (default 30)\n"
       "  --max-fps N         compose the selected desktop at most N times a second (default 60)\n"
       "  --max-guest-mem-mib N\n"
@@ -433,6 +435,16 @@ int main(int argc, char** argv) {
       XLOG_WARN("no PV display backend: %s", error.c_str());
     }
   }
+  // Their keyboards and pointers: the outputs' input for those desktops.
+  std::unique_ptr<xen::VkbdBackend> pv_keyboards;
+  if (pv_display && std::any_of(opts.listen.begin(), opts.listen.end(), [](const std::string& l) { return l.rfind("xen", 0) == 0; })) {
+    pv_keyboards = xen::VkbdBackend::start(pv_keyboard_attach(desktops), error);
+    if (pv_keyboards) {
+      XLOG_INFO("PV keyboard backend: serving vkbd devices (xen-kbdfront) with the desktops' input");
+    } else {
+      XLOG_WARN("no PV keyboard backend: %s", error.c_str());
+    }
+  }
   Compositor compositor(*gpu, opts);
   if (!compositor.start(error)) {
     XLOG_ERROR("%s", error.c_str());
@@ -447,6 +459,7 @@ int main(int argc, char** argv) {
   XLOG_INFO("ready");
   compositor.run();
   g_compositor = nullptr;
+  pv_keyboards.reset();
   pv_displays.reset();
   control.stop();
   desktops.stop();

@@ -21,6 +21,11 @@ std::string xen_guest_setup_text() {
 # before the domain: xl waits for the backend). It becomes the VM desktop named
 # after the domain; xl starts no QEMU for it.
 #   vdispl = [ "backend=Domain-0,be-alloc=0,connectors=c0:1024x768" ]
+# Its keyboard and pointer: a PV keyboard whose backend is this compositor too
+# (backend-type=linux: no QEMU). Keys and the pointer from the host window and
+# VNC reach the guest's xen-kbdfront when its desktop is selected; give the
+# connector's size so the pointer lands on the right pixel.
+#   vkb = [ "backend=Domain-0,backend-type=linux,feature-abs-pointer=1,width=1024,height=768" ]
 #
 # --- inside the domU (as root, e.g. from /etc/rc.local) ---
 #   modprobe xen-evtchn xen-gntalloc
@@ -35,6 +40,9 @@ std::string xen_guest_setup_text() {
 #   # the PV display: xen-drm-front (Debian's kernel has it as a module) gives
 #   # /dev/dri/card0; run Xorg with Driver "modesetting" on it (AccelMethod none)
 #   modprobe drm_xen_front
+#   # the PV keyboard: xen-kbdfront gives two /dev/input/event* devices
+#   # (keyboard, absolute pointer), which Xorg's libinput or evdev driver reads
+#   modprobe xen_kbdfront
 #
 # --- environment of GL programs in the domU ---
 export XEN3D_TRANSPORT=xen

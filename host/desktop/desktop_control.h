@@ -43,9 +43,12 @@ struct InputEvent {
   uint16_t code = 0;  // Key
   bool down = false;  // Key
   int32_t x = 0, y = 0;  // Pointer: desktop pixels; Wheel: x horizontal (+ right), y vertical (+ up) notches
-  static InputEvent key(uint16_t code, bool down) { return {Kind::Key, code, down, 0, 0}; }
-  static InputEvent pointer(int32_t x, int32_t y) { return {Kind::Pointer, 0, false, x, y}; }
-  static InputEvent wheel(int32_t vertical, int32_t horizontal) { return {Kind::Wheel, 0, false, horizontal, vertical}; }
+  uint32_t width = 0, height = 0;  // Pointer: the desktop's size (set by DesktopControl::send_input)
+  static InputEvent key(uint16_t code, bool down) { return {Kind::Key, code, down, 0, 0, 0, 0}; }
+  static InputEvent pointer(int32_t x, int32_t y) { return {Kind::Pointer, 0, false, x, y, 0, 0}; }
+  static InputEvent wheel(int32_t vertical, int32_t horizontal) {
+    return {Kind::Wheel, 0, false, horizontal, vertical, 0, 0};
+  }
 };
 
 class DesktopControl {

@@ -246,11 +246,16 @@ void DesktopRegistry::HeldInput::release() {
 void DesktopRegistry::send_input(const InputEvent& event, const char* source) {
   HeldInput left_behind;
   std::shared_ptr<InputSink> target;
+  std::shared_ptr<Desktop> sized;  // whose size a pointer position is in
   {
     std::lock_guard<std::mutex> g(mutex_);
     auto d = find_locked(selected_);
     if (!d) return;
     target = d->input_sink();
+    if (!target) {
+      auto vm = vm_inputs_.find(d->name());
+      if (vm != vm_inputs_.end()) target = vm->second;
+    }
     if (!target) {
       if (no_input_logged_.insert(d->id()).second) {
         XLOG_INFO("%s: desktop '%s' takes no input (its guest has no input channel: an Xorg module or "
@@ -263,6 +268,7 @@ void DesktopRegistry::send_input(const InputEvent& event, const char* source) {
     if (held_.desktop != d->id()) left_behind = std::exchange(held_, {});
     held_.desktop = d->id();
     held_.sink = target;
+    sized = d;
     if (event.kind == InputEvent::Kind::Key) {
       if (event.down) {
         held_.codes.insert(event.code);
@@ -272,7 +278,26 @@ void DesktopRegistry::send_input(const InputEvent& event, const char* source) {
     }
   }
   left_behind.release();
+  if (event.kind == InputEvent::Kind::Pointer) {
+    const VmSummary size = sized->summary();
+    InputEvent sized_event = event;
+    sized_event.width = size.width;
+    sized_event.height = size.height;
+    target->deliver(sized_event);
+    return;
+  }
   target->deliver(event);
+}
+
+void DesktopRegistry::set_vm_input(const std::string& name, std::shared_ptr<InputSink> sink) {
+  std::lock_guard<std::mutex> g(mutex_);
+  vm_inputs_[name] = std::move(sink);
+}
+
+void DesktopRegistry::clear_vm_input(const std::string& name, const std::shared_ptr<InputSink>& sink) {
+  std::lock_guard<std::mutex> g(mutex_);
+  auto it = vm_inputs_.find(name);
+  if (it != vm_inputs_.end() && it->second == sink) vm_inputs_.erase(it);
 }
 
 std::string DesktopRegistry::selected() {

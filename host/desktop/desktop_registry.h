@@ -72,6 +72,11 @@ class DesktopRegistry final : public DesktopControl {
   // Shares `window`'s surface with a render worker (Desktop::share_surface), with the GPU lock.
   int share_surface(Desktop& desktop, uint32_t window, uint32_t connection, uint32_t width, uint32_t height,
                     uint64_t& size, std::string& error);
+  // Input for the VM `name` where its desktop has no sink of its own (a Xen
+  // domain's PV keyboard, for its PV display's desktop): set, or cleared
+  // when `sink` is still the one set.
+  void set_vm_input(const std::string& name, std::shared_ptr<InputSink> sink);
+  void clear_vm_input(const std::string& name, const std::shared_ptr<InputSink>& sink);
   // Something in `desktop` changed: wake the composition thread.
   void damaged(const Desktop& desktop);
 
@@ -114,6 +119,7 @@ class DesktopRegistry final : public DesktopControl {
   };
   HeldInput held_;
   std::set<uint32_t> no_input_logged_;  // desktops whose lack of input was logged
+  std::map<std::string, std::shared_ptr<InputSink>> vm_inputs_;  // set_vm_input
   bool switched_ = true;  // the outputs need a whole picture
   bool stop_ = false;
   std::vector<std::unique_ptr<Output>> outputs_;
