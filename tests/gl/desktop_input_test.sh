@@ -96,7 +96,7 @@ sleep 0.3
 [ "$(clicks_and_keys alpha)" = "$alpha_after" ] || fail "alpha, not selected, got VNC input"
 
 sent=$(sed -n 's/^sent key:b t=//p' "$work/vnc.log")
-got=$(sed -n 's/^key press .* sym=b t=//p' "$work/beta-input.log" | head -1)
+got=$(sed -n 's/^key press .* sym=b t=\([0-9]*\).*/\1/p' "$work/beta-input.log" | head -1)
 [ -n "$sent" ] && [ -n "$got" ] || fail "no timestamps for the latency"
 latency_us=$(( (got - sent) / 1000 ))
 say "VNC key to the guest's X client: ${latency_us} us"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Builds the part of the Xen test stack that does not depend on our build:
 #   DIR/rootfs/      Debian bookworm (minbase) for dom0: xen-utils-4.17, the dom0/domU
-#                    kernel, Xvfb, Xorg (modesetting, for the domU's PV display), glxgears,
-#                    xkbcomp and the libraries our binaries use
+#                    kernel, Xvfb, Xorg (modesetting and evdev, for the domU's PV display
+#                    and PV keyboard), glxgears, xkbcomp, xdotool and the libraries our
+#                    binaries use
 #                    (the domU initramfs is cut out of this tree later)
 #   DIR/xen          Xen 4.17 hypervisor, uncompressed (QEMU's multiboot loader needs that)
 #   DIR/vmlinuz, DIR/initrd.img   the kernel and a small initramfs-tools initrd
@@ -37,7 +38,7 @@ MIRROR=$(mirror main)
 echo "mirror: $MIRROR"
 
 t=$(date +%s)
-PKGS=xen-utils-4.17,kmod,busybox,initramfs-tools,linux-base,procps,xvfb,xserver-xorg-core,mesa-utils,x11-xkb-utils,xkb-data
+PKGS=xen-utils-4.17,kmod,busybox,initramfs-tools,linux-base,procps,xvfb,xserver-xorg-core,xserver-xorg-input-evdev,mesa-utils,x11-xkb-utils,xkb-data,xdotool
 [ -n "$EXTRA" ] && PKGS=$PKGS,$EXTRA
 debootstrap --variant=minbase --cache-dir="$DEBS" --include="$PKGS" bookworm "$R" "$MIRROR"
 echo "debootstrap took $(( $(date +%s) - t ))s"

@@ -37,8 +37,11 @@ start-compositor)
   # Xen listener for the domU, plus a local socket so xen3d-info --stats can
   # count the compositor's guests and objects from dom0. Under QEMU's TCG
   # llvmpipe compiles glxgears' first shaders for over 10 s: the GPU-time
-  # watchdog's default budget would end them.
-  "$BIN/xen3d-compositor" --listen xen --listen "local:$SOCK" --control "$CTL" \
+  # watchdog's default budget would end them. dom0's own display (Xvfb) gets
+  # the window output, which xdotool types into (the `input` step).
+  Xvfb :0 -noreset -nolisten tcp -screen 0 1024x768x24 >"$LOGS/xvfb-dom0.log" 2>&1 &
+  for _ in $(seq 100); do [ -e /tmp/.X11-unix/X0 ] && break; sleep 0.1; done
+  DISPLAY=:0 "$BIN/xen3d-compositor" --listen xen --listen "local:$SOCK" --control "$CTL" --output window \
     --snapshot "$SNAP" --snapshot-frames 1 --gpu-budget-ms 300000 -v >"$CLOG" 2>&1 &
   echo $! >/run/xen3d-compositor.pid
   for _ in $(seq 1200); do
@@ -144,10 +147,51 @@ wait-desktop)
   ;;
 
 # Evidence while the domU is alive: its xenstore directory, its console.
+input)
+  # A click and a key made into the compositor's window on dom0's display
+  # (xdotool, real X input) reach the X client in the domU through its PV
+  # keyboard, at the pixel clicked (x-input-probe's window is 200x150+420+300).
+  end=$(( $(date +%s) + $2 ))
+  export DISPLAY=:0
+  "$BIN/xen3dctl" --socket "$CTL" switch "$DOMU" >/dev/null || { bad input "xen3dctl switch $DOMU failed"; exit 1; }
+  until grep -aq '^\[x-input-probe\] ready' "$CONLOG" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$end" ] || { grep -aE 'PV_KEYBOARD|XORG|\[x-input-probe\]' "$CONLOG" | tail; bad input "x-input-probe did not start in the domU"; exit 1; }
+    sleep 1
+  done
+  grep -i 'pv keyboard' "$CLOG" | head -5
+  win=$(xdotool search --classname xen3d-compositor | head -1)
+  [ -n "$win" ] || { bad input "no compositor window on dom0's display"; exit 1; }
+  xdotool windowfocus --sync "$win"
+  # wait_console PATTERN: prints the seconds until the domU console shows it (0.1 s polls).
+  wait_console() {
+    local t0
+    t0=$(date +%s.%N)
+    while ! grep -aEq "$1" "$CONLOG"; do
+      [ "$(date +%s)" -lt "$end" ] || return 1
+      sleep 0.1
+    done
+    since "$t0"
+  }
+  xdotool mousemove --window "$win" 500 360 click 1
+  click_s=$(wait_console '^\[x-input-probe\] button press 1 x=500 y=360 ') || {
+    grep -a '^\[x-input-probe\]' "$CONLOG" | tail; grep -i 'keyboard\|input' "$CLOG" | tail -5
+    bad input "the click at (500,360) did not reach the domU's X client"; exit 1; }
+  xdotool key a
+  key_s=$(wait_console '^\[x-input-probe\] key press .* sym=a ') || {
+    grep -a '^\[x-input-probe\]' "$CONLOG" | tail
+    bad input "the key 'a' did not reach the domU's X client"; exit 1; }
+  grep -a '^\[x-input-probe\] \(button\|key\) press' "$CONLOG" | head -4
+  mark input_click "$click_s s"
+  mark input_key "$key_s s"
+  ok input "a click at (500,360) reached the domU's X client at (500,360) in $click_s s, the key 'a' in $key_s s"
+  ;;
+
 inspect)
   D=$(domid)
   echo "--- xl list"; xl list
   echo "--- xenstore-ls -f /local/domain/$D/data"; xenstore-ls -f "/local/domain/$D/data" 2>&1 | cut -c1-300
+  echo "--- PV keyboard: backend nodes"
+  xenstore-ls -f /local/domain/0/backend/vkbd 2>&1 | cut -c1-200
   echo "--- PV display: backend and frontend nodes"
   xenstore-ls -f /local/domain/0/backend/vdispl 2>&1 | cut -c1-200
   xenstore-ls -f "/local/domain/$D/device/vdispl" 2>&1 | cut -c1-200

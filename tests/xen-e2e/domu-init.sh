@@ -59,8 +59,28 @@ say "GLXGEARS_STARTED uptime=$(up)"
 # The PV display: xen-drm-front gives a DRM device whose scanout buffers dom0's
 # compositor maps (displif); Xorg's modesetting runs on it. A 2D window, and a GL
 # window whose frames come back by readback (no xen3d Xorg module here) and so
-# reach the scanout like any other X drawing.
+# reach the scanout like any other X drawing. Its keyboard and pointer are the
+# PV keyboard, whose backend is the compositor too.
 for m in /lib/modules/drm/*.ko; do insmod "$m" 2>&1 || say "insmod $m failed"; done
+# The PV keyboard: xen-kbdfront's two event devices, linked by name for Xorg's evdev.
+for m in /lib/modules/input/*.ko; do insmod "$m" 2>&1 || say "insmod $m failed"; done
+i=0
+while [ $i -lt 300 ]; do
+  for e in /sys/class/input/event*; do
+    case "$(cat "$e/device/name" 2>/dev/null)" in
+      "Xen Virtual Keyboard") ln -sf "/dev/input/${e##*/}" /dev/input/xen-keyboard ;;
+      "Xen Virtual Pointer") ln -sf "/dev/input/${e##*/}" /dev/input/xen-pointer ;;
+    esac
+  done
+  [ -e /dev/input/xen-keyboard ] && [ -e /dev/input/xen-pointer ] && break
+  sleep 0.1; i=$((i + 1))
+done
+if [ -e /dev/input/xen-keyboard ] && [ -e /dev/input/xen-pointer ]; then
+  say "PV_KEYBOARD_READY uptime=$(up) $(readlink /dev/input/xen-keyboard) $(readlink /dev/input/xen-pointer)"
+else
+  say "PV_KEYBOARD_MISSING"
+  dmesg | grep -i -E 'kbd|input' | tail -10
+fi
 i=0
 while [ ! -e /dev/dri/card0 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 if [ -e /dev/dri/card0 ]; then
@@ -75,6 +95,9 @@ if [ -e /dev/dri/card0 ]; then
      echo "exited rc=$?") | sed 's/^/[x-window-2d] /' &
     (DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL /opt/xen3d/bin/x-window --gl --name green \
        --geometry 160x120+220+20 --color 40,200,40 2>&1; echo "exited rc=$?") | sed 's/^/[x-window-pv] /' &
+    # What an X client in the domU sees of the keys and clicks dom0 sends it.
+    (DISPLAY=:1 /opt/xen3d/bin/x-input-probe --geometry 200x150+420+300 2>&1; echo "exited rc=$?") |
+      sed 's/^/[x-input-probe] /' &
   else
     say "XORG_FAILED"
     sed 's/^/[xorg] /' /tmp/xorg.log /var/log/Xorg.1.log 2>/dev/null | tail -40

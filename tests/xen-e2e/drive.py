@@ -237,6 +237,13 @@ try:
     if ok_desk:
         timings["create_to_correct_pv_desktop"] = time.time() - t_create
 
+    if ok_desk:
+        step("pv_input", f"input {args.desktop_timeout}", args.desktop_timeout)
+        for k, name in (("input_click", "click_to_domu_x_client"), ("input_key", "key_to_domu_x_client")):
+            m = re.match(r"([\d.]+) s", mark_text.get(k, ""))
+            if m:
+                timings[name] = float(m.group(1))
+
     out, _ = run("/opt/xen3d/e2e/dom0.sh inspect", 120)
     print("    | " + "\n    | ".join(out.strip().splitlines()[-60:]))
 

@@ -24,7 +24,7 @@ O=$R/opt/xen3d
 rm -rf "$O"
 mkdir -p "$O/bin" "$O/lib" "$O/e2e"
 for f in host/compositor/xen3d-compositor host/worker/xen3d-render-worker tools/xen3dctl guest/winsys-remote/xen3d-info \
-         tests/png-compare tests/x-window; do
+         tests/png-compare tests/x-window tests/x-input-probe; do
   [ -f "$BUILD/$f" ] || { echo "missing $BUILD/$f (is the build complete?)" >&2; exit 1; }
   strip --strip-unneeded -o "$O/bin/$(basename "$f")" "$BUILD/$f"
 done
@@ -61,7 +61,7 @@ install -m755 "$BASE/busybox" "$D/usr/bin/busybox"
 install -m755 "$HERE/domu-init.sh" "$D/init"
 cp -a "$O/lib" "$D/opt/xen3d-lib-tmp" && mkdir -p "$D/opt/xen3d" && mv "$D/opt/xen3d-lib-tmp" "$D/opt/xen3d/lib"
 mkdir -p "$D/opt/xen3d/bin"
-cp -a "$O/bin/x-window" "$O/bin/xen3d-info" "$D/opt/xen3d/bin/"
+cp -a "$O/bin/x-window" "$O/bin/x-input-probe" "$O/bin/xen3d-info" "$D/opt/xen3d/bin/"
 
 # Copies rootfs path $1 (following symlinks; keeping the link names) into the initramfs.
 copy_from_root() {
@@ -76,8 +76,9 @@ copy_from_root() {
   fi
 }
 progs="/usr/bin/Xvfb /usr/bin/xkbcomp /usr/bin/glxgears /usr/lib/xorg/Xorg"
-# Xorg's modesetting driver on xen-drm-front's DRM device; no glamor, no GLX module.
-xorgmods="/usr/lib/xorg/modules/drivers/modesetting_drv.so /usr/lib/xorg/modules/libshadow.so"
+# Xorg's modesetting driver on xen-drm-front's DRM device (no glamor, no GLX
+# module), and evdev on xen-kbdfront's keyboard and pointer.
+xorgmods="/usr/lib/xorg/modules/drivers/modesetting_drv.so /usr/lib/xorg/modules/libshadow.so /usr/lib/xorg/modules/input/evdev_drv.so"
 for x in xenstore-read xenstore-ls xenstore-list; do
   p=$(chroot "$R" sh -c "command -v $x" || true)
   [ -n "$p" ] && progs="$progs $p"
@@ -88,7 +89,7 @@ xenlibs=$(cd "$R" && ls usr/lib/x86_64-linux-gnu/libxengnttab.so.1 usr/lib/x86_6
 for p in $progs $xenlibs $xorgmods; do copy_from_root "$p"; done
 # Our binaries go to the rootfs copy under /opt/xen3d for ldd, which runs in the chroot.
 need=$(chroot "$R" env LD_LIBRARY_PATH=/opt/xen3d/lib sh -c \
-  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1; do ldd \$f; done" |
+  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/x-input-probe /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1; do ldd \$f; done" |
   awk '/=>/ && $3 ~ /^\// {print $3} /^\t\/lib64/ {print $1}' | sort -u | grep -v '^/opt/xen3d/')
 for p in $need; do copy_from_root "$p"; done
 if [ -d "$R/usr/share/X11/xkb" ]; then
@@ -106,18 +107,27 @@ for m in xen-evtchn xen-gntdev xen-gntalloc; do
     *) cp "$f" "$D/lib/modules/$m.ko" ;;
   esac
 done
-# xen-drm-front and the DRM modules it needs, numbered in load order.
-mkdir -p "$D/lib/modules/drm"
-i=10
-for f in $(chroot "$R" modprobe -S "$KVER" --show-depends drm_xen_front | awk '$1 == "insmod" {print $2}'); do
-  m=$(basename "$f"); m=${m%%.ko*}
-  case $f in
-    *.xz) xz -dc "$R$f" > "$D/lib/modules/drm/$i-$m.ko" ;;
-    *.zst) zstd -qdc "$R$f" > "$D/lib/modules/drm/$i-$m.ko" ;;
-    *) cp "$R$f" "$D/lib/modules/drm/$i-$m.ko" ;;
-  esac
-  i=$((i + 1))
-done
+# Module chains, numbered in load order: xen-drm-front and the DRM modules it
+# needs (the PV display); xen-kbdfront and evdev (the PV keyboard's /dev/input).
+chain() {  # DIR MODULE...
+  local dir=$D/lib/modules/$1 i=10 f m
+  shift
+  mkdir -p "$dir"
+  for f in $(chroot "$R" modprobe -S "$KVER" --show-depends "$@" | awk '$1 == "insmod" {print $2}'); do
+    m=$(basename "$f"); m=${m%%.ko*}
+    ls "$dir" | grep -q -- "-$m.ko$" && continue
+    case $f in
+      *.xz) xz -dc "$R$f" > "$dir/$i-$m.ko" ;;
+      *.zst) zstd -qdc "$R$f" > "$dir/$i-$m.ko" ;;
+      *) cp "$R$f" "$dir/$i-$m.ko" ;;
+    esac
+    i=$((i + 1))
+  done
+}
+chain drm drm_xen_front
+chain input xen_kbdfront
+chain input evdev
+ls "$D/lib/modules/input" | grep -q xen_kbdfront || { echo "no xen_kbdfront module in the rootfs" >&2; exit 1; }
 ls "$D/lib/modules/drm" | grep -q drm_xen_front || { echo "no drm_xen_front module in the rootfs" >&2; exit 1; }
 mkdir -p "$D/etc/X11" "$D/var/log"
 cat > "$D/etc/X11/xen3d-pv.conf" <<'X'
@@ -136,6 +146,23 @@ Section "Screen"
   Identifier "pv-screen"
   Device "pv-display"
   DefaultDepth 24
+EndSection
+# The PV keyboard (xen-kbdfront): /init links its two event devices by name.
+Section "InputDevice"
+  Identifier "pv-keyboard"
+  Driver "evdev"
+  Option "Device" "/dev/input/xen-keyboard"
+EndSection
+Section "InputDevice"
+  Identifier "pv-pointer"
+  Driver "evdev"
+  Option "Device" "/dev/input/xen-pointer"
+EndSection
+Section "ServerLayout"
+  Identifier "pv"
+  Screen "pv-screen"
+  InputDevice "pv-keyboard" "CoreKeyboard"
+  InputDevice "pv-pointer" "CorePointer"
 EndSection
 X
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$D/etc/passwd"

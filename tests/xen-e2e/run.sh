@@ -167,6 +167,8 @@ row("xl create -> correct x-window frame checked", s("create_to_correct_red_fram
 row("glxgears frame check", s("glxgears_frame"))
 row("xl create -> PV display desktop listed", s("create_to_pv_desktop_listed"))
 row("xl create -> PV display desktop exact", s("create_to_correct_pv_desktop"))
+row("click in dom0's window -> domU X client", s("click_to_domu_x_client"))
+row("key in dom0's window -> domU X client", s("key_to_domu_x_client"))
 row("xl destroy (command)", s("xl_destroy_command"))
 row("xl destroy start -> last connection freed", s("destroy_to_freed"))
 row("QEMU session", f"{t_qemu}s")
