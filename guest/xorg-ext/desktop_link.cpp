@@ -82,6 +82,8 @@ struct Attempt {
 
   // Outputs, valid once done.
   std::unique_ptr<GuestSession> session;
+  bool attached = false;  // to the domain's PV display desktop (desktop_attach)
+  std::string attach_refusal;  // why not, when the desktop is our own
   uint64_t token = 0;
   uint32_t desktop_id = 0;
   std::string error;
@@ -101,8 +103,48 @@ void write_page_header(uint8_t* region, uint32_t region_size, uint32_t width, ui
   page->depth = 32;
 }
 
+// On Xen, the X server may run on the domain's PV display, whose desktop the
+// compositor already shows: the module then only places GL windows on it
+// (desktop_attach, on a connection without a framebuffer region). nullptr
+// with `error` when there is none to attach to.
+std::unique_ptr<GuestSession> attach_desktop(Attempt& a, std::string& error) {
+  ConnectRequest req;
+  req.client_name = "Xorg xen3d module (" + a.name + ")";
+  req.cmd_ring_kib = kCmdRingKib;
+  req.bulk_heap_kib = kBulkHeapKib;
+  req.timeout_ms = kConnectTimeoutMs;
+  std::unique_ptr<GuestSession> session = GuestSession::connect(a.endpoint, req, error);
+  if (!session) return nullptr;
+  DesktopAttach attach;
+  DesktopOpened opened;
+  if (!session->call(attach, opened)) {
+    error = "desktop_attach failed: " + session->error();
+    return nullptr;
+  }
+  if (!opened.ok) {
+    error = std::string(opened.reason);
+    return nullptr;
+  }
+  a.token = opened.token;
+  a.desktop_id = opened.desktop_id;
+  a.attached = true;
+  return session;
+}
+
+bool is_xen_endpoint(const std::string& spec) {
+  Endpoint ep;
+  std::string error;
+  return Endpoint::parse(spec.empty() ? default_endpoint_spec() : spec, ep, error) && ep.kind == Endpoint::Xen;
+}
+
 // Connects and opens the desktop; on failure returns nullptr with `error` set.
 std::unique_ptr<GuestSession> open_desktop(Attempt& a, std::string& error) {
+  if (is_xen_endpoint(a.endpoint)) {
+    std::unique_ptr<GuestSession> attached = attach_desktop(a, error);
+    if (attached) return attached;
+    a.attach_refusal = error;
+    error.clear();
+  }
   ConnectRequest req;
   req.client_name = "Xorg xen3d module (" + a.name + ")";
   req.cmd_ring_kib = kCmdRingKib;
@@ -241,8 +283,11 @@ class DesktopLink {
   uint64_t token() const { return session_ ? token_ : 0; }
   uint32_t desktop_id() const { return session_ ? desktop_id_ : 0; }
 
+  // Attached to a PV display's desktop there is no framebuffer region: the
+  // screen is exported by the scanout itself.
+  bool attached() const { return session_ && attached_; }
   uint8_t* pixels() const {
-    return session_ ? session_->transport().framebuffer() + kXenfbPixelsOffset : nullptr;
+    return session_ && !attached_ ? session_->transport().framebuffer() + kXenfbPixelsOffset : nullptr;
   }
   void desktop_size(uint32_t* w, uint32_t* h, uint32_t* stride) const {
     *w = session_ ? width_ : 0;
@@ -250,7 +295,7 @@ class DesktopLink {
     *stride = session_ ? stride_ : 0;
   }
   bool fits(uint32_t w, uint32_t h, uint32_t stride) const {
-    return session_ && stride >= uint64_t{w} * 4 &&
+    return session_ && !attached_ && stride >= uint64_t{w} * 4 &&
            kXenfbPixelsOffset + uint64_t{stride} * h <= session_->transport().framebuffer_size();
   }
 
@@ -283,7 +328,7 @@ class DesktopLink {
   }
 
   void push_update(int32_t x, int32_t y, int32_t w, int32_t h) {
-    if (!session_ || w <= 0 || h <= 0) return;
+    if (!session_ || attached_ || w <= 0 || h <= 0) return;
     // Once an update was lost to a full ring, only a whole-screen one is worth sending.
     if (full_screen_pending_) return;
     if (xenfb_push_update(session_->transport().framebuffer(), x, y, w, h)) {
@@ -295,6 +340,7 @@ class DesktopLink {
 
   xen3d_send_result ring_doorbell() {
     if (!session_) return XEN3D_SEND_DOWN;
+    if (attached_) return XEN3D_SEND_OK;
     if (full_screen_pending_ &&
         xenfb_push_update(session_->transport().framebuffer(), 0, 0, static_cast<int32_t>(width_),
                           static_cast<int32_t>(height_))) {
@@ -502,6 +548,8 @@ class DesktopLink {
     xen3d_input_fd_changed(-1, session_->transport().readiness_fd());
     token_ = a->token;
     desktop_id_ = a->desktop_id;
+    attached_ = a->attached;
+    if (!a->attach_refusal.empty()) log_info("no PV display desktop to attach to (" + a->attach_refusal + "): opening our own");
     width_ = a->width;
     height_ = a->height;
     stride_ = a->stride;
@@ -514,9 +562,10 @@ class DesktopLink {
     last_failure_.clear();
     ++generation_;
     log_info(printf_string(
-        "desktop \"%s\" open on the compositor at %s: desktop %u, %ux%u, framebuffer region %u KiB",
-        name_.c_str(), session_->info().endpoint.c_str(), desktop_id_, width_, height_,
-        session_->transport().framebuffer_size() / 1024));
+        "desktop \"%s\" open on the compositor at %s: desktop %u, %ux%u, %s", name_.c_str(),
+        session_->info().endpoint.c_str(), desktop_id_, width_, height_,
+        attached_ ? "the domain's PV display (its GL windows are composited over the scanout)"
+                  : printf_string("framebuffer region %u KiB", session_->transport().framebuffer_size() / 1024).c_str()));
   }
 
   // Logs a failed attempt once, not every 5 s while the compositor stays away.
@@ -566,6 +615,7 @@ class DesktopLink {
   uint32_t desktop_id_ = 0;
   uint32_t width_ = 0, height_ = 0, stride_ = 0;
   uint32_t generation_ = 0;
+  bool attached_ = false;
   size_t unflushed_ = 0;
   bool refused_ = false;  // a record did not fit since the last flush
   bool busy_ = false;     // ... before the last flush
@@ -661,6 +711,10 @@ xen3d_send_result xen3d_link_send_window_state(const xen3d_window_state* state) 
 
 xen3d_send_result xen3d_link_send_window_gone(uint32_t window) {
   return guarded([&] { return link().send_window_gone(window); }, XEN3D_SEND_BUSY);
+}
+
+int xen3d_link_attached(void) {
+  return guarded([] { return link().attached() ? 1 : 0; }, 0);
 }
 
 int xen3d_link_input_fd(void) {

@@ -65,6 +65,10 @@ enum xen3d_link_state xen3d_link_wait_attempt(int timeout_ms);
  * (a retry, a stalled ring, a running attempt, a liveness probe); -1: never. */
 int xen3d_link_next_wakeup_ms(void);
 
+/* 1 while the link is up on the desktop of this Xen domain's PV display
+ * (desktop_attach): the scanout is the 2D picture, so nothing is exported. */
+int xen3d_link_attached(void);
+
 /* Valid while the link is up. */
 uint64_t xen3d_link_token(void);
 uint32_t xen3d_link_desktop_id(void);

@@ -98,7 +98,7 @@ static void serve_compositor(ScreenPtr screen, void *timeout) {
     const Bool fresh = generation != generation_sent;
     generation_sent = generation;
     if (fresh) xen3d_windows_forget_sent();
-    if (xen3d_export_service(screen, fresh) == XEN3D_EXPORT_NEEDS_BIGGER_REGION) {
+    if (!xen3d_link_attached() && xen3d_export_service(screen, fresh) == XEN3D_EXPORT_NEEDS_BIGGER_REGION) {
       xen3d_link_close();
       xen3d_export_stop(screen);
       start_connect(screen, TRUE);

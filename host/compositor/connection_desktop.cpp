@@ -61,9 +61,34 @@ DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
   auto desktop = options_.desktops->open(name, {info.peer_id, xen}, std::move(fb), error);
   if (!desktop) return refuse(error);
   owned_desktop_ = desktop;
-  input_ = std::make_shared<ConnectionInput>(transport, label_);
-  session_->set_attention(input_->attention());
-  desktop->set_input_sink(input_);
+  start_input(*desktop);
+  answer.ok = true;
+  answer.desktop_id = desktop->id();
+  answer.token = desktop->token();
+  session_->reply(answer);
+  options_.desktops->damaged(*desktop);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::DesktopAttach&) {
+  proto::DesktopOpened answer;
+  auto refuse = [&](const std::string& why) {
+    XLOG_INFO("%s: desktop_attach refused: %s", label_.c_str(), why.c_str());
+    answer.ok = false;
+    answer.reason = why;
+    session_->reply(answer);
+    return DecodeError{};
+  };
+  if (owned_desktop_ || joined_desktop_) return DecodeError::rejected("desktop_attach: this connection already has a desktop");
+  if (!options_.desktops) return refuse("this compositor composites no desktops (started without a host GPU)");
+  const auto& info = session_->info();
+  if (info.peer_domid == 0 || info.peer_vm.empty()) return refuse("only a Xen domain's window system has a PV display");
+  std::string error;
+  auto desktop = options_.desktops->attach_window_system(info.peer_vm, info.peer_id, error);
+  if (!desktop) return refuse(error);
+  owned_desktop_ = desktop;
+  attached_ = true;
+  start_input(*desktop);
   answer.ok = true;
   answer.desktop_id = desktop->id();
   answer.token = desktop->token();
@@ -74,6 +99,7 @@ DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
 
 DecodeError GuestConnection::operator()(const proto::DesktopResize& r) {
   if (auto e = owned_desktop("desktop_resize"); !e.ok()) return e;
+  if (attached_) return DecodeError::rejected("desktop_resize: the PV display's scanout is this desktop's size");
   std::string error;
   if (!owned_desktop_->resize(r.width, r.height, r.stride, error)) return reject_("desktop_resize: %s", error.c_str());
   options_.desktops->damaged(*owned_desktop_);
@@ -82,6 +108,7 @@ DecodeError GuestConnection::operator()(const proto::DesktopResize& r) {
 
 DecodeError GuestConnection::operator()(const proto::DesktopDamage&) {
   if (auto e = owned_desktop("desktop_damage"); !e.ok()) return e;
+  if (attached_) return DecodeError::rejected("desktop_damage: the PV display's scanout is this desktop's 2D picture");
   std::string error;
   if (!owned_desktop_->framebuffer_updated(error)) return reject_("desktop_damage: %s", error.c_str());
   options_.desktops->damaged(*owned_desktop_);
@@ -158,8 +185,19 @@ DecodeError GuestConnection::operator()(const proto::DesktopJoin& r) {
   return {};
 }
 
+void GuestConnection::start_input(Desktop& desktop) {
+  input_ = std::make_shared<ConnectionInput>(session_->transport(), label_);
+  session_->set_attention(input_->attention());
+  desktop.set_input_sink(input_);
+}
+
 void GuestConnection::leave_desktops() {
-  if (owned_desktop_) {
+  if (owned_desktop_ && attached_) {
+    // The PV display's desktop stays; our windows and input leave it.
+    owned_desktop_->detach_window_system();
+    options_.desktops->damaged(*owned_desktop_);
+    owned_desktop_.reset();
+  } else if (owned_desktop_) {
     owned_desktop_->set_input_sink(nullptr);
     options_.desktops->close(owned_desktop_);
     owned_desktop_.reset();

@@ -96,6 +96,7 @@ class GuestConnection {
   proto::DecodeError operator()(const proto::HostStats&);
   // Desktops (connection_desktop.cpp): the window system's records and a GL connection's join.
   proto::DecodeError operator()(const proto::DesktopOpen&);
+  proto::DecodeError operator()(const proto::DesktopAttach&);
   proto::DecodeError operator()(const proto::DesktopResize&);
   proto::DecodeError operator()(const proto::DesktopDamage&);
   proto::DecodeError operator()(const proto::WindowState&);
@@ -120,6 +121,7 @@ class GuestConnection {
   proto::DecodeError owned_desktop(const char* record);
   // Leaves the desktop this connection opened or joined (end of the connection).
   void leave_desktops();
+  void start_input(Desktop& desktop);
   std::unique_lock<std::mutex> lock_driver() {
     return options_.driver_lock ? std::unique_lock<std::mutex>(*options_.driver_lock) : std::unique_lock<std::mutex>();
   }
@@ -132,6 +134,7 @@ class GuestConnection {
   std::unique_ptr<proto::RecordingWriter> recording_;
   Rejection reject_;  // keeps the text of desktop records' rejections
   std::shared_ptr<Desktop> owned_desktop_;   // this connection is its window system
+  bool attached_ = false;                    // ... attached to a PV display's desktop, not opened by it
   std::shared_ptr<ConnectionInput> input_;   // the outputs' input for that desktop
   std::shared_ptr<Desktop> joined_desktop_;  // this GL connection presents into it
   std::string label_;

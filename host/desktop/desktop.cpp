@@ -87,6 +87,22 @@ void Desktop::forget_window(uint32_t window) {
   windows_.erase(it);
 }
 
+bool Desktop::attach_window_system() {
+  std::lock_guard<std::mutex> g(mutex_);
+  if (window_system_attached_) return false;
+  window_system_attached_ = true;
+  return true;
+}
+
+void Desktop::detach_window_system() {
+  std::lock_guard<std::mutex> g(mutex_);
+  for (const auto& [id, w] : windows_) damage_window_locked(w);
+  windows_.clear();
+  clip_rects_ = 0;
+  input_sink_.reset();
+  window_system_attached_ = false;
+}
+
 bool Desktop::has_window(uint32_t window) const {
   std::lock_guard<std::mutex> g(mutex_);
   return windows_.count(window) != 0;

@@ -54,6 +54,11 @@ class Desktop {
   bool place_window(WindowPlacement w, std::string& error);
   void forget_window(uint32_t window);
   bool has_window(uint32_t window) const;
+  // A window system that attached to a desktop it did not open (a Xen
+  // domain's X server on its PV display's desktop): one at a time. Leaving
+  // drops its windows and its input; the desktop stays.
+  bool attach_window_system();
+  void detach_window_system();
   // Takes the framebuffer's queued update events. False: the guest broke its page.
   bool framebuffer_updated(std::string& error);
   bool resize(uint32_t width, uint32_t height, uint32_t stride, std::string& error);
@@ -140,6 +145,7 @@ class Desktop {
   const std::string name_;
   const uint64_t token_;
   std::shared_ptr<InputSink> input_sink_;  // mutex_
+  bool window_system_attached_ = false;     // mutex_
 
   mutable std::mutex mutex_;  // everything below except GPU objects and image_
   std::unique_ptr<FramebufferSource> fb_;

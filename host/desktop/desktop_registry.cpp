@@ -121,7 +121,28 @@ std::shared_ptr<Desktop> DesktopRegistry::open(const std::string& name, const Na
   return d;
 }
 
+std::shared_ptr<Desktop> DesktopRegistry::attach_window_system(const std::string& name, const std::string& peer,
+                                                               std::string& error) {
+  std::lock_guard<std::mutex> g(mutex_);
+  auto d = find_locked(name);
+  auto owner = name_owners_.find(name);
+  if (!d || owner == name_owners_.end() || owner->second.peer != peer || !owner->second.xen_domain_name) {
+    error = "no PV display desktop '" + name + "' of " + peer;
+    return nullptr;
+  }
+  if (!d->attach_window_system()) {
+    error = "another window system has desktop '" + name + "'";
+    return nullptr;
+  }
+  XLOG_INFO("desktop %u '%s': %s's window system attached (its GL windows are composited over the PV display)",
+            d->id(), name.c_str(), peer.c_str());
+  return d;
+}
+
 void DesktopRegistry::close(const std::shared_ptr<Desktop>& desktop) {
+  // A window system attached to it (a PV display's desktop) learns on its
+  // next record, and attaches again to the desktop that replaces it.
+  desktop->evict("the desktop closed (its PV display went)");
   {
     std::lock_guard<std::mutex> g(mutex_);
     // An evicted desktop left the map already; its name may be another's now.
@@ -251,11 +272,10 @@ void DesktopRegistry::send_input(const InputEvent& event, const char* source) {
     std::lock_guard<std::mutex> g(mutex_);
     auto d = find_locked(selected_);
     if (!d) return;
-    target = d->input_sink();
-    if (!target) {
-      auto vm = vm_inputs_.find(d->name());
-      if (vm != vm_inputs_.end()) target = vm->second;
-    }
+    // A Xen domain's PV keyboard is its own device (its X server reads it
+    // like any keyboard); the module's devices serve where it has none.
+    auto vm = vm_inputs_.find(d->name());
+    target = vm != vm_inputs_.end() ? vm->second : d->input_sink();
     if (!target) {
       if (no_input_logged_.insert(d->id()).second) {
         XLOG_INFO("%s: desktop '%s' takes no input (its guest has no input channel: an Xorg module or "

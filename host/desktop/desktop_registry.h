@@ -49,6 +49,11 @@ class DesktopRegistry final : public DesktopControl {
   // (an open desktop of another peer with that name is closed).
   std::shared_ptr<Desktop> open(const std::string& name, const NameOwner& owner, std::unique_ptr<FramebufferSource> fb,
                                 std::string& error);
+  // A Xen domain's window system (its X server with the module) takes the
+  // desktop its PV display shows: the open desktop `name` whose name the
+  // domain `peer` owns as its xenstore name. nullptr with `error` when there
+  // is none or another window system has it (Desktop::attach_window_system).
+  std::shared_ptr<Desktop> attach_window_system(const std::string& name, const std::string& peer, std::string& error);
   // The window system left: the desktop goes (GPU objects freed here).
   void close(const std::shared_ptr<Desktop>& desktop);
   // A GL connection joins by token; nullptr when no open desktop has it.
@@ -72,9 +77,9 @@ class DesktopRegistry final : public DesktopControl {
   // Shares `window`'s surface with a render worker (Desktop::share_surface), with the GPU lock.
   int share_surface(Desktop& desktop, uint32_t window, uint32_t connection, uint32_t width, uint32_t height,
                     uint64_t& size, std::string& error);
-  // Input for the VM `name` where its desktop has no sink of its own (a Xen
-  // domain's PV keyboard, for its PV display's desktop): set, or cleared
-  // when `sink` is still the one set.
+  // Input for the VM `name` (a Xen domain's PV keyboard), which takes it
+  // before the desktop's own sink (the Xorg module's): set, or cleared when
+  // `sink` is still the one set.
   void set_vm_input(const std::string& name, std::shared_ptr<InputSink> sink);
   void clear_vm_input(const std::string& name, const std::shared_ptr<InputSink>& sink);
   // Something in `desktop` changed: wake the composition thread.

@@ -84,7 +84,9 @@ echo "$KVER" > "$DIR/kernel-version"
 
 # Slim the tree: the dom0 image is rebuilt on every run.
 M=$R/lib/modules/$KVER/kernel
-rm -rf "$M"/sound "$M"/drivers/{media,infiniband,staging,bluetooth,iio,isdn,hid,usb,input,net/wireless,net/ethernet,comedi,mtd,scsi}
+rm -rf "$M"/sound "$M"/drivers/{media,infiniband,staging,bluetooth,iio,isdn,hid,usb,net/wireless,net/ethernet,comedi,mtd,scsi}
+# Of the input drivers only evdev (/dev/input for the domU's PV keyboard; xen-kbdfront is built in).
+find "$M/drivers/input" -type f ! -name 'evdev.ko*' -delete
 # Of the GPU drivers only DRM's core and xen-drm-front (the domU's PV display).
 find "$M/drivers/gpu" -mindepth 1 -maxdepth 1 ! -name drm -exec rm -rf {} +
 find "$M/drivers/gpu/drm" -mindepth 1 -maxdepth 1 -type d ! -name xen -exec rm -rf {} +
