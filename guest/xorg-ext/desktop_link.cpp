@@ -105,13 +105,16 @@ void write_page_header(uint8_t* region, uint32_t region_size, uint32_t width, ui
 
 // On Xen, the X server may run on the domain's PV display, whose desktop the
 // compositor already shows: the module then only places GL windows on it
-// (desktop_attach, on a connection without a framebuffer region). nullptr
-// with `error` when there is none to attach to.
+// (desktop_attach). Its connection has the smallest framebuffer region, one
+// page: a region is what makes the compositor serve a connection itself as
+// a window system's rather than hand it to a render worker. nullptr with
+// `error` when there is no desktop to attach to.
 std::unique_ptr<GuestSession> attach_desktop(Attempt& a, std::string& error) {
   ConnectRequest req;
   req.client_name = "Xorg xen3d module (" + a.name + ")";
   req.cmd_ring_kib = kCmdRingKib;
   req.bulk_heap_kib = kBulkHeapKib;
+  req.framebuffer_kib = 4;
   req.timeout_ms = kConnectTimeoutMs;
   std::unique_ptr<GuestSession> session = GuestSession::connect(a.endpoint, req, error);
   if (!session) return nullptr;

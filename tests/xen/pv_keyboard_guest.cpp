@@ -12,8 +12,9 @@
 //       event the backend writes ("key CODE down|up", "pos X Y Z",
 //       "motion X Y Z") and consumes it. --attack cons: after the first
 //       event, claims to have consumed far more than was produced;
-//       --attack stall: never consumes. Ends at --timeout (default 60 s),
-//       on SIGTERM, or when the backend closes the device ("closed").
+//       --attack stall: never consumes. Ends at --timeout (default 60 s) or
+//       on SIGTERM, closing the device as xen-kbdfront does, or when the
+//       backend closes it ("closed").
 #include <poll.h>
 #include <signal.h>
 
@@ -211,7 +212,10 @@ int front(int argc, char** argv) {
       say("attacked: in_cons moved 1000 past in_prod");
     }
   }
-  say("timeout");
+  // As xen-kbdfront does when it goes (module unload, shutdown): Closing, then Closed.
+  must_write(*xs, fe + "/state", std::to_string(Closing));
+  must_write(*xs, fe + "/state", std::to_string(Closed));
+  say(g_stop ? "stopped: closed the device" : "timeout: closed the device");
   return 0;
 }
 
