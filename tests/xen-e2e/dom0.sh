@@ -147,6 +147,39 @@ wait-desktop)
   ;;
 
 # Evidence while the domU is alive: its xenstore directory, its console.
+composited)
+  # The domU's Xorg runs the xen3d module, attached to its PV display's
+  # desktop: the GL window (green, at 300,80 on the desktop: wait-desktop) is
+  # composited here, and the guest's own screen there is not green.
+  end=$(( $(date +%s) + $2 ))
+  grep -q "'$DOMU': dom[0-9]*'s window system attached" "$CLOG" ||
+    { grep -a '^\[xorg\]' "$CONLOG" | tail; bad composited "the domU's module did not attach to the PV display's desktop"; exit 1; }
+  until px=$(grep -a 'GUEST_SCREEN (300,80) = ' "$CONLOG" | tail -1 | sed 's/.* = //') && [ -n "$px" ]; do
+    [ "$(date +%s)" -lt "$end" ] || { bad composited "the domU reported no pixel of its own screen"; exit 1; }
+    sleep 1
+  done
+  grep -a '^\[xorg\]' "$CONLOG" | head -4
+  if [ "$px" = "40 200 40" ]; then bad composited "the GL frame is in the guest's own screen (read back)"; exit 1; fi
+  ok composited "GL window composited in dom0 (desktop (300,80) = 40 200 40); the guest's own screen there = $px"
+  ;;
+
+fps)
+  # glxgears in the domU, composited (the module) and then read back
+  # (XEN3D_PRESENT=readback), 26 s each: glxgears' last FPS line of each.
+  end=$(( $(date +%s) + $2 ))
+  until grep -aq 'E2E-DOMU GEARS_DONE' "$CONLOG"; do
+    [ "$(date +%s)" -lt "$end" ] || { grep -a '^\[gears-' "$CONLOG" | tail; bad fps "the glxgears runs did not finish"; exit 1; }
+    sleep 1
+  done
+  grep -a '^\[gears-' "$CONLOG"
+  c=$(grep -a '^\[gears-composited\] .* FPS' "$CONLOG" | tail -1 | sed 's/.*= *\([0-9.]*\) FPS.*/\1/')
+  r=$(grep -a '^\[gears-readback\] .* FPS' "$CONLOG" | tail -1 | sed 's/.*= *\([0-9.]*\) FPS.*/\1/')
+  [ -n "$c" ] && [ -n "$r" ] || { bad fps "no FPS from one of the runs (composited: ${c:-none}, readback: ${r:-none})"; exit 1; }
+  mark fps_composited "$c"
+  mark fps_readback "$r"
+  ok fps "glxgears composited $c FPS, read back $r FPS"
+  ;;
+
 input)
   # A click and a key made into the compositor's window on dom0's display
   # (xdotool, real X input) reach the X client in the domU through its PV
@@ -155,7 +188,7 @@ input)
   export DISPLAY=:0
   "$BIN/xen3dctl" --socket "$CTL" switch "$DOMU" >/dev/null || { bad input "xen3dctl switch $DOMU failed"; exit 1; }
   until grep -aq '^\[x-input-probe\] ready' "$CONLOG" 2>/dev/null; do
-    [ "$(date +%s)" -lt "$end" ] || { grep -aE 'PV_KEYBOARD|XORG|\[x-input-probe\]' "$CONLOG" | tail; bad input "x-input-probe did not start in the domU"; exit 1; }
+    [ "$(date +%s)" -lt "$end" ] || { grep -aE 'PV_KEYBOARD|XORG|ALIVE|\[x-input-probe\]|\[xorg\]' "$CONLOG" | tail -30; bad input "x-input-probe did not start in the domU"; exit 1; }
     sleep 1
   done
   grep -i 'pv keyboard' "$CLOG" | head -5
@@ -190,8 +223,9 @@ inspect)
   D=$(domid)
   echo "--- xl list"; xl list
   echo "--- xenstore-ls -f /local/domain/$D/data"; xenstore-ls -f "/local/domain/$D/data" 2>&1 | cut -c1-300
-  echo "--- PV keyboard: backend nodes"
-  xenstore-ls -f /local/domain/0/backend/vkbd 2>&1 | cut -c1-200
+  echo "--- PV keyboard: backend and frontend nodes"
+  xenstore-ls -f /local/domain/0/backend 2>&1 | grep -i kbd | cut -c1-200
+  xenstore-ls -f "/local/domain/$D/device" 2>&1 | grep -i kbd | cut -c1-200
   echo "--- PV display: backend and frontend nodes"
   xenstore-ls -f /local/domain/0/backend/vdispl 2>&1 | cut -c1-200
   xenstore-ls -f "/local/domain/$D/device/vdispl" 2>&1 | cut -c1-200

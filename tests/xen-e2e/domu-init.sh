@@ -58,9 +58,9 @@ say "GLXGEARS_STARTED uptime=$(up)"
 
 # The PV display: xen-drm-front gives a DRM device whose scanout buffers dom0's
 # compositor maps (displif); Xorg's modesetting runs on it. A 2D window, and a GL
-# window whose frames come back by readback (no xen3d Xorg module here) and so
-# reach the scanout like any other X drawing. Its keyboard and pointer are the
-# PV keyboard, whose backend is the compositor too.
+# window. Xorg runs the xen3d module, which attaches to the PV display's desktop:
+# the GL window's frames are composited in dom0 and never reach the scanout.
+# Its keyboard and pointer are the PV keyboard, whose backend is the compositor too.
 for m in /lib/modules/drm/*.ko; do insmod "$m" 2>&1 || say "insmod $m failed"; done
 # The PV keyboard: xen-kbdfront's two event devices, linked by name for Xorg's evdev.
 for m in /lib/modules/input/*.ko; do insmod "$m" 2>&1 || say "insmod $m failed"; done
@@ -85,8 +85,8 @@ i=0
 while [ ! -e /dev/dri/card0 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 if [ -e /dev/dri/card0 ]; then
   say "PV_DISPLAY_READY uptime=$(up) $(cat /sys/class/drm/card0-*/modes 2>/dev/null | head -1)"
-  /usr/lib/xorg/Xorg :1 -config /etc/X11/xen3d-pv.conf -noreset -nolisten tcp -novtswitch -sharevts \
-    >/tmp/xorg.log 2>&1 &
+  XEN3D_TRANSPORT=xen /usr/lib/xorg/Xorg :1 -config /etc/X11/xen3d-pv.conf -noreset -nolisten tcp -novtswitch \
+    -sharevts >/tmp/xorg.log 2>&1 &
   i=0
   while [ ! -e /tmp/.X11-unix/X1 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
   if [ -e /tmp/.X11-unix/X1 ]; then
@@ -97,7 +97,24 @@ if [ -e /dev/dri/card0 ]; then
        --geometry 160x120+220+20 --color 40,200,40 2>&1; echo "exited rc=$?") | sed 's/^/[x-window-pv] /' &
     # What an X client in the domU sees of the keys and clicks dom0 sends it.
     (DISPLAY=:1 /opt/xen3d/bin/x-input-probe --geometry 200x150+420+300 2>&1; echo "exited rc=$?") |
-      sed 's/^/[x-input-probe] /' &
+      tee /tmp/probe.log | sed 's/^/[x-input-probe] /' &
+    # The guest's own screen where the GL window is: with the module its frames
+    # are composited in dom0, so the scanout there is the window's background.
+    (sleep 20
+     grep -a 'xen3d:\|(EE)\|evdev' /var/log/Xorg.1.log | sed 's/^/[xorg] /' | head -20
+     while true; do
+       /opt/xen3d/bin/x-grab /tmp/screen.png >/dev/null 2>&1 &&
+         say "GUEST_SCREEN (300,80) = $(/opt/xen3d/bin/png-compare --pixel /tmp/screen.png 300 80)"
+       sleep 10
+     done) &
+    # Frame rates: glxgears composited (the module), then read back into the
+    # guest's X window (XEN3D_PRESENT=readback), one after the other.
+    (sleep 30
+     DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL timeout 26 glxgears -geometry 200x200+420+20 2>&1 |
+       sed 's/^/[gears-composited] /'
+     DISPLAY=:1 XEN3D_TRANSPORT=xen XEN3D_PRESENT=readback LD_LIBRARY_PATH=$GL timeout 26 glxgears \
+       -geometry 200x200+420+20 2>&1 | sed 's/^/[gears-readback] /'
+     say "GEARS_DONE") &
   else
     say "XORG_FAILED"
     sed 's/^/[xorg] /' /tmp/xorg.log /var/log/Xorg.1.log 2>/dev/null | tail -40
@@ -112,5 +129,5 @@ n=0
 while true; do
   sleep 30
   n=$((n + 30))
-  say "ALIVE t=${n}s uptime=$(up) $(ps | grep -c '[x]-window\|[g]lxgears') gl procs"
+  say "ALIVE t=${n}s uptime=$(up) $(ps | grep -c '[x]-window\|[g]lxgears') gl procs, input probe: $(ps | grep -c '[x]-input-probe') running, $(wc -l </tmp/probe.log 2>/dev/null) lines"
 done

@@ -238,7 +238,13 @@ try:
         timings["create_to_correct_pv_desktop"] = time.time() - t_create
 
     if ok_desk:
+        step("module_composited", f"composited {args.desktop_timeout}", args.desktop_timeout)
         step("pv_input", f"input {args.desktop_timeout}", args.desktop_timeout)
+        step("fps", "fps 150", 150)
+        for k in ("fps_composited", "fps_readback"):
+            m = re.match(r"([\d.]+)", mark_text.get(k, ""))
+            if m:
+                timings[k] = float(m.group(1))
         for k, name in (("input_click", "click_to_domu_x_client"), ("input_key", "key_to_domu_x_client")):
             m = re.match(r"([\d.]+) s", mark_text.get(k, ""))
             if m:

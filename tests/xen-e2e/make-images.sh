@@ -24,11 +24,13 @@ O=$R/opt/xen3d
 rm -rf "$O"
 mkdir -p "$O/bin" "$O/lib" "$O/e2e"
 for f in host/compositor/xen3d-compositor host/worker/xen3d-render-worker tools/xen3dctl guest/winsys-remote/xen3d-info \
-         tests/png-compare tests/x-window tests/x-input-probe; do
+         tests/png-compare tests/x-window tests/x-input-probe tests/x-grab; do
   [ -f "$BUILD/$f" ] || { echo "missing $BUILD/$f (is the build complete?)" >&2; exit 1; }
   strip --strip-unneeded -o "$O/bin/$(basename "$f")" "$BUILD/$f"
 done
 strip --strip-unneeded -o "$O/lib/libGL.so.1.5.0" "$BUILD/guest/winsys-remote/libGL.so.1.5.0"
+mkdir -p "$O/xorg"
+strip --strip-unneeded -o "$O/xorg/libxen3d.so" "$BUILD/guest/xorg-ext/libxen3d.so"
 ln -s libGL.so.1.5.0 "$O/lib/libGL.so.1"
 ln -s libGL.so.1 "$O/lib/libGL.so"
 
@@ -61,7 +63,8 @@ install -m755 "$BASE/busybox" "$D/usr/bin/busybox"
 install -m755 "$HERE/domu-init.sh" "$D/init"
 cp -a "$O/lib" "$D/opt/xen3d-lib-tmp" && mkdir -p "$D/opt/xen3d" && mv "$D/opt/xen3d-lib-tmp" "$D/opt/xen3d/lib"
 mkdir -p "$D/opt/xen3d/bin"
-cp -a "$O/bin/x-window" "$O/bin/x-input-probe" "$O/bin/xen3d-info" "$D/opt/xen3d/bin/"
+cp -a "$O/bin/x-window" "$O/bin/x-input-probe" "$O/bin/x-grab" "$O/bin/png-compare" "$O/bin/xen3d-info" "$D/opt/xen3d/bin/"
+cp -a "$O/xorg" "$D/opt/xen3d/xorg"
 
 # Copies rootfs path $1 (following symlinks; keeping the link names) into the initramfs.
 copy_from_root() {
@@ -89,7 +92,7 @@ xenlibs=$(cd "$R" && ls usr/lib/x86_64-linux-gnu/libxengnttab.so.1 usr/lib/x86_6
 for p in $progs $xenlibs $xorgmods; do copy_from_root "$p"; done
 # Our binaries go to the rootfs copy under /opt/xen3d for ldd, which runs in the chroot.
 need=$(chroot "$R" env LD_LIBRARY_PATH=/opt/xen3d/lib sh -c \
-  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/x-input-probe /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1; do ldd \$f; done" |
+  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/x-input-probe /opt/xen3d/bin/x-grab /opt/xen3d/bin/png-compare /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1 /opt/xen3d/xorg/libxen3d.so; do ldd \$f; done" |
   awk '/=>/ && $3 ~ /^\// {print $3} /^\t\/lib64/ {print $1}' | sort -u | grep -v '^/opt/xen3d/')
 for p in $need; do copy_from_root "$p"; done
 if [ -d "$R/usr/share/X11/xkb" ]; then
@@ -132,7 +135,16 @@ ls "$D/lib/modules/input" | grep -q evdev || { echo "no evdev module in the root
 ls "$D/lib/modules/drm" | grep -q drm_xen_front || { echo "no drm_xen_front module in the rootfs" >&2; exit 1; }
 mkdir -p "$D/etc/X11" "$D/var/log"
 cat > "$D/etc/X11/xen3d-pv.conf" <<'X'
-# Xorg on the domU's Xen PV display (xen-drm-front): the compositor in dom0 is its backend.
+# Xorg on the domU's Xen PV display (xen-drm-front): the compositor in dom0 is its
+# backend. With the xen3d module, which attaches to the PV display's desktop: GL
+# windows are composited in dom0, not read back.
+Section "Files"
+  ModulePath "/opt/xen3d/xorg"
+  ModulePath "/usr/lib/xorg/modules"
+EndSection
+Section "Module"
+  Load "xen3d"
+EndSection
 Section "ServerFlags"
   Option "AutoAddDevices" "false"
   Option "AutoEnableDevices" "false"
