@@ -89,7 +89,7 @@ struct Device : XenbusDevice {
 class Backend final : public DisplifBackend, public XenbusBackend {
  public:
   Backend(PvDisplayFactory factory, int refresh_hz)
-      : XenbusBackend("vdispl", "pv display"), factory_(std::move(factory)), refresh_hz_(refresh_hz) {}
+      : XenbusBackend("vdispl", "vdispl", "pv display"), factory_(std::move(factory)), refresh_hz_(refresh_hz) {}
   ~Backend() override { stop(); }
 
   bool open(std::string& error) { return serve(error); }

@@ -141,7 +141,9 @@ struct Device : XenbusDevice {
 
 class Backend final : public VkbdBackend, public XenbusBackend {
  public:
-  explicit Backend(PvKeyboardAttach attach) : XenbusBackend("vkbd", "pv keyboard"), attach_(std::move(attach)) {}
+  // libxl files a vkb with backend-type=linux as backend/vinput (vkbd is QEMU's).
+  explicit Backend(PvKeyboardAttach attach)
+      : XenbusBackend("vinput", "vkbd", "pv keyboard"), attach_(std::move(attach)) {}
   ~Backend() override { stop(); }
 
   bool open(std::string& error) { return serve(error); }

@@ -5,8 +5,9 @@
 // this backend writes into the one page the guest grants: what the host's
 // outputs send to the VM's desktop (docs/desktops.md). backend-type=linux
 // makes the toolstack leave the device to a dom0 process (no QEMU), as vdispl
-// does; width and height should be the PV display's connector size (the
-// pointer is scaled to whatever the device says).
+// does, filing it as backend/vinput (QEMU's are backend/vkbd; the guest's
+// side is device/vkbd either way); width and height should be the PV
+// display's connector size (the pointer is scaled to whatever the device says).
 //
 // The guest is hostile: its page's consumer index is checked on every event
 // (one that claims more than was produced cuts the device off, alone), its

@@ -162,7 +162,7 @@ void XenbusBackend::scan_backends() {
     d->domid = k.first;
     d->devid = k.second;
     d->be = root_ + "/" + std::to_string(k.first) + "/" + std::to_string(k.second);
-    d->fe = "/local/domain/" + std::to_string(k.first) + "/device/" + type_ + "/" + std::to_string(k.second);
+    d->fe = "/local/domain/" + std::to_string(k.first) + "/device/" + frontend_type_ + "/" + std::to_string(k.second);
     d->label = what_ + " dom" + std::to_string(k.first) + "/" + std::to_string(k.second);
     std::string fe_path, state;
     // The toolstack writes `state` last: until then the device is half made

@@ -45,8 +45,12 @@ class XenbusBackend {
   XenbusBackend& operator=(const XenbusBackend&) = delete;
 
  protected:
-  // type: the xenstore device type ("vdispl"); what: how logs name a device ("pv display").
-  XenbusBackend(std::string type, std::string what) : type_(std::move(type)), what_(std::move(what)) {}
+  // type: the device type in the backend's directory ("vdispl"), and
+  // frontend_type in the guest's (libxl files a vkb whose backend-type is
+  // linux under backend/vinput, its frontend under device/vkbd); what: how
+  // logs name a device ("pv display").
+  XenbusBackend(std::string type, std::string frontend_type, std::string what)
+      : type_(std::move(type)), frontend_type_(std::move(frontend_type)), what_(std::move(what)) {}
 
   // Opens Xen (store, event channels, grant mapper), watches the backend
   // directory and starts serving. False with `error` when Xen is not reachable.
@@ -101,7 +105,7 @@ class XenbusBackend {
   void close(XenbusDevice& d, int state);
   std::string fe_token(const XenbusDevice& d) const;
 
-  const std::string type_, what_;
+  const std::string type_, frontend_type_, what_;
   const std::string root_ = "/local/domain/0/backend/" + type_;
   std::unique_ptr<XenPlatform> x_;
   std::unique_ptr<XenStore> xs_;

@@ -224,7 +224,7 @@ inspect)
   echo "--- xl list"; xl list
   echo "--- xenstore-ls -f /local/domain/$D/data"; xenstore-ls -f "/local/domain/$D/data" 2>&1 | cut -c1-300
   echo "--- PV keyboard: backend and frontend nodes"
-  xenstore-ls -f /local/domain/0/backend 2>&1 | grep -i kbd | cut -c1-200
+  xenstore-ls -f /local/domain/0/backend 2>&1 | grep -i "kbd\\|vinput" | cut -c1-200
   xenstore-ls -f "/local/domain/$D/device" 2>&1 | grep -i kbd | cut -c1-200
   echo "--- PV display: backend and frontend nodes"
   xenstore-ls -f /local/domain/0/backend/vdispl 2>&1 | cut -c1-200

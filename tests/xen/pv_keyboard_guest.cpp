@@ -64,8 +64,9 @@ void must_write(XenStore& xs, const std::string& path, const std::string& value,
 std::string fe_path(DomId dom, uint32_t dev) {
   return "/local/domain/" + std::to_string(dom) + "/device/vkbd/" + std::to_string(dev);
 }
+// libxl's path for backend-type=linux (libxl__device_from_vkb: LIBXL__DEVICE_KIND_VINPUT).
 std::string be_path(DomId dom, uint32_t dev) {
-  return "/local/domain/0/backend/vkbd/" + std::to_string(dom) + "/" + std::to_string(dev);
+  return "/local/domain/0/backend/vinput/" + std::to_string(dom) + "/" + std::to_string(dev);
 }
 
 std::unique_ptr<XenPlatform> g_x;
