@@ -33,15 +33,31 @@ DecodeError GuestConnection::owned_desktop(const char* record) {
   return {};
 }
 
-DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
+DecodeError GuestConnection::refuse_desktop(const std::string& what, const std::string& why, bool expected) {
+  log(expected ? LogLevel::Info : LogLevel::Warn, "%s: %s refused: %s", label_.c_str(), what.c_str(), why.c_str());
   proto::DesktopOpened answer;
-  auto refuse = [&](const std::string& why) {
-    XLOG_WARN("%s: desktop '%.*s' refused: %s", label_.c_str(), int(r.name.size()), r.name.data(), why.c_str());
-    answer.ok = false;
-    answer.reason = why;
-    session_->reply(answer);
-    return DecodeError{};
-  };
+  answer.ok = false;
+  answer.reason = why;
+  session_->reply(answer);
+  return {};
+}
+
+DecodeError GuestConnection::take_desktop(std::shared_ptr<Desktop> desktop, bool attached) {
+  owned_desktop_ = std::move(desktop);
+  attached_ = attached;
+  start_input(*owned_desktop_);
+  proto::DesktopOpened answer;
+  answer.ok = true;
+  answer.desktop_id = owned_desktop_->id();
+  answer.token = owned_desktop_->token();
+  session_->reply(answer);
+  options_.desktops->damaged(*owned_desktop_);
+  return {};
+}
+
+DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
+  const std::string what = "desktop '" + std::string(r.name) + "'";
+  auto refuse = [&](const std::string& why) { return refuse_desktop(what, why); };
   if (owned_desktop_ || joined_desktop_) return DecodeError::rejected("desktop_open: this connection already has a desktop");
   if (!options_.desktops) return refuse("this compositor composites no desktops (started without a host GPU)");
   auto& transport = session_->transport();
@@ -60,25 +76,12 @@ DecodeError GuestConnection::operator()(const proto::DesktopOpen& r) {
   }
   auto desktop = options_.desktops->open(name, {info.peer_id, xen}, std::move(fb), error);
   if (!desktop) return refuse(error);
-  owned_desktop_ = desktop;
-  start_input(*desktop);
-  answer.ok = true;
-  answer.desktop_id = desktop->id();
-  answer.token = desktop->token();
-  session_->reply(answer);
-  options_.desktops->damaged(*desktop);
-  return {};
+  return take_desktop(std::move(desktop), false);
 }
 
 DecodeError GuestConnection::operator()(const proto::DesktopAttach&) {
-  proto::DesktopOpened answer;
-  auto refuse = [&](const std::string& why) {
-    XLOG_INFO("%s: desktop_attach refused: %s", label_.c_str(), why.c_str());
-    answer.ok = false;
-    answer.reason = why;
-    session_->reply(answer);
-    return DecodeError{};
-  };
+  // Refusals are expected: a window system asks before opening a desktop of its own.
+  auto refuse = [&](const std::string& why) { return refuse_desktop("desktop_attach", why, true); };
   if (owned_desktop_ || joined_desktop_) return DecodeError::rejected("desktop_attach: this connection already has a desktop");
   if (!options_.desktops) return refuse("this compositor composites no desktops (started without a host GPU)");
   const auto& info = session_->info();
@@ -86,15 +89,7 @@ DecodeError GuestConnection::operator()(const proto::DesktopAttach&) {
   std::string error;
   auto desktop = options_.desktops->attach_window_system(info.peer_vm, info.peer_id, error);
   if (!desktop) return refuse(error);
-  owned_desktop_ = desktop;
-  attached_ = true;
-  start_input(*desktop);
-  answer.ok = true;
-  answer.desktop_id = desktop->id();
-  answer.token = desktop->token();
-  session_->reply(answer);
-  options_.desktops->damaged(*desktop);
-  return {};
+  return take_desktop(std::move(desktop), true);
 }
 
 DecodeError GuestConnection::operator()(const proto::DesktopResize& r) {

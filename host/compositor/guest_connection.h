@@ -122,6 +122,9 @@ class GuestConnection {
   // Leaves the desktop this connection opened or joined (end of the connection).
   void leave_desktops();
   void start_input(Desktop& desktop);
+  // desktop_open / desktop_attach answered: refused, or the desktop is ours.
+  proto::DecodeError refuse_desktop(const std::string& what, const std::string& why, bool expected = false);
+  proto::DecodeError take_desktop(std::shared_ptr<Desktop> desktop, bool attached);
   std::unique_lock<std::mutex> lock_driver() {
     return options_.driver_lock ? std::unique_lock<std::mutex>(*options_.driver_lock) : std::unique_lock<std::mutex>();
   }

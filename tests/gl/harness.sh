@@ -200,6 +200,14 @@ presented_at_least() {
 }
 
 # Waits up to $2 seconds for a file to appear.
+# wait_log FILE PATTERN SECONDS: FILE gets a line matching the extended regex
+# PATTERN within SECONDS, or the test fails showing FILE's and the compositor's tail.
+wait_log() {
+  for _ in $(seq $(( $3 * 10 ))); do grep -Eq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "--- $1:"; tail -8 "$1"; echo "--- compositor:"; tail -8 "$work/compositor.log"
+  fail "no '$2' in $(basename "$1") after $3 s"
+}
+
 wait_file() {
   for _ in $(seq $(( $2 * 10 ))); do [ -s "$1" ] && return 0; sleep 0.1; done
   return 1

@@ -25,11 +25,6 @@ chmod 600 "$work/vnc-pass"
 XEN3D_XENEMU_DOMID=0 start_compositor --listen xen --control "$ctl" --output "vnc:$vnc_port" \
   --vnc-password-file "$work/vnc-pass"
 . "$(dirname "$0")/guest_xorg.sh"
-wait_line() {  # log, pattern, seconds
-  for _ in $(seq $(( $3 * 10 ))); do grep -Eq "$2" "$1" && return 0; sleep 0.1; done
-  echo "--- $1:"; tail -8 "$1"; echo "--- compositor:"; tail -8 "$work/compositor.log"
-  fail "no '$2' in $(basename "$1") after $3 s"
-}
 vnc() { "$VNC_INPUT" "127.0.0.1:$vnc_port" "$work/vnc-pass" "$@" >>"$work/vnc.log" 2>&1 || fail "vnc-input $*: $(tail -3 "$work/vnc.log")"; }
 px() { "$PNG_COMPARE" --pixel "$@"; }
 expect_desktop() {  # X Y "R G B" WHAT
@@ -51,13 +46,13 @@ XEN3D_XENEMU_DOMID=0 "$PV_KEYBOARD_GUEST" toolstack-add 7 0 --width 640 --height
 XEN3D_XENEMU_DOMID=7 "$PV_KEYBOARD_GUEST" front 0 --timeout 200 >"$work/kbd.log" 2>&1 &
 kbd_pid=$!
 pids+=($kbd_pid)
-wait_line "$work/display.log" 'holding' 20
-wait_line "$work/kbd.log" '^connected' 20
+wait_log "$work/display.log" 'holding' 20
+wait_log "$work/kbd.log" '^connected' 20
 expect_desktop 50 50 "0 0 128" "the PV display's scanout"
 
 say "domain 7's Xorg with the module attaches to that desktop"
 XORG_TRANSPORT=xen XORG_DOMID=7 start_xorg guest 640x480
-wait_line "$work/xorg-guest.log" "the domain's PV display" 20
+wait_log "$work/xorg-guest.log" "the domain's PV display" 20
 grep -q "vm-seven': dom7's window system attached" "$work/compositor.log" || fail "the compositor did not attach the window system"
 [ "$(ctl list | grep -c .)" = 1 ] || fail "the module opened a second desktop: $(ctl list)"
 
@@ -74,16 +69,16 @@ say "the guest's own screen does not have the GL frame: $(px "$work/guest-screen
 say "input: to the PV keyboard while it is there, then to the module's X input devices"
 DISPLAY=$guest_display "$X_INPUT_PROBE" --geometry 100x80+400+300 >"$work/probe.log" 2>&1 &
 pids+=($!)
-wait_line "$work/probe.log" '^ready' 10
+wait_log "$work/probe.log" '^ready' 10
 vnc key:a
-wait_line "$work/kbd.log" '^key 30 down$' 10
+wait_log "$work/kbd.log" '^key 30 down$' 10
 grep -Eq '^key press' "$work/probe.log" && fail "the module's devices typed too while the PV keyboard is there"
 kill -TERM "$kbd_pid"
-wait_line "$work/kbd.log" 'closed the device' 10
-wait_line "$work/compositor.log" 'pv keyboard dom7/0: the guest closed the device' 10
+wait_log "$work/kbd.log" 'closed the device' 10
+wait_log "$work/compositor.log" 'pv keyboard dom7/0: the guest closed the device' 10
 vnc click:450,340 key:b
-wait_line "$work/probe.log" '^button press 1 x=450 y=340 ' 10
-wait_line "$work/probe.log" '^key press .* sym=b ' 10
+wait_log "$work/probe.log" '^button press 1 x=450 y=340 ' 10
+wait_log "$work/probe.log" '^key press .* sym=b ' 10
 say "the module's devices took over: $(grep -m1 '^key press' "$work/probe.log" | cut -d' ' -f1-4)"
 
 say "the X server goes: the desktop stays, without the GL window"

@@ -22,11 +22,6 @@ XEN3D_XENEMU_DOMID=0 start_compositor --listen xen --control "$ctl" --output "vn
   --vnc-password-file "$work/vnc-pass"
 grep -q "PV keyboard backend: serving" "$work/compositor.log" || fail "no PV keyboard backend"
 ctl() { "$XEN3DCTL" --socket "$ctl" "$@"; }
-wait_line() {  # log, pattern, seconds
-  for _ in $(seq $(( $3 * 10 ))); do grep -Eq "$2" "$1" && return 0; sleep 0.1; done
-  echo "--- $1:"; tail -5 "$1"; echo "--- compositor:"; tail -8 "$work/compositor.log"
-  fail "no '$2' in $(basename "$1") after $3 s"
-}
 vnc() { "$VNC_INPUT" "127.0.0.1:$vnc_port" "$work/vnc-pass" "$@" >>"$work/vnc.log" 2>&1 || fail "vnc-input $*: $(tail -3 "$work/vnc.log")"; }
 
 # Each domain: a 320x200 PV display (its desktop) and a PV keyboard whose
@@ -42,8 +37,8 @@ XEN3D_XENEMU_DOMID=7 "$PV_KEYBOARD_GUEST" front 0 --timeout 100 >"$work/kbd-7.lo
 pids+=($!)
 XEN3D_XENEMU_DOMID=8 "$PV_KEYBOARD_GUEST" front 0 --timeout 100 --attack cons >"$work/kbd-8.log" 2>&1 &
 pids+=($!)
-wait_line "$work/kbd-7.log" '^connected' 20
-wait_line "$work/kbd-8.log" '^connected' 20
+wait_log "$work/kbd-7.log" '^connected' 20
+wait_log "$work/kbd-8.log" '^connected' 20
 for vm in vm-seven vm-eight; do
   for _ in $(seq 50); do ctl list | grep -q "^$vm	" && break; sleep 0.1; done
 done
@@ -54,44 +49,44 @@ say "vm-seven selected: a VNC click at (100,50), the key 'a', a wheel notch"
 ctl switch vm-seven >/dev/null
 vnc click:100,50 key:a wheel-up:100,50
 # The pixel's centre in the device's [0,320] x [0,200]: (100.5 * 321 / 320, 50.5 * 201 / 200).
-wait_line "$work/kbd-7.log" '^pos 100 50 0$' 10
-wait_line "$work/kbd-7.log" '^key 272 down$' 5   # BTN_LEFT
-wait_line "$work/kbd-7.log" '^key 272 up$' 5
-wait_line "$work/kbd-7.log" '^key 30 down$' 5    # KEY_A
-wait_line "$work/kbd-7.log" '^key 30 up$' 5
-wait_line "$work/kbd-7.log" '^pos 100 50 -1$' 5  # the wheel, one notch up (xen-kbdfront reports -rel_z)
+wait_log "$work/kbd-7.log" '^pos 100 50 0$' 10
+wait_log "$work/kbd-7.log" '^key 272 down$' 5   # BTN_LEFT
+wait_log "$work/kbd-7.log" '^key 272 up$' 5
+wait_log "$work/kbd-7.log" '^key 30 down$' 5    # KEY_A
+wait_log "$work/kbd-7.log" '^key 30 up$' 5
+wait_log "$work/kbd-7.log" '^pos 100 50 -1$' 5  # the wheel, one notch up (xen-kbdfront reports -rel_z)
 grep -Eq '^(key|pos)' "$work/kbd-8.log" && fail "vm-eight, not selected, got input: $(cat "$work/kbd-8.log")"
 say "vm-seven's keyboard got them, scaled; vm-eight got nothing"
 
 say "the far corner lands on the device's far corner"
 vnc move:319,199
-wait_line "$work/kbd-7.log" '^pos 320 200 0$' 10
+wait_log "$work/kbd-7.log" '^pos 320 200 0$' 10
 
 say "vm-eight selected: it breaks its event ring after the first event and is cut off alone"
 ctl switch vm-eight >/dev/null
 vnc key:b sleep:100 key:c
-wait_line "$work/kbd-8.log" '^attacked' 10
-wait_line "$work/compositor.log" 'pv keyboard dom8/0: the guest broke its event ring' 10
-wait_line "$work/kbd-8.log" '^closed' 10
+wait_log "$work/kbd-8.log" '^attacked' 10
+wait_log "$work/compositor.log" 'pv keyboard dom8/0: the guest broke its event ring' 10
+wait_log "$work/kbd-8.log" '^closed' 10
 kill -0 "$comp_pid" || fail "the compositor died"
 ctl switch vm-seven >/dev/null
 vnc key:d
-wait_line "$work/kbd-7.log" '^key 32 down$' 10   # KEY_D
+wait_log "$work/kbd-7.log" '^key 32 down$' 10   # KEY_D
 say "vm-seven still types after vm-eight was cut off"
 
 say "a keyboard that stops reading loses input, nothing else"
 XEN3D_XENEMU_DOMID=0 "$PV_KEYBOARD_GUEST" toolstack-add 8 1 --width 320 --height 200 >>"$work/toolstack.log" 2>&1 || fail "vkbd toolstack-add 8 1"
 XEN3D_XENEMU_DOMID=8 "$PV_KEYBOARD_GUEST" front 1 --timeout 60 --attack stall >"$work/kbd-8-stall.log" 2>&1 &
 pids+=($!)
-wait_line "$work/kbd-8-stall.log" '^connected' 20
+wait_log "$work/kbd-8-stall.log" '^connected' 20
 ctl switch vm-eight >/dev/null
 keys=()
 for _ in $(seq 40); do keys+=(key:e); done   # 80 events: more than the ring's 51
 vnc "${keys[@]}"
-wait_line "$work/compositor.log" 'pv keyboard dom8/1: the guest reads no input' 10
+wait_log "$work/compositor.log" 'pv keyboard dom8/1: the guest reads no input' 10
 kill -0 "$comp_pid" || fail "the compositor died"
 ctl switch vm-seven >/dev/null
 vnc key:f
-wait_line "$work/kbd-7.log" '^key 33 down$' 10   # KEY_F
+wait_log "$work/kbd-7.log" '^key 33 down$' 10   # KEY_F
 grep -q 'ERROR\|AddressSanitizer' "$work/compositor.log" && fail "the compositor logged errors: $(grep ERROR "$work/compositor.log")"
 say "PASS"
