@@ -101,7 +101,7 @@ wait-red)
 wait-gears)
   end=$(( $(date +%s) + $2 ))
   while [ "$(date +%s)" -lt "$end" ]; do
-    id=$(conn_ids glxgears | tail -1)
+    id=$(conn_ids glxgears | head -1)  # the first: the later ones are the fps runs on the PV display
     f=${id:+$(snap_of "$id")}
     if [ -n "$f" ] && "$BIN/png-compare" --not-blank "$f"; then
       # Its buffer arena is grant pages of the domU's, mapped by the compositor (docs/xen.md).
@@ -281,7 +281,8 @@ destroy)
     bad destroy "no GL connections of the domU were ever seen"
   elif [ -n "$missing" ]; then
     bad destroy "within $timeout_s s the compositor did not log for every GL connection that it went away and was freed:$missing"
-  elif [ "$(stat_of guests)" != "$base" ]; then
+  elif ! for _ in 1 2 3 4 5; do [ "$(stat_of guests)" = "$base" ] && break; sleep 1; done ||
+       [ "$(stat_of guests)" != "$base" ]; then
     bad destroy "the compositor still counts $(stat_of guests) guests (baseline $base)"
   elif "$BIN/xen3dctl" --socket "$CTL" list 2>/dev/null | cut -f1 | grep -qx "$DOMU"; then
     bad destroy "the domain's PV display desktop is still listed: $("$BIN/xen3dctl" --socket "$CTL" list)"

@@ -96,8 +96,9 @@ if [ -e /dev/dri/card0 ]; then
     (DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL /opt/xen3d/bin/x-window --gl --name green \
        --geometry 160x120+220+20 --color 40,200,40 2>&1; echo "exited rc=$?") | sed 's/^/[x-window-pv] /' &
     # What an X client in the domU sees of the keys and clicks dom0 sends it.
+    # (busybox sed holds lines back in a pipe: each line goes out with echo)
     (DISPLAY=:1 /opt/xen3d/bin/x-input-probe --geometry 200x150+420+300 2>&1; echo "exited rc=$?") |
-      tee /tmp/probe.log | sed 's/^/[x-input-probe] /' &
+      tee /tmp/probe.log | while IFS= read -r l; do echo "[x-input-probe] $l"; done &
     # The guest's own screen where the GL window is: with the module its frames
     # are composited in dom0, so the scanout there is the window's background.
     (sleep 20
@@ -111,9 +112,9 @@ if [ -e /dev/dri/card0 ]; then
     # guest's X window (XEN3D_PRESENT=readback), one after the other.
     (sleep 30
      DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL timeout 26 glxgears -geometry 200x200+420+20 2>&1 |
-       sed 's/^/[gears-composited] /'
+       while IFS= read -r l; do echo "[gears-composited] $l"; done
      DISPLAY=:1 XEN3D_TRANSPORT=xen XEN3D_PRESENT=readback LD_LIBRARY_PATH=$GL timeout 26 glxgears \
-       -geometry 200x200+420+20 2>&1 | sed 's/^/[gears-readback] /'
+       -geometry 200x200+420+20 2>&1 | while IFS= read -r l; do echo "[gears-readback] $l"; done
      say "GEARS_DONE") &
   else
     say "XORG_FAILED"
