@@ -37,7 +37,9 @@ args = ap.parse_args()
 
 BASE, WORK = os.path.abspath(args.base), os.path.abspath(args.work)
 SOCK = os.path.join(WORK, "serial.sock")
-xen_cmdline = ("loglvl=all guest_loglvl=all console=com1 com1=115200,8n1 noreboot bootscrub=false "
+# gnttab_max_frames: the domU's five GL programs need more grants than Xen's
+# default 64 frames per domain (domu.cfg max_grant_frames).
+xen_cmdline = ("loglvl=all guest_loglvl=all console=com1 com1=115200,8n1 noreboot bootscrub=false gnttab_max_frames=128 "
                f"dom0_mem={args.dom0_mem},max:{args.dom0_mem} dom0_max_vcpus={args.smp} console_timestamps=boot")
 dom0_cmdline = "root=/dev/vda rw console=hvc0 init=/sbin/e2e-init quiet"
 qemu = ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", args.cpu,
