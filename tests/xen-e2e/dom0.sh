@@ -281,8 +281,9 @@ destroy)
     bad destroy "no GL connections of the domU were ever seen"
   elif [ -n "$missing" ]; then
     bad destroy "within $timeout_s s the compositor did not log for every GL connection that it went away and was freed:$missing"
-  elif ! for _ in 1 2 3 4 5; do [ "$(stat_of guests)" = "$base" ] && break; sleep 1; done ||
-       [ "$(stat_of guests)" != "$base" ]; then
+  # (each query is a guest itself, which under TCG takes ~0.5 s to close: 2 s apart)
+  elif ! for _ in 1 2 3 4 5 6; do [ "$(stat_of guests)" = "$base" ] && break; sleep 2; done ||
+       { sleep 2; [ "$(stat_of guests)" != "$base" ]; }; then
     bad destroy "the compositor still counts $(stat_of guests) guests (baseline $base)"
   elif "$BIN/xen3dctl" --socket "$CTL" list 2>/dev/null | cut -f1 | grep -qx "$DOMU"; then
     bad destroy "the domain's PV display desktop is still listed: $("$BIN/xen3dctl" --socket "$CTL" list)"
