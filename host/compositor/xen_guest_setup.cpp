@@ -38,7 +38,9 @@ std::string xen_guest_setup_text() {
 #   echo 'KERNEL=="gntalloc", GROUP="video", MODE="0660"' > /etc/udev/rules.d/60-xen3d.rules
 #   echo 'KERNEL=="evtchn", GROUP="video", MODE="0660"'  >> /etc/udev/rules.d/60-xen3d.rules
 #   # the PV display: xen-drm-front (Debian's kernel has it as a module) gives
-#   # /dev/dri/card0; run Xorg with Driver "modesetting" on it (AccelMethod none)
+#   # /dev/dri/card0; run Xorg with Driver "modesetting" on it (AccelMethod none).
+#   # With the xen3d module loaded in that Xorg (Load "xen3d", XEN3D_TRANSPORT=xen
+#   # in its environment) GL windows are composited here, not read back.
 #   modprobe drm_xen_front
 #   # the PV keyboard: xen-kbdfront gives two /dev/input/event* devices
 #   # (keyboard, absolute pointer), which Xorg's libinput or evdev driver reads
