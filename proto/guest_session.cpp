@@ -39,6 +39,13 @@ GuestSession::~GuestSession() {
   }
 }
 
+void GuestSession::forsake_after_fork() {
+  lose("this process is a fork of the one that opened the connection to the compositor, which stays with "
+       "the parent: GL contexts made before fork() cannot be used in the child (a child that wants GL opens "
+       "its own X display connection and makes its contexts on it)");
+  transport_->forsake_after_fork();
+}
+
 void GuestSession::fail(std::string why) {
   if (alive_) {
     Goodbye bye;

@@ -134,6 +134,10 @@ class GuestSession {
   // Marks the session lost with `why` (a record that cannot be sent at all),
   // telling the host it leaves for that reason.
   void fail(std::string why);
+  // In a child of fork(): the session is lost and its transport let go
+  // (Transport::forsake_after_fork); the parent's connection is untouched.
+  // Async-signal-safe apart from formatting the reason once.
+  void forsake_after_fork();
   // Marks the session lost without touching the rings: for a caller that may
   // have interrupted an encoder in the middle of a record (a signal handler
   // on the encoding thread). The host learns of it when the process goes.

@@ -166,6 +166,14 @@ class Transport {
   // a caller with a poll loop of its own (the X server's); a wait(ring, ...,
   // 0) then takes the wakeup and, on tcp, the bytes. -1 where there is none.
   virtual int readiness_fd() const { return -1; }
+  // In a child of fork(): the connection stays the parent's. Lets go of
+  // this process's copies of its descriptors (so the host still sees the
+  // parent leave, whatever the child does) and of its mappings of the rings
+  // and heap (a stray access faults in the child instead of writing into
+  // the parent's rings), touching nothing the parent uses. The transport is
+  // unusable afterwards. Called from pthread_atfork's child handler: only
+  // async-signal-safe calls (close, munmap).
+  virtual void forsake_after_fork() {}
   // Asks the peer to kick us whenever it advances `ring` (sets our sleeping
   // flag for it), for a caller that sleeps outside wait() on readiness_fd().
   void want_kicks(RingId ring);

@@ -55,6 +55,15 @@ class LocalTransport final : public Transport {
 
   int readiness_fd() const override { return wait_efd_; }
 
+  void forsake_after_fork() override {
+    for (int fd : arrived_fds_) ::close(fd);
+    arrived_fds_.clear();
+    if (control_) munmap(control_, layout_.total_size);
+    control_ = nullptr;
+    for (int* fd : {&sock_, &shm_fd_, &wait_efd_, &kick_efd_}) close_fd(*fd);
+    gone_ = true;
+  }
+
   WaitResult wait(RingId ring, const std::function<bool()>& ready, int timeout_ms) override {
     if (gone_) return WaitResult::PeerGone;
     return doorbell_wait(ring, ready, timeout_ms, [&](int ms) {

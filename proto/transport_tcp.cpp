@@ -92,6 +92,13 @@ class TcpTransport final : public Transport {
   std::string name() const override { return "tcp"; }
   int readiness_fd() const override { return sock_; }
 
+  void forsake_after_fork() override {
+    if (control_) munmap(control_, layout_.total_size);
+    control_ = nullptr;
+    close_fd(sock_);
+    gone_ = true;
+  }
+
   // Only before any byte moved: the worker starts its mirror from the
   // handshake's state, and the stream is its alone from then on.
   bool handoff(TransportHandoff& out, std::string& error) const override {

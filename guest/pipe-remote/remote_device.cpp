@@ -1,5 +1,6 @@
 #include "guest/pipe-remote/remote_device.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -7,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 #include "guest/pipe-remote/remote_arena.h"
 
@@ -35,6 +38,45 @@ StatsMode stats_from_env() {
 }
 }  // namespace
 
+// fork(): every device of the process, so that the child lets go of each
+// connection (they stay the parent's). The prepare handler takes each
+// device's lock, so no thread is half-way through a record when the address
+// space is copied; the child then forsakes the sessions and both sides
+// release the locks.
+namespace {
+std::mutex g_devices_mutex;
+std::set<RemoteDevice*>& live_devices() {
+  static auto* devices = new std::set<RemoteDevice*>;  // never destroyed: atexit order
+  return *devices;
+}
+}  // namespace
+
+void RemoteDevice::before_fork() {
+  g_devices_mutex.lock();
+  for (RemoteDevice* d : live_devices()) d->mutex_.lock_for_fork();
+}
+
+void RemoteDevice::after_fork(bool child) {
+  for (RemoteDevice* d : live_devices()) {
+    if (child) d->session_->forsake_after_fork();
+    d->mutex_.unlock_after_fork();
+  }
+  g_devices_mutex.unlock();
+}
+
+void RemoteDevice::watch_forks(RemoteDevice* device, bool add) {
+  static std::once_flag registered;
+  std::call_once(registered, [] {
+    pthread_atfork([] { before_fork(); }, [] { after_fork(false); }, [] { after_fork(true); });
+  });
+  std::lock_guard lock(g_devices_mutex);
+  if (add) {
+    live_devices().insert(device);
+  } else {
+    live_devices().erase(device);
+  }
+}
+
 std::unique_ptr<RemoteDevice> RemoteDevice::open_for_this_program() {
   char buf[256];
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -59,6 +101,7 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
   std::unique_ptr<RemoteDevice> dev(new RemoteDevice);
   dev->session_ = std::move(session);
   dev->mutex_.guard(dev->session_.get());
+  watch_forks(dev.get(), true);
   dev->stats_ = stats_from_env();
   if (dev->stats_ != StatsMode::Off) {
     // GLX frontends rarely destroy their screen at exit: report from atexit.
@@ -71,6 +114,7 @@ std::unique_ptr<RemoteDevice> RemoteDevice::open(const std::string& client_name)
 }
 
 RemoteDevice::~RemoteDevice() {
+  watch_forks(this, false);
   print_summary();
   if (g_stats_device == this) g_stats_device = nullptr;
 }
@@ -110,6 +154,17 @@ void DeviceMutex::lock() {
   t_entered = this;
   mutex_.lock();
   outer_ = outer;
+}
+
+// The forking thread may hold the lock already (fork from inside a call
+// that re-entered GL is not expected, but must not self-deadlock).
+void DeviceMutex::lock_for_fork() {
+  forker_held_ = t_entered == this;
+  if (!forker_held_) mutex_.lock();
+}
+
+void DeviceMutex::unlock_after_fork() {
+  if (!forker_held_) mutex_.unlock();
 }
 
 void DeviceMutex::unlock() {

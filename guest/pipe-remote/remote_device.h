@@ -35,9 +35,13 @@ class DeviceMutex {
   void guard(proto::GuestSession* session) { session_ = session; }
   void lock();
   void unlock();
+  // fork(): held across it by the forking thread (RemoteDevice's atfork handlers).
+  void lock_for_fork();
+  void unlock_after_fork();
 
  private:
   std::mutex mutex_;
+  bool forker_held_ = false;  // the forking thread held it already
   proto::GuestSession* session_ = nullptr;
   const DeviceMutex* outer_ = nullptr;  // what the holder held before (devices nest per thread)
 };
@@ -91,6 +95,9 @@ class RemoteDevice {
 
  private:
   RemoteDevice() = default;
+  static void watch_forks(RemoteDevice* device, bool add);
+  static void before_fork();
+  static void after_fork(bool child);
 
   std::unique_ptr<proto::GuestSession> session_;
   DeviceMutex mutex_;
