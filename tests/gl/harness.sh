@@ -208,6 +208,16 @@ wait_log() {
   fail "no '$2' in $(basename "$1") after $3 s"
 }
 
+# vnc_with_password BASE: a VNC port near BASE and a password file, for
+# --output "vnc:$vnc_port" --vnc-password-file "$work/vnc-pass"; then
+# `vnc ACTION...` types and clicks through vnc-input ($VNC_INPUT) with it.
+vnc_with_password() {
+  vnc_port=$(( $1 + $$ % 1000 ))
+  printf 'test-pass\n' >"$work/vnc-pass"
+  chmod 600 "$work/vnc-pass"
+}
+vnc() { "$VNC_INPUT" "127.0.0.1:$vnc_port" "$work/vnc-pass" "$@" >>"$work/vnc.log" 2>&1 || fail "vnc-input $*: $(tail -3 "$work/vnc.log")"; }
+
 wait_file() {
   for _ in $(seq $(( $2 * 10 ))); do [ -s "$1" ] && return 0; sleep 0.1; done
   return 1

@@ -19,13 +19,10 @@
 start_xenemu
 "$XENEMU_CTL" "$emu" create 7 vm-seven >/dev/null || fail "cannot create domain 7"
 ctl=$work/control.sock
-vnc_port=$((18900 + $$ % 1000))
-printf 'module-pass\n' >"$work/vnc-pass"
-chmod 600 "$work/vnc-pass"
+vnc_with_password 18900
 XEN3D_XENEMU_DOMID=0 start_compositor --listen xen --control "$ctl" --output "vnc:$vnc_port" \
   --vnc-password-file "$work/vnc-pass"
 . "$(dirname "$0")/guest_xorg.sh"
-vnc() { "$VNC_INPUT" "127.0.0.1:$vnc_port" "$work/vnc-pass" "$@" >>"$work/vnc.log" 2>&1 || fail "vnc-input $*: $(tail -3 "$work/vnc.log")"; }
 px() { "$PNG_COMPARE" --pixel "$@"; }
 expect_desktop() {  # X Y "R G B" WHAT
   local got=""

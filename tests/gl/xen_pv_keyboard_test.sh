@@ -15,14 +15,11 @@ start_xenemu
 "$XENEMU_CTL" "$emu" create 7 vm-seven >/dev/null || fail "cannot create domain 7"
 "$XENEMU_CTL" "$emu" create 8 vm-eight >/dev/null || fail "cannot create domain 8"
 ctl=$work/control.sock
-vnc_port=$((17900 + $$ % 1000))
-printf 'kbd-pass\n' >"$work/vnc-pass"
-chmod 600 "$work/vnc-pass"
+vnc_with_password 17900
 XEN3D_XENEMU_DOMID=0 start_compositor --listen xen --control "$ctl" --output "vnc:$vnc_port" \
   --vnc-password-file "$work/vnc-pass"
 grep -q "PV keyboard backend: serving" "$work/compositor.log" || fail "no PV keyboard backend"
 ctl() { "$XEN3DCTL" --socket "$ctl" "$@"; }
-vnc() { "$VNC_INPUT" "127.0.0.1:$vnc_port" "$work/vnc-pass" "$@" >>"$work/vnc.log" 2>&1 || fail "vnc-input $*: $(tail -3 "$work/vnc.log")"; }
 
 # Each domain: a 320x200 PV display (its desktop) and a PV keyboard whose
 # absolute range is the connector's size.
