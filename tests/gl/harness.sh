@@ -144,6 +144,20 @@ settled_host_stat() {
   echo "$prev"
 }
 
+# Waits until process $3 is gone, at most $2 seconds, or kills it and fails
+# naming $1. A process that exited but was not reaped yet (a zombie) counts
+# as gone.
+exits_within() {
+  local what=$1 secs=$2 pid=$3 state
+  for _ in $(seq $((secs * 20))); do
+    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || true
+    [ -z "$state" ] || [ "$state" = Z ] && return 0
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null
+  fail "$what was still running ${secs} s later (hung?)"
+}
+
 # Checks an image rendered remote against llvmpipe's: what, got.png, ref.png,
 # tolerance. Tolerance 0: exact but for one-level rounding. Otherwise (shaders the host compiles
 # from TGSI, where direct llvmpipe compiles NIR: frame_match_test.sh says why)

@@ -10,19 +10,6 @@ frames() { grep -c '^xen3d: frame' "$1" || true; }
 for _ in $(seq 200); do [ "$(frames "$work/gears.log")" -ge 10 ] && break; sleep 0.1; done
 [ "$(frames "$work/gears.log")" -ge 10 ] || fail "glxgears did not start drawing: $(tail -3 "$work/gears.log")"
 
-# Exits within $2 seconds of a signal, or fails naming $1. A process that
-# exited but was not reaped yet (a zombie) counts as gone.
-exits_within() {
-  local what=$1 secs=$2 pid=$3 state
-  for _ in $(seq $((secs * 20))); do
-    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || true
-    [ -z "$state" ] || [ "$state" = Z ] && return 0
-    sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null
-  fail "$what was still running ${secs} s after the signal (hung?)"
-}
-
 # A handler that returns, a thousand times in 2 s, many of them while the
 # main thread waits for a readback holding the driver's lock.
 guest timeout -k 5 60 "$SIGNAL_REENTRY" --return >"$work/return.log" 2>&1 ||
