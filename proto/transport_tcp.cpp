@@ -39,9 +39,15 @@ void set_nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+// How long the host keeps writing to a guest that reads nothing (its socket
+// stays full): then the guest is gone, and its connection's thread is free.
+constexpr int kHostSendStallMs = 30000;
+
 class TcpTransport final : public Transport {
  public:
-  TcpTransport(Sender side, int sock, uint8_t* base, const ShmLayout& layout) : sock_(sock) {
+  // `stall_ms`: how long a send may wait for the peer to read (-1: forever).
+  TcpTransport(Sender side, int sock, uint8_t* base, const ShmLayout& layout, int stall_ms)
+      : sock_(sock), stall_ms_(stall_ms) {
     side_ = side;
     set_memory(base);
     layout_ = layout;
@@ -125,7 +131,8 @@ class TcpTransport final : public Transport {
   }
 
   // Sends one frame; while the socket is full it keeps reading what the peer
-  // sends, so two sides that both write never deadlock.
+  // sends, so two sides that both write never deadlock. A peer that reads
+  // nothing for stall_ms_ is gone: the wait is bounded like every other.
   bool send_frame(uint8_t kind, RingId ring, uint64_t pos, const uint8_t* data, uint32_t len) {
     uint8_t hdr[kFrameHeader] = {};
     hdr[0] = kind;
@@ -135,6 +142,7 @@ class TcpTransport final : public Transport {
     iovec iov[2] = {{hdr, kFrameHeader}, {const_cast<uint8_t*>(data), len}};
     int iovcnt = len ? 2 : 1;
     size_t total = kFrameHeader + len, done = 0;
+    Deadline stalled = Deadline::in(stall_ms_);
     while (done < total) {
       msghdr msg{};
       msg.msg_iov = iov;
@@ -142,6 +150,7 @@ class TcpTransport final : public Transport {
       ssize_t n = ::sendmsg(sock_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         done += static_cast<size_t>(n);
+        stalled = Deadline::in(stall_ms_);
         size_t adv = static_cast<size_t>(n);
         for (int i = 0; i < iovcnt && adv; ++i) {
           size_t take = std::min(adv, iov[i].iov_len);
@@ -154,7 +163,14 @@ class TcpTransport final : public Transport {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         pollfd p{sock_, POLLOUT | POLLIN, 0};
-        if (::poll(&p, 1, -1) < 0 && errno != EINTR) return fail("poll: " + errno_text(errno)), false;
+        const int r = ::poll(&p, 1, stalled.remaining_ms());
+        if (r < 0 && errno != EINTR) return fail("poll: " + errno_text(errno)), false;
+        if (r == 0) {
+          fail(side_ == Sender::Guest ? "the compositor read nothing for " + std::to_string(stall_ms_ / 1000) +
+                                            " s (stopped or hung?); XEN3D_ANSWER_TIMEOUT_S sets how long to wait"
+                                      : "the guest read nothing for " + std::to_string(stall_ms_ / 1000) + " s");
+          return false;
+        }
         if (p.revents & POLLIN) pump();
         if (gone_) return false;
         continue;
@@ -235,6 +251,7 @@ class TcpTransport final : public Transport {
   }
 
   int sock_;
+  int stall_ms_;
   bool gone_ = false;
   bool used_ = false;  // kick() or wait() ran: handoff() is no longer possible
   uint64_t sent_[kRingCount] = {};
@@ -263,7 +280,7 @@ std::unique_ptr<Transport> adopt_tcp(TransportHandoff& h, std::string& error) {
     error = "cannot map a mirror of the handed-off connection's rings: " + errno_text(errno);
     return nullptr;
   }
-  auto t = std::make_unique<TcpTransport>(Sender::Host, h.fds[0], base, h.layout);
+  auto t = std::make_unique<TcpTransport>(Sender::Host, h.fds[0], base, h.layout, kHostSendStallMs);
   h.fds.clear();
   return t;
 }
@@ -319,7 +336,7 @@ class TcpListener final : public Listener {
     info.host_renderer = policy.host_renderer;
     info.endpoint = text_;
     info.peer_id = peer_of(sock);
-    return std::make_unique<TcpTransport>(Sender::Host, sock, base, d.layout);
+    return std::make_unique<TcpTransport>(Sender::Host, sock, base, d.layout, kHostSendStallMs);
   }
 
   int fd_;
@@ -397,7 +414,7 @@ std::unique_ptr<Transport> connect_tcp(const Endpoint& ep, const ConnectRequest&
     return nullptr;
   }
   info.endpoint = ep.text();
-  return std::make_unique<TcpTransport>(Sender::Guest, sock, base, layout);
+  return std::make_unique<TcpTransport>(Sender::Guest, sock, base, layout, req.answer_timeout_ms);
 }
 
 std::unique_ptr<Listener> listen_tcp(const Endpoint& ep, std::string& error) {

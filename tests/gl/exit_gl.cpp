@@ -6,8 +6,9 @@
 //   exit-gl thread-rendering  a second thread renders without pause on its own
 //                             context; the main thread exit(0)s after 0.3 s
 //   exit-gl thread-waiting    the same, but exit(0)s once the renderer is
-//                             inside a glFinish (the test stops the
-//                             compositor first, so that wait never ends)
+//                             waiting for the host in glFinish or the swap
+//                             (the test stops the host first, so that wait
+//                             does not end)
 //   exit-gl dlclose           libGL is dlopen()ed, used, its context
 //                             destroyed, dlclose()d; then the display is
 //                             closed and the program sleeps 1 s and returns
@@ -104,7 +105,7 @@ void drew() {
 
 // A thread that renders on its own context until the process ends.
 std::atomic<long> g_frames{0};
-std::atomic<bool> g_in_finish{false};
+std::atomic<bool> g_in_wait{false};  // in glFinish or glXSwapBuffers, which wait for the host
 
 Gl g_gl;
 
@@ -114,10 +115,10 @@ void render_forever(Surface s) {
   for (;;) {
     gl.ClearColor(static_cast<float>(g_frames % 256) / 255.f, 0, 0, 1);
     gl.Clear(GL_COLOR_BUFFER_BIT);
-    g_in_finish = true;
+    g_in_wait = true;
     gl.Finish();
-    g_in_finish = false;
     gl.SwapBuffers(s.display, s.window);
+    g_in_wait = false;
     ++g_frames;
   }
 }
@@ -138,11 +139,13 @@ int with_rendering_thread(bool wait_in_finish) {
     // on the renderer's next glFinish waits for an answer that never comes.
     char line[16];
     if (!std::fgets(line, sizeof line, stdin)) return 1;
-    const long seen = g_frames;
-    for (int i = 0; i < 500 && !(g_frames > seen + 1 && g_in_finish); ++i) {
+    // Waiting: inside glFinish or the swap for 200 ms in a row (a frame takes ~1 ms here).
+    int inside_ms = 0;
+    for (int i = 0; i < 1000 && inside_ms < 200; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      inside_ms = g_in_wait ? inside_ms + 10 : 0;
     }
-    std::printf("exit-gl: the renderer waits in glFinish (%ld frames); exit(0)\n", g_frames.load());
+    std::printf("exit-gl: the renderer waits for the host (%ld frames); exit(0)\n", g_frames.load());
   } else {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     std::printf("exit-gl: the renderer drew %ld frames; exit(0)\n", g_frames.load());

@@ -349,6 +349,36 @@ void rewritten_between_draws(const char* phase, int grids) {
   }
 }
 
+// N whole-texture uploads of 4 MiB, each drawn, with nothing read back: the
+// guest never waits for an answer, so only the heap and the transport pace
+// it (the bounded-wait check in gl-compositor-loss stops the host under it).
+void stream_uploads(int n) {
+  constexpr int kSide = 1024;
+  std::vector<unsigned char> texels(size_t(kSide) * kSide * 4, 7);
+  GLuint tex = 0;
+  glGenTextures(1, &tex);
+  glBindTexture(GL_TEXTURE_2D, tex);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+  glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, kSide, kSide, 0, GL_RGBA, GL_UNSIGNED_BYTE, texels.data());
+  glEnable(GL_TEXTURE_2D);
+  for (int i = 0; i < n; ++i) {
+    texels[size_t(i) % texels.size()] = static_cast<unsigned char>(i);
+    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, kSide, kSide, GL_RGBA, GL_UNSIGNED_BYTE, texels.data());
+    glBegin(GL_TRIANGLES);
+    glTexCoord2f(0, 0);
+    glVertex2f(-1, -1);
+    glTexCoord2f(1, 0);
+    glVertex2f(1, -1);
+    glTexCoord2f(0, 1);
+    glVertex2f(0, 1);
+    glEnd();
+    glFlush();
+    if (i % 100 == 0) std::printf("upload-stress: streamed %d uploads\n", i), std::fflush(stdout);
+  }
+  glDeleteTextures(1, &tex);
+  std::printf("upload-stress: streamed %d uploads, done\n", n);
+}
+
 void run_phase(const char* phase, int heap_kib) {
   const size_t heap = size_t(heap_kib) * 1024;
   small_shaders(phase, 64);
@@ -364,13 +394,15 @@ void run_phase(const char* phase, int heap_kib) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 1, rewrites = 0;
+  int rounds = 1, rewrites = 0, stream = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--rewrites") && i + 1 < argc) rewrites = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--stream") && i + 1 < argc) stream = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: upload-stress [--rounds N] [--rewrites N]\n"
-                           "  --rewrites N: only the buffer rewritten between draws, N grids of 16 draws\n");
+      std::fprintf(stderr, "usage: upload-stress [--rounds N] [--rewrites N] [--stream N]\n"
+                           "  --rewrites N: only the buffer rewritten between draws, N grids of 16 draws\n"
+                           "  --stream N: only N drawn 4 MiB texture uploads, nothing read back or checked\n");
       return 2;
     }
   }
@@ -396,6 +428,10 @@ int main(int argc, char** argv) {
   std::printf("upload-stress: %s, bulk heap %d KiB\n", glGetString(GL_RENDERER), heap_kib);
   glViewport(0, 0, kSize, kSize);
 
+  if (stream) {
+    stream_uploads(stream);
+    return 0;
+  }
   if (rewrites) rewritten_between_draws("rewrites", rewrites);
   for (int round = 0; round < rounds && !g_failures && !rewrites; ++round) {
     // A write map left open, as a streaming app keeps one: its span of the
