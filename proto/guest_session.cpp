@@ -5,12 +5,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace xen3d::proto {
 
+namespace {
+std::atomic<bool> g_exiting{false};  // see GuestSession::kExitWaitMs
+}  // namespace
+
 std::unique_ptr<GuestSession> GuestSession::connect(const std::string& spec, const ConnectRequest& req,
                                                     std::string& error) {
+  static std::once_flag at_exit;
+  std::call_once(at_exit, [] { std::atexit([] { g_exiting.store(true, std::memory_order_relaxed); }); });
   Endpoint ep;
   if (!Endpoint::parse(spec.empty() ? default_endpoint_spec() : spec, ep, error)) return nullptr;
   std::unique_ptr<GuestSession> s(new GuestSession);
@@ -64,10 +73,16 @@ bool GuestSession::lose(std::string why) {
 
 template <class Pred>
 bool GuestSession::wait_for(RingId ring, Pred ready) {
-  switch (transport_->wait(ring, ready, answer_timeout_ms_)) {
+  const bool exiting = g_exiting.load(std::memory_order_relaxed) &&
+                       (answer_timeout_ms_ < 0 || answer_timeout_ms_ > kExitWaitMs);
+  switch (transport_->wait(ring, ready, exiting ? kExitWaitMs : answer_timeout_ms_)) {
     case WaitResult::Ready: return true;
     case WaitResult::PeerGone: return lose("lost the compositor: " + transport_->error());
     case WaitResult::Timeout: break;
+  }
+  if (exiting) {
+    return lose("the compositor did not answer within " + std::to_string(kExitWaitMs / 1000) +
+                " s while the process exits (stopped or hung?)");
   }
   return lose("the compositor did not answer for " + std::to_string(answer_timeout_ms_ / 1000) +
               " s (stopped or hung?); XEN3D_ANSWER_TIMEOUT_S sets how long to wait");

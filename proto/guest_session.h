@@ -24,6 +24,13 @@ class GuestSession {
                                                std::string& error);
   ~GuestSession();
 
+  // Once the process exits (an atexit handler that the first connect()
+  // registers, so it runs before the handlers registered earlier: the
+  // program's own, and EGL's teardown), a wait lasts at most kExitWaitMs:
+  // GL called while exiting must not hold the exit for the whole answer
+  // timeout when the compositor is stopped.
+  static constexpr int kExitWaitMs = 1000;
+
   const SessionInfo& info() const { return info_; }
   Transport& transport() { return *transport_; }
   bool alive() const { return alive_; }

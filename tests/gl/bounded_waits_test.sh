@@ -4,7 +4,7 @@
 # a clear error within its answer timeout and finishes, on the local
 # transport and on tcp (where a full socket used to block a send for ever);
 # a process that exits while one of its threads waits for a stopped host is
-# gone at once; a host that dies while a guest waits for it is noticed at
+# gone at once, and GL in its exit handlers waits at most a second; a host that dies while a guest waits for it is noticed at
 # once, long before the answer timeout.
 . "$(dirname "$0")/harness.sh"
 : "${UPLOAD_STRESS:?}" "${EXIT_GL:?}"
@@ -57,9 +57,22 @@ signal_host STOP
 echo go >&3
 wait_log "$work/waiting.log" "the renderer waits for the host" 10
 exits_within "exit-gl thread-waiting" 1 "$waiting"
-exec 3>&-
 signal_host CONT
 wait "$waiting" || fail "exit-gl thread-waiting exited with $?"
+
+say "exit handlers that call GL while the host is stopped (the default 30 s answer timeout)"
+guest "$EXIT_GL" exit-handler <"$work/go" >"$work/handler.log" 2>&1 &
+handler=$!
+pids+=($handler)
+wait_log "$work/handler.log" "^exit-gl: drew" 20
+signal_host STOP
+echo go >&3
+exits_within "exit-gl exit-handler" 3 "$handler"
+signal_host CONT
+wait "$handler" || fail "exit-gl exit-handler exited with $?"
+grep -q "did not answer within 1 s while the process exits" "$work/handler.log" ||
+  fail "no message saying why the exit handler's GL stopped: $(cat "$work/handler.log")"
+say "  $(grep "exit handler's GL returned" "$work/handler.log")"
 
 say "a host that dies while a guest waits for it (the default 30 s answer timeout)"
 start_guest "$work/dies.log" "$UPLOAD_STRESS" --stream 1000

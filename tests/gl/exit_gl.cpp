@@ -9,6 +9,11 @@
 //                             waiting for the host in glFinish or the swap
 //                             (the test stops the host first, so that wait
 //                             does not end)
+//   exit-gl exit-handler      an atexit handler (registered before GL starts)
+//                             calls glFinish and glReadPixels; main reads a
+//                             line on stdin (the test stops the host first)
+//                             and exit(0)s: the handler's waits on the
+//                             stopped host must not hold the exit
 //   exit-gl dlclose           libGL is dlopen()ed, used, its context
 //                             destroyed, dlclose()d; then the display is
 //                             closed and the program sleeps 1 s and returns
@@ -154,6 +159,19 @@ int with_rendering_thread(bool wait_in_finish) {
   std::exit(0);
 }
 
+std::chrono::steady_clock::time_point g_exit_called;
+
+void finish_at_exit() {
+  const Gl& gl = g_gl;
+  gl.Clear(GL_COLOR_BUFFER_BIT);
+  gl.Finish();
+  unsigned char px[4] = {};
+  gl.ReadPixels(0, 0, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, px);
+  std::printf("exit-gl: the exit handler's GL returned %.2f s after exit()\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - g_exit_called).count());
+  std::fflush(stdout);
+}
+
 int with_dlclose(void* lib, bool destroy_first) {
   const Gl& gl = g_gl;
   Display* d = XOpenDisplay(nullptr);
@@ -181,11 +199,14 @@ int with_dlclose(void* lib, bool destroy_first) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const bool known = mode == "exit" || mode == "_exit" || mode == "thread-rendering" || mode == "thread-waiting" ||
-                     mode == "dlclose" || mode == "dlclose-current";
+                     mode == "exit-handler" || mode == "dlclose" || mode == "dlclose-current";
   if (!known) {
-    std::fprintf(stderr, "usage: exit-gl exit | _exit | thread-rendering | thread-waiting | dlclose | dlclose-current\n");
+    std::fprintf(stderr,
+                 "usage: exit-gl exit | _exit | thread-rendering | thread-waiting | exit-handler | dlclose | "
+                 "dlclose-current\n");
     return 2;
   }
+  if (mode == "exit-handler") std::atexit(finish_at_exit);
   if (!XInitThreads()) return 1;
   const char* name = std::getenv("EXIT_GL_LIBGL");
   void* lib = dlopen(name && *name ? name : "libGL.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -202,5 +223,10 @@ int main(int argc, char** argv) {
   // Work in flight too: a clear nobody waits for.
   gl.Clear(GL_COLOR_BUFFER_BIT);
   if (mode == "_exit") _exit(0);
+  if (mode == "exit-handler") {
+    char line[16];
+    if (!std::fgets(line, sizeof line, stdin)) return 1;
+    g_exit_called = std::chrono::steady_clock::now();
+  }
   std::exit(0);
 }
