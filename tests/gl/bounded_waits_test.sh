@@ -45,34 +45,34 @@ streams "local:$sock" local
 streams "$tcp" tcp XEN3D_CMD_RING_KIB=16384 XEN3D_BULK_HEAP_KIB=65536
 grep -q "read nothing for 2 s" "$work/tcp.log" || say "(tcp: the heap filled before the socket did this time)"
 
-say "exit() while another thread waits for a stopped host (the default 30 s answer timeout)"
 mkfifo "$work/go"
 exec 3<>"$work/go"  # read-write: opening it blocks neither side
-# (not start_guest: a background command's stdin is /dev/null unless its own line redirects it)
-guest "$EXIT_GL" thread-waiting <"$work/go" >"$work/waiting.log" 2>&1 &
-waiting=$!
-pids+=($waiting)
-wait_log "$work/waiting.log" "^exit-gl: drew" 20
-signal_host STOP
-echo go >&3
-wait_log "$work/waiting.log" "the renderer waits for the host" 10
-exits_within "exit-gl thread-waiting" 1 "$waiting"
-signal_host CONT
-wait "$waiting" || fail "exit-gl thread-waiting exited with $?"
+# leaves_with_host_stopped MODE SECONDS [PATTERN]: exit-gl MODE draws, the
+# host stops, a line on its stdin makes it exit (once PATTERN is in its log);
+# it must be gone within SECONDS.
+leaves_with_host_stopped() {
+  local mode=$1 secs=$2 pattern=${3:-}
+  # (not start_guest: a background command's stdin is /dev/null unless its own line redirects it)
+  guest "$EXIT_GL" "$mode" <"$work/go" >"$work/$mode.log" 2>&1 &
+  local pid=$!
+  pids+=($pid)
+  wait_log "$work/$mode.log" "^exit-gl: drew" 20
+  signal_host STOP
+  echo go >&3
+  [ -z "$pattern" ] || wait_log "$work/$mode.log" "$pattern" 10
+  exits_within "exit-gl $mode" "$secs" "$pid"
+  signal_host CONT
+  wait "$pid" || fail "exit-gl $mode exited with $?"
+}
+
+say "exit() while another thread waits for a stopped host (the default 30 s answer timeout)"
+leaves_with_host_stopped thread-waiting 1 "the renderer waits for the host"
 
 say "exit handlers that call GL while the host is stopped (the default 30 s answer timeout)"
-guest "$EXIT_GL" exit-handler <"$work/go" >"$work/handler.log" 2>&1 &
-handler=$!
-pids+=($handler)
-wait_log "$work/handler.log" "^exit-gl: drew" 20
-signal_host STOP
-echo go >&3
-exits_within "exit-gl exit-handler" 3 "$handler"
-signal_host CONT
-wait "$handler" || fail "exit-gl exit-handler exited with $?"
-grep -q "did not answer within 1 s while the process exits" "$work/handler.log" ||
-  fail "no message saying why the exit handler's GL stopped: $(cat "$work/handler.log")"
-say "  $(grep "exit handler's GL returned" "$work/handler.log")"
+leaves_with_host_stopped exit-handler 3
+grep -q "did not answer within 1 s while the process exits" "$work/exit-handler.log" ||
+  fail "no message saying why the exit handler's GL stopped: $(cat "$work/exit-handler.log")"
+say "  $(grep "exit handler's GL returned" "$work/exit-handler.log")"
 
 say "a host that dies while a guest waits for it (the default 30 s answer timeout)"
 start_guest "$work/dies.log" "$UPLOAD_STRESS" --stream 1000

@@ -33,6 +33,8 @@
 #include <string>
 #include <thread>
 
+#include "glx_window.h"  // its GLX calls are inline: used only by programs that link libGL
+
 
 namespace {
 
@@ -78,12 +80,8 @@ bool open_surface(const Gl& gl, Display* d, Surface& out) {
   int attrs[] = {GLX_RGBA, GLX_DOUBLEBUFFER, GLX_RED_SIZE, 8, GLX_GREEN_SIZE, 8, GLX_BLUE_SIZE, 8, None};
   XVisualInfo* vi = gl.ChooseVisual(d, DefaultScreen(d), attrs);
   if (!vi) return std::fprintf(stderr, "exit-gl: no GL visual\n"), false;
-  XSetWindowAttributes swa{};
-  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
   out.display = d;
-  out.window = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, kSize, kSize, 0, vi->depth, InputOutput, vi->visual,
-                             CWColormap | CWBorderPixel, &swa);
-  XMapWindow(d, out.window);
+  out.window = create_window_for(d, vi, kSize, kSize);
   out.context = gl.CreateContext(d, vi, nullptr, True);
   XFree(vi);
   if (!out.context || !gl.MakeCurrent(d, out.window, out.context)) {

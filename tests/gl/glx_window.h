@@ -14,6 +14,16 @@ struct GlxWindow {
   Window window = 0;
 };
 
+// A mapped w x h window of visual `vi` on `d`, at the origin.
+inline Window create_window_for(Display* d, const XVisualInfo* vi, int w, int h) {
+  XSetWindowAttributes swa{};
+  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
+  const Window win = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, w, h, 0, vi->depth, InputOutput, vi->visual,
+                                   CWColormap | CWBorderPixel, &swa);
+  XMapWindow(d, win);
+  return win;
+}
+
 inline bool open_glx_window(const char* program, int w, int h, GlxWindow& out) {
   Display* d = XOpenDisplay(nullptr);
   if (!d) {
@@ -26,12 +36,8 @@ inline bool open_glx_window(const char* program, int w, int h, GlxWindow& out) {
     std::fprintf(stderr, "%s: no RGB double-buffered GL visual\n", program);
     return false;
   }
-  XSetWindowAttributes swa{};
-  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
-  out.window = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, w, h, 0, vi->depth, InputOutput, vi->visual,
-                             CWColormap | CWBorderPixel, &swa);
+  out.window = create_window_for(d, vi, w, h);
   XStoreName(d, out.window, program);
-  XMapWindow(d, out.window);
   out.display = d;
   out.visual = vi;
   return true;

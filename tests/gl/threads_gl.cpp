@@ -123,12 +123,8 @@ struct Surface {
 };
 
 bool make_surface(Display* d, XVisualInfo* vi, GLXContext share, Surface& out) {
-  XSetWindowAttributes swa{};
-  swa.colormap = XCreateColormap(d, RootWindow(d, vi->screen), vi->visual, AllocNone);
   out.display = d;
-  out.window = XCreateWindow(d, RootWindow(d, vi->screen), 0, 0, kSize, kSize, 0, vi->depth, InputOutput, vi->visual,
-                             CWColormap | CWBorderPixel, &swa);
-  XMapWindow(d, out.window);
+  out.window = create_window_for(d, vi, kSize, kSize);
   out.context = glXCreateContext(d, vi, share, True);
   if (!out.context) report("threads-gl: glXCreateContext failed");
   return out.context != nullptr;
