@@ -14,6 +14,7 @@
 // once. A destroyed domain unmaps nothing: the host learns of it from
 // @releaseDomain (XenListener) instead.
 #include <poll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -155,6 +156,7 @@ class XenTransport final : public Transport {
   }
 
   ~XenTransport() override {
+    if (forsaken_) return;  // the handles do nothing either
     release_memory(p_.memory.base);
     // Unmapping fires our notify: the peer sees us go even if it is asleep.
     if (p_.sharer) {
@@ -170,6 +172,24 @@ class XenTransport final : public Transport {
 
   void kick(RingId, bool peer_sleeping) override {
     if (peer_sleeping && !gone_) p_.evtchn->notify(p_.port);
+  }
+
+  // In a child of fork() (guest side): unmaps this process's copies of the
+  // pages and closes its copies of the handles' descriptors, telling neither
+  // Xen nor the host anything (no unshare, no unbind, no xenstore): all of it
+  // is the parent's. Otherwise the child's copies keep the grants alive and
+  // the host sees the parent leave only when the child does.
+  void forsake_after_fork() override {
+    if (forsaken_ || !p_.sharer) return;
+    forsaken_ = gone_ = true;
+    if (p_.memory.base) ::munmap(p_.memory.base, size_t{p_.memory.pages} * xen::kPageSize);
+    ::munmap(p_.data, size_t{p_.data_pages} * xen::kPageSize);
+    ::munmap(p_.control, xen::kPageSize);
+    p_.memory.base = p_.data = p_.control = nullptr;
+    p_.sharer->forsake_after_fork();
+    p_.evtchn->forsake_after_fork();
+    if (p_.store) p_.store->forsake_after_fork();
+    p_.platform->forsake_after_fork();
   }
 
   bool handoff(TransportHandoff& out, std::string& error) const override {
@@ -255,7 +275,7 @@ class XenTransport final : public Transport {
 
   void release_memory(uint8_t* base) override {
     SharedMemory& m = p_.memory;
-    if (!base || base != m.base) return;
+    if (forsaken_ || !base || base != m.base) return;
     if (p_.sharer) {
       p_.sharer->unshare(m.base, m.pages);
     } else {
@@ -284,6 +304,7 @@ class XenTransport final : public Transport {
   Parts p_;
   int evtchn_fd_ = -1;
   bool gone_ = false;
+  bool forsaken_ = false;  // forsake_after_fork() ran: nothing here is this process's
 };
 
 // Waits until `path` has a value (watching `dir`), the deadline passes, or

@@ -39,6 +39,11 @@ class GrantSharer {
   virtual void* share_page_notify(DomId peer, GrantRef* ref, bool writable, uint32_t notify_offset,
                                   Port notify_port) = 0;
   virtual int unshare(void* start, uint32_t count) = 0;
+  // In a child of fork(): let go of this process's copies of the handle (its
+  // descriptors; the pages it shares stay mapped: the caller unmaps its own) without telling Xen or the broker anything: the
+  // handle, and what it shared, are the parent's. Nothing else may be called
+  // after it; the destructor then does nothing.
+  virtual void forsake_after_fork() = 0;
 };
 
 // dom0 side of grant tables (xengnttab_*).
@@ -69,6 +74,11 @@ class EventChannels {
   // ports (a render worker serving a connection the compositor bound).
   // Empty with errno set on failure.
   virtual std::vector<int> share() const = 0;
+  // In a child of fork(): let go of this process's copies of the handle (its
+  // descriptors) without telling Xen or the broker anything: the
+  // handle, and what it shared, are the parent's. Nothing else may be called
+  // after it; the destructor then does nothing.
+  virtual void forsake_after_fork() = 0;
 };
 
 struct XsPerm {
@@ -93,6 +103,11 @@ class XenStore {
   virtual int fileno() = 0;  // readable when a watch event is queued
   // A queued watch event without blocking; false when none.
   virtual bool read_watch(std::string& path, std::string& token) = 0;
+  // In a child of fork(): let go of this process's copies of the handle (its
+  // descriptors) without telling Xen or the broker anything: the
+  // handle, and what it shared, are the parent's. Nothing else may be called
+  // after it; the destructor then does nothing.
+  virtual void forsake_after_fork() = 0;
 };
 
 struct DomainInfo {
@@ -115,6 +130,11 @@ class XenPlatform {
   virtual bool list_domains(std::vector<DomainInfo>& out, std::string& error) = 0;
   // The grant limit of this domain's sharer, in pages (gntalloc's `limit`), or 0 if unknown.
   virtual uint32_t grant_limit_pages() = 0;
+  // In a child of fork(): let go of this process's copies of the handle (its
+  // descriptors) without telling Xen or the broker anything: the
+  // handle, and what it shared, are the parent's. Nothing else may be called
+  // after it; the destructor then does nothing.
+  virtual void forsake_after_fork() = 0;
 };
 
 // XEN3D_XENEMU=/path/broker.sock: the emulation; else the real libraries.

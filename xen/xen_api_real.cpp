@@ -6,6 +6,7 @@
 #include <xengnttab.h>
 #include <xenstore.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 
@@ -13,7 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
+#include <string_view>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "xen/xen_api.h"
 #include "xen/xen_domain_list.h"
@@ -121,10 +125,54 @@ struct StoreLib {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// The descriptors of this process open on `device` now. libxengnttab and
+// libxenstore keep theirs private; a child of fork() must close its copies
+// (forsake_after_fork) or the parent's grants outlive the parent.
+std::set<int> fds_on(const char* device) {
+  std::set<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return fds;
+  const int own = dirfd(dir);
+  while (const dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (*end || end == e->d_name || fd == own) continue;
+    char target[64];
+    const std::string link = std::string("/proc/self/fd/") + e->d_name;
+    const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+    if (n > 0 && std::string_view(target, static_cast<size_t>(n)) == device) fds.insert(static_cast<int>(fd));
+  }
+  closedir(dir);
+  return fds;
+}
+
+// The one descriptor on `device` that `open` added, or -1.
+template <class Open>
+int fd_opened_by(const char* device, Open open) {
+  const std::set<int> before = fds_on(device);
+  open();
+  int found = -1;
+  for (int fd : fds_on(device)) {
+    if (before.count(fd)) continue;
+    if (found >= 0) return -1;  // another thread opened one too: not sure which
+    found = fd;
+  }
+  return found;
+}
+
 class RealSharer final : public GrantSharer {
  public:
-  RealSharer(GnttabLib& g, xengntshr_handle* h) : g_(g), h_(h) {}
-  ~RealSharer() override { g_.xengntshr_close(h_); }
+  RealSharer(GnttabLib& g, xengntshr_handle* h, int fd) : g_(g), h_(h), fd_(fd) {}
+  ~RealSharer() override {
+    if (h_) g_.xengntshr_close(h_);
+  }
+  // Only the descriptor: gntalloc frees a grant once every mapping of it and
+  // the last descriptor of its file are gone, so the child's copy must go;
+  // the library's close would deallocate the parent's grants.
+  void forsake_after_fork() override {
+    if (fd_ >= 0) ::close(fd_);
+    h_ = nullptr;  // leaked: its descriptor is closed
+  }
   void* share_pages(DomId peer, uint32_t count, GrantRef* refs, bool writable) override {
     return g_.xengntshr_share_pages(h_, peer, static_cast<int>(count), refs, writable);
   }
@@ -137,6 +185,7 @@ class RealSharer final : public GrantSharer {
  private:
   GnttabLib& g_;
   xengntshr_handle* h_;
+  int fd_;  // its descriptor on /dev/xen/gntalloc (-1: not known)
 };
 
 class RealMapper final : public GrantMapper {
@@ -163,7 +212,14 @@ class RealMapper final : public GrantMapper {
 class RealEventChannels final : public EventChannels {
  public:
   RealEventChannels(EvtchnLib& e, xenevtchn_handle* h) : e_(e), h_(h) {}
-  ~RealEventChannels() override { e_.xenevtchn_close(h_); }
+  ~RealEventChannels() override {
+    if (h_) e_.xenevtchn_close(h_);
+  }
+  // Ports belong to the open file: closing the child's copy leaves them bound.
+  void forsake_after_fork() override {
+    ::close(e_.xenevtchn_fd(h_));
+    h_ = nullptr;  // leaked: its descriptor is closed
+  }
   int fd() const override { return e_.xenevtchn_fd(h_); }
   int bind_unbound_port(DomId remote) override { return e_.xenevtchn_bind_unbound_port(h_, remote); }
   int bind_interdomain(DomId remote, Port remote_port) override {
@@ -187,8 +243,16 @@ class RealEventChannels final : public EventChannels {
 
 class RealStore final : public XenStore {
  public:
-  RealStore(StoreLib& s, xs_handle* h) : s_(s), h_(h) {}
-  ~RealStore() override { s_.xs_close(h_); }
+  RealStore(StoreLib& s, xs_handle* h, int fd) : s_(s), h_(h), fd_(fd) {}
+  ~RealStore() override {
+    if (h_) s_.xs_close(h_);
+  }
+  // A domain's xenstore is its /dev/xen/xenbus file (dom0's may be a socket,
+  // which is left open: fd_ is -1 there).
+  void forsake_after_fork() override {
+    if (fd_ >= 0) ::close(fd_);
+    h_ = nullptr;  // leaked
+  }
   bool read(const std::string& path, std::string& value) override {
     unsigned len = 0;
     void* v = s_.xs_read(h_, XBT_NULL, path.c_str(), &len);
@@ -238,6 +302,7 @@ class RealStore final : public XenStore {
  private:
   StoreLib& s_;
   xs_handle* h_;
+  int fd_;
 };
 
 class RealXen final : public XenPlatform {
@@ -246,13 +311,14 @@ class RealXen final : public XenPlatform {
 
   std::unique_ptr<GrantSharer> open_sharer(std::string& error) override {
     if (!gnttab_.load(error)) return nullptr;
-    xengntshr_handle* h = gnttab_.xengntshr_open(nullptr, 0);
+    xengntshr_handle* h = nullptr;
+    const int fd = fd_opened_by("/dev/xen/gntalloc", [&] { h = gnttab_.xengntshr_open(nullptr, 0); });
     if (!h) {
       error = "cannot open /dev/xen/gntalloc (" + errno_text() +
               "): load the xen-gntalloc module and run as root (the device is root-only)";
       return nullptr;
     }
-    return std::make_unique<RealSharer>(gnttab_, h);
+    return std::make_unique<RealSharer>(gnttab_, h, fd);
   }
 
   std::unique_ptr<GrantMapper> open_mapper(std::string& error) override {
@@ -292,12 +358,13 @@ class RealXen final : public XenPlatform {
 
   std::unique_ptr<XenStore> open_store(std::string& error) override {
     if (!store_.load(error)) return nullptr;
-    xs_handle* h = store_.xs_open(0);
+    xs_handle* h = nullptr;
+    const int fd = fd_opened_by("/dev/xen/xenbus", [&] { h = store_.xs_open(0); });
     if (!h) {
       error = "cannot reach xenstore (" + errno_text() + "): is this a Xen domain with xenfs mounted?";
       return nullptr;
     }
-    return std::make_unique<RealStore>(store_, h);
+    return std::make_unique<RealStore>(store_, h, fd);
   }
 
   bool list_domains(std::vector<DomainInfo>& out, std::string& error) override {
@@ -319,6 +386,7 @@ class RealXen final : public XenPlatform {
     uint32_t v = 0;
     return (f >> v) ? v : 0;
   }
+  void forsake_after_fork() override {}  // holds no descriptor: only the loaded libraries
 
  private:
   GnttabLib gnttab_;

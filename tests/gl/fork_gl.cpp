@@ -76,9 +76,10 @@ int child_uses_gl(GlxWindow& parent_window) {
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
   if (std::strcmp(mode, "child-uses-gl") && std::strcmp(mode, "system") && std::strcmp(mode, "parent-exits")) {
-    std::fprintf(stderr, "usage: fork-gl child-uses-gl|system|parent-exits\n");
+    std::fprintf(stderr, "usage: fork-gl child-uses-gl|system|parent-exits [SECONDS]\n");
     return 2;
   }
+  const unsigned child_sleep = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 5;
   GlxWindow w;
   GLXContext ctx = nullptr;
   if (!make_current("fork-gl", w, ctx)) return 1;
@@ -99,14 +100,14 @@ int main(int argc, char** argv) {
   }
   if (pid == 0) {
     if (!std::strcmp(mode, "parent-exits")) {
-      sleep(5);
+      sleep(child_sleep);
       _exit(0);
     }
     // The X connection is the parent's too: the child must not use it for its own window.
     _exit(child_uses_gl(w));
   }
   if (!std::strcmp(mode, "parent-exits")) {
-    std::printf("parent: child %d sleeps; exiting now\n", int(pid));
+    std::printf("parent: child %d sleeps; exiting now (parent pid %d)\n", int(pid), int(getpid()));
     return 0;
   }
   int status = 0;

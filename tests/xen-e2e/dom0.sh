@@ -180,6 +180,32 @@ fps)
   ok fps "glxgears composited $c FPS, read back $r FPS"
   ;;
 
+fork)
+  # fork() after GL in the domU (domu-init.sh, after the fps runs): the
+  # parent exits while its child sleeps 40 s. The child let go of its copies
+  # of the grant pages and of gntalloc's descriptor, so the parent's
+  # connection ends with the parent: the compositor must log it going away
+  # before the child exits.
+  end=$(( $(date +%s) + $2 ))
+  until grep -aq 'E2E-DOMU FORK_PARENT_EXITED' "$CONLOG"; do
+    [ "$(date +%s)" -lt "$end" ] || { grep -a '^\[fork-gl\]' "$CONLOG" | tail; bad fork "fork-gl did not run in the domU"; exit 1; }
+    sleep 1
+  done
+  grep -a '^\[fork-gl\]' "$CONLOG"
+  parent=$(grep -a '^\[fork-gl\] parent: child' "$CONLOG" | sed 's/.*parent pid \([0-9]*\).*/\1/')
+  [ -n "$parent" ] || { bad fork "fork-gl printed no parent pid"; exit 1; }
+  t0=$(date +%s.%N)
+  until grep -qE "guest [0-9]* \(fork-gl, pid $parent, xen\) (went away|said goodbye)" "$CLOG"; do
+    if grep -aq 'E2E-DOMU FORK_CHILD_EXITED' "$CONLOG" || [ "$(date +%s)" -ge "$end" ]; then
+      grep 'fork-gl' "$CLOG" | tail -5
+      bad fork "the compositor did not see fork-gl's parent leave while its child lived"; exit 1
+    fi
+    sleep 0.2
+  done
+  grep "fork-gl, pid $parent" "$CLOG" | tail -2
+  ok fork "the compositor saw the parent (pid $parent) leave $(since "$t0") s after the domU reported its exit, its child still alive"
+  ;;
+
 input)
   # A click and a key made into the compositor's window on dom0's display
   # (xdotool, real X input) reach the X client in the domU through its PV

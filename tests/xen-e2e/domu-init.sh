@@ -115,7 +115,15 @@ if [ -e /dev/dri/card0 ]; then
        while IFS= read -r l; do echo "[gears-composited] $l"; done
      DISPLAY=:1 XEN3D_TRANSPORT=xen XEN3D_PRESENT=readback LD_LIBRARY_PATH=$GL timeout 26 glxgears \
        -geometry 200x200+420+20 2>&1 | while IFS= read -r l; do echo "[gears-readback] $l"; done
-     say "GEARS_DONE") &
+     say "GEARS_DONE"
+     # fork() after GL: the parent exits while its child sleeps 40 s; dom0's
+     # compositor must see the parent leave long before the child does.
+     XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL /opt/xen3d/bin/fork-gl parent-exits 40 >/tmp/fork.log 2>&1
+     child=$(sed -n 's/^parent: child \([0-9]*\) sleeps.*/\1/p' /tmp/fork.log)
+     while IFS= read -r l; do echo "[fork-gl] $l"; done </tmp/fork.log
+     say "FORK_PARENT_EXITED child=$child uptime=$(up)"
+     while kill -0 "$child" 2>/dev/null; do sleep 1; done
+     say "FORK_CHILD_EXITED uptime=$(up)") &
   else
     say "XORG_FAILED"
     sed 's/^/[xorg] /' /tmp/xorg.log /var/log/Xorg.1.log 2>/dev/null | tail -40

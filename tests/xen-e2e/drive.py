@@ -243,6 +243,7 @@ try:
         step("module_composited", f"composited {args.desktop_timeout}", args.desktop_timeout)
         step("pv_input", f"input {args.desktop_timeout}", args.desktop_timeout)
         step("fps", "fps 150", 150)
+        step("fork_parent_exits", "fork 120", 120)
         for k in ("fps_composited", "fps_readback"):
             m = re.match(r"([\d.]+)", mark_text.get(k, ""))
             if m:

@@ -24,7 +24,7 @@ O=$R/opt/xen3d
 rm -rf "$O"
 mkdir -p "$O/bin" "$O/lib" "$O/e2e"
 for f in host/compositor/xen3d-compositor host/worker/xen3d-render-worker tools/xen3dctl guest/winsys-remote/xen3d-info \
-         tests/png-compare tests/x-window tests/x-input-probe tests/x-grab; do
+         tests/png-compare tests/x-window tests/x-input-probe tests/x-grab tests/fork-gl; do
   [ -f "$BUILD/$f" ] || { echo "missing $BUILD/$f (is the build complete?)" >&2; exit 1; }
   strip --strip-unneeded -o "$O/bin/$(basename "$f")" "$BUILD/$f"
 done
@@ -63,7 +63,7 @@ install -m755 "$BASE/busybox" "$D/usr/bin/busybox"
 install -m755 "$HERE/domu-init.sh" "$D/init"
 cp -a "$O/lib" "$D/opt/xen3d-lib-tmp" && mkdir -p "$D/opt/xen3d" && mv "$D/opt/xen3d-lib-tmp" "$D/opt/xen3d/lib"
 mkdir -p "$D/opt/xen3d/bin"
-cp -a "$O/bin/x-window" "$O/bin/x-input-probe" "$O/bin/x-grab" "$O/bin/png-compare" "$O/bin/xen3d-info" "$D/opt/xen3d/bin/"
+cp -a "$O/bin/x-window" "$O/bin/x-input-probe" "$O/bin/x-grab" "$O/bin/png-compare" "$O/bin/xen3d-info" "$O/bin/fork-gl" "$D/opt/xen3d/bin/"
 cp -a "$O/xorg" "$D/opt/xen3d/xorg"
 
 # Copies rootfs path $1 (following symlinks; keeping the link names) into the initramfs.
@@ -92,7 +92,7 @@ xenlibs=$(cd "$R" && ls usr/lib/x86_64-linux-gnu/libxengnttab.so.1 usr/lib/x86_6
 for p in $progs $xenlibs $xorgmods; do copy_from_root "$p"; done
 # Our binaries go to the rootfs copy under /opt/xen3d for ldd, which runs in the chroot.
 need=$(chroot "$R" env LD_LIBRARY_PATH=/opt/xen3d/lib sh -c \
-  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/x-input-probe /opt/xen3d/bin/x-grab /opt/xen3d/bin/png-compare /opt/xen3d/bin/xen3d-info /opt/xen3d/lib/libGL.so.1 /opt/xen3d/xorg/libxen3d.so; do ldd \$f; done" |
+  "for f in $progs $xenlibs $xorgmods /opt/xen3d/bin/x-window /opt/xen3d/bin/x-input-probe /opt/xen3d/bin/x-grab /opt/xen3d/bin/png-compare /opt/xen3d/bin/xen3d-info /opt/xen3d/bin/fork-gl /opt/xen3d/lib/libGL.so.1 /opt/xen3d/xorg/libxen3d.so; do ldd \$f; done" |
   awk '/=>/ && $3 ~ /^\// {print $3} /^\t\/lib64/ {print $1}' | sort -u | grep -v '^/opt/xen3d/')
 for p in $need; do copy_from_root "$p"; done
 if [ -d "$R/usr/share/X11/xkb" ]; then

@@ -39,9 +39,13 @@ class BrokerConn {
   static std::unique_ptr<BrokerConn> adopt(int sock, int evfd) {
     return std::unique_ptr<BrokerConn>(new BrokerConn(sock, evfd, 0));
   }
-  ~BrokerConn() {
-    ::close(sock_);
-    ::close(evfd_);
+  ~BrokerConn() { forsake(); }
+  // Closes this process's descriptors; after fork() the child's copies go
+  // and the broker sees the connection end only when the parent's do.
+  void forsake() {
+    if (sock_ >= 0) ::close(sock_);
+    if (evfd_ >= 0) ::close(evfd_);
+    sock_ = evfd_ = -1;
   }
   int evfd() const { return evfd_; }
   // Copies of [socket, event fd]. Requests from two processes would
@@ -142,6 +146,10 @@ class EmuSharer final : public GrantSharer {
     if (std::none_of(live.begin(), live.end(), [](bool b) { return b; })) shares_.erase(it);
     // A broker that cut us off (domain destroyed) has freed the grants already.
     return ok(st == ENOTCONN ? 0 : st) ? 0 : -1;
+  }
+  void forsake_after_fork() override {
+    conn_->forsake();
+    shares_.clear();  // the mappings are the caller's to unmap
   }
 
  private:
@@ -317,6 +325,7 @@ class EmuEventChannels final : public EventChannels {
   int unmask(Port port) override { return simple(Op::EvtUnmask, port); }
   int unbind(Port port) override { return simple(Op::EvtUnbind, port); }
   std::vector<int> share() const override { return conn_->share(); }
+  void forsake_after_fork() override { conn_->forsake(); }
 
  private:
   int port_call(Op op, const Writer& w) {
@@ -396,6 +405,7 @@ class EmuXenStore final : public XenStore {
     token = std::move(t);
     return true;
   }
+  void forsake_after_fork() override { conn_->forsake(); }
 
  private:
   bool path_only(Op op, const std::string& path) {
@@ -473,6 +483,7 @@ class EmuPlatform final : public XenPlatform {
     return true;
   }
   uint32_t grant_limit_pages() override { return conn_->grant_limit(); }
+  void forsake_after_fork() override { conn_->forsake(); }
 
  private:
   std::string path_;
