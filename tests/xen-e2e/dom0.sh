@@ -165,16 +165,19 @@ composited)
 
 fps)
   # glxgears in the domU, composited (the module) and then read back
-  # (XEN3D_PRESENT=readback), 26 s each: glxgears' last FPS line of each.
+  # (XEN3D_PRESENT=readback), 36 s each: glxgears' last FPS line of each.
   end=$(( $(date +%s) + $2 ))
   until grep -aq 'E2E-DOMU GEARS_DONE' "$CONLOG"; do
     [ "$(date +%s)" -lt "$end" ] || { grep -a '^\[gears-' "$CONLOG" | tail; bad fps "the glxgears runs did not finish"; exit 1; }
     sleep 1
   done
   grep -a '^\[gears-' "$CONLOG"
-  c=$(grep -a '^\[gears-composited\] .* FPS' "$CONLOG" | tail -1 | sed 's/.*= *\([0-9.]*\) FPS.*/\1/')
-  r=$(grep -a '^\[gears-readback\] .* FPS' "$CONLOG" | tail -1 | sed 's/.*= *\([0-9.]*\) FPS.*/\1/')
-  [ -n "$c" ] && [ -n "$r" ] || { bad fps "no FPS from one of the runs (composited: ${c:-none}, readback: ${r:-none})"; exit 1; }
+  # The last FPS line of each, never its first: that one counts the start.
+  steady() { grep -a "^\[gears-$1\] .* FPS" "$CONLOG" | sed -n '2,$p' | tail -1 | sed 's/.*= *\([0-9.]*\) FPS.*/\1/'; }
+  c=$(steady composited)
+  r=$(steady readback)
+  [ -n "$c" ] && [ -n "$r" ] ||
+    { bad fps "no steady FPS line from one of the runs (composited: ${c:-none}, readback: ${r:-none}): it drew too few frames"; exit 1; }
   mark fps_composited "$c"
   mark fps_readback "$r"
   ok fps "glxgears composited $c FPS, read back $r FPS"
@@ -195,7 +198,8 @@ fork)
   parent=$(grep -a '^\[fork-gl\] parent: child' "$CONLOG" | sed 's/.*parent pid \([0-9]*\).*/\1/')
   [ -n "$parent" ] || { bad fork "fork-gl printed no parent pid"; exit 1; }
   t0=$(date +%s.%N)
-  until grep -qE "guest [0-9]* \(fork-gl, pid $parent, xen\) (went away|said goodbye)" "$CLOG"; do
+  # (the label reads "guest N (fork-gl, pid P in VM (domD), xen)")
+  until grep -qE "guest [0-9]+ \(fork-gl, pid $parent[ ,].*\) (went away|said goodbye)" "$CLOG"; do
     if grep -aq 'E2E-DOMU FORK_CHILD_EXITED' "$CONLOG" || [ "$(date +%s)" -ge "$end" ]; then
       grep 'fork-gl' "$CLOG" | tail -5
       bad fork "the compositor did not see fork-gl's parent leave while its child lived"; exit 1

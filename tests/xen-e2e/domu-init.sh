@@ -109,11 +109,12 @@ if [ -e /dev/dri/card0 ]; then
        sleep 10
      done) &
     # Frame rates: glxgears composited (the module), then read back into the
-    # guest's X window (XEN3D_PRESENT=readback), one after the other.
+    # guest's X window (XEN3D_PRESENT=readback), one after the other, 36 s
+    # each: its first FPS line holds the start (10 s and more under TCG).
     (sleep 30
-     DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL timeout 26 glxgears -geometry 200x200+420+20 2>&1 |
+     DISPLAY=:1 XEN3D_TRANSPORT=xen LD_LIBRARY_PATH=$GL timeout 36 glxgears -geometry 200x200+420+20 2>&1 |
        while IFS= read -r l; do echo "[gears-composited] $l"; done
-     DISPLAY=:1 XEN3D_TRANSPORT=xen XEN3D_PRESENT=readback LD_LIBRARY_PATH=$GL timeout 26 glxgears \
+     DISPLAY=:1 XEN3D_TRANSPORT=xen XEN3D_PRESENT=readback LD_LIBRARY_PATH=$GL timeout 36 glxgears \
        -geometry 200x200+420+20 2>&1 | while IFS= read -r l; do echo "[gears-readback] $l"; done
      say "GEARS_DONE"
      # fork() after GL: the parent exits while its child sleeps 40 s; dom0's
