@@ -31,6 +31,16 @@ domid() { xl domid "$DOMU" 2>/dev/null; }
 # Whether program $1 in the domU has exited (domu-init.sh prints "[prog] exited rc=N").
 guest_exited() { grep -q "^\[$1\] exited rc=" "$CONLOG" 2>/dev/null; }
 since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
+# await_domu MARK STEP WHY PREFIX: waits until the domU console shows
+# "E2E-DOMU MARK" (until $end), or fails STEP with WHY after showing the
+# console's last PREFIX lines; then prints the PREFIX lines.
+await_domu() {
+  until grep -aq "E2E-DOMU $1" "$CONLOG"; do
+    [ "$(date +%s)" -lt "$end" ] || { grep -a "^$4" "$CONLOG" | tail; bad "$2" "$3"; exit 1; }
+    sleep 1
+  done
+  grep -a "^$4" "$CONLOG"
+}
 
 case "$1" in
 start-compositor)
@@ -167,11 +177,7 @@ fps)
   # glxgears in the domU, composited (the module) and then read back
   # (XEN3D_PRESENT=readback), 36 s each: glxgears' last FPS line of each.
   end=$(( $(date +%s) + $2 ))
-  until grep -aq 'E2E-DOMU GEARS_DONE' "$CONLOG"; do
-    [ "$(date +%s)" -lt "$end" ] || { grep -a '^\[gears-' "$CONLOG" | tail; bad fps "the glxgears runs did not finish"; exit 1; }
-    sleep 1
-  done
-  grep -a '^\[gears-' "$CONLOG"
+  await_domu GEARS_DONE fps "the glxgears runs did not finish" '\[gears-'
   # The last FPS line of each, never its first: that one counts the start.
   steady() { grep -a "^\[gears-$1\] .* FPS" "$CONLOG" | sed -n '2,$p' | tail -1 | sed 's/.*= *\([0-9.]*\) FPS.*/\1/'; }
   c=$(steady composited)
@@ -190,11 +196,7 @@ fork)
   # connection ends with the parent: the compositor must log it going away
   # before the child exits.
   end=$(( $(date +%s) + $2 ))
-  until grep -aq 'E2E-DOMU FORK_PARENT_EXITED' "$CONLOG"; do
-    [ "$(date +%s)" -lt "$end" ] || { grep -a '^\[fork-gl\]' "$CONLOG" | tail; bad fork "fork-gl did not run in the domU"; exit 1; }
-    sleep 1
-  done
-  grep -a '^\[fork-gl\]' "$CONLOG"
+  await_domu FORK_PARENT_EXITED fork "fork-gl did not run in the domU" '\[fork-gl\]'
   parent=$(grep -a '^\[fork-gl\] parent: child' "$CONLOG" | sed 's/.*parent pid \([0-9]*\).*/\1/')
   [ -n "$parent" ] || { bad fork "fork-gl printed no parent pid"; exit 1; }
   t0=$(date +%s.%N)
