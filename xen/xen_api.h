@@ -40,9 +40,10 @@ class GrantSharer {
                                   Port notify_port) = 0;
   virtual int unshare(void* start, uint32_t count) = 0;
   // In a child of fork(): let go of this process's copies of the handle (its
-  // descriptors; the pages it shares stay mapped: the caller unmaps its own) without telling Xen or the broker anything: the
-  // handle, and what it shared, are the parent's. Nothing else may be called
-  // after it; the destructor then does nothing.
+  // descriptors; the caller unmaps the pages it was given) without telling
+  // Xen or the broker anything: the handle, and what it shared, are the
+  // parent's. Nothing else may be called after it; the destructor then does
+  // nothing. The other handles' forsake_after_fork do the same.
   virtual void forsake_after_fork() = 0;
 };
 
@@ -74,10 +75,7 @@ class EventChannels {
   // ports (a render worker serving a connection the compositor bound).
   // Empty with errno set on failure.
   virtual std::vector<int> share() const = 0;
-  // In a child of fork(): let go of this process's copies of the handle (its
-  // descriptors) without telling Xen or the broker anything: the
-  // handle, and what it shared, are the parent's. Nothing else may be called
-  // after it; the destructor then does nothing.
+  // In a child of fork(): as GrantSharer::forsake_after_fork.
   virtual void forsake_after_fork() = 0;
 };
 
@@ -103,10 +101,7 @@ class XenStore {
   virtual int fileno() = 0;  // readable when a watch event is queued
   // A queued watch event without blocking; false when none.
   virtual bool read_watch(std::string& path, std::string& token) = 0;
-  // In a child of fork(): let go of this process's copies of the handle (its
-  // descriptors) without telling Xen or the broker anything: the
-  // handle, and what it shared, are the parent's. Nothing else may be called
-  // after it; the destructor then does nothing.
+  // In a child of fork(): as GrantSharer::forsake_after_fork.
   virtual void forsake_after_fork() = 0;
 };
 
@@ -130,10 +125,7 @@ class XenPlatform {
   virtual bool list_domains(std::vector<DomainInfo>& out, std::string& error) = 0;
   // The grant limit of this domain's sharer, in pages (gntalloc's `limit`), or 0 if unknown.
   virtual uint32_t grant_limit_pages() = 0;
-  // In a child of fork(): let go of this process's copies of the handle (its
-  // descriptors) without telling Xen or the broker anything: the
-  // handle, and what it shared, are the parent's. Nothing else may be called
-  // after it; the destructor then does nothing.
+  // In a child of fork(): as GrantSharer::forsake_after_fork.
   virtual void forsake_after_fork() = 0;
 };
 
