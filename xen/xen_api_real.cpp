@@ -146,17 +146,23 @@ std::set<int> fds_on(const char* device) {
   return fds;
 }
 
-// The one descriptor on `device` that `open` added, or -1.
+// The one descriptor on `device` that `open` added, or -1. errno stays as
+// `open` left it (the caller's error message reads it).
 template <class Open>
 int fd_opened_by(const char* device, Open open) {
   const std::set<int> before = fds_on(device);
   open();
+  const int open_errno = errno;
   int found = -1;
   for (int fd : fds_on(device)) {
     if (before.count(fd)) continue;
-    if (found >= 0) return -1;  // another thread opened one too: not sure which
+    if (found >= 0) {  // another thread opened one too: not sure which
+      found = -1;
+      break;
+    }
     found = fd;
   }
+  errno = open_errno;
   return found;
 }
 
