@@ -19,6 +19,11 @@ unpack() {
     tar -xzf "$dest" -C "$top/subprojects"
   fi
   ln -sfn mesa-22.3.6 "$top/subprojects/mesa-egl"
+  # zink's meson.build finds Vulkan's registry at meson.source_root(), which
+  # in a subproject is our top folder, not Mesa's: a link puts it there
+  # (instead of patching Mesa). Ignored by git.
+  mkdir -p "$top/src/vulkan/registry"
+  ln -sfn ../../../subprojects/mesa-22.3.6/src/vulkan/registry/vk.xml "$top/src/vulkan/registry/vk.xml"
 }
 
 if [ -f "$dest" ] && echo "$want  $dest" | sha256sum -c --quiet - 2>/dev/null; then

@@ -13,6 +13,7 @@
 #include "host/control/control_server.h"
 #include "host/desktop/desktop_registry.h"
 #include "host/outputs/outputs.h"
+#include "host/gpu/gpu_discovery.h"
 #include "host/gpu/host_gpu.h"
 #include "host/validate/caps_snapshot.h"
 #include "common/log.h"
@@ -43,8 +44,11 @@ void usage(FILE* out) {
       "  --listen SPEC       serve guests on SPEC (repeatable): local:/path.sock, tcp:host:port\n"
       "                      or xen (guests in Xen domains; run in dom0, see --print-xl-config)\n"
       "                      (default: local:%s)\n"
-      "  --driver NAME       host Gallium driver: llvmpipe (default), softpipe, or any\n"
-      "                      pipe-loader driver (see --list-drivers)\n"
+      "  --driver NAME       host Gallium driver: auto (zink when the GPU has a Vulkan\n"
+      "                      driver, else llvmpipe), llvmpipe, softpipe, zink (on a GPU's\n"
+      "                      Vulkan driver, or lavapipe without one), or a DRM driver the\n"
+      "                      pipe-loader finds (see --list-drivers)\n"
+      "                      (default: $XEN3D_DRIVER, else auto)\n"
       "  --self-test         render a test frame on the host driver, check the pixels, exit\n"
       "  --snapshot DIR      write each window's latest presented frame as PNG into DIR\n"
       "                      (guest<N>-win<window>.png)\n"
@@ -108,7 +112,7 @@ void usage(FILE* out) {
       "                      worker, 0 to rasterize on the worker's own thread (default auto:\n"
       "                      the cores shared among the guests, none once a share is one core)\n"
       "  --trace             log every record guests send, decoded\n"
-      "  --list-drivers      list the drivers this build can open\n"
+      "  --list-drivers      list the drivers this build can open here, and on what\n"
       "  -v, --verbose       debug logging;  -q, --quiet  warnings and errors only\n"
       "  --version           protocol and build versions\n"
       "  --print-xl-config   the domU config lines and guest setup for --listen xen\n"
@@ -156,7 +160,8 @@ bool parse_uint(const char* s, uint32_t& out) {
 int main(int argc, char** argv) {
   CompositorOptions opts;
   opts.render_workers = true;  // the compositor's default (the struct's is for in-process tests)
-  std::string driver = "llvmpipe", snapshot_dir, control_path = default_control_socket_path();
+  const char* driver_env = std::getenv("XEN3D_DRIVER");
+  std::string driver = driver_env && *driver_env ? driver_env : "auto", snapshot_dir, control_path = default_control_socket_path();
   std::vector<std::string> output_specs;
   VncOptions vnc;
   if (const char* env = std::getenv("XEN3D_VNC_LISTEN"); env && *env) vnc.listen = env;
@@ -328,7 +333,7 @@ int main(int argc, char** argv) {
   }
 
   if (list_drivers) {
-    for (const auto& d : HostGpu::available_drivers()) std::printf("%s\n", d.c_str());
+    for (const auto& d : HostGpu::available_drivers()) std::printf("%-10s %s\n", d.name.c_str(), d.what.c_str());
     return 0;
   }
   for (const std::string* dir : {&snapshot_dir, &opts.connection.record_dir}) {
@@ -341,7 +346,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  opts.driver = driver;
+  if (driver == "auto") {
+    std::string why;
+    driver = choose_default_driver(why);
+    XLOG_INFO("host driver %s: %s (--driver names another)", driver.c_str(), why.c_str());
+  }
+  opts.driver = driver;  // what render workers open too
   std::string error;
   auto gpu = HostGpu::open(driver, error);
   if (!gpu) {
@@ -354,12 +364,16 @@ int main(int argc, char** argv) {
   // The per-VM shader caches (host/worker/shader_cache.h): llvmpipe 22.3
   // keeps compiled code only for NIR shaders, and only a worker serves one VM.
   if (shader_cache == "off") shader_cache.clear();
-  if (!shader_cache.empty() && opts.render_workers && opts.connection.shader_path == ShaderPath::Nir) {
+  const bool llvmpipe = gpu->renderer().rfind("llvmpipe", 0) == 0;
+  if (!shader_cache.empty() && opts.render_workers && llvmpipe && opts.connection.shader_path == ShaderPath::Nir) {
     opts.shader_cache = shader_cache;
     XLOG_INFO("compiled shaders are kept per VM in %s", shader_cache.c_str());
   } else if (shader_cache_given && !shader_cache.empty()) {
-    XLOG_WARN("--shader-cache has no effect %s", opts.render_workers ? "on a driver that takes TGSI (softpipe; llvmpipe 22.3 caches NIR shaders only)"
-                                                                      : "without render workers (one cache would serve every VM)");
+    XLOG_WARN("--shader-cache has no effect %s",
+              !opts.render_workers ? "without render workers (one cache would serve every VM)"
+              : opts.connection.shader_path != ShaderPath::Nir
+                  ? "on a driver that takes TGSI (softpipe; llvmpipe 22.3 caches NIR shaders only)"
+                  : "on this driver (only llvmpipe's cache opens once the worker knows its VM)");
   }
 
   if (self_test) {

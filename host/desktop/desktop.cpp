@@ -319,7 +319,7 @@ bool Desktop::compose(pipe_context* ctx, std::vector<DesktopRect>& damage, std::
     auto s = surfaces_.find(id);
     if (!win.mapped || s == surfaces_.end()) continue;
     // A render worker's window: its newest finished frame (shared_surface.h).
-    pipe_resource* tex = s->second.shared ? s->second.shared->latch() : s->second.texture;
+    pipe_resource* tex = s->second.shared ? s->second.shared->latch(ctx) : s->second.texture;
     if (!tex) continue;
     const DesktopRect frame{win.x, win.y, tex->width0, tex->height0};
     for (const auto& clip : win.clip) {

@@ -10,8 +10,10 @@
 #include <cstring>
 
 #include "host/desktop/surface_copy.h"
+#include "pipe/p_context.h"
 #include "pipe/p_screen.h"
 #include "pipe/p_state.h"
+#include "util/u_box.h"
 #include "util/u_inlines.h"
 
 namespace xen3d::host {
@@ -28,19 +30,19 @@ std::atomic_ref<uint32_t> mailbox(uint32_t* word) { return std::atomic_ref<uint3
 
 }  // namespace
 
-bool SharedSurface::supported(pipe_screen* screen) {
+bool SharedSurface::binds_memory(pipe_screen* screen) {
   // The pipe_memory_allocation handed to resource_bind_backing is a plain
   // pointer only in llvmpipe (lp_texture.c); other drivers want their own objects.
-  return screen && screen->resource_create_unbacked && screen->resource_bind_backing &&
+  return screen->resource_create_unbacked && screen->resource_bind_backing &&
          std::strncmp(screen->get_name(screen), "llvmpipe", 8) == 0;
 }
 
 bool SharedSurface::layout(pipe_screen* screen, uint32_t width, uint32_t height, uint64_t& buffer_bytes,
                            uint64_t& total, std::string& error) {
-  if (!supported(screen)) {
-    error = std::string("the host driver (") + (screen ? screen->get_name(screen) : "none") +
-            ") cannot share window surfaces between processes";
-    return false;
+  if (!binds_memory(screen)) {
+    buffer_bytes = round_up(uint64_t{width} * 4 * height);
+    total = kPage + kBuffers * buffer_bytes;
+    return true;
   }
   const pipe_resource templ = surface_template(width, height);
   uint64_t required = 0;
@@ -106,6 +108,13 @@ bool SharedSurface::map_and_bind(pipe_screen* screen, int fd, uint64_t buffer_by
   }
   map_ = map;
   mailbox_ = static_cast<uint32_t*>(map_);
+  buffer_bytes_ = buffer_bytes;
+  if (!binds_memory(screen)) {
+    copied_ = true;
+    staging_ = create_surface_texture(screen, width_, height_);
+    if (!staging_) error = "the host driver cannot make a " + std::to_string(width_) + "x" + std::to_string(height_) + " surface";
+    return staging_ != nullptr;
+  }
   const pipe_resource templ = surface_template(width_, height_);
   for (unsigned i = 0; i < kBuffers; ++i) {
     uint64_t required = 0;
@@ -122,23 +131,53 @@ bool SharedSurface::map_and_bind(pipe_screen* screen, int fd, uint64_t buffer_by
 
 SharedSurface::~SharedSurface() {
   for (auto*& t : textures_) pipe_resource_reference(&t, nullptr);
+  pipe_resource_reference(&staging_, nullptr);
   if (map_ && map_ != MAP_FAILED) munmap(map_, size_);
   if (fd_ >= 0) ::close(fd_);
 }
 
-void SharedSurface::publish() {
+uint8_t* SharedSurface::pixels(unsigned buffer) const {
+  return static_cast<uint8_t*>(map_) + kPage + buffer * buffer_bytes_;
+}
+
+bool SharedSurface::publish(pipe_context* ctx) {
+  if (copied_) {
+    pipe_box box;
+    u_box_2d(0, 0, static_cast<int>(width_), static_cast<int>(height_), &box);
+    pipe_transfer* xfer = nullptr;
+    auto* src = static_cast<const uint8_t*>(ctx->texture_map(ctx, staging_, 0, PIPE_MAP_READ, &box, &xfer));
+    if (!src) return false;
+    uint8_t* dst = pixels(back_);
+    for (uint32_t y = 0; y < height_; ++y) std::memcpy(dst + uint64_t{y} * stride(), src + uint64_t{y} * xfer->stride, stride());
+    ctx->texture_unmap(ctx, xfer);
+  }
   const uint32_t old = mailbox(mailbox_).exchange(back_ | kFresh, std::memory_order_acq_rel);
   back_ = old & kIndexMask;
   if (back_ >= kBuffers) back_ = 0;  // only a broken peer writes this
+  return true;
 }
 
-pipe_resource* SharedSurface::latch() {
+pipe_resource* SharedSurface::latch(pipe_context* ctx) {
+  bool fresh = false;
   if (mailbox(mailbox_).load(std::memory_order_acquire) & kFresh) {
     const uint32_t old = mailbox(mailbox_).exchange(front_, std::memory_order_acq_rel);
     // The worker writes this word too: take only what names a buffer.
-    if ((old & kIndexMask) < kBuffers) front_ = old & kIndexMask;
+    if ((old & kIndexMask) < kBuffers) {
+      front_ = old & kIndexMask;
+      fresh = true;
+    }
   }
-  return textures_[front_];
+  if (!copied_) return textures_[front_];
+  // Before the first frame: the front buffer's zeroes (the texture's
+  // contents are undefined on most drivers).
+  if (fresh || !uploaded_) {
+    pipe_box box;
+    u_box_2d(0, 0, static_cast<int>(width_), static_cast<int>(height_), &box);
+    ctx->texture_subdata(ctx, staging_, 0, PIPE_MAP_WRITE | PIPE_MAP_DISCARD_WHOLE_RESOURCE, &box, pixels(front_),
+                         stride(), 0);
+    uploaded_ = true;
+  }
+  return staging_;
 }
 
 }  // namespace xen3d::host

@@ -204,12 +204,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::ContextCreate& r) {
   for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) rebind_samplers(*ctx, s);
   // No slot is ever empty: a vertex element may name any of them.
   std::array<pipe_vertex_buffer, PIPE_MAX_ATTRIBS> empty{};
-  if (!empty_vertex_buffers(empty.data(), PIPE_MAX_ATTRIBS)) {
+  if (!empty_vertex_buffers(empty.data(), limits_.vertex_buffers)) {
     forget_default_sampler(*ctx);
     retire_pipe(pipe, flags);
     return reject_("context_create: the host driver could not create a vertex buffer");
   }
-  pipe->set_vertex_buffers(pipe, 0, PIPE_MAX_ATTRIBS, 0, false, empty.data());
+  pipe->set_vertex_buffers(pipe, 0, limits_.vertex_buffers, 0, false, empty.data());
   HostObject obj;
   obj.kind = ObjectKind::Context;
   obj.ptr = ctx.get();

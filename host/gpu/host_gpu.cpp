@@ -1,33 +1,65 @@
 #include "host/gpu/host_gpu.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
 #include "frontend/sw_winsys.h"
+#include "common/log.h"
 #include "host/gpu/frame_memory_winsys.h"
+#include "host/gpu/gpu_discovery.h"
 #include "pipe-loader/pipe_loader.h"
 #include "pipe/p_screen.h"
 
 extern "C" pipe_screen* xen3d_sw_screen_create(sw_winsys* ws, const char* driver);  // pipe_loader_target.c
+extern "C" pipe_screen* xen3d_zink_screen_create(void);                           // pipe_loader_target.c
 
 namespace xen3d::host {
 
 namespace {
 bool is_software(const std::string& d) { return d == "llvmpipe" || d == "softpipe"; }
+
+// zink takes the best Vulkan device, but a CPU one (lavapipe) only when
+// LIBGL_ALWAYS_SOFTWARE says so (zink_screen.c choose_pdev): say so when
+// the CPU is all there is, as Mesa's users must by hand.
+pipe_screen* open_zink(std::string& error) {
+  const auto devices = list_vulkan_devices(error);
+  if (devices.empty()) {
+    error = "zink needs a Vulkan device: " + error;
+    return nullptr;
+  }
+  const bool gpu = std::any_of(devices.begin(), devices.end(), [](const VulkanDevice& d) { return d.is_gpu; });
+  const char* forced = std::getenv("LIBGL_ALWAYS_SOFTWARE");
+  const std::string saved = forced ? forced : "";
+  if (!gpu) setenv("LIBGL_ALWAYS_SOFTWARE", "1", 1);
+  pipe_screen* screen = xen3d_zink_screen_create();
+  if (!gpu) forced ? setenv("LIBGL_ALWAYS_SOFTWARE", saved.c_str(), 1) : unsetenv("LIBGL_ALWAYS_SOFTWARE");
+  if (!screen) {
+    std::string names;
+    for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d.name + " (" + d.type + ")";
+    error = "zink could not make a screen on the Vulkan devices here (" + names +
+            "); MESA_DEBUG=1 shows why";
+  }
+  return screen;
+}
 }  // namespace
 
-std::vector<std::string> HostGpu::available_drivers() {
-  std::vector<std::string> names = {"llvmpipe", "softpipe"};
+std::vector<HostGpu::Driver> HostGpu::available_drivers() {
+  std::vector<Driver> drivers = {{"llvmpipe", "CPU (LLVM)"}, {"softpipe", "CPU (reference rasterizer)"}};
+  std::string error;
+  std::string vk;
+  for (const auto& d : list_vulkan_devices(error)) vk += (vk.empty() ? "" : ", ") + d.name + " (" + d.type + ")";
+  drivers.push_back({"zink", vk.empty() ? "unavailable: " + error : "Vulkan: " + vk});
   int n = pipe_loader_probe(nullptr, 0);
   if (n > 0) {
     std::vector<pipe_loader_device*> devs(static_cast<size_t>(n));
     n = pipe_loader_probe(devs.data(), n);
     for (int i = 0; i < n; ++i) {
-      if (devs[i]->type != PIPE_LOADER_DEVICE_SOFTWARE) names.emplace_back(devs[i]->driver_name);
+      if (devs[i]->type != PIPE_LOADER_DEVICE_SOFTWARE) drivers.push_back({devs[i]->driver_name, "DRM render node"});
     }
     pipe_loader_release(devs.data(), n);
   }
-  return names;
+  return drivers;
 }
 
 std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& error) {
@@ -60,6 +92,9 @@ std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& e
       return nullptr;
     }
     gpu->shares_frames_ = true;
+  } else if (driver == "zink") {
+    gpu->screen_ = open_zink(error);
+    if (!gpu->screen_) return nullptr;
   } else {
     int n = pipe_loader_probe(nullptr, 0);
     std::vector<pipe_loader_device*> devs(static_cast<size_t>(n > 0 ? n : 0));
@@ -76,7 +111,7 @@ std::unique_ptr<HostGpu> HostGpu::open(const std::string& driver, std::string& e
     }
     if (!gpu->dev_) {
       std::string known;
-      for (const auto& d : available_drivers()) known += (known.empty() ? "" : ", ") + d;
+      for (const auto& d : available_drivers()) known += (known.empty() ? "" : ", ") + d.name;
       error = "no device for driver '" + driver + "' (available: " + known + ")";
       return nullptr;
     }

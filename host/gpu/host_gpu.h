@@ -1,5 +1,6 @@
-// The host's Gallium screen, opened through Mesa's pipe-loader: llvmpipe by
-// default, softpipe, or any driver the pipe-loader finds (a real GPU's).
+// The host's Gallium screen: llvmpipe or softpipe on the CPU, zink on a
+// Vulkan device (a GPU's driver, or lavapipe), or any DRM driver the
+// pipe-loader finds (docs/gpu-hosts.md).
 #pragma once
 
 #include <memory>
@@ -14,10 +15,14 @@ namespace xen3d::host {
 
 class HostGpu {
  public:
-  // driver: "llvmpipe", "softpipe", or a pipe-loader driver name ("iris", "radeonsi", ...).
+  // driver: "llvmpipe", "softpipe", "zink", or a pipe-loader DRM driver's name.
   static std::unique_ptr<HostGpu> open(const std::string& driver, std::string& error);
-  // Names of the drivers this build can open, for --help and error messages.
-  static std::vector<std::string> available_drivers();
+  struct Driver {
+    std::string name;
+    std::string what;  // what it runs on here, e.g. "Vulkan: NVIDIA H100 (discrete GPU)"
+  };
+  // The drivers this build can open on this machine, for --list-drivers and error messages.
+  static std::vector<Driver> available_drivers();
   ~HostGpu();
 
   pipe_screen* screen() const { return screen_; }

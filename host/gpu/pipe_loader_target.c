@@ -14,3 +14,18 @@ struct pipe_screen *xen3d_sw_screen_create(struct sw_winsys *ws, const char *dri
    struct pipe_screen *screen = sw_screen_create_named(ws, NULL, driver);
    return screen ? debug_screen_wrap(screen) : NULL;
 }
+
+/* zink on the Vulkan device it picks (a GPU's first; a CPU device only
+ * when LIBGL_ALWAYS_SOFTWARE is set: zink_screen.c choose_pdev). It keeps
+ * no winsys: its window buffers are Vulkan memory. NULL in targets built
+ * without zink (the guest's EGL and OSMesa). */
+struct pipe_screen *xen3d_zink_screen_create(void);
+struct pipe_screen *xen3d_zink_screen_create(void)
+{
+#ifdef GALLIUM_ZINK
+   struct pipe_screen *screen = sw_screen_create_zink(NULL, NULL, false);
+   return screen ? debug_screen_wrap(screen) : NULL;
+#else
+   return NULL;
+#endif
+}

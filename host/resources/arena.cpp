@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "host/executor/gallium_executor.h"
+#include "host/validate/resource_layout.h"
 #include "host/validate/caps_snapshot.h"
 #include "pipe/p_context.h"
 #include "pipe/p_defines.h"
@@ -146,8 +147,8 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreateInArena& r
   templ.height0 = templ.depth0 = templ.array_size = 1;
   templ.usage = r.usage;
   templ.bind = driver_bind_and_flags(r.bind, r.flags, templ.flags);
-  if (!screen_->is_format_supported(screen_, format, PIPE_BUFFER, 0, 0, templ.bind)) {
-    return reject_("%s #%u: a buffer with bind 0x%x is not supported on the host", rec, r.id, templ.bind);
+  if (const std::string why = check_buffer_bind(templ.bind); !why.empty()) {
+    return reject_("%s #%u: %s", rec, r.id, why.c_str());
   }
   pipe_resource* res = screen_->resource_from_user_memory(screen_, &templ, arena_.base + r.offset);
   if (!res) return reject_("%s #%u: the host driver could not place a buffer in the arena", rec, r.id);

@@ -224,7 +224,11 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreate& r) {
   const auto supported = [&](pipe_format f) {
     return screen_->is_format_supported(screen_, f, target, r.nr_samples, r.nr_storage_samples, templ.bind);
   };
-  if (!supported(format) && !(util_format_is_srgb(format) && supported(util_format_linear(format)))) {
+  if (target == PIPE_BUFFER) {
+    if (const std::string why = check_buffer_bind(templ.bind); !why.empty()) {
+      return reject_("%s #%u: %s", rec, r.id, why.c_str());
+    }
+  } else if (!supported(format) && !(util_format_is_srgb(format) && supported(util_format_linear(format)))) {
     return reject_("%s #%u: format %s unsupported for bind 0x%x on a %s with %u samples", rec, r.id, fname, templ.bind,
                    target_name(target), unsigned(r.nr_samples));
   }

@@ -205,6 +205,10 @@ bool Translator::texture(unsigned op) {
     ops.push_back({nir_tex_src_sampler_offset, unit_offset});
   }
   if (failed()) return true;
+  {
+    const unsigned units = util_last_bit(scan_.samplers_declared | scan_.file_mask[TGSI_FILE_SAMPLER_VIEW]);
+    if (!use_samplers(unit, samp.Register.Indirect && units ? units - 1 : unit, t.dim, t.array, t.shadow)) return true;
+  }
 
   nir_tex_instr* tex = nir_tex_instr_create(bb->shader, ops.size());
   tex->op = texop;

@@ -225,16 +225,7 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   s->info.textures_used[0] = units;
   s->info.samplers_used[0] = units;
   s->info.num_textures = util_last_bit(units);
-  // And the sampler uniforms GLSL leaves in the shader: the draw module's
-  // polygon-stipple and smooth-line passes put their own sampler at the
-  // first binding past them (nir_draw_helpers.c).
-  for (unsigned u = 0; u < 32; ++u) {
-    if (!(units & (1u << u))) continue;
-    nir_variable* v = nir_variable_create(s, nir_var_uniform,
-                                          glsl_sampler_type(GLSL_SAMPLER_DIM_2D, false, false, GLSL_TYPE_FLOAT), "sampler");
-    v->data.binding = u;
-    v->data.explicit_binding = true;
-  }
+  declare_uniform_variables(units);
   BITSET_ZERO(s->info.images_used);
   BITSET_ZERO(s->info.image_buffers);
   BITSET_ZERO(s->info.msaa_images);
@@ -254,6 +245,55 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   }
   b_.shader = nullptr;  // the caller owns it now
   return s;
+}
+
+void Translator::declare_uniform_variables(uint32_t units) {
+  nir_shader* s = b_.shader;
+  // Constant buffers as GLSL's uniform blocks after st/mesa lowered the
+  // default one to buffer 0 (nir_lower_uniforms_to_ubo): llvmpipe reads
+  // load_ubo alone; zink sizes and binds its UBO descriptors from these
+  // variables (zink_compiler.c unbreak_bos).
+  s->info.first_ubo_is_default_ubo = true;
+  s->num_uniforms = ubo_rows_[0];
+  for (unsigned i = 0; i < ubos_; ++i) {
+    if (!ubo_rows_[i]) continue;
+    glsl_struct_field field{};
+    field.type = glsl_array_type(glsl_vec4_type(), ubo_rows_[i], 16);
+    field.name = "rows";
+    field.offset = 0;
+    field.location = -1;
+    const glsl_type* block = glsl_interface_type(&field, 1, GLSL_INTERFACE_PACKING_STD140, false, "block");
+    nir_variable* v = nir_variable_create(s, nir_var_mem_ubo, block, i ? "ubo" : "uniform_0");
+    v->interface_type = block;
+    v->data.binding = i;
+    v->data.driver_location = i;
+  }
+  // And the sampler uniforms GLSL leaves in the shader, typed as the shader
+  // samples them: the draw module's polygon-stipple and smooth-line passes
+  // put their own sampler at the first binding past them
+  // (nir_draw_helpers.c).
+  for (unsigned u = 0; u < 32; ++u) {
+    if (!(units & (1u << u))) continue;
+    const SamplerUse& use = sampler_uses_[u];
+    const nir_alu_type t = use.shadow ? nir_type_float32 : view_type(u);
+    const glsl_base_type base = t == nir_type_int32 ? GLSL_TYPE_INT : t == nir_type_uint32 ? GLSL_TYPE_UINT : GLSL_TYPE_FLOAT;
+    nir_variable* v = nir_variable_create(s, nir_var_uniform, glsl_sampler_type(use.dim, use.shadow, use.array, base),
+                                          "sampler");
+    v->data.binding = u;
+    v->data.explicit_binding = true;
+  }
+}
+
+bool Translator::use_samplers(unsigned first, unsigned last, glsl_sampler_dim dim, bool array, bool shadow) {
+  for (unsigned u = first; u <= last && u < sampler_uses_.size(); ++u) {
+    SamplerUse& use = sampler_uses_[u];
+    if (use.used && (use.dim != dim || use.array != array || use.shadow != shadow)) {
+      fail("texture unit %u is sampled as two kinds of texture", u);
+      return false;
+    }
+    use = {true, dim, array, shadow};
+  }
+  return true;
 }
 
 void Translator::property(const tgsi_full_property& p) {
@@ -350,7 +390,9 @@ void Translator::declaration(const tgsi_full_declaration& d) {
     }
     case TGSI_FILE_CONSTANT: {
       const unsigned buffer = d.Declaration.Dimension ? d.Dim.Index2D : 0;
+      if (buffer >= ubo_rows_.size()) return fail("CONST[%u] is past the constant buffers", buffer);
       ubos_ = std::max(ubos_, buffer + 1);
+      ubo_rows_[buffer] = std::max(ubo_rows_[buffer], last + 1);
       b->shader->info.num_ubos = ubos_;
       return;
     }

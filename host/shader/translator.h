@@ -57,6 +57,10 @@ class Translator {
 
   // Sampler-view return types declared by the shader (float unless declared).
   nir_alu_type view_type(unsigned index) const;
+  // Texture units first..last are sampled as this kind of texture: the
+  // shader's sampler variables get its type (zink types its SPIR-V images by
+  // them). False, with the shader refused, when a unit is two kinds.
+  bool use_samplers(unsigned first, unsigned last, glsl_sampler_dim dim, bool array, bool shadow);
 
   // translate_alu.cpp: true when `op` was an arithmetic opcode (translated or failed).
   bool alu(unsigned op);
@@ -153,6 +157,15 @@ class Translator {
   std::vector<nir_alu_type> view_types_;
   std::vector<unsigned> sysval_semantic_;
   unsigned ubos_ = 0;  // constant buffers declared (highest index + 1)
+  std::array<unsigned, PIPE_MAX_CONSTANT_BUFFERS> ubo_rows_{};  // vec4 rows declared per constant buffer
+  struct SamplerUse {
+    bool used = false;
+    glsl_sampler_dim dim = GLSL_SAMPLER_DIM_2D;
+    bool array = false, shadow = false;
+  };
+  std::array<SamplerUse, 32> sampler_uses_{};
+  // The variables a GLSL linker leaves for constant buffers and samplers.
+  void declare_uniform_variables(uint32_t units);
   unsigned ssbos_ = 0;  // shader buffers declared (highest index + 1)
   struct Image {
     bool declared = false;

@@ -65,7 +65,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::StateCreate& r) {
     }
     case ObjectKind::VertexElements: {
       std::vector<pipe_vertex_element> elems;
-      if ((why = decode_vertex_elements(blob, size, screen_, elems)).empty()) {
+      if ((why = decode_vertex_elements(blob, size, screen_, limits_.vertex_buffers, elems)).empty()) {
         handle = p->create_vertex_elements_state(p, static_cast<unsigned>(elems.size()), elems.data());
         vertex_elements = static_cast<unsigned>(elems.size());
       }
@@ -494,10 +494,13 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetVertexBuffers& r) {
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
   const unsigned n = static_cast<unsigned>(r.buffers.size());
-  if (r.start + n + r.unbind_trailing > PIPE_MAX_ATTRIBS) {
-    return reject_("%s: slots %u..%u (with %u unbound) exceed %u", rec, unsigned(r.start), r.start + n - 1,
-                   unsigned(r.unbind_trailing), PIPE_MAX_ATTRIBS);
+  if (r.start + n > limits_.vertex_buffers) {
+    return reject_("%s: slots %u..%u exceed the host's %u", rec, unsigned(r.start), r.start + n - 1,
+                   limits_.vertex_buffers);
   }
+  // Frontends unbind PIPE_MAX_ATTRIBS slots whatever the driver has
+  // (cso_context.c): slots the host lacks are unbound already.
+  const unsigned unbind = std::min<unsigned>(r.unbind_trailing, limits_.vertex_buffers - (r.start + n));
   std::array<pipe_vertex_buffer, PIPE_MAX_ATTRIBS> vbs{};
   for (unsigned i = 0; i < n; ++i) {
     const proto::VertexBuffer vb = r.buffers[i];
@@ -508,7 +511,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetVertexBuffers& r) {
     // Offsets past the end are fine: vertex fetch is bounds-checked against the buffer size.
   }
   // Empty and unbound slots get the zeroed stand-in: never a null buffer.
-  const unsigned total = n + r.unbind_trailing;
+  const unsigned total = n + unbind;
   if (!empty_vertex_buffers(vbs.data(), total)) return reject_("%s: the host driver could not create a vertex buffer", rec);
   ctx->pipe->set_vertex_buffers(ctx->pipe, r.start, total, 0, false, vbs.data());
   for (unsigned i = 0; i < total; ++i) ctx->vertex_buffers[r.start + i] = i < n ? r.buffers[i] : proto::VertexBuffer{};

@@ -28,12 +28,18 @@ const unsigned MesaInternal::kSemanticIndex = 256;
 const unsigned MesaInternal::kGallivmTemps = LP_MAX_INLINED_TEMPS;
 const unsigned MesaInternal::kBufferReadSlack = (4 - 1) * 4 * sizeof(float);
 const uint64_t MesaInternal::kLlvmpipeMaxTextureBytes = LP_MAX_TEXTURE_SIZE;
+const unsigned MesaInternal::kZinkVertexBuffers = PIPE_MAX_ATTRIBS - 1;
 
 namespace {
 
 bool is_llvmpipe(pipe_screen* screen) {
   const char* name = screen ? screen->get_name(screen) : nullptr;
   return name && std::string(name).rfind("llvmpipe", 0) == 0;
+}
+
+bool is_zink(pipe_screen* screen) {
+  const char* name = screen ? screen->get_name(screen) : nullptr;
+  return name && std::string(name).rfind("zink", 0) == 0;
 }
 
 unsigned positive(int v) { return v > 0 ? static_cast<unsigned>(v) : 0u; }
@@ -83,6 +89,10 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
   if (path == ShaderPath::Tgsi && draw_module_driver(screen)) {
     caps.param[PIPE_CAP_MAX_VERTEX_STREAMS] = std::min(caps.param[PIPE_CAP_MAX_VERTEX_STREAMS], 1);
     say("one vertex stream");
+  }
+  if (is_zink(screen) && caps.param[PIPE_CAP_MAX_VERTEX_BUFFERS] > int(MesaInternal::kZinkVertexBuffers)) {
+    caps.param[PIPE_CAP_MAX_VERTEX_BUFFERS] = int(MesaInternal::kZinkVertexBuffers);
+    say("31 vertex buffers");
   }
   // The translator fetches colour buffers only (host/shader: FBFETCH).
   if (caps.param[PIPE_CAP_FBFETCH_ZS]) {
@@ -157,6 +167,7 @@ HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen)
   // (draw_tess.c); GL's own maximum (main/config.h MAX_PATCH_VERTICES) is
   // the same, and other drivers state none.
   l.max_patch_vertices = MesaInternal::kDrawTcsVertices;
+  l.vertex_buffers = std::min<unsigned>(positive(caps.param[PIPE_CAP_MAX_VERTEX_BUFFERS]), PIPE_MAX_ATTRIBS);
   l.vertex_streams = std::max(1u, std::min(cap(PIPE_CAP_MAX_VERTEX_STREAMS), unsigned(PIPE_MAX_VERTEX_STREAMS)));
   l.vs_window_space_position = cap(PIPE_CAP_VS_WINDOW_SPACE_POSITION) != 0;
   l.tg4_component_in_swizzle = cap(PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE) != 0;

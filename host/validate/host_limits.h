@@ -77,6 +77,12 @@ struct MesaInternal {
   // default of 1 GiB: a 2 GiB 16384x16384 RGBA16 texture was refused
   // remote and made directly).
   static const uint64_t kLlvmpipeMaxTextureBytes;
+  // zink/zink_context.c zink_update_descriptor_refs: every draw reads
+  // ctx->vertex_buffers[] one slot past the last enabled one, which is past
+  // the array (PIPE_MAX_ATTRIBS) once its last slot is bound (a render
+  // worker's SIGSEGV in zink_batch_resource_usage_set, every draw, while the
+  // host bound stand-ins to all 32). zink hosts offer and bind this many.
+  static const unsigned kZinkVertexBuffers;
 };
 
 // What one shader stage may declare and use.
@@ -96,6 +102,9 @@ struct HostLimits {
   unsigned vertex_streams = 1;
   // Tessellation: vertices per patch (set_patch_vertices).
   unsigned max_patch_vertices = 0;
+  // Vertex buffer slots (PIPE_CAP_MAX_VERTEX_BUFFERS): the executor binds
+  // stand-ins to each, and set_vertex_buffers and vertex elements stay inside.
+  unsigned vertex_buffers = 0;
   // Compute.
   unsigned cs_max_block = 0;                         // largest block dimension
   std::array<uint64_t, 3> cs_max_grid{};             // PIPE_COMPUTE_CAP_MAX_GRID_SIZE

@@ -25,6 +25,18 @@ const char* target_name(unsigned target) {
   return target < PIPE_MAX_TEXTURE_TYPES ? names[target] : "unknown target";
 }
 
+std::string check_buffer_bind(unsigned bind) {
+  // What a texture is bound as, never a buffer.
+  constexpr unsigned kTextureOnly = PIPE_BIND_DEPTH_STENCIL | PIPE_BIND_RENDER_TARGET | PIPE_BIND_BLENDABLE |
+                                    PIPE_BIND_DISPLAY_TARGET | PIPE_BIND_SCANOUT | PIPE_BIND_SHARED | PIPE_BIND_CURSOR;
+  if (bind & kTextureOnly) {
+    char what[64];
+    std::snprintf(what, sizeof what, "bind 0x%x is a texture's, not a buffer's", bind & kTextureOnly);
+    return what;
+  }
+  return "";
+}
+
 bool resource_bytes(const pipe_resource& t, uint64_t& bytes) {
   const auto format = static_cast<pipe_format>(t.format);
   unsigned __int128 total = 0;

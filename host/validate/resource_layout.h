@@ -27,6 +27,13 @@ inline bool target_has_height(pipe_texture_target t) {
 }
 const char* target_name(unsigned target);
 
+// Empty when `bind` is a buffer's (none of a texture's binds); else what is
+// wrong. A buffer is bytes (a 1-byte format, checked with its size), and its
+// format is never asked of the driver: drivers answer it as a vertex or
+// index format (zink refuses R8 with the index bind), and st/mesa, which
+// makes every buffer R8_UNORM, never asks either.
+std::string check_buffer_bind(unsigned bind);
+
 // Host bytes of a resource template: every level's blocks times slices times
 // samples. False when the total does not fit 63 bits.
 bool resource_bytes(const pipe_resource& templ, uint64_t& bytes);

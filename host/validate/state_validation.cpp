@@ -141,7 +141,7 @@ std::string decode_sampler(const uint8_t* blob, size_t size, const proto::CapsTa
   return {};
 }
 
-std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen* screen,
+std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen* screen, unsigned vertex_buffers,
                                    std::vector<pipe_vertex_element>& out) {
   constexpr size_t kElem = sizeof(pipe_vertex_element);
   // Zero elements is valid: st/mesa binds that for shaders without inputs.
@@ -159,9 +159,9 @@ std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen
     if (!screen->is_format_supported(screen, format, PIPE_BUFFER, 0, 0, PIPE_BIND_VERTEX_BUFFER)) {
       return fmt("vertex element %zu: format %s cannot be fetched from vertex buffers on the host", i, desc->short_name);
     }
-    if (e.vertex_buffer_index >= PIPE_MAX_ATTRIBS) {
+    if (e.vertex_buffer_index >= vertex_buffers) {
       return fmt("vertex element %zu: vertex_buffer_index %u exceeds %u", i, unsigned(e.vertex_buffer_index),
-                 PIPE_MAX_ATTRIBS - 1);
+                 vertex_buffers - 1);
     }
     // dual_slot (a 64-bit attribute taking two input slots) is only a hint:
     // st/mesa sets it from the shader's input type even when the bound

@@ -30,8 +30,9 @@ std::string decode_depth_stencil_alpha(const uint8_t* blob, size_t size, const p
 std::string decode_rasterizer(const uint8_t* blob, size_t size, const proto::CapsTable& caps,
                               pipe_rasterizer_state& out);
 std::string decode_sampler(const uint8_t* blob, size_t size, const proto::CapsTable& caps, pipe_sampler_state& out);
-// An array of 1..PIPE_MAX_ATTRIBS elements; formats must be vertex-fetchable on `screen`.
-std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen* screen,
+// An array of 0..PIPE_MAX_ATTRIBS elements, each fetching from one of the
+// host's `vertex_buffers` slots in a format vertex-fetchable on `screen`.
+std::string decode_vertex_elements(const uint8_t* blob, size_t size, pipe_screen* screen, unsigned vertex_buffers,
                                    std::vector<pipe_vertex_element>& out);
 // Arrays for slots start .. start+count-1 (at most PIPE_MAX_VIEWPORTS in all).
 std::string decode_viewports(const uint8_t* blob, size_t size, unsigned start,

@@ -46,7 +46,12 @@ class SharedPresentTarget final : public PresentTarget {
     SharedSurface& s = *it->second.surface;
     const auto t0 = std::chrono::steady_clock::now();
     copy_frame_and_wait(pipe, frame, level, layer, s.back(), w, h);
-    s.publish();
+    if (!s.publish(pipe)) {
+      char what[96];
+      std::snprintf(what, sizeof what, "the host driver could not read back window 0x%x's frame for the compositor", window);
+      error = what;
+      return false;
+    }
     proto::WorkerPresent p;
     p.window = window;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -111,11 +116,6 @@ class SharedPresentTarget final : public PresentTarget {
 
 WorkerDesktop::Joined WorkerDesktop::join(uint64_t token, std::shared_ptr<GuestMemoryAccount> memory) {
   Joined out;
-  if (!SharedSurface::supported(screen_)) {
-    out.reason = std::string("this compositor's render workers cannot share frames on ") +
-                 screen_->get_name(screen_) + " (frames are read back)";
-    return out;
-  }
   proto::WorkerDesktopJoin req;
   req.token = token;
   proto::WorkerDesktopJoined answer;
