@@ -3,10 +3,11 @@
 # every stack sees the same machine load, with medians and spread per cell.
 #
 #   bench/apps_bench.sh [--rounds N] [--apps LIST] [--stacks LIST] [--tcp]
-#                       [--out DIR] [--quick]
+#                       [--out DIR] [--quick] [--baseline STACK]
 #
 # Stacks:  direct   Debian's libGL, llvmpipe in-process (the baseline)
 #          direct-nocache  the same, Mesa's shader cache off (every shader compiled)
+#          direct-zink  Debian's libGL, zink in-process (bench/gpu_host.sh's baseline)
 #          remote   our libGL through xen3d-compositor (local transport; each
 #                   guest in its own render worker, the default)
 #          readback remote, but window frames read back through the reply ring
@@ -20,13 +21,14 @@
 #          glretrace  glretrace --benchmark of a trace recorded here from glmark2
 #          openarena  timedemo of OpenArena's bundled demo088-test1 (fps)
 #          glxgears   fps over a 5 s window after 5 s warm-up
-# Output:  DIR/apps.md (tables, ratios of medians to direct and remote/direct
+# Output:  DIR/apps.md (tables, ratios of medians to the baseline stack,
+#          direct unless --baseline names another, and remote/baseline
 #          within each round), DIR/apps.png (bar chart of
 #          remote/direct and virpipe/direct), DIR/raw.csv. Default DIR: bench-out/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 apps="glmark2,glretrace,openarena,glxgears" stacks="direct,remote,virpipe" tcp=0 out=$top/bench-out
-quick=0
+quick=0 baseline=direct
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
     --tcp) tcp=1; shift ;;
     --out) out=$2; shift 2 ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "apps_bench: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -160,7 +163,7 @@ for r in $(seq "$rounds"); do
     done
   done
 done
-/usr/bin/python3 "$top/bench/apps_report.py" "$csv" --md "$out/apps.md" --png "$out/apps.png"
+/usr/bin/python3 "$top/bench/apps_report.py" "$csv" --baseline "$baseline" --md "$out/apps.md" --png "$out/apps.png"
 cat "$out/apps.md"
 if [ -s "$work/problems" ]; then
   say "FAILED: a guest stopped drawing (logs in $out/failed-*.log):"

@@ -4,7 +4,8 @@
   apps_report.py RAW.csv [--md OUT.md] [--png OUT.png]
 
 Per app and stack: the median over rounds, the spread (min-max), and the
-ratio of medians to the direct (llvmpipe in-process) stack; for our stack
+ratio of medians to the baseline stack (--baseline: direct, llvmpipe
+in-process, unless named; bench/gpu_host.sh names direct-zink); for our stack
 also the ratio within each round (the stacks of a round run back to back, so
 a machine that drifts between rounds moves both sides of it). The tcp stack is
 reported in a table of its own. Failed runs (value 0) are left out of the
@@ -16,7 +17,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-ORDER = ["direct", "remote", "inproc", "virpipe", "tcp"]
+ORDER = ["direct", "direct-zink", "remote", "inproc", "virpipe", "tcp"]
+BASE = "direct"  # the baseline stack (--baseline)
 UNITS = {"glmark2": "score", "glretrace": "fps", "openarena": "fps", "glxgears": "fps"}
 
 
@@ -58,22 +60,22 @@ def ratio(values, base):
 
 
 def per_round(by_round, app, ours):
-    mine, base = by_round.get((app, ours), {}), by_round.get((app, "direct"), {})
+    mine, base = by_round.get((app, ours), {}), by_round.get((app, BASE), {})
     ratios = [mine[r] / base[r] for r in sorted(mine, key=int) if r in base]
     return " ".join(f"{r:.2f}" for r in ratios) or "-"
 
 
 def table(apps, stacks, values, trips, failed, by_round, ours="remote"):
     lines = ["| app | " + " | ".join(f"{s} median (min-max)" for s in stacks) +
-             " | " + " | ".join(f"{s}/direct" for s in stacks if s != "direct") +
-             f" | {ours}/direct per round | {ours} round trips/frame |",
-             "|---|" + "---:|" * (len(stacks) + len([s for s in stacks if s != "direct"]) + 2)]
+             " | " + " | ".join(f"{s}/{BASE}" for s in stacks if s != BASE) +
+             f" | {ours}/{BASE} per round | {ours} round trips/frame |",
+             "|---|" + "---:|" * (len(stacks) + len([s for s in stacks if s != BASE]) + 2)]
     for app in apps:
         row = [cell(values[app, s], failed[app, s]) for s in stacks]
         for s in stacks:
-            if s == "direct":
+            if s == BASE:
                 continue
-            r = ratio(values[app, s], values[app, "direct"])
+            r = ratio(values[app, s], values[app, BASE])
             row.append(f"**{r:.2f}**" if r is not None else "-")
         row.append(per_round(by_round, app, ours))
         t = trips.get((app, ours)) or []
@@ -92,22 +94,22 @@ def chart(apps, stacks, values, path):
         return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    shown = [s for s in stacks if s != "direct"]
+    shown = [s for s in stacks if s != BASE]
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(apps), 4))
     width = 0.8 / max(1, len(shown))
     colors = {"remote": "#2a7ab0", "inproc": "#8fb8d8", "virpipe": "#c0504d", "tcp": "#7aa843"}
     for i, s in enumerate(shown):
-        ys = [ratio(values[a, s], values[a, "direct"]) or 0 for a in apps]
+        ys = [ratio(values[a, s], values[a, BASE]) or 0 for a in apps]
         xs = [j + (i - (len(shown) - 1) / 2) * width for j in range(len(apps))]
-        bars = ax.bar(xs, ys, width, label=f"{s} / llvmpipe direct", color=colors.get(s))
+        bars = ax.bar(xs, ys, width, label=f"{s} / {BASE}", color=colors.get(s))
         for b, y in zip(bars, ys):
             ax.annotate(f"{y:.2f}", (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=8)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.axhline(0.95, color="gray", linewidth=0.8, linestyle="--", label="goal 0.95")
     ax.set_xticks(range(len(apps)))
     ax.set_xticklabels(apps)
-    ax.set_ylabel("median ratio to llvmpipe direct")
-    ax.set_title("Xen3D remote vs virpipe+virglrenderer, relative to llvmpipe in-process")
+    ax.set_ylabel(f"median ratio to {BASE}")
+    ax.set_title(f"Xen3D and its peers, relative to {BASE}")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -119,17 +121,20 @@ def main():
     p.add_argument("--md")
     p.add_argument("--png")
     p.add_argument("--what", default="GL applications")
+    p.add_argument("--baseline", default="direct", help="the stack the others are divided by")
     a = p.parse_args()
+    global BASE
+    BASE = a.baseline
     apps, stacks, values, trips, failed, by_round = load(a.csv)
-    if "direct" not in stacks:
-        sys.exit("apps_report: the direct stack is the baseline and must be in the run")
+    if BASE not in stacks:
+        sys.exit(f"apps_report: the baseline stack {BASE} must be in the run")
     rounds = max((len(v) + failed[k] for k, v in values.items()), default=0)
     main_stacks = [s for s in stacks if s != "tcp"]
-    lines = [f"{a.what}: medians over {rounds} interleaved rounds; ratios are of medians to llvmpipe direct.", ""]
+    lines = [f"{a.what}: medians over {rounds} interleaved rounds; ratios are of medians to {BASE}.", ""]
     lines += table(apps, main_stacks, values, trips, failed, by_round)
     if "tcp" in stacks:
         lines += ["", "tcp transport on loopback (same run):", ""]
-        lines += table(apps, ["direct", "tcp"], values, trips, failed, by_round, ours="tcp")
+        lines += table(apps, [BASE, "tcp"], values, trips, failed, by_round, ours="tcp")
     text = "\n".join(lines) + "\n"
     if a.md:
         with open(a.md, "w") as f:

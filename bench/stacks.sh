@@ -14,6 +14,9 @@
 #            render workers, every guest on one screen under one lock)
 #   virpipe  Debian's libGL, Mesa's virpipe driver against virgl_test_server
 #            --use-egl-surfaceless (virglrenderer; its glx mode fails under Xvfb)
+#   direct-zink  Debian's libGL, zink in-process on the machine's Vulkan
+#            driver (lavapipe without a GPU): the baseline for a compositor
+#            on zink (XEN3D_DRIVER=zink, docs/gpu-hosts.md)
 #
 # The caller sets `stacks_work` (a private folder) and `stacks_build` (our
 # build directory), and kills "${stacks_pids[@]}" on exit (stacks_cleanup).
@@ -91,6 +94,9 @@ stacks_env() {
   case $1 in
     direct) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=llvmpipe" ;;
     direct-nocache) echo "$(stacks_env direct) MESA_SHADER_CACHE_DISABLE=true" ;;
+    # zink takes a CPU Vulkan device (lavapipe) only when told to; a GPU's
+    # first when there is one (XEN3D_ZINK_CPU=0).
+    direct-zink) echo "GALLIUM_DRIVER=zink NODEVICE_SELECT=1$([ "${XEN3D_ZINK_CPU:-1}" = 1 ] && echo " LIBGL_ALWAYS_SOFTWARE=1")" ;;
     virpipe) echo "LIBGL_ALWAYS_SOFTWARE=1 GALLIUM_DRIVER=virpipe" ;;
     remote) echo "LD_LIBRARY_PATH=$stacks_build/guest/winsys-remote XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
     readback) echo "$(stacks_env remote) XEN3D_PRESENT=readback" ;;
@@ -99,6 +105,6 @@ stacks_env() {
     # EGL / OpenGL ES programs: Mesa's libEGL with our swrast_dri.so.
     remote-egl) local d=$stacks_build/guest/winsys-remote/egl
       echo "LD_LIBRARY_PATH=$d LIBGL_DRIVERS_PATH=$d XEN3D_TRANSPORT=local:$stacks_work/c.sock" ;;
-    *) echo "unknown stack '$1' (direct, direct-nocache, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
+    *) echo "unknown stack '$1' (direct, direct-nocache, direct-zink, remote, readback, inproc, remote-egl, tcp, virpipe)" >&2; return 1 ;;
   esac
 }

@@ -15,6 +15,7 @@ packages=(
   libpng-dev catch2 xvfb xauth x11-utils mesa-utils glmark2-x11 apitrace piglit
   xserver-xorg-dev xserver-xorg-core xserver-xorg-video-dummy libvncserver-dev vncsnapshot libjpeg-turbo-progs xdotool \
   libxen-dev libseccomp-dev clang libclang-rt-dev libosmesa6 glmark2-es2-x11 waffle-utils openarena neverball extremetuxracer xcvt
+  libvulkan1 mesa-vulkan-drivers
   ${XEN3D_EXTRA_PACKAGES:-}
 )
 missing=()

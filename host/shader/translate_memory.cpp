@@ -37,27 +37,38 @@ bool image_shape(unsigned target, ImageShape& out) {
 
 struct Atomic {
   unsigned tgsi;
-  nir_intrinsic_op ssbo, image, shared;
+  nir_intrinsic_op ssbo, image, shared, image_deref;
 };
 constexpr Atomic kAtomics[] = {
-    {TGSI_OPCODE_ATOMUADD, nir_intrinsic_ssbo_atomic_add, nir_intrinsic_image_atomic_add, nir_intrinsic_shared_atomic_add},
+    {TGSI_OPCODE_ATOMUADD, nir_intrinsic_ssbo_atomic_add, nir_intrinsic_image_atomic_add, nir_intrinsic_shared_atomic_add,
+     nir_intrinsic_image_deref_atomic_add},
     {TGSI_OPCODE_ATOMXCHG, nir_intrinsic_ssbo_atomic_exchange, nir_intrinsic_image_atomic_exchange,
-     nir_intrinsic_shared_atomic_exchange},
+     nir_intrinsic_shared_atomic_exchange,
+     nir_intrinsic_image_deref_atomic_exchange},
     {TGSI_OPCODE_ATOMCAS, nir_intrinsic_ssbo_atomic_comp_swap, nir_intrinsic_image_atomic_comp_swap,
-     nir_intrinsic_shared_atomic_comp_swap},
-    {TGSI_OPCODE_ATOMAND, nir_intrinsic_ssbo_atomic_and, nir_intrinsic_image_atomic_and, nir_intrinsic_shared_atomic_and},
-    {TGSI_OPCODE_ATOMOR, nir_intrinsic_ssbo_atomic_or, nir_intrinsic_image_atomic_or, nir_intrinsic_shared_atomic_or},
-    {TGSI_OPCODE_ATOMXOR, nir_intrinsic_ssbo_atomic_xor, nir_intrinsic_image_atomic_xor, nir_intrinsic_shared_atomic_xor},
+     nir_intrinsic_shared_atomic_comp_swap,
+     nir_intrinsic_image_deref_atomic_comp_swap},
+    {TGSI_OPCODE_ATOMAND, nir_intrinsic_ssbo_atomic_and, nir_intrinsic_image_atomic_and, nir_intrinsic_shared_atomic_and,
+     nir_intrinsic_image_deref_atomic_and},
+    {TGSI_OPCODE_ATOMOR, nir_intrinsic_ssbo_atomic_or, nir_intrinsic_image_atomic_or, nir_intrinsic_shared_atomic_or,
+     nir_intrinsic_image_deref_atomic_or},
+    {TGSI_OPCODE_ATOMXOR, nir_intrinsic_ssbo_atomic_xor, nir_intrinsic_image_atomic_xor, nir_intrinsic_shared_atomic_xor,
+     nir_intrinsic_image_deref_atomic_xor},
     {TGSI_OPCODE_ATOMUMIN, nir_intrinsic_ssbo_atomic_umin, nir_intrinsic_image_atomic_umin,
-     nir_intrinsic_shared_atomic_umin},
+     nir_intrinsic_shared_atomic_umin,
+     nir_intrinsic_image_deref_atomic_umin},
     {TGSI_OPCODE_ATOMUMAX, nir_intrinsic_ssbo_atomic_umax, nir_intrinsic_image_atomic_umax,
-     nir_intrinsic_shared_atomic_umax},
+     nir_intrinsic_shared_atomic_umax,
+     nir_intrinsic_image_deref_atomic_umax},
     {TGSI_OPCODE_ATOMIMIN, nir_intrinsic_ssbo_atomic_imin, nir_intrinsic_image_atomic_imin,
-     nir_intrinsic_shared_atomic_imin},
+     nir_intrinsic_shared_atomic_imin,
+     nir_intrinsic_image_deref_atomic_imin},
     {TGSI_OPCODE_ATOMIMAX, nir_intrinsic_ssbo_atomic_imax, nir_intrinsic_image_atomic_imax,
-     nir_intrinsic_shared_atomic_imax},
+     nir_intrinsic_shared_atomic_imax,
+     nir_intrinsic_image_deref_atomic_imax},
     {TGSI_OPCODE_ATOMFADD, nir_intrinsic_ssbo_atomic_fadd, nir_intrinsic_image_atomic_fadd,
-     nir_intrinsic_shared_atomic_fadd},
+     nir_intrinsic_shared_atomic_fadd,
+     nir_intrinsic_image_deref_atomic_fadd},
 };
 
 gl_access_qualifier access_of(unsigned qualifier) {
@@ -201,8 +212,30 @@ bool Translator::memory(unsigned opcode) {
     fail("image target %u is not translated", img.target);
     return true;
   }
-  nir_ssa_def* index = resource_index(res, images_.size(), "IMAGE");
   const unsigned format = in.Memory.Format ? in.Memory.Format : img.format;
+  // The image: its binding, or a deref of its variable (images_by_deref_),
+  // with each intrinsic's deref twin.
+  nir_ssa_def* index = nullptr;
+  if (images_by_deref_) {
+    if (res.Register.Indirect) return fail("indexed image arrays are not translated for this host driver"), true;
+    const unsigned unit = res.Register.Index;
+    image_vars_.resize(images_.size());
+    nir_variable*& var = image_vars_[unit];
+    if (!var) {
+      const nir_alu_type t = format_type(img.format);
+      const glsl_base_type base = t == nir_type_int32 ? GLSL_TYPE_INT : t == nir_type_uint32 ? GLSL_TYPE_UINT : GLSL_TYPE_FLOAT;
+      var = nir_variable_create(bb->shader, nir_var_image, glsl_image_type(shape.dim, shape.array, base), "image");
+      var->data.binding = unit;
+      var->data.explicit_binding = true;
+      var->data.image.format = static_cast<pipe_format>(img.format);
+    }
+    index = &nir_build_deref_var(bb, var)->dest.ssa;
+  } else {
+    index = resource_index(res, images_.size(), "IMAGE");
+  }
+  auto op_for = [&](nir_intrinsic_op by_index, nir_intrinsic_op by_deref) {
+    return images_by_deref_ ? by_deref : by_index;
+  };
   auto set_image = [&](nir_intrinsic_instr* intr) {
     nir_intrinsic_set_image_dim(intr, shape.dim);
     nir_intrinsic_set_image_array(intr, shape.array);
@@ -213,7 +246,7 @@ bool Translator::memory(unsigned opcode) {
   if (op == TGSI_OPCODE_RESQ) {
     unsigned n = shape.coords;
     if (shape.dim == GLSL_SAMPLER_DIM_CUBE && !shape.array) n = 2;
-    nir_intrinsic_instr* q = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_image_size);
+    nir_intrinsic_instr* q = nir_intrinsic_instr_create(bb->shader, op_for(nir_intrinsic_image_size, nir_intrinsic_image_deref_size));
     q->num_components = n;
     q->src[0] = nir_src_for_ssa(index);
     q->src[1] = nir_src_for_ssa(nir_imm_int(bb, 0));
@@ -222,7 +255,7 @@ bool Translator::memory(unsigned opcode) {
     nir_ssa_def* c[4];
     for (unsigned i = 0; i < 4; ++i) c[i] = i < n ? nir_channel(bb, size, i) : nir_imm_int(bb, 0);
     if (shape.dim == GLSL_SAMPLER_DIM_MS && (write_mask() & TGSI_WRITEMASK_W)) {
-      nir_intrinsic_instr* s = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_image_samples);
+      nir_intrinsic_instr* s = nir_intrinsic_instr_create(bb->shader, op_for(nir_intrinsic_image_samples, nir_intrinsic_image_deref_samples));
       s->src[0] = nir_src_for_ssa(index);
       set_image(s);
       c[3] = finish(s, 1);
@@ -239,7 +272,7 @@ bool Translator::memory(unsigned opcode) {
   if (failed()) return true;
 
   if (op == TGSI_OPCODE_LOAD) {
-    nir_intrinsic_instr* l = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_image_load);
+    nir_intrinsic_instr* l = nir_intrinsic_instr_create(bb->shader, op_for(nir_intrinsic_image_load, nir_intrinsic_image_deref_load));
     l->num_components = 4;
     l->src[0] = nir_src_for_ssa(index);
     l->src[1] = nir_src_for_ssa(coords);
@@ -251,7 +284,7 @@ bool Translator::memory(unsigned opcode) {
     return true;
   }
   if (op == TGSI_OPCODE_STORE) {
-    nir_intrinsic_instr* st = nir_intrinsic_instr_create(bb->shader, nir_intrinsic_image_store);
+    nir_intrinsic_instr* st = nir_intrinsic_instr_create(bb->shader, op_for(nir_intrinsic_image_store, nir_intrinsic_image_deref_store));
     st->num_components = 4;
     st->src[0] = nir_src_for_ssa(index);
     st->src[1] = nir_src_for_ssa(coords);
@@ -264,7 +297,7 @@ bool Translator::memory(unsigned opcode) {
     finish(st, 0);
     return true;
   }
-  nir_intrinsic_instr* a = nir_intrinsic_instr_create(bb->shader, atomic->image);
+  nir_intrinsic_instr* a = nir_intrinsic_instr_create(bb->shader, op_for(atomic->image, atomic->image_deref));
   a->src[0] = nir_src_for_ssa(index);
   a->src[1] = nir_src_for_ssa(coords);
   a->src[2] = nir_src_for_ssa(sample);

@@ -84,7 +84,12 @@ bool patch_semantic(unsigned name) {
 }  // namespace
 
 Translator::Translator(pipe_screen* screen, unsigned stage, unsigned shared_bytes)
-    : screen_(screen), stage_(stage), shared_bytes_(shared_bytes) {}
+    : screen_(screen), stage_(stage), shared_bytes_(shared_bytes) {
+  // gallivm takes image intrinsics by binding index, as st/mesa leaves
+  // them for it; zink's SPIR-V needs the image variables (derefs).
+  const char* name = screen->get_name(screen);
+  images_by_deref_ = name && std::strncmp(name, "zink", 4) == 0;
+}
 
 Translator::~Translator() {
   if (b_.shader) ralloc_free(b_.shader);
@@ -560,7 +565,8 @@ void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, 
       if (location == VARYING_SLOT_LAYER || location == VARYING_SLOT_VIEWPORT) type = glsl_int_type();
       if ((location == VARYING_SLOT_CLIP_DIST0 || location == VARYING_SLOT_CLIP_DIST1) &&
           screen_->get_param(screen_, PIPE_CAP_NIR_COMPACT_ARRAYS)) {
-        return fail("clip distances for a driver with compact arrays are not translated yet");
+        declare_compact_distances(reg, sem_index);
+        continue;
       }
     }
     nir_variable* var = nir_variable_create(s, nir_var_shader_out, type, "out");
@@ -1118,9 +1124,52 @@ unsigned Translator::max_samples() const {
   return 1;
 }
 
+// Drivers with compact arrays (zink) take clip and cull distances as GLSL
+// has them, float arrays at CLIP_DIST0 and CULL_DIST0; TGSI packs both into
+// the CLIPDIST registers, clip distances first (NUM_CLIPDIST_ENABLED, then
+// NUM_CULLDIST_ENABLED of them).
+void Translator::declare_compact_distances(unsigned reg, unsigned sem_index) {
+  nir_shader* s = b_.shader;
+  const unsigned clip = scan_.properties[TGSI_PROPERTY_NUM_CLIPDIST_ENABLED];
+  const unsigned cull = scan_.properties[TGSI_PROPERTY_NUM_CULLDIST_ENABLED];
+  if (!clip && !cull) return fail("CLIPDIST outputs without NUM_CLIPDIST_ENABLED or NUM_CULLDIST_ENABLED");
+  if (clip + cull > 8) return fail("%u clip and %u cull distances are more than 8", clip, cull);
+  auto make = [&](unsigned n, int location) {
+    nir_variable* v = nir_variable_create(s, nir_var_shader_out, glsl_array_type(glsl_float_type(), n, 0), "distances");
+    v->data.location = location;
+    v->data.compact = true;
+    v->data.driver_location = reg;
+    if (stage_ == PIPE_SHADER_GEOMETRY) v->data.stream = 0;
+    return v;
+  };
+  if (clip && !clip_var_) clip_var_ = make(clip, VARYING_SLOT_CLIP_DIST0);
+  if (cull && !cull_var_) cull_var_ = make(cull, VARYING_SLOT_CULL_DIST0);
+  s->info.clip_distance_array_size = clip;
+  s->info.cull_distance_array_size = cull;
+  distance_reg_.resize(outputs_.size(), -1);
+  distance_reg_[reg] = int(sem_index);
+}
+
+void Translator::store_distances(unsigned reg) {
+  nir_builder* b = &b_;
+  const unsigned clip = scan_.properties[TGSI_PROPERTY_NUM_CLIPDIST_ENABLED];
+  const unsigned cull = scan_.properties[TGSI_PROPERTY_NUM_CULLDIST_ENABLED];
+  nir_deref_instr* d = nir_build_deref_var(b, outputs_[reg].var);
+  if (outputs_[reg].array) d = nir_build_deref_array_imm(b, d, outputs_[reg].offset);
+  nir_ssa_def* v = nir_load_deref(b, d);
+  for (unsigned c = 0; c < 4; ++c) {
+    const unsigned i = unsigned(distance_reg_[reg]) * 4 + c;
+    nir_variable* var = i < clip ? clip_var_ : i < clip + cull ? cull_var_ : nullptr;
+    if (!var) continue;
+    const unsigned element = i < clip ? i : i - clip;
+    nir_store_deref(b, nir_build_deref_array_imm(b, nir_build_deref_var(b, var), element), nir_channel(b, v, c), 1);
+  }
+}
+
 void Translator::store_outputs() {
   nir_builder* b = &b_;
   for (unsigned i = 0; i < outputs_.size(); ++i) {
+    if (i < distance_reg_.size() && distance_reg_[i] >= 0) store_distances(i);
     nir_variable* var = output_vars_[i];
     if (!var) continue;
     nir_deref_instr* d = nir_build_deref_var(b, outputs_[i].var);

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdarg>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,8 @@ class Translator {
   bool interpolate(unsigned op);
   unsigned max_samples() const;
   void store_outputs();
+  void declare_compact_distances(unsigned reg, unsigned sem_index);
+  void store_distances(unsigned reg);
   // Writes a vec4 to one destination under its write mask.
   void write(const tgsi_full_dst_register& d, nir_ssa_def* value);
   // TGSI indexes registers declared one by one as one file: an indirect
@@ -148,6 +151,10 @@ class Translator {
   std::vector<Reg> temps_, outputs_;
   std::vector<nir_variable*> output_vars_;  // the shader's outputs, by TGSI index
   std::vector<unsigned> output_semantic_;   // TGSI_SEMANTIC_* by output index
+  // Compact clip/cull distance outputs: CLIPDIST's semantic index by output (-1: none).
+  std::vector<int> distance_reg_;
+  nir_variable* clip_var_ = nullptr;
+  nir_variable* cull_var_ = nullptr;
   std::vector<nir_variable*> inputs_;       // by TGSI index (arrays: every index points at the array)
   std::vector<unsigned> input_base_;        // first index of the input's array
   std::vector<unsigned> input_semantic_;
@@ -173,6 +180,8 @@ class Translator {
     unsigned format = 0;  // pipe_format
   };
   std::vector<Image> images_;
+  bool images_by_deref_ = false;
+  std::vector<nir_variable*> image_vars_;  // by binding, with images_by_deref_
   nir_ssa_def* resource_index(const tgsi_full_src_register& r, unsigned count, const char* what);
   unsigned gs_vertices_in_ = 0;
   unsigned tcs_vertices_out_ = 0;

@@ -30,6 +30,12 @@ case "${1:-}" in
   "") ;;
   *) echo "ci_subset_test: unknown option '$1'" >&2; exit 2 ;;
 esac
+# A compositor on zink (meson test --setup zink) has baselines of its own:
+# baseline-remote-zink.txt, baseline-remote-gles-zink.txt.
+if [ "${XEN3D_DRIVER:-}" = zink ]; then
+  baseline=${baseline%.txt}-zink.txt
+  [ -f "$baseline" ] || { echo "FAIL: no baseline for zink: $baseline" >&2; exit 1; }
+fi
 results=$(mktemp -d /tmp/xen3d-piglit-ci-XXXXXX)
 "$here/piglit_run.sh" --driver remote --build "${XEN3D_BUILD:?}" --test-list "$list" --results "$results/remote"
 if "$here/piglit_compare.py" check "$results/remote" "$baseline" --flaky "$flaky"; then

@@ -6,6 +6,8 @@
 #            rendered by xen3d-compositor on llvmpipe (local transport)
 #   virpipe  the peer: Debian's libGL with Mesa's virpipe driver against
 #            virgl_test_server --use-egl-surfaceless (virglrenderer)
+#   direct-zink  Debian's libGL, zink in-process (the baseline for remote
+#            with XEN3D_DRIVER=zink, which puts the compositor on zink)
 #
 #   tests/conformance/piglit_run.sh --driver D --results DIR
 #       [--profile quick_gl] [--test-list FILE] [-j N] [--build DIR] [--egl]
@@ -20,7 +22,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 driver="" results="" profile=quick_gl test_list="" jobs=$(nproc) build=$top/build egl=0
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --driver) driver=$2; shift 2 ;;
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     *) echo "piglit_run: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-case $driver in direct|remote|virpipe) ;; *) echo "piglit_run: --driver must be direct, remote or virpipe" >&2; exit 2 ;; esac
+case $driver in direct|direct-zink|remote|virpipe) ;; *) echo "piglit_run: --driver must be direct, direct-zink, remote or virpipe" >&2; exit 2 ;; esac
 [ -n "$results" ] || { echo "piglit_run: --results DIR is required" >&2; exit 2; }
 command -v piglit >/dev/null || { echo "piglit_run: piglit is not installed (apt-get install piglit)" >&2; exit 2; }
 rm -rf "$results"

@@ -16,7 +16,7 @@ start_compositor
 say "es2_info (X11 EGL window)"
 out=$(guest_egl es2_info 2>&1) || { echo "$out"; fail "es2_info failed through the remote driver"; }
 grep -E '^(EGL_VERSION|EGL_VENDOR|GL_VERSION|GL_RENDERER)' <<<"$out"
-grep -q '^GL_RENDERER: xen3d (llvmpipe' <<<"$out" || fail "es2_info: not rendered by the remote driver"
+grep -q "^GL_RENDERER: xen3d ($(host_driver)" <<<"$out" || fail "es2_info: not rendered by the remote driver"
 grep -q '^GL_VERSION: OpenGL ES 3\.' <<<"$out" || fail "es2_info: no OpenGL ES 3 context"
 grep -q 'es2_info' "$work/compositor.log" || fail "the compositor never saw es2_info connect"
 
@@ -25,7 +25,7 @@ for pa in surfaceless_egl:gles3 surfaceless_egl:gles2 x11_egl:gles3 x11_egl:gles
   say "wflinfo: platform ${pa%%:*}, API ${pa##*:}"
   out=$(guest_egl wflinfo -p "${pa%%:*}" -a "${pa##*:}" 2>&1) || { echo "$out"; fail "wflinfo $pa failed"; }
   grep -E 'renderer|version string' <<<"$out"
-  grep -q 'OpenGL renderer string: xen3d (llvmpipe' <<<"$out" || fail "wflinfo $pa: not the remote driver"
+  grep -q "OpenGL renderer string: xen3d ($(host_driver)" <<<"$out" || fail "wflinfo $pa: not the remote driver"
 done
 
 say "GALLIUM_DRIVER=softpipe: Mesa's driver in the guest instead"

@@ -101,6 +101,9 @@ start_compositor() {
   fail "compositor did not start"
 }
 
+# The host driver the compositor opened (llvmpipe, softpipe, zink, ...).
+host_driver() { sed -n 's/.* info: host driver: \([a-z]*\).*/\1/p' "$work/compositor.log" | head -1; }
+
 # Runs a GL program through the remote driver.
 guest() { env LD_LIBRARY_PATH="$XEN3D_REMOTE_GL" XEN3D_TRANSPORT="local:$sock" "$@"; }
 # Starts a GL program through the remote driver in the background, output to

@@ -14,7 +14,7 @@ say "osmesa-render through the remote driver"
 out=$(env XEN3D_TRANSPORT="local:$sock" "$OSMESA_RENDER" --lib "$XEN3D_REMOTE_OSMESA" --out "$work/remote.png" 2>&1) ||
   { echo "$out"; fail "osmesa-render failed through the remote driver"; }
 echo "$out"
-grep -q '^renderer: xen3d (llvmpipe' <<<"$out" || fail "the remote libOSMesa did not render on the host's llvmpipe"
+grep -q "^renderer: xen3d ($(host_driver)" <<<"$out" || fail "the remote libOSMesa did not render on the host's $(host_driver)"
 grep -q 'osmesa-render' "$work/compositor.log" || fail "the compositor never saw osmesa-render connect"
 
 say "osmesa-render on llvmpipe directly ($direct_lib)"

@@ -7,7 +7,9 @@
 . "$(dirname "$0")/harness.sh"
 : "${X_WINDOW:?}"
 start_xvfb
-start_compositor
+# Window buffers in memfds are the software drivers' winsys (zink's are
+# Vulkan memory, read back: docs/gpu-hosts.md).
+start_compositor --driver llvmpipe
 
 colour="30 140 220" inverse="225 115 35"
 w=417 h=255  # odd sizes: rows are padded in the host's memory

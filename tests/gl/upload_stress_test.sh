@@ -36,12 +36,21 @@ num() { sed -n "s/.* \([0-9]*\) $1.*/\1/p" <<<"$heap"; }
 [ "$(num 'refused (open map)')" -gt 0 ] || fail "the heap never refused an allocation ($heap)"
 [ "$(num 'waits for the host')" -gt 0 ] || fail "the guest never waited for heap space ($heap)"
 # Whole-buffer writes of the big dynamic vertex buffer move it in the arena,
-# and the spans it leaves come back without a wait for the host.
+# and the spans it leaves come back without a wait for the host. A host
+# driver without an arena (zink: docs/gpu-hosts.md) uploads them instead,
+# and the guest says so.
 arena=$(grep '^xen3d: buffer arena:' "$work/stress.log") || fail "no buffer arena statistics"
+has_arena=1
+if grep -q "no buffer arena: the host driver cannot place buffers" "$work/compositor.log"; then
+  [ "$(host_driver)" = zink ] || fail "no arena on $(host_driver)"
+  has_arena=0
+fi
 moves=$(sed -n 's/.*arena: \([0-9]*\) whole-buffer writes moved.*/\1/p' <<<"$arena")
 reused=$(sed -n 's/.*, \([0-9]*\) spans reused.*/\1/p' <<<"$arena")
-[ "${moves:-0}" -gt 0 ] || fail "no whole-buffer write moved a buffer ($arena)"
-[ "${reused:-0}" -gt 0 ] || fail "no moved-off span was reused ($arena)"
+if [ "$has_arena" = 1 ]; then
+  [ "${moves:-0}" -gt 0 ] || fail "no whole-buffer write moved a buffer ($arena)"
+  [ "${reused:-0}" -gt 0 ] || fail "no moved-off span was reused ($arena)"
+fi
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 say "upload-stress: $secs s; glxgears in the other guest: $((after - before)) frames meanwhile"
 # The other guest must not stall: at least 2 frames a second on a loaded machine.
@@ -60,5 +69,5 @@ guest env XEN3D_STATS=1 "$UPLOAD_STRESS" --rewrites 8 >"$work/rewrites.log" 2>&1
 arena=$(grep '^xen3d: buffer arena:' "$work/rewrites.log") || fail "no buffer arena statistics"
 say "rewrites: $arena"
 unwaited=$(sed -n 's/.*, \([0-9]*\) writes in place with the host done.*/\1/p' <<<"$arena")
-[ "${unwaited:-0}" -gt 0 ] || fail "no write went in place with the host done ($arena)"
+[ "$has_arena" = 0 ] || [ "${unwaited:-0}" -gt 0 ] || fail "no write went in place with the host done ($arena)"
 say "ok"

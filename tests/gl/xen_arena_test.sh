@@ -14,7 +14,9 @@ export PIGLIT_PLATFORM=glx
 # 65536 pages: what tests/xen-e2e sets in its guest (docs/xen.md says why).
 start_xenemu --grant-limit 65536
 "$XENEMU_CTL" "$emu" create 3 vm-arena >/dev/null || fail "cannot create domain 3"
-XEN3D_XENEMU_DOMID=0 start_compositor --listen xen --max-arena-mib 48
+# The arena needs a host driver that places buffers in memory it is given
+# (llvmpipe; zink cannot: docs/gpu-hosts.md).
+XEN3D_XENEMU_DOMID=0 start_compositor --driver llvmpipe --listen xen --max-arena-mib 48
 base=$(host_stat objects)
 
 in_domain() {  # domid, command...: a guest program in domain $1, XEN3D_DEBUG on
