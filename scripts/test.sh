@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Xen3D (installing what it needs) and runs every test suite.
-#   scripts/test.sh             what CI runs (two passes, below)
+#   scripts/test.sh             what CI runs (three passes, below)
 #   scripts/test.sh ARGS...     just `meson test -C build ARGS...`
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,4 +20,10 @@ meson test -C build --print-errorlogs --no-suite conformance || rc=1
 printf '\033[1m==> running the e2e tests and the conformance subset on the sanitized compositor\033[0m\n'
 rm -rf build/meson-logs/sanitizer-reports
 meson test -C build --print-errorlogs --setup sanitized --suite e2e --suite conformance || rc=1
+# The e2e tests and the piglit subsets (their own baselines) once more with
+# the compositor on zink over lavapipe, the GPU host's path (docs/gpu-hosts.md);
+# tests/meson.build says what the two left-out suites are.
+printf '\033[1m==> running the e2e tests and the conformance subsets with the compositor on zink (lavapipe)\033[0m\n'
+meson test -C build --print-errorlogs --setup zink --suite e2e --suite conformance \
+  --no-suite llvmpipe-only --no-suite zink-pending || rc=1
 exit $rc

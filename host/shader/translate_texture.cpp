@@ -232,8 +232,14 @@ bool Translator::texture(unsigned op) {
     if (t.shadow) {
       tex->component = 0;
     } else if (nsrc >= 3 && in.Src[1].Register.File == TGSI_FILE_IMMEDIATE) {
-      const nir_const_value* cv = nir_src_as_const_value(nir_src_for_ssa(src(1, TGSI_TYPE_UNSIGNED)));
-      tex->component = cv ? (cv[0].u32 & 3) : 0;
+      // The component as an immediate (drivers without
+      // TG4_COMPONENT_IN_SWIZZLE: zink), read from the immediate itself: the
+      // swizzled source is a new vector, not a constant NIR can read.
+      const tgsi_full_src_register& c = in.Src[1];
+      const unsigned index = unsigned(c.Register.Index);
+      const nir_const_value* cv =
+          index < imms_.size() ? nir_src_as_const_value(nir_src_for_ssa(imms_[index])) : nullptr;
+      tex->component = cv ? (cv[c.Register.SwizzleX & 3].u32 & 3) : 0;
     } else {
       tex->component = samp.Register.SwizzleX & 3;  // PIPE_CAP_TGSI_TG4_COMPONENT_IN_SWIZZLE
     }

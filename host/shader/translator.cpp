@@ -220,6 +220,15 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
     if (options->max_unroll_iterations) NIR_PASS(progress, s, nir_opt_loop_unroll);
   } while (progress && ++rounds < 64);
   NIR_PASS_V(s, nir_remove_dead_variables, nir_var_function_temp, nullptr);
+  // A driver without rectangle textures (zink: Vulkan has none) samples
+  // them as 2D textures with normalized coordinates; guests are offered
+  // them anyway (mask_host_caps): st/mesa's own lowering for a TGSI driver
+  // left its scale a NULL register (guests' fixed-function RECT lookups).
+  if (!screen_->get_param(screen_, PIPE_CAP_TEXRECT)) {
+    nir_lower_tex_options rect{};
+    rect.lower_rect = true;
+    NIR_PASS_V(s, nir_lower_tex, &rect);
+  }
   nir_shader_gather_info(s, nir_shader_get_entrypoint(s));
   // What a GL linker would have recorded: the driver sizes its sampler and
   // view state by these (nir_tgsi_scan_shader). TGSI's lookups use the

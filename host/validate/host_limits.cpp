@@ -94,6 +94,13 @@ std::string mask_host_caps(proto::CapsTable& caps, pipe_screen* screen, ShaderPa
     caps.param[PIPE_CAP_MAX_VERTEX_BUFFERS] = int(MesaInternal::kZinkVertexBuffers);
     say("31 vertex buffers");
   }
+  // The translator samples rectangle textures as 2D ones where the driver
+  // has none (zink); st/mesa's own lowering for a TGSI screen without them
+  // reads its scale from a NULL register.
+  if (path == ShaderPath::Nir && !caps.param[PIPE_CAP_TEXRECT]) {
+    caps.param[PIPE_CAP_TEXRECT] = 1;
+    say("rectangle textures sampled as 2D");
+  }
   // The translator fetches colour buffers only (host/shader: FBFETCH).
   if (caps.param[PIPE_CAP_FBFETCH_ZS]) {
     caps.param[PIPE_CAP_FBFETCH_ZS] = 0;

@@ -27,8 +27,10 @@ const char* target_name(unsigned target) {
 
 std::string check_buffer_bind(unsigned bind) {
   // What a texture is bound as, never a buffer.
-  constexpr unsigned kTextureOnly = PIPE_BIND_DEPTH_STENCIL | PIPE_BIND_RENDER_TARGET | PIPE_BIND_BLENDABLE |
-                                    PIPE_BIND_DISPLAY_TARGET | PIPE_BIND_SCANOUT | PIPE_BIND_SHARED | PIPE_BIND_CURSOR;
+  // (Render targets are not among them: st/mesa binds buffers as render
+  // targets for its PBO paths.)
+  constexpr unsigned kTextureOnly =
+      PIPE_BIND_DEPTH_STENCIL | PIPE_BIND_DISPLAY_TARGET | PIPE_BIND_SCANOUT | PIPE_BIND_SHARED | PIPE_BIND_CURSOR;
   if (bind & kTextureOnly) {
     char what[64];
     std::snprintf(what, sizeof what, "bind 0x%x is a texture's, not a buffer's", bind & kTextureOnly);
