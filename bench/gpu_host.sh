@@ -2,7 +2,7 @@
 # The compositor on a GPU: zink on the GPU's Vulkan driver, measured against
 # the same programs on the GPU's GL in-process, in one run.
 #
-#   bench/gpu_host.sh [--rounds N] [--out DIR] [--cpu] [--quick] [--no-piglit]
+#   bench/gpu_host.sh [--rounds N] [--apps LIST] [--out DIR] [--cpu] [--quick] [--no-piglit]
 #
 # On a machine with a GPU and its Vulkan driver (NVIDIA's, headless, or
 # mesa-vulkan-drivers' radv/anv), after scripts/setup.sh:
@@ -24,11 +24,12 @@
 # Default DIR: bench-out/gpu-host. Exit 1 when a program stopped drawing.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-rounds=3 out=$top/bench-out/gpu-host cpu=0 quick=0 piglit=1
+rounds=3 out=$top/bench-out/gpu-host cpu=0 quick=0 piglit=1 apps=glmark2,glretrace,openarena,glxgears
 usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
+    --apps) apps=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --cpu) cpu=1; shift ;;
     --quick) quick=1; shift ;;
@@ -68,7 +69,7 @@ say "apps: direct-zink (baseline), remote on zink, direct (llvmpipe)"
 quick_arg=()
 [ "$quick" = 1 ] && quick_arg=(--quick)
 rc=0
-"$top/bench/apps_bench.sh" --rounds "$rounds" --stacks direct-zink,remote,direct --baseline direct-zink \
+"$top/bench/apps_bench.sh" --rounds "$rounds" --apps "$apps" --stacks direct-zink,remote,direct --baseline direct-zink \
   --out "$out" "${quick_arg[@]}" || rc=1
 cat "$out/apps.md" >>"$out/summary.md"
 
