@@ -53,7 +53,9 @@ std::vector<RenderNode> find_render_nodes() {
 
 bool has_nvidia_device() { return access("/dev/nvidiactl", F_OK) == 0; }
 
-std::vector<VulkanDevice> list_vulkan_devices(std::string& error) {
+namespace {
+
+std::vector<VulkanDevice> probe_vulkan_devices(std::string& error) {
   std::vector<VulkanDevice> out;
   // Mesa's device-select layer (on by default) only reorders devices, and
   // without a desktop session it complains on stderr each time; it stays
@@ -86,7 +88,9 @@ std::vector<VulkanDevice> list_vulkan_devices(std::string& error) {
                                               : "vkCreateInstance failed (VkResult " + std::to_string(int(r)) + ")";
     return out;
   }
-  auto destroy = reinterpret_cast<PFN_vkDestroyInstance>(gipa(instance, "vkDestroyInstance"));
+  // The instance is never destroyed: that unloads the drivers, and
+  // lavapipe leaves two allocations behind in the unloaded module (LSan,
+  // the sanitized compositor); zink loads the same drivers again anyway.
   auto enumerate = reinterpret_cast<PFN_vkEnumeratePhysicalDevices>(gipa(instance, "vkEnumeratePhysicalDevices"));
   auto props = reinterpret_cast<PFN_vkGetPhysicalDeviceProperties>(gipa(instance, "vkGetPhysicalDeviceProperties"));
   uint32_t count = 0;
@@ -104,9 +108,18 @@ std::vector<VulkanDevice> list_vulkan_devices(std::string& error) {
       }
     }
   }
-  if (destroy) destroy(instance, nullptr);
   if (out.empty()) error = "the Vulkan loader found no device";
   return out;
+}
+
+}  // namespace
+
+std::vector<VulkanDevice> list_vulkan_devices(std::string& error) {
+  // Asked once per process: the devices do not change under it.
+  static std::string probe_error;
+  static const std::vector<VulkanDevice> devices = probe_vulkan_devices(probe_error);
+  error = probe_error;
+  return devices;
 }
 
 std::string choose_default_driver(std::string& why) {

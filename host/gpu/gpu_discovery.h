@@ -25,7 +25,8 @@ std::vector<RenderNode> find_render_nodes();
 // without nvidia-drm, but its Vulkan driver works headless).
 bool has_nvidia_device();
 // The loader's physical devices. Empty with `error` set when there is no
-// Vulkan loader (libvulkan1) or no driver; creates and destroys one instance.
+// Vulkan loader (libvulkan1) or no driver. The first call creates one
+// instance, kept for the process's life; later calls repeat its answer.
 std::vector<VulkanDevice> list_vulkan_devices(std::string& error);
 
 // The driver a compositor runs on when none is named: zink when a GPU's
