@@ -185,6 +185,10 @@ void flush_frontbuffer(pipe_screen* s, pipe_context*, pipe_resource* res, unsign
   }
   proto::PresentReadback rec;
   fill(rec);
+  // Taken under the device lock and kept past it: a thread that waits here
+  // holding the device lock waits only for one show_frame, which takes no
+  // device lock.
+  std::unique_lock<std::mutex> frame(scr->frame_mutex);
   unsigned dst_stride = 0;
   uint8_t* dst = scr->sink->frame_buffer(drawable, res->format, w, h, dst_stride);
   if (!dst) return;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <chrono>
 #include <memory>
+#include <mutex>
 
 #include "guest/pipe-remote/remote_arena.h"
 #include "guest/pipe-remote/remote_device.h"
@@ -57,6 +58,11 @@ struct RemoteScreen {
   pipe_screen base;
   std::unique_ptr<RemoteDevice> dev;
   std::unique_ptr<PresentSink> sink;
+  // Held from frame_buffer to show_frame: a sink has one frame buffer, and
+  // threads presenting their windows at once (one screen, one X connection)
+  // would write into it while another shows it and swap the window system's
+  // per-window state under it.
+  std::mutex frame_mutex;
   std::unique_ptr<proto::CapsTable> caps;
   // The host driver's sample positions for 1, 2, 4, 8 and 16 samples
   // (get_sample_positions; pixel centres before protocol 2.6).

@@ -37,7 +37,7 @@ GuestConnection::GuestConnection(std::unique_ptr<proto::HostSession> session, Co
   // driver from every other guest and from composition.
   session_->set_reply_wait_hook([this](bool waiting) {
     // Waiting for the guest to read is not GPU time.
-    if (options_.busy_since_ns) options_.busy_since_ns->store(waiting ? 0 : monotonic_ns());
+    if (options_.watchdog) options_.watchdog->busy_since_ns.store(waiting ? 0 : monotonic_ns());
     if (!dispatch_lock_ || !dispatch_lock_->mutex()) return;
     if (waiting) {
       dispatch_lock_->unlock();
@@ -141,9 +141,12 @@ void GuestConnection::run() {
     {
       auto lock = lock_driver();
       dispatch_lock_ = &lock;
-      if (options_.busy_since_ns) options_.busy_since_ns->store(monotonic_ns());
+      if (options_.watchdog) {
+        options_.watchdog->busy_opcode.store(proto::header_opcode(rec));
+        options_.watchdog->busy_since_ns.store(monotonic_ns());
+      }
       e = proto::dispatch(rec, size, proto::Sender::Guest, *this);
-      if (options_.busy_since_ns) options_.busy_since_ns->store(0);
+      if (options_.watchdog) options_.watchdog->busy_since_ns.store(0);
       dispatch_lock_ = nullptr;
     }
     if (!e.ok()) {

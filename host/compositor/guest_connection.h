@@ -13,6 +13,7 @@
 
 #include "host/shader/tgsi_to_nir.h"
 
+#include "host/compositor/watchdog_page.h"
 #include "host/executor/gallium_executor.h"
 #include "host/validate/rejection.h"
 #include "proto/commands.gen.h"
@@ -50,11 +51,11 @@ struct ConnectionOptions {
   DesktopRegistry* desktops = nullptr;  // VM desktops; null: this compositor composites nothing
   RemoteDesktops* worker_desktop = nullptr;  // in a render worker: the compositor's desktops, over the link
   ContextPool* context_pool = nullptr;  // the fuzz harness only: GalliumExecutor::Config::context_pool
-  // In a render worker (docs/render-workers.md): the watchdog page's clock,
-  // the monotonic time (ns) the record now executing started, 0 while the
-  // connection waits for its guest; the compositor kills a worker whose
+  // In a render worker (docs/render-workers.md): the watchdog page, where the
+  // connection says when the record now executing started (0 while it waits
+  // for its guest) and which it is; the compositor kills a worker whose
   // clock runs past --gpu-budget-ms.
-  std::atomic<uint64_t>* busy_since_ns = nullptr;
+  WatchdogPage* watchdog = nullptr;
   // In a render worker: the compositor-wide totals the host's operator sees
   // in host_stats (a worker knows only its own guest). False: not available.
   std::function<bool(proto::WorkerTotals&)> compositor_totals;

@@ -14,7 +14,10 @@ struct WatchdogPage {
   // CLOCK_MONOTONIC nanoseconds at which the current record's execution
   // started; 0 while the worker waits for its guest (GuestConnection sets it).
   std::atomic<uint64_t> busy_since_ns{0};
+  // The opcode of that record: the kill message names it.
+  std::atomic<uint16_t> busy_opcode{0};
 };
-static_assert(std::atomic<uint64_t>::is_always_lock_free, "the watchdog page is shared between processes");
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint16_t>::is_always_lock_free,
+              "the watchdog page is shared between processes");
 
 }  // namespace xen3d::host

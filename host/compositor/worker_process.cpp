@@ -253,8 +253,9 @@ std::string WorkerProcess::check_watchdog() {
   if (!since || since > now) return {};
   const uint64_t busy_ms = (now - since) / 1000000;
   if (busy_ms <= config_.gpu_budget_ms) return {};
-  return "its work kept the host busy for " + std::to_string(busy_ms) + " ms, past the GPU-time budget of " +
-         std::to_string(config_.gpu_budget_ms) + " ms (--gpu-budget-ms)";
+  return "its work kept the host busy for " + std::to_string(busy_ms) + " ms in one " +
+         proto::opcode_name(watchdog_->busy_opcode.load(std::memory_order_relaxed)) +
+         " record, past the GPU-time budget of " + std::to_string(config_.gpu_budget_ms) + " ms (--gpu-budget-ms)";
 }
 
 void WorkerProcess::handle(const std::vector<uint8_t>& rec) {

@@ -295,6 +295,11 @@ class GalliumExecutor {
   // Flushes every context of this guest other than `except` and waits, so a
   // read through `except` sees all of the guest's rendering.
   void settle_other_contexts(pipe_context* except);
+  // On drivers whose maps wait for other contexts
+  // (HostLimits::maps_wait_for_other_contexts): a new staging resource
+  // holding a copy of `box` of `res`, made on `p` (null where the driver
+  // cannot make one: then `res` is mapped itself). `box` becomes the copy's.
+  pipe_resource* staged_copy(pipe_context* p, pipe_resource* res, unsigned level, pipe_box& box);
   // Waits for the fences with the driver lock let go, then drops them.
   void wait_for_fences(std::vector<std::pair<pipe_context*, pipe_fence_handle*>>& fences);
 

@@ -504,11 +504,20 @@ proto::DecodeError GalliumExecutor::read_box(const char* rec, pipe_context* p, p
   if (total > UINT32_MAX) return reject_("%s: %llu bytes do not fit one answer", rec, static_cast<unsigned long long>(total));
   HostDataWriter out(session_, static_cast<uint32_t>(total));
   if (total) {
+    pipe_box read = box;
+    pipe_resource* staged = limits_.maps_wait_for_other_contexts ? staged_copy(p, res, level, read) : nullptr;
+    if (staged) {
+      res = staged;
+      level = 0;
+    }
     pipe_transfer* xfer = nullptr;
     const auto* map = static_cast<const uint8_t*>(
-        res->target == PIPE_BUFFER ? p->buffer_map(p, res, 0, PIPE_MAP_READ, &box, &xfer)
-                                   : p->texture_map(p, res, level, PIPE_MAP_READ, &box, &xfer));
-    if (!map) return reject_("%s: the host driver could not map the resource for reading", rec);
+        res->target == PIPE_BUFFER ? p->buffer_map(p, res, 0, PIPE_MAP_READ, &read, &xfer)
+                                   : p->texture_map(p, res, level, PIPE_MAP_READ, &read, &xfer));
+    if (!map) {
+      pipe_resource_reference(&staged, nullptr);
+      return reject_("%s: the host driver could not map the resource for reading", rec);
+    }
     if (res->target == PIPE_BUFFER) {
       out.write(map, box.width);
     } else {
@@ -520,9 +529,43 @@ proto::DecodeError GalliumExecutor::read_box(const char* rec, pipe_context* p, p
     }
     if (res->target == PIPE_BUFFER) p->buffer_unmap(p, xfer);
     else p->texture_unmap(p, xfer);
+    pipe_resource_reference(&staged, nullptr);
   }
   out.finish();
   return {};
+}
+
+pipe_resource* GalliumExecutor::staged_copy(pipe_context* p, pipe_resource* res, unsigned level, pipe_box& box) {
+  if (res->nr_samples > 1) return nullptr;  // copies cannot resolve; the guest resolves before reading
+  pipe_resource templ{};
+  templ.target = res->target;
+  templ.format = res->format;
+  templ.width0 = box.width;
+  templ.height0 = templ.depth0 = templ.array_size = 1;
+  switch (res->target) {
+    case PIPE_BUFFER:
+    case PIPE_TEXTURE_1D:
+      break;
+    case PIPE_TEXTURE_1D_ARRAY:  // layers are the box's rows
+      templ.array_size = box.height;
+      break;
+    case PIPE_TEXTURE_3D:
+      templ.height0 = box.height;
+      templ.depth0 = box.depth;
+      break;
+    default:  // 2D, rectangle, 2D array, cube (array): the box's slices become layers
+      templ.height0 = box.height;
+      templ.array_size = box.depth;
+      if (box.depth > 1 || res->target == PIPE_TEXTURE_CUBE || res->target == PIPE_TEXTURE_CUBE_ARRAY) {
+        templ.target = PIPE_TEXTURE_2D_ARRAY;
+      }
+  }
+  templ.usage = PIPE_USAGE_STAGING;
+  pipe_resource* staged = screen_->resource_create(screen_, &templ);
+  if (!staged) return nullptr;
+  p->resource_copy_region(p, staged, 0, 0, 0, 0, res, level, &box);
+  u_box_3d(0, 0, 0, box.width, box.height, box.depth, &box);
+  return staged;
 }
 
 proto::DecodeError GalliumExecutor::handle(const proto::TransferRead& r) {

@@ -122,6 +122,17 @@ struct HostLimits {
   bool tg4_component_in_swizzle = false;
   bool texture_samples_query = false;  // TXQS (PIPE_CAP_TEXTURE_QUERY_SAMPLES; the NIR shader path only)
   bool draw_module = false;                          // llvmpipe or softpipe
+  // zink: mapping a resource for reading waits until the context whose batch
+  // last marked it written submits that batch (zink_resource.c
+  // zink_image_map, "force multi-context sync"; zink_batch.c
+  // batch_usage_wait), as if each context had a thread of its own that
+  // flushes in time. Here all of a guest's contexts run on one thread, a
+  // flush submits only a batch that recorded a command while binding a
+  // framebuffer alone marks it written, and the mark outlives its batch,
+  // whose state is reused: a present hung for good (gl-threads, eight
+  // contexts). Reads therefore copy on the GPU into a new staging resource,
+  // which only the reading context has used, and map that (staged_copy).
+  bool maps_wait_for_other_contexts = false;
   pipe_screen* screen = nullptr;                     // for format questions
 };
 

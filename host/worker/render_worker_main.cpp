@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
   c.shares_frames = gpu->shares_frames();
   c.caps = caps;
   c.driver_lock = nullptr;  // one guest per process: nothing to serialize against
-  c.busy_since_ns = &watchdog->busy_since_ns;
+  c.watchdog = watchdog;
   // The compositor going away stops the worker: a worker nobody supervises must not live on.
   WorkerLinkClient client(link, [](const std::string& why) {
     XLOG_WARN("the compositor closed the link (%s); stopping", why.c_str());
