@@ -68,7 +68,10 @@ bool fence_finish(pipe_screen* s, pipe_context*, pipe_fence_handle* handle, uint
   rec.fence = fence->id;
   rec.timeout_ns = timeout;
   proto::FenceStatus st;
-  if (!dev.session().call(rec, st)) return true;
+  if (!dev.session().call(rec, st)) {
+    dev.lost();  // says why now: a wait that ended so may be the app's last GL call
+    return true;
+  }
   fence->signalled = st.signalled;
   return st.signalled;
 }
