@@ -25,5 +25,5 @@ meson test -C build --print-errorlogs --setup sanitized --suite e2e --suite conf
 # tests/meson.build says what the two left-out suites are.
 printf '\033[1m==> running the e2e tests and the conformance subsets with the compositor on zink (lavapipe)\033[0m\n'
 meson test -C build --print-errorlogs --setup zink --suite e2e --suite conformance \
-  --no-suite llvmpipe-only --no-suite zink-pending || rc=1
+  --no-suite llvmpipe-only --no-suite zink-slow || rc=1
 exit $rc

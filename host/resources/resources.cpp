@@ -587,6 +587,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::InvalidateResource& r) {
   pipe_resource* res = nullptr;
   if (auto e = get_resource(r.resource, res, "invalidate_resource"); !e.ok()) return e;
   // Only a hint; without a current context there is nothing to tell.
+  if (res->target == PIPE_BUFFER && limits_.buffer_invalidation_leaks) return {};
   if (current_ && current_->pipe->invalidate_resource) current_->pipe->invalidate_resource(current_->pipe, res);
   return {};
 }

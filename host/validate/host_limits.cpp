@@ -142,6 +142,7 @@ HostLimits derive_host_limits(const proto::CapsTable& caps, pipe_screen* screen)
   l.screen = screen;
   l.draw_module = screen && draw_module_driver(screen);
   l.maps_wait_for_other_contexts = is_zink(screen);
+  l.buffer_invalidation_leaks = is_zink(screen);
   for (unsigned s = 0; s < PIPE_SHADER_TYPES; ++s) {
     auto cap = [&](pipe_shader_cap c) { return positive(caps.shader[s][c]); };
     StageLimits& st = l.stage[s];

@@ -133,6 +133,16 @@ struct HostLimits {
   // contexts). Reads therefore copy on the GPU into a new staging resource,
   // which only the reading context has used, and map that (staged_copy).
   bool maps_wait_for_other_contexts = false;
+  // zink: invalidating a buffer the current batch already holds loses the
+  // old storage (zink_resource.c invalidate_buffer ignores what
+  // zink_batch_reference_resource_move answers, and replaces res->obj
+  // without dropping its reference). A guest that orphans buffers it just
+  // drew from grew a render worker by ~10 MB/s under OpenArena until
+  // lavapipe could not allocate. st/mesa on zink in-process never calls it
+  // (its threaded context replaces buffer storage itself). The hint is not
+  // passed on for buffers: writes to a busy buffer then go through zink's
+  // staging uploads.
+  bool buffer_invalidation_leaks = false;
   pipe_screen* screen = nullptr;                     // for format questions
 };
 
