@@ -505,7 +505,10 @@ proto::DecodeError GalliumExecutor::read_box(const char* rec, pipe_context* p, p
   HostDataWriter out(session_, static_cast<uint32_t>(total));
   if (total) {
     pipe_box read = box;
-    pipe_resource* staged = limits_.maps_wait_for_other_contexts ? staged_copy(p, res, level, read) : nullptr;
+    // One context alone only ever waits for its own batches, which zink flushes itself.
+    const bool other_contexts = contexts_.size() + (utility_ ? 1 : 0) > 1;
+    pipe_resource* staged =
+        limits_.maps_wait_for_other_contexts && other_contexts ? staged_copy(p, res, level, read) : nullptr;
     if (staged) {
       res = staged;
       level = 0;
