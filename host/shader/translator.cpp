@@ -529,6 +529,21 @@ void Translator::declare_output(const tgsi_full_declaration& d, unsigned index, 
       }
     }
     const bool patch = patch_semantic(name);
+    if ((location == VARYING_SLOT_TESS_LEVEL_OUTER || location == VARYING_SLOT_TESS_LEVEL_INNER) &&
+        screen_->get_param(screen_, PIPE_CAP_NIR_COMPACT_ARRAYS)) {
+      // SPIR-V's TessLevelOuter/Inner are float[4] and float[2]: GLSL's
+      // compact arrays; a vec4 there was read as no levels (nothing drawn).
+      if (array || count != 1) return fail("tessellation levels declared as an array");
+      const unsigned n = location == VARYING_SLOT_TESS_LEVEL_OUTER ? 4 : 2;
+      nir_variable* var = nir_variable_create(s, nir_var_shader_out, glsl_array_type(glsl_float_type(), n, 0), "levels");
+      var->data.location = location;
+      var->data.driver_location = index;
+      var->data.patch = true;
+      var->data.compact = true;
+      outputs_[index] = {var, 0, false};
+      output_semantic_[index] = name;
+      return;
+    }
     const glsl_type* type = array ? glsl_array_type(glsl_vec4_type(), count, 0) : glsl_vec4_type();
     if (!patch) type = glsl_array_type(type, tcs_vertices_out_, 0);
     nir_variable* var = nir_variable_create(s, nir_var_shader_out, type, "out");
@@ -644,6 +659,12 @@ nir_deref_instr* Translator::vertex_deref(nir_deref_instr* d, const Dim& dim) {
   nir_ssa_def* v = nir_imm_int(b, dim.index);
   if (dim.indirect) v = nir_iadd(b, v, indirect_index(dim.ind));
   return nir_build_deref_array(b, d, nir_umin(b, v, nir_imm_int(b, glsl_get_length(d->type) - 1)));
+}
+
+bool Translator::compact_levels(unsigned index) const {
+  return index < outputs_.size() && outputs_[index].var && outputs_[index].var->data.compact &&
+         (outputs_[index].var->data.location == VARYING_SLOT_TESS_LEVEL_OUTER ||
+          outputs_[index].var->data.location == VARYING_SLOT_TESS_LEVEL_INNER);
 }
 
 nir_deref_instr* Translator::tcs_output_deref(unsigned index, const tgsi_ind_register* ind, bool has_ind, const Dim& dim) {
@@ -820,6 +841,20 @@ nir_ssa_def* Translator::fetch(const tgsi_full_src_register& r) {
     }
     case TGSI_FILE_OUTPUT: {
       nir_deref_instr* d = nullptr;
+      if (stage_ == PIPE_SHADER_TESS_CTRL && compact_levels(index)) {
+        if (r.Register.Indirect || r.Register.Dimension) {
+          fail("tessellation levels addressed indirectly or with a vertex");
+          return nir_imm_zero(b, 4, 32);
+        }
+        nir_variable* var = outputs_[index].var;
+        nir_ssa_def* c[4];
+        for (unsigned i = 0; i < 4; ++i) {
+          c[i] = i < glsl_get_length(var->type)
+                     ? nir_load_deref(b, nir_build_deref_array_imm(b, nir_build_deref_var(b, var), i))
+                     : nir_imm_float(b, 0.0f);
+        }
+        return nir_vec(b, c, 4);
+      }
       if (stage_ == PIPE_SHADER_TESS_CTRL) {
         d = tcs_output_deref(index, &r.Indirect, r.Register.Indirect, dim_of(r));
       } else {
@@ -943,6 +978,15 @@ void Translator::write(const tgsi_full_dst_register& d, nir_ssa_def* value) {
       if (stage_ != PIPE_SHADER_TESS_CTRL) {
         deref = reg_deref(outputs_, d.Register.Index, &d.Indirect, d.Register.Indirect, "OUT");
         break;
+      }
+      if (compact_levels(d.Register.Index)) {
+        if (d.Register.Indirect || d.Register.Dimension) return fail("tessellation levels written indirectly or with a vertex");
+        nir_variable* var = outputs_[d.Register.Index].var;
+        for (unsigned i = 0; i < glsl_get_length(var->type); ++i) {
+          if (!(d.Register.WriteMask & (1u << i))) continue;
+          nir_store_deref(b, nir_build_deref_array_imm(b, nir_build_deref_var(b, var), i), nir_channel(b, value, i), 1);
+        }
+        return;
       }
       deref = tcs_output_deref(d.Register.Index, &d.Indirect, d.Register.Indirect, dim_of(d));
       break;

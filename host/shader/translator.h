@@ -103,6 +103,8 @@ class Translator {
   unsigned max_samples() const;
   void store_outputs();
   void declare_compact_distances(unsigned reg, unsigned sem_index);
+  // TCS output register `index` holds the tessellation levels as a compact float array.
+  bool compact_levels(unsigned index) const;
   void store_distances(unsigned reg);
   // Writes a vec4 to one destination under its write mask.
   void write(const tgsi_full_dst_register& d, nir_ssa_def* value);
