@@ -126,7 +126,7 @@ std::unique_ptr<BufferArena> BufferArena::open_shared(RemoteDevice& dev, std::st
 }
 
 BufferArena::BufferArena(RemoteDevice& dev, uint8_t* base, const proto::ArenaOpened& a, bool shared)
-    : dev_(dev), base_(base), size_(a.size), alignment_(a.alignment), slack_(a.slack), shared_(shared) {
+    : dev_(dev), base_(base), size_(a.size), alignment_(a.alignment), slack_(a.slack), shared_(shared), copies_(a.copies) {
   // The host's progress words (rebases done, last mark) live in the first span.
   const uint32_t header = std::max(alignment_, kHeaderBytes);
   free_.emplace(header, size_ - header);
@@ -234,7 +234,7 @@ void BufferArena::mark_if_wanted(proto::GuestSession& s) {
 }
 
 bool BufferArena::host_done(const proto::GuestSession& s, uint32_t spin_us) {
-  if (!marks_sent_ || s.records_sent() != records_at_mark_) return false;
+  if (copies_ || !marks_sent_ || s.records_sent() != records_at_mark_) return false;
   RemoteDevice::ArenaStats& stats = dev_.arena_stats();
   // Written by the host when it reaches the mark (host/resources/arena.cpp).
   std::atomic_ref<uint64_t> word(*reinterpret_cast<uint64_t*>(base_ + 8));

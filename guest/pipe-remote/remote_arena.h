@@ -3,7 +3,8 @@
 // xen grant pages of the guest's own that the host maps (arena_grant).
 // The host driver uses a buffer's span of it as the buffer's storage, so a
 // persistent or coherent map (ARB_buffer_storage, Mesa's upload managers) is
-// a pointer into it and nothing is copied or sent on unmap.
+// a pointer into it and nothing is copied or sent on unmap. (Where the host
+// driver cannot, the host copies instead: copies().)
 //
 // A span freed by resource_destroy is not reused at once: the host may still
 // run queued work that reads the old buffer. Freed spans wait in quarantine
@@ -69,6 +70,7 @@ class BufferArena {
   // is worth spinning for up to `spin_us` while it catches up.
   // Either is about as long as a write of that size: copy_us().
   void want_mark(size_t bytes) {
+    if (copies_) return;  // a copying host's driver never reads the arena
     mark_wanted_ = true;
     last_write_bytes_ = bytes;
   }
@@ -76,6 +78,11 @@ class BufferArena {
   static uint32_t copy_us(size_t bytes) { return uint32_t(std::min<size_t>(bytes >> 14, 250)); }  // 16 GB/s
   bool host_done(const proto::GuestSession& s, uint32_t spin_us);
   uint32_t size() const { return size_; }
+  // The host's driver cannot use the arena as buffers (arena_opened.copies,
+  // 2.11): the host copies each buffer in before its work and back at the
+  // guest's waits (host/resources/arena_copies.cpp). Only persistent buffers
+  // belong there then, every read waits, and no buffer moves.
+  bool copies() const { return copies_; }
 
  private:
   BufferArena(RemoteDevice& dev, uint8_t* base, const proto::ArenaOpened& answer, bool shared);
@@ -94,6 +101,7 @@ class BufferArena {
   uint8_t* base_;
   uint32_t size_, alignment_, slack_;
   bool shared_;  // the transport's memory (xen grant pages), not a memfd mapping
+  bool copies_;
   std::map<uint32_t, uint32_t> free_;  // offset -> bytes, coalesced
   std::map<uint32_t, uint32_t> used_;  // offset -> bytes (a span, slack included)
   std::vector<uint32_t> quarantine_;   // offsets of freed spans the host may still read

@@ -999,6 +999,9 @@ pipe_context* remote_context_create(pipe_screen* screen, void* priv, unsigned fl
   // st/mesa streams vertices and constants through this; it maps/unmaps our buffers.
   p->stream_uploader = u_upload_create_default(p);
   p->const_uploader = p->stream_uploader;
+  // On a copying arena's host a persistent buffer costs a compare at every
+  // draw: the uploader maps and unmaps ordinary buffers instead.
+  if (p->stream_uploader && c->screen->arena && c->screen->arena->copies()) u_upload_disable_persistent(p->stream_uploader);
 
   proto::ContextCreate r;
   r.id = c->id;

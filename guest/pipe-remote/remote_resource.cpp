@@ -26,7 +26,8 @@ pipe_resource* resource_create(pipe_screen* s, const pipe_resource* templ) {
   std::unique_lock<DeviceMutex> g(dev.lock());
   // A lost device leaves the arena alone: a re-entered lock may have cut into its bookkeeping.
   if (dev.lost()) arena = nullptr;
-  if (templ->target == PIPE_BUFFER && arena && !persistent && BufferArena::suits(templ->usage, templ->width0) &&
+  if (templ->target == PIPE_BUFFER && arena && !persistent && !arena->copies() &&
+      BufferArena::suits(templ->usage, templ->width0) &&
       arena->alloc(templ->width0, r->arena_offset, true)) {
     r->arena_data = arena->data(r->arena_offset);
   }

@@ -238,7 +238,8 @@ pipe_screen* remote_screen_create(std::unique_ptr<RemoteDevice> dev, std::unique
   std::string no_arena;
   scr->arena = BufferArena::open(*scr->dev, no_arena);
   if (scr->arena) {
-    guest_log(false, "persistent buffers live in a %u MiB arena shared with the host", scr->arena->size() >> 20);
+    guest_log(false, "persistent buffers live in a %u MiB arena shared with the host%s", scr->arena->size() >> 20,
+              scr->arena->copies() ? " (its driver gets copies of them)" : "");
   } else {
     guest_log(false, "no persistent buffers (ARB_buffer_storage): %s", no_arena.c_str());
   }

@@ -176,10 +176,13 @@ bool in_place(pipe_resource* res, unsigned usage, unsigned size) {
 }
 
 // Has the host finish the work queued on an arena buffer before the guest touches its bytes.
+// A copying arena's host copies what its work wrote back only then: reads
+// ask even when unsynchronized.
 void wait_for_host(RemoteContext* c, RemoteResource* r, unsigned usage) {
-  if (usage & PIPE_MAP_UNSYNCHRONIZED) return;
   std::lock_guard<DeviceMutex> g(c->dev->lock());
   if (c->dev->lost()) return;
+  const BufferArena* arena = c->screen->arena.get();
+  if ((usage & PIPE_MAP_UNSYNCHRONIZED) && !(arena && arena->copies() && (usage & PIPE_MAP_READ))) return;
   proto::ResourceWait wait;
   wait.resource = r->id;
   proto::ResourceIdle idle;

@@ -175,7 +175,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::ClearBuffer& r) {
   if (!r.size) return {};
   uint8_t value[16] = {};
   std::memcpy(value, r.value.wire_bytes(), vs);
+  copy_arena_in(ctx->pipe);
   ctx->pipe->clear_buffer(ctx->pipe, res, r.offset, r.size, value, static_cast<int>(vs));
+  arena_written(res, ctx->pipe);
   return {};
 }
 
@@ -384,7 +386,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCopyRegion& r) {
   if (auto why = check_box(*dst, r.dst_level, db); !why.empty()) return reject_("%s dst: %s of resource #%u", rec, why.c_str(), r.dst);
   if (!sb.width || !sb.height || !sb.depth) return {};
   const pipe_box box = to_pipe_box(sb);
+  if (dst->target == PIPE_BUFFER) copy_arena_in(ctx->pipe);
   ctx->pipe->resource_copy_region(ctx->pipe, dst, r.dst_level, r.dstx, r.dsty, r.dstz, src, r.src_level, &box);
+  arena_written(dst, ctx->pipe);
   return {};
 }
 

@@ -123,6 +123,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
   const char* rec = "draw";
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
+  copy_arena_in(ctx->pipe);  // before anything reads a buffer, the checks below included
   if (r.mode >= PIPE_PRIM_MAX) return reject_("%s: mode %u is not a primitive type", rec, unsigned(r.mode));
   if (r.index_size != 0 && r.index_size != 1 && r.index_size != 2 && r.index_size != 4) {
     return reject_("%s: index_size %u is not 0, 1, 2 or 4", rec, unsigned(r.index_size));
@@ -325,6 +326,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::Draw& r) {
   }
   ctx->pipe->draw_vbo(ctx->pipe, &info, r.drawid_offset, indirect || from_so ? &ind : nullptr, draws.data(),
                       static_cast<unsigned>(draws.size()));
+  arena_written_by_draw(*ctx);
   return {};
 }
 
@@ -332,6 +334,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::LaunchGrid& r) {
   const char* rec = "launch_grid";
   ContextState* ctx = nullptr;
   if (auto e = need_context(ctx, rec); !e.ok()) return e;
+  copy_arena_in(ctx->pipe);
   if (!ctx->bound[slot_of(PIPE_SHADER_COMPUTE)]) return reject_("%s: no compute shader is bound on context #%u", rec, ctx->id);
   if (auto e = guard_constant_reads(*ctx, {PIPE_SHADER_COMPUTE}, rec); !e.ok()) return e;
   if (auto e = check_sampled_views(*ctx, {PIPE_SHADER_COMPUTE}, rec); !e.ok()) return e;
@@ -390,6 +393,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::LaunchGrid& r) {
     info.input = grid_input_.data();
   }
   ctx->pipe->launch_grid(ctx->pipe, &info);
+  arena_written_by_draw(*ctx);
   return {};
 }
 

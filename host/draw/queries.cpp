@@ -164,9 +164,11 @@ proto::DecodeError GalliumExecutor::handle(const proto::QueryResultResource& r) 
   const unsigned values = o->query_type == PIPE_QUERY_SO_STATISTICS && r.index != -1 ? 2 : 1;
   if (r.offset % 4) return reject_("%s: offset %u is not 4-byte aligned", rec, r.offset);
   if (auto e = check_range(*res, r.offset, uint64_t{word} * values, rec, r.resource); !e.ok()) return e;
+  copy_arena_in(ctx->pipe);
   ctx->pipe->get_query_result_resource(ctx->pipe, static_cast<pipe_query*>(o->ptr),
                                        static_cast<pipe_query_flags>(r.flags),
                                        static_cast<pipe_query_value_type>(r.result_type), r.index, res, r.offset);
+  arena_written(res, ctx->pipe);
   return {};
 }
 

@@ -543,6 +543,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::FenceFinish& r) {
     st.signalled = screen_->fence_finish(screen_, ctx, static_cast<pipe_fence_handle*>(o->ptr),
                                          std::min(r.timeout_ns, kMaxWaitNs));
   }
+  // A copying arena: what host work wrote into its buffers is the guest's
+  // to read once a fence it waits for has signalled (coherent maps).
+  if (st.signalled) copy_arena_out(nullptr);
   session_.reply(st);
   return {};
 }

@@ -213,6 +213,12 @@ class GalliumExecutor {
     // The guest's vertex buffer slots as last set: resource_rebase binds a
     // moved arena buffer again wherever it is bound.
     std::array<proto::VertexBuffer, PIPE_MAX_ATTRIBS> vertex_buffers{};
+    // The buffers a draw or dispatch may write (writable shader buffers,
+    // writable buffer images, stream-output targets): a copying arena copies
+    // those of its buffers back to the guest (arena_copies.cpp).
+    std::array<std::array<pipe_resource*, PIPE_MAX_SHADER_BUFFERS>, PIPE_SHADER_TYPES> written_buffers{};
+    std::array<std::array<pipe_resource*, PIPE_MAX_SHADER_IMAGES>, PIPE_SHADER_TYPES> written_images{};
+    std::array<pipe_resource*, PIPE_MAX_SO_BUFFERS> written_so{};
   };
 
   // --- lookups (all return a rejection naming the role on failure) ---
@@ -281,6 +287,19 @@ class GalliumExecutor {
     // Whether the driver reads vertex, index and indirect buffers inside the
     // draw call (the draw module), so arena_mark may say it is done with them.
     bool reads_at_draw = false;
+    // A copying arena (drivers that cannot use given memory as a buffer,
+    // arena_copies.cpp): each arena buffer is an ordinary host buffer, and
+    // `last` holds the bytes the guest's span and the host buffer last agreed on.
+    bool copies = false;
+    struct Copied {
+      pipe_resource* res = nullptr;  // the object table holds the reference
+      uint32_t offset = 0, width = 0;
+      std::unique_ptr<uint8_t[]> last;
+      bool gpu_written = false;       // host work may have written it since it was last copied back
+      pipe_context* writer = nullptr;  // the context of that work
+    };
+    std::unordered_map<uint32_t, Copied> copied;                // buffer id ->
+    std::unordered_map<const pipe_resource*, uint32_t> copied_ids;  // its host buffer -> id
   };
   // Waits for the driver's queued work on `res` on every context of this guest.
   bool wait_for_resource(pipe_resource* res);
@@ -289,6 +308,22 @@ class GalliumExecutor {
   // (aligned, inside the arena, apart from every live span).
   DecodeError check_arena_span(const char* rec, uint32_t id, uint32_t offset, uint32_t width, uint64_t& end);
   void close_arena();
+  // --- the copying arena (host/resources/arena_copies.cpp) ---
+  DecodeError create_copied_buffer(const char* rec, uint32_t id, const pipe_resource& templ, uint32_t offset);
+  // Before host work that may read or write buffers on `pipe`: the guest's
+  // changes to its copied buffers' spans go to their host buffers.
+  void copy_arena_in(pipe_context* pipe) {
+    if (!arena_.copied.empty()) upload_arena_changes(pipe);
+  }
+  // After host work on `pipe` that may have written `res` (one of the
+  // record's destinations), or the buffers `ctx`'s draws write.
+  void arena_written(pipe_resource* res, pipe_context* pipe);
+  void arena_written_by_draw(const ContextState& ctx);
+  // At the guest's waits: what host work wrote into copied buffers (`res`;
+  // null: all) goes back to their spans. False when a read failed.
+  bool copy_arena_out(pipe_resource* res);
+  void upload_arena_changes(pipe_context* pipe);
+  bool copy_back(Arena::Copied& b);
   std::string no_arena_reason(uint64_t bytes) const;
   void place_arena(uint8_t* base, uint64_t size);
   void answer_arena(const char* rec, const std::string& why);

@@ -1,9 +1,10 @@
 // GalliumExecutor: the buffer arena. A guest may ask for one block of shared
 // memory (local: a sealed memfd the host allocates and sends it; xen: grant
-// pages of the guest's own that the host maps) and place buffers in it: the host driver uses those bytes as the buffer's storage
+// pages of the guest's own that the host maps) and place buffers in it: the
+// host driver uses those bytes as the buffer's storage
 // (resource_from_user_memory), so the guest's persistent and coherent maps
 // (ARB_buffer_storage, Mesa's upload managers) write straight into what the
-// driver reads.
+// driver reads. Drivers that cannot do that get copies (arena_copies.cpp).
 //
 // What that memory is allowed to hold: anything. The guest can change it at
 // any moment, also while the driver reads it, so nothing on the host reads it
@@ -45,9 +46,6 @@ constexpr uint32_t kPage = 4096;
 std::string GalliumExecutor::no_arena_reason(uint64_t bytes) const {
   if (!config_.no_arena_reason.empty()) return config_.no_arena_reason;
   if (!config_.max_arena_bytes) return "the compositor gives guests no buffer arena (--max-arena-mib 0)";
-  if (!screen_->resource_from_user_memory || !cap(PIPE_CAP_RESOURCE_FROM_USER_MEMORY)) {
-    return "the host driver cannot place buffers in memory it is given";
-  }
   if (!bytes) return "an arena of no page";
   return {};
 }
@@ -112,20 +110,25 @@ void GalliumExecutor::place_arena(uint8_t* base, uint64_t size) {
   arena_.base = base;
   arena_.size = uint32_t(size);
   arena_.alignment = std::max(64u, cap(PIPE_CAP_MIN_MAP_BUFFER_ALIGNMENT));
-  arena_.slack = MesaInternal::kBufferReadSlack;
-  arena_.reads_at_draw = draw_module_driver(screen_);
+  // A driver that cannot use the memory as buffers gets copies of it
+  // (arena_copies.cpp): it then reads no byte of the arena itself.
+  arena_.copies = !screen_->resource_from_user_memory || !cap(PIPE_CAP_RESOURCE_FROM_USER_MEMORY);
+  arena_.slack = arena_.copies ? 0 : MesaInternal::kBufferReadSlack;
+  arena_.reads_at_draw = !arena_.copies && draw_module_driver(screen_);
 }
 
 void GalliumExecutor::answer_arena(const char* rec, const std::string& why) {
   proto::ArenaOpened answer;
   answer.ok = why.empty();
+  answer.copies = answer.ok && arena_.copies;
   answer.size = arena_.size;
   answer.alignment = arena_.alignment;
   answer.slack = arena_.slack;
   answer.reason = why;
   session_.reply(answer);
   if (answer.ok) {
-    XLOG_DEBUG("guest %u: buffer arena of %u KiB (%s)", config_.connection_id, arena_.size / 1024, rec);
+    XLOG_DEBUG("guest %u: buffer arena of %u KiB (%s%s)", config_.connection_id, arena_.size / 1024, rec,
+               arena_.copies ? "; the host driver gets copies of its buffers" : "");
   } else {
     XLOG_INFO("guest %u: no buffer arena: %s", config_.connection_id, why.c_str());
   }
@@ -149,6 +152,12 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceCreateInArena& r
   templ.bind = driver_bind_and_flags(r.bind, r.flags, templ.flags);
   if (const std::string why = check_buffer_bind(templ.bind); !why.empty()) {
     return reject_("%s #%u: %s", rec, r.id, why.c_str());
+  }
+  if (arena_.copies) {
+    if (auto e = create_copied_buffer(rec, r.id, templ, r.offset); !e.ok()) return e;
+    arena_.spans.emplace(r.offset, uint32_t(end));
+    arena_.offsets.emplace(r.id, r.offset);
+    return {};
   }
   pipe_resource* res = screen_->resource_from_user_memory(screen_, &templ, arena_.base + r.offset);
   if (!res) return reject_("%s #%u: the host driver could not place a buffer in the arena", rec, r.id);
@@ -192,6 +201,8 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceRebase& r) {
   const char* rec = "resource_rebase";
   auto at = arena_.offsets.find(r.id);
   if (at == arena_.offsets.end()) return reject_("%s #%u: not a buffer in the arena", rec, r.id);
+  // The guest moves only buffers it would not have put in a copying arena.
+  if (arena_.copies) return reject_("%s #%u: buffers in a copying arena do not move", rec, r.id);
   HostObject* o = objects_.find(r.id);
   if (!o || o->kind != ObjectKind::Resource) return reject_("%s #%u: not a live buffer", rec, r.id);
   auto* old = static_cast<pipe_resource*>(o->ptr);
@@ -290,7 +301,10 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceWait& r) {
   if (r.resource) {
     pipe_resource* res = nullptr;
     if (auto e = get_resource(r.resource, res, rec); !e.ok()) return e;
-    idle.ok = wait_for_resource(res);
+    // A copied buffer's span is the guest's alone: what host work wrote comes
+    // back (that read waits for it); nothing waits for work that reads it.
+    if (arena_.copied_ids.count(res)) idle.ok = copy_arena_out(res);
+    else idle.ok = wait_for_resource(res);
   } else {
     std::vector<pipe_context*> pipes;
     for (auto& [id, c] : contexts_) pipes.push_back(c->pipe);
@@ -301,6 +315,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceWait& r) {
       if (fence && !screen_->fence_finish(screen_, p, fence, PIPE_TIMEOUT_INFINITE)) idle.ok = false;
       if (fence) screen_->fence_reference(screen_, &fence, nullptr);
     }
+    if (!copy_arena_out(nullptr)) idle.ok = false;
   }
   session_.reply(idle);
   return {};
@@ -309,6 +324,10 @@ proto::DecodeError GalliumExecutor::handle(const proto::ResourceWait& r) {
 void GalliumExecutor::forget_arena_buffer(uint32_t id) {
   auto it = arena_.offsets.find(id);
   if (it == arena_.offsets.end()) return;
+  if (auto c = arena_.copied.find(id); c != arena_.copied.end()) {
+    arena_.copied_ids.erase(c->second.res);
+    arena_.copied.erase(c);
+  }
   arena_.spans.erase(it->second);
   arena_.offsets.erase(it);
 }

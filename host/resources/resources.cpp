@@ -463,7 +463,9 @@ proto::DecodeError GalliumExecutor::write_box(const char* rec, uint32_t id, uint
     if (size < uint64_t(box.width)) {
       return reject_("%s: %llu bytes of data for %d bytes of buffer #%u", rec, static_cast<unsigned long long>(size), box.width, id);
     }
+    copy_arena_in(p);
     p->buffer_subdata(p, res, PIPE_MAP_WRITE, box.x, box.width, data);
+    arena_written(res, p);
     return {};
   }
   const auto format = static_cast<pipe_format>(res->format);
@@ -583,6 +585,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::TransferRead& r) {
   if (p == utility_) settle_other_contexts(p);
   pipe_box box = to_pipe_box(wb);
   if (!box.width || !box.height || !box.depth) box.width = box.height = box.depth = 0;
+  if (res->target == PIPE_BUFFER) copy_arena_in(p);
   return read_box(rec, p, res, r.level, box);
 }
 
@@ -591,6 +594,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::InvalidateResource& r) {
   if (auto e = get_resource(r.resource, res, "invalidate_resource"); !e.ok()) return e;
   // Only a hint; without a current context there is nothing to tell.
   if (res->target == PIPE_BUFFER && limits_.buffer_invalidation_leaks) return {};
+  if (arena_.copied_ids.count(res)) return {};  // its bytes are the span's, which the guest keeps
   if (current_ && current_->pipe->invalidate_resource) current_->pipe->invalidate_resource(current_->pipe, res);
   return {};
 }

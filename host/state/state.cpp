@@ -604,6 +604,11 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetShaderImages& r) {
     v.shader_access = iv.shader_access;
   }
   ctx->pipe->set_shader_images(ctx->pipe, static_cast<pipe_shader_type>(r.stage), r.start, n, r.unbind_trailing, views.data());
+  for (unsigned i = 0; i < n + r.unbind_trailing; ++i) {
+    pipe_resource* res = i < n ? views[i].resource : nullptr;
+    const bool written = res && res->target == PIPE_BUFFER && (views[i].access & PIPE_IMAGE_ACCESS_WRITE);
+    ctx->written_images[r.stage][r.start + i] = written ? res : nullptr;
+  }
   return {};
 }
 
@@ -633,6 +638,9 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetShaderBuffers& r) {
     bufs[i].buffer_size = sb.size;
   }
   ctx->pipe->set_shader_buffers(ctx->pipe, static_cast<pipe_shader_type>(r.stage), r.start, n, bufs.data(), r.writable_mask);
+  for (unsigned i = 0; i < n; ++i) {
+    ctx->written_buffers[r.stage][r.start + i] = (r.writable_mask >> i) & 1 ? bufs[i].buffer : nullptr;
+  }
   return {};
 }
 
@@ -661,6 +669,7 @@ proto::DecodeError GalliumExecutor::handle(const proto::SetStreamOutputTargets& 
     }
   }
   ctx->pipe->set_stream_output_targets(ctx->pipe, n, targets.data(), offsets.data());
+  for (unsigned i = 0; i < PIPE_MAX_SO_BUFFERS; ++i) ctx->written_so[i] = targets[i] ? targets[i]->buffer : nullptr;
   return {};
 }
 
