@@ -125,6 +125,9 @@ nir_shader* Translator::translate(const tgsi_token* tokens) {
   s->info.separate_shader = true;
   s->info.internal = false;
   if (stage_ == PIPE_SHADER_FRAGMENT) s->info.fs.untyped_color_outputs = true;
+  // llvmpipe sizes shared memory from req_local_mem; zink from the shader's
+  // own size (its SPIR-V array of them: at 0, every shared access missed).
+  if (stage_ == PIPE_SHADER_COMPUTE) s->info.shared_size = shared_bytes_;
 
   temps_.resize(scan_.file_max[TGSI_FILE_TEMPORARY] + 1);
   outputs_.resize(scan_.file_max[TGSI_FILE_OUTPUT] + 1);
@@ -1106,7 +1109,15 @@ bool Translator::misc(unsigned op) {
       if (stage_ != PIPE_SHADER_COMPUTE && stage_ != PIPE_SHADER_TESS_CTRL) {
         return fail("BARRIER outside a compute or tessellation control shader"), true;
       }
-      nir_scoped_barrier(b, NIR_SCOPE_WORKGROUP, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL, nir_var_mem_shared);
+      if (b->shader->options->use_scoped_barrier) {
+        nir_scoped_barrier(b, NIR_SCOPE_WORKGROUP, NIR_SCOPE_WORKGROUP, NIR_MEMORY_ACQ_REL, nir_var_mem_shared);
+      } else {
+        // Drivers without scoped barriers (zink 22.3's SPIR-V has none: the
+        // worker died on barrier()) take glsl_to_nir's pair.
+        if (stage_ == PIPE_SHADER_TESS_CTRL) nir_memory_barrier_tcs_patch(b);
+        else nir_memory_barrier_shared(b);
+        nir_control_barrier(b);
+      }
       return true;
     case TGSI_OPCODE_FBFETCH: {
       // The colour buffer's pixel under the fragment (advanced blending,
