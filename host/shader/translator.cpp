@@ -490,6 +490,11 @@ void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, u
     return;
   }
   if (array) type = glsl_array_type(type, count, 0);
+  const bool levels = stage_ == PIPE_SHADER_TESS_EVAL && (name == TGSI_SEMANTIC_TESSOUTER || name == TGSI_SEMANTIC_TESSINNER);
+  if (levels) {
+    if (array) return fail("%s declared as an array", semantic_name(name));
+    type = glsl_array_type(glsl_float_type(), name == TGSI_SEMANTIC_TESSOUTER ? 4 : 2, 0);
+  }
   if (arrayed_input(name)) {
     if (stage_ == PIPE_SHADER_GEOMETRY && !gs_vertices_in_) return fail("a geometry shader without an input primitive");
     // Patches have up to GL's gl_MaxPatchVertices, the size GLSL gives these arrays.
@@ -498,6 +503,7 @@ void Translator::declare_input(const tgsi_full_declaration& d, unsigned index, u
   nir_variable* var = nir_variable_create(s, mode, type, "in");
   var->data.location = location;
   var->data.patch = stage_ == PIPE_SHADER_TESS_EVAL && patch_semantic(name);
+  var->data.compact = levels;
   var->data.driver_location = index;
   var->data.read_only = true;
   if (d.Declaration.Interpolate) {
@@ -704,7 +710,17 @@ bool Translator::arrayed_input(unsigned semantic) const {
 
 bool Translator::sysval_input(unsigned semantic) const {
   if (semantic == TGSI_SEMANTIC_PRIMID) return stage_ != PIPE_SHADER_FRAGMENT;
-  return stage_ == PIPE_SHADER_TESS_EVAL && (semantic == TGSI_SEMANTIC_TESSOUTER || semantic == TGSI_SEMANTIC_TESSINNER);
+  return stage_ == PIPE_SHADER_TESS_EVAL && (semantic == TGSI_SEMANTIC_TESSOUTER || semantic == TGSI_SEMANTIC_TESSINNER) &&
+         !levels_as_inputs();
+}
+
+// Drivers that read an evaluation shader's levels as patch inputs
+// (PIPE_CAP_GLSL_TESS_LEVELS_AS_INPUTS: zink, whose SPIR-V has them as
+// TessLevelOuter/Inner float arrays; as system values it read none) get
+// them as compact float arrays, read per element.
+bool Translator::levels_as_inputs() const {
+  return screen_->get_param(screen_, PIPE_CAP_GLSL_TESS_LEVELS_AS_INPUTS) &&
+         screen_->get_param(screen_, PIPE_CAP_NIR_COMPACT_ARRAYS);
 }
 
 nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) {
@@ -725,6 +741,18 @@ nir_ssa_def* Translator::input(unsigned index, const tgsi_full_src_register& r) 
     return nir_imm_zero(b, 4, 32);
   }
   nir_variable* var = inputs_[index];
+  if (var->data.compact && var->data.patch) {  // tessellation levels (levels_as_inputs)
+    if (r.Register.Indirect || interp_op_) {
+      fail("indirect access to IN[%u], the tessellation levels", index);
+      return nir_imm_zero(b, 4, 32);
+    }
+    nir_ssa_def* c[4];
+    for (unsigned i = 0; i < 4; ++i) {
+      c[i] = i < glsl_get_length(var->type) ? nir_load_deref(b, nir_build_deref_array_imm(b, nir_build_deref_var(b, var), i))
+                                            : nir_imm_float(b, 0.0f);
+    }
+    return nir_vec(b, c, 4);
+  }
   if (r.Register.Indirect && !glsl_type_is_array(arrayed_input(input_semantic_[index]) ? glsl_get_array_element(var->type)
                                                                                          : var->type)) {
     // Inputs declared one by one are indexed as one file: choose among them

@@ -139,6 +139,7 @@ class Translator {
   // Inputs that NIR reads as system values (PRIMID outside fragment shaders,
   // the tessellation levels in evaluation shaders).
   bool sysval_input(unsigned semantic) const;
+  bool levels_as_inputs() const;
   nir_ssa_def* cond_true(nir_ssa_def* v, bool integer);
   // A jump cannot be followed by code in its block: wrap it in if (true).
   void jump(nir_jump_type type);
