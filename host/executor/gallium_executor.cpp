@@ -399,6 +399,14 @@ constexpr ObjectKind kReleaseOrder[] = {
 
 void GalliumExecutor::destroy_context(uint32_t id, ContextState& c) {
   unbind_everything(c);
+  // A copying arena's buffers forget the context (its queue is flushed as it goes).
+  for (auto& [bid, b] : arena_.copied) {
+    if (b.uploaded_on == c.pipe) {
+      c.pipe->flush(c.pipe, nullptr, 0);
+      b.uploaded_on = nullptr;
+    }
+    if (b.writer == c.pipe) b.writer = nullptr;
+  }
   // The context's objects die with it; their ids stay reserved (orphaned)
   // until the guest destroys them, so a late use gets a clear rejection.
   // Fences and resources belong to the screen and live on.

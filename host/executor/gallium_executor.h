@@ -297,6 +297,9 @@ class GalliumExecutor {
       std::unique_ptr<uint8_t[]> last;
       bool gpu_written = false;       // host work may have written it since it was last copied back
       pipe_context* writer = nullptr;  // the context of that work
+      // The context whose queue holds its last upload, not yet flushed (see
+      // upload_arena_changes): another context's work must not pass it.
+      pipe_context* uploaded_on = nullptr;
     };
     std::unordered_map<uint32_t, Copied> copied;                // buffer id ->
     std::unordered_map<const pipe_resource*, uint32_t> copied_ids;  // its host buffer -> id

@@ -92,6 +92,21 @@ proto::DecodeError GalliumExecutor::create_copied_buffer(const char* rec, uint32
 }
 
 void GalliumExecutor::upload_arena_changes(pipe_context* pipe) {
+  // Uploads go into the queue of the context about to work, but any of the
+  // guest's contexts may read the buffer next (each thread's immediate-mode
+  // vertices live in a persistent buffer of its own context: four threads
+  // drew each other's stale vertices). A context's queue runs in the order
+  // it is flushed, so one holding uploads is flushed before another works.
+  for (auto& [id, b] : arena_.copied) {
+    if (b.uploaded_on && b.uploaded_on != pipe) {
+      pipe_context* other = b.uploaded_on;
+      other->flush(other, nullptr, 0);
+      for (auto& [oid, o] : arena_.copied) {
+        if (o.uploaded_on == other) o.uploaded_on = nullptr;
+      }
+    }
+  }
+  const bool several = contexts_.size() + (utility_ ? 1 : 0) > 1;
   for (auto& [id, b] : arena_.copied) {
     const uint8_t* span = arena_.base + b.offset;
     uint8_t* last = b.last.get();
@@ -123,6 +138,7 @@ void GalliumExecutor::upload_arena_changes(pipe_context* pipe) {
         pipe->buffer_subdata(pipe, b.res, PIPE_MAP_WRITE, unsigned(at), unsigned(end - at), last + at);
       }
       at = first_changed(span, last, end, size);
+      if (several) b.uploaded_on = pipe;
     }
   }
 }
