@@ -28,6 +28,10 @@ class HostSession {
   const SessionInfo& info() const { return info_; }
   Transport& transport() { return *transport_; }
   const std::string& error() const { return error_; }
+  // Changes when command records published later than those read so far
+  // may be read next (RecordReader::head_loads): within one value, the
+  // guest wrote nothing to shared memory between the records read.
+  uint64_t command_epoch() const { return cmd_.head_loads(); }
 
   enum class Next { Record, Idle, Gone, Corrupt };
   // Waits up to timeout_ms for the next record. On Record, `rec`/`size` view a

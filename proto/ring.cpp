@@ -81,6 +81,7 @@ ReadStatus RecordReader::locate(const uint8_t*& rec, uint8_t* header, size_t& si
   for (;;) {
     if (head_cache_ == read_pos_) {
       head_cache_ = c_->head.load(std::memory_order_acquire);
+      ++head_loads_;
       if (head_cache_ == read_pos_) return ReadStatus::Empty;
       if (head_cache_ < read_pos_ || head_cache_ - read_pos_ > size_ || head_cache_ % 8) {
         why = "ring head moved backwards or past the ring size";

@@ -76,6 +76,10 @@ class RecordReader {
   // True when the producer has published bytes we have not read.
   bool readable() const;
   uint64_t consumed() const { return read_pos_; }
+  // How many times the producer's head has been read: every record read
+  // since the last of them was published before it (with what the producer
+  // wrote to shared memory first), as it is still.
+  uint64_t head_loads() const { return head_loads_; }
 
  private:
   // Finds the next record (checked header copied into `header`) and consumes it.
@@ -86,6 +90,7 @@ class RecordReader {
   uint32_t size_ = 0;
   uint64_t read_pos_ = 0;
   uint64_t head_cache_ = 0;
+  uint64_t head_loads_ = 0;
 };
 
 // The bulk_ref position that names the payload staged through payload_chunk

@@ -302,6 +302,7 @@ class GalliumExecutor {
       pipe_context* uploaded_on = nullptr;
     };
     std::unordered_map<uint32_t, Copied> copied;                // buffer id ->
+    uint64_t copied_in_epoch = ~uint64_t{0};  // the command epoch of the last upload_arena_changes
     std::unordered_map<const pipe_resource*, uint32_t> copied_ids;  // its host buffer -> id
   };
   // Waits for the driver's queued work on `res` on every context of this guest.

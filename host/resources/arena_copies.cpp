@@ -21,8 +21,10 @@
 // host reads it once into `last` and uploads from there, and writes back
 // only the bytes the host work changed.
 //
-// Cost: every draw compares each copied buffer's span with `last` (memcmp,
-// tens of GB/s), and a wait reads back what host work wrote. Only persistent
+// Cost: a draw compares each copied buffer's span with `last` (memcmp, tens
+// of GB/s) when the guest has published records since the last compare
+// (within one batch of records it cannot have written), and a wait reads
+// back what host work wrote. Only persistent
 // buffers live in a copying arena (the guest places nothing else there and
 // its upload manager maps without PERSISTENT: guest/pipe-remote/remote_context.cpp).
 #include <cstring>
@@ -106,6 +108,12 @@ void GalliumExecutor::upload_arena_changes(pipe_context* pipe) {
       }
     }
   }
+  // The guest writes its spans before it publishes the records that use
+  // them: records read since the last look found nothing new to read find
+  // the spans as that look did (glxgears: 20 draws of a frame, one compare).
+  const uint64_t epoch = session_.command_epoch();
+  if (epoch == arena_.copied_in_epoch) return;
+  arena_.copied_in_epoch = epoch;
   const bool several = contexts_.size() + (utility_ ? 1 : 0) > 1;
   for (auto& [id, b] : arena_.copied) {
     const uint8_t* span = arena_.base + b.offset;
