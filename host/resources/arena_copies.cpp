@@ -89,6 +89,7 @@ proto::DecodeError GalliumExecutor::create_copied_buffer(const char* rec, uint32
   b.offset = offset;
   b.width = templ.width0;
   b.last = std::move(last);
+  if (contexts_.size() + (utility_ ? 1 : 0) > 1) b.uploaded_on = pipe;  // its fill, as any upload
   arena_.copied_ids[res] = id;
   return {};
 }
