@@ -71,31 +71,30 @@ void fail(const std::string& what) {
 
 constexpr int kSize = 32;  // the window
 
+// Fails with the object's info log when its status (compile or link) is false.
+template <typename GetIv, typename GetLog>
+void check_status(GLuint obj, GLenum status, GetIv get_iv, GetLog get_log, const char* what) {
+  GLint ok = 0;
+  get_iv(obj, status, &ok);
+  if (ok) return;
+  char log[1024] = {};
+  get_log(obj, sizeof log, nullptr, log);
+  fail(std::string(what) + ": " + log);
+}
+
 GLuint link(std::initializer_list<std::pair<GLenum, const char*>> stages) {
   GLuint p = glCreateProgram_();
   for (auto [type, src] : stages) {
     GLuint s = glCreateShader_(type);
     glShaderSource_(s, 1, &src, nullptr);
     glCompileShader_(s);
-    GLint ok = 0;
-    glGetShaderiv_(s, GL_COMPILE_STATUS, &ok);
-    if (!ok) {
-      char log[1024] = {};
-      glGetShaderInfoLog_(s, sizeof log, nullptr, log);
-      fail(std::string("shader compile: ") + log);
-    }
+    check_status(s, GL_COMPILE_STATUS, glGetShaderiv_, glGetShaderInfoLog_, "shader compile");
     glAttachShader_(p, s);
   }
   glBindAttribLocation_(p, 0, "pos");
   glBindAttribLocation_(p, 1, "col");
   glLinkProgram_(p);
-  GLint ok = 0;
-  glGetProgramiv_(p, GL_LINK_STATUS, &ok);
-  if (!ok) {
-    char log[1024] = {};
-    glGetProgramInfoLog_(p, sizeof log, nullptr, log);
-    fail(std::string("link: ") + log);
-  }
+  check_status(p, GL_LINK_STATUS, glGetProgramiv_, glGetProgramInfoLog_, "link");
   return p;
 }
 
